@@ -1,0 +1,390 @@
+"""The handful of storage primitives plait needs, over any fsspec filesystem.
+
+Everything the store does is built from these: read, write (atomic, whole or nothing), create
+(exclusive: fails if the key exists), exists, list, delete. Keys are ``/``-separated paths
+relative to the store root. Three backends implement them:
+
+- :class:`LocalBackend` uses ``os`` directly (temporary file + ``os.replace`` for writes,
+  temporary file + ``os.link`` for exclusive create, so readers never see half a record);
+- :class:`MemoryBackend` for ``memory://`` (tests), with a process lock around create;
+- :class:`FsspecBackend` for object stores, where one PUT is atomic and exclusive create is a
+  conditional PUT (``If-None-Match: *`` on S3).
+
+A filesystem that cannot create exclusively can be read but is refused for writing.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from typing import Any
+
+from plait.core.errors import StoreError, UnsupportedStoreError
+
+#: Protocols whose conditional PUT plait trusts for exclusive create.
+EXCLUSIVE_PROTOCOLS = {"s3", "s3a", "gcs", "gs"}
+
+_EXTRAS = {"s3": "s3", "s3a": "s3", "gcs": "gcs", "gs": "gcs", "az": "azure", "abfs": "azure", "adl": "azure"}
+
+
+def _tmp_name(path: str) -> str:
+    head, tail = os.path.split(path)
+    return os.path.join(head, f".{tail}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+class Backend(ABC):
+    """Storage primitives over one root. Subclasses implement them for a kind of filesystem.
+
+    :ivar url: the store URL as the user gave it.
+    :ivar protocol: the fsspec protocol (``file``, ``memory``, ``s3``, …).
+    """
+
+    url: str
+    protocol: str
+    #: whether bytes may be written: only where :meth:`create` is really exclusive.
+    writable: bool = True
+    #: whether :meth:`local_path` gives real files (local fast paths: copy_file_range, reflink).
+    is_local: bool = False
+
+    @abstractmethod
+    def read(self, key: str) -> bytes:
+        """Return the bytes at ``key``; raise :class:`FileNotFoundError` if absent."""
+
+    def read_many(self, keys: list[str]) -> dict[str, bytes]:
+        """Return ``{key: bytes}`` for the keys that exist, fetched concurrently where possible."""
+        out = {}
+        for key in keys:
+            try:
+                out[key] = self.read(key)
+            except FileNotFoundError:
+                pass
+        return out
+
+    @abstractmethod
+    def write(self, key: str, data: bytes) -> None:
+        """Write ``data`` at ``key`` atomically, replacing what is there."""
+
+    def write_file(self, key: str, local_path: str) -> None:
+        """Copy a local file to ``key`` atomically."""
+        with open(local_path, "rb") as f:
+            self.write(key, f.read())
+
+    @abstractmethod
+    def create(self, key: str, data: bytes) -> bool:
+        """Create ``key`` with ``data`` only if it does not exist; return whether it was created."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Tell whether ``key`` exists."""
+
+    @abstractmethod
+    def size(self, key: str) -> int:
+        """Return the size of ``key``; raise :class:`FileNotFoundError` if absent."""
+
+    @abstractmethod
+    def listdir(self, prefix: str) -> list[str]:
+        """Return the names directly under ``prefix`` (files and folders), sorted; [] if none."""
+
+    @abstractmethod
+    def find(self, prefix: str) -> dict[str, int]:
+        """Return ``{key: size}`` of every file below ``prefix``, recursively."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete ``key`` if it exists."""
+
+    def get_to_file(self, key: str, local_path: str) -> None:
+        """Copy ``key`` into a local file (the caller makes it atomic and verifies it)."""
+        with open(local_path, "wb") as f:
+            f.write(self.read(key))
+
+    def local_path(self, key: str) -> str:
+        """Return the local file path of ``key`` (local backends only)."""
+        raise StoreError(f"{self.url} is not a local store")
+
+    def modified(self, key: str) -> float | None:
+        """Return the modification time of ``key`` as a POSIX timestamp, if known."""
+        return None
+
+    def require_writable(self) -> None:
+        """Raise unless this backend can create records exclusively.
+
+        :raises UnsupportedStoreError: for filesystems without an exclusive create.
+        """
+        if not self.writable:
+            raise UnsupportedStoreError(
+                f"plait cannot write to {self.url}: the {self.protocol!r} filesystem has no exclusive "
+                "create, so two writers could both take the same version number. Use a local folder, "
+                "memory://, s3:// or gs:// for writing; this store can still be read."
+            )
+
+
+class LocalBackend(Backend):
+    """Primitives on a local folder, using ``os`` directly."""
+
+    is_local = True
+
+    def __init__(self, url: str, root: str) -> None:
+        self.url = url
+        self.protocol = "file"
+        self.root = os.path.abspath(root)
+
+    def local_path(self, key: str) -> str:
+        """Return the local file path of ``key``."""
+        return os.path.join(self.root, *key.split("/"))
+
+    def read(self, key: str) -> bytes:
+        """Return the bytes at ``key``."""
+        try:
+            with open(self.local_path(key), "rb") as f:
+                return f.read()
+        except (IsADirectoryError, NotADirectoryError):
+            raise FileNotFoundError(key) from None
+
+    def _place(self, key: str, fill: Any, *, exclusive: bool) -> bool:
+        path = self.local_path(key)
+        tmp = _tmp_name(path)
+        try:
+            fill(tmp)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fill(tmp)
+        try:
+            if not exclusive:
+                os.replace(tmp, path)
+                return True
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            return True
+        finally:
+            if exclusive or os.path.exists(tmp):
+                _unlink(tmp)
+
+    def write(self, key: str, data: bytes) -> None:
+        """Write ``data`` to a temporary file beside ``key`` and rename it into place."""
+
+        def fill(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                f.write(data)
+
+        self._place(key, fill, exclusive=False)
+
+    def write_file(self, key: str, local_path: str) -> None:
+        """Copy a local file into place (``copy_file_range`` / reflink where the OS offers them)."""
+        self._place(key, lambda tmp: shutil.copyfile(local_path, tmp), exclusive=False)
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Create ``key`` exclusively: the whole record appears at once, or not at all."""
+
+        def fill(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                f.write(data)
+
+        return self._place(key, fill, exclusive=True)
+
+    def exists(self, key: str) -> bool:
+        """Tell whether ``key`` exists."""
+        return os.path.isfile(self.local_path(key))
+
+    def size(self, key: str) -> int:
+        """Return the size of ``key``."""
+        return os.stat(self.local_path(key)).st_size
+
+    def modified(self, key: str) -> float | None:
+        """Return the mtime of ``key``."""
+        try:
+            return os.stat(self.local_path(key)).st_mtime
+        except FileNotFoundError:
+            return None
+
+    def listdir(self, prefix: str) -> list[str]:
+        """Return the names under ``prefix``, skipping temporary files."""
+        try:
+            return sorted(n for n in os.listdir(self.local_path(prefix)) if not n.endswith(".tmp"))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def find(self, prefix: str) -> dict[str, int]:
+        """Return ``{key: size}`` of every file below ``prefix``."""
+        base = self.local_path(prefix)
+        out: dict[str, int] = {}
+        for dirpath, _, files in os.walk(base):
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            for name in files:
+                if name.endswith(".tmp"):
+                    continue
+                try:
+                    out[f"{rel}/{name}"] = os.stat(os.path.join(dirpath, name)).st_size
+                except FileNotFoundError:
+                    pass
+        return out
+
+    def delete(self, key: str) -> None:
+        """Delete ``key`` if present."""
+        _unlink(self.local_path(key))
+
+    def get_to_file(self, key: str, local_path: str) -> None:
+        """Copy the stored file out."""
+        shutil.copyfile(self.local_path(key), local_path)
+
+
+class FsspecBackend(Backend):
+    """Primitives on any fsspec filesystem; writable where create is exclusive.
+
+    :param url: the store URL.
+    :param fs: the fsspec filesystem.
+    :param root: the root path on that filesystem, without protocol.
+    """
+
+    def __init__(self, url: str, fs: Any, root: str) -> None:
+        self.url = url
+        self.fs = fs
+        protocol = fs.protocol
+        self.protocol = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
+        self.root = root.rstrip("/")
+        self.writable = self.protocol in EXCLUSIVE_PROTOCOLS
+
+    def _path(self, key: str) -> str:
+        return f"{self.root}/{key}" if key else self.root
+
+    def _key(self, path: str) -> str:
+        path = self.fs._strip_protocol(path)
+        return path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
+
+    def read(self, key: str) -> bytes:
+        """Return the bytes at ``key``."""
+        return self.fs.cat_file(self._path(key))
+
+    def read_many(self, keys: list[str]) -> dict[str, bytes]:
+        """Fetch many keys in one concurrent batch (s3fs runs them in parallel)."""
+        if not keys:
+            return {}
+        got = self.fs.cat([self._path(k) for k in keys], on_error="omit")
+        return {self._key(p): v for p, v in got.items() if isinstance(v, bytes)}
+
+    def write(self, key: str, data: bytes) -> None:
+        """Write with one PUT, which object stores make visible whole or not at all."""
+        self.fs.pipe_file(self._path(key), data)
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Create with a conditional PUT; ``False`` if the key already exists."""
+        self.require_writable()
+        try:
+            self.fs.pipe_file(self._path(key), data, mode="create")
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if _is_precondition_failure(exc):
+                return False
+            raise
+        return True
+
+    def exists(self, key: str) -> bool:
+        """Tell whether ``key`` exists."""
+        return self.fs.isfile(self._path(key))
+
+    def size(self, key: str) -> int:
+        """Return the size of ``key``."""
+        return int(self.fs.info(self._path(key))["size"])
+
+    def listdir(self, prefix: str) -> list[str]:
+        """Return the names directly under ``prefix``."""
+        try:
+            items = self.fs.ls(self._path(prefix), detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in items)
+
+    def find(self, prefix: str) -> dict[str, int]:
+        """Return ``{key: size}`` below ``prefix``."""
+        try:
+            found = self.fs.find(self._path(prefix), detail=True)
+        except FileNotFoundError:
+            return {}
+        return {self._key(p): int(info.get("size") or 0) for p, info in found.items() if info.get("type") != "directory"}
+
+    def delete(self, key: str) -> None:
+        """Delete ``key`` if present."""
+        try:
+            self.fs.rm_file(self._path(key))
+        except FileNotFoundError:
+            pass
+
+    def modified(self, key: str) -> float | None:
+        """Return the modification time of ``key``, if the filesystem reports one."""
+        try:
+            value = self.fs.modified(self._path(key))
+        except (FileNotFoundError, NotImplementedError, OSError):
+            return None
+        return value.timestamp() if value is not None else None
+
+
+class MemoryBackend(FsspecBackend):
+    """``memory://`` stores: process-local, so a lock makes create exclusive."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, url: str, fs: Any, root: str) -> None:
+        super().__init__(url, fs, root)
+        self.writable = True
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Create ``key`` under the process lock."""
+        with self._lock:
+            if self.fs.exists(self._path(key)):
+                return False
+            self.fs.pipe_file(self._path(key), data)
+            return True
+
+    def read(self, key: str) -> bytes:
+        """Return the bytes at ``key`` (a copy; memory files are shared objects)."""
+        return bytes(self.fs.cat_file(self._path(key)))
+
+
+def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Backend:
+    """Return the backend for a store URL.
+
+    :param url: a local path or any fsspec URL.
+    :param storage_options: passed to the fsspec filesystem (credentials, endpoint, …).
+    :raises UnsupportedStoreError: for an unknown protocol, with the ``pip install`` hint.
+    """
+    if "://" not in url or url.startswith("file://"):
+        path = url[len("file://") :] if url.startswith("file://") else url
+        return LocalBackend(url, os.path.expanduser(path))
+    import fsspec
+    from fsspec.core import url_to_fs
+
+    protocol = url.split("://", 1)[0]
+    try:
+        fs, root = url_to_fs(url, **(storage_options or {}))
+    except (ValueError, ImportError) as exc:
+        if protocol not in fsspec.available_protocols() and protocol not in _EXTRAS:
+            raise UnsupportedStoreError(
+                f"unknown store protocol {protocol!r} in {url!r}; use a local path, memory://, s3://, gs:// or az://"
+            ) from None
+        extra = _EXTRAS.get(protocol, protocol)
+        raise UnsupportedStoreError(
+            f"the {protocol!r} store needs an extra package: pip install 'plait[{extra}]' ({exc})"
+        ) from None
+    if protocol == "memory":
+        return MemoryBackend(url, fs, root)
+    return FsspecBackend(url, fs, root)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _is_precondition_failure(exc: BaseException) -> bool:
+    text = str(exc)
+    return "PreconditionFailed" in text or "412" in text or getattr(exc, "errno", None) == errno.EEXIST
+

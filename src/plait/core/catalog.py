@@ -1,0 +1,355 @@
+"""The SQLite index of a store: versions, aliases, runs, uses and events, folded from the store.
+
+The store is the only source of truth; this index is a cache that answers queries fast and can
+be deleted at any time. :meth:`Catalog.sync` lists only the event partitions that may hold
+something new — the day of the last event seen, minus an overlap window for writers whose clock
+runs behind or whose upload was slow — and folds the events it has not seen, in ULID order.
+Folding is order-independent where it matters: an alias, a description or metadata keeps the
+value of the event with the greatest id, whenever that event arrives.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from plait.core import records as R
+from plait.core.backend import Backend
+from plait.core.errors import CorruptRecordError
+from plait.core.ids import ulid_time
+
+SCHEMA_VERSION = 1
+#: Events older than the newest one seen by less than this are listed again on sync, so a
+#: writer with a slow upload or a clock behind ours is not missed.
+SYNC_OVERLAP = _dt.timedelta(minutes=15)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, time TEXT, user TEXT, run TEXT,
+    name TEXT, number INTEGER, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_version ON events (name, number);
+CREATE INDEX IF NOT EXISTS events_run ON events (run);
+CREATE TABLE IF NOT EXISTS versions (
+    name TEXT NOT NULL, number INTEGER NOT NULL, type TEXT NOT NULL, digest TEXT NOT NULL,
+    size INTEGER NOT NULL, file_count INTEGER NOT NULL, description TEXT NOT NULL,
+    metadata TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT, algorithm TEXT NOT NULL,
+    origin TEXT, deleted INTEGER NOT NULL DEFAULT 0, description_event TEXT, metadata_event TEXT,
+    PRIMARY KEY (name, number)
+);
+CREATE INDEX IF NOT EXISTS versions_digest ON versions (digest);
+CREATE INDEX IF NOT EXISTS versions_created_by ON versions (created_by);
+CREATE INDEX IF NOT EXISTS versions_type ON versions (type);
+CREATE TABLE IF NOT EXISTS aliases (
+    name TEXT NOT NULL, alias TEXT NOT NULL, number INTEGER, event_id TEXT NOT NULL,
+    PRIMARY KEY (name, alias)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, name TEXT, kind TEXT, parent TEXT, status TEXT NOT NULL,
+    started_at TEXT, ended_at TEXT, body TEXT NOT NULL DEFAULT '{}', finish TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS runs_name ON runs (name);
+CREATE INDEX IF NOT EXISTS runs_parent ON runs (parent);
+CREATE TABLE IF NOT EXISTS uses (
+    run TEXT NOT NULL, name TEXT NOT NULL, number INTEGER NOT NULL, event_id TEXT NOT NULL,
+    PRIMARY KEY (run, name, number)
+);
+CREATE INDEX IF NOT EXISTS uses_version ON uses (name, number);
+CREATE TABLE IF NOT EXISTS fingerprints (
+    fingerprint TEXT NOT NULL, name TEXT NOT NULL, number INTEGER NOT NULL,
+    PRIMARY KEY (fingerprint, name)
+);
+"""
+
+VERSION_COLUMNS = (
+    "name, number, type, digest, size, file_count, description, metadata, created_at, created_by, "
+    "algorithm, origin, deleted"
+)
+
+
+class Catalog:
+    """The local index of one store.
+
+    :param path: the SQLite file.
+    :param backend: the store's primitives, to list and read events.
+    """
+
+    def __init__(self, path: str, backend: Backend) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.path = path
+        self.backend = backend
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        if self._meta("schema") not in (None, str(SCHEMA_VERSION)):
+            self.clear()
+        self._set_meta("schema", str(SCHEMA_VERSION))
+        self._partition_stamps: dict[str, float | None] = {}
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query and return all rows (as tuples)."""
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def clear(self) -> None:
+        """Forget everything indexed (the store is untouched)."""
+        with self._tx() as db:
+            for table in ("events", "versions", "aliases", "runs", "uses", "fingerprints"):
+                db.execute(f"DELETE FROM {table}")
+            db.execute("DELETE FROM meta WHERE key != 'schema'")
+        self._partition_stamps = {}
+
+    # -- sync -----------------------------------------------------------------------------------
+
+    def sync(self) -> int:
+        """Fold events written to the store since the last sync; return how many were new."""
+        last = self._meta("last_event")
+        days = [d for d in self.backend.listdir("events") if len(d) == 10]
+        if last:
+            cutoff = (ulid_time(last) - SYNC_OVERLAP).strftime("%Y-%m-%d")
+            days = [d for d in days if d >= cutoff]
+        new_keys: list[str] = []
+        for day in days:
+            prefix = f"events/{day}"
+            stamp = self.backend.modified(prefix) if self.backend.is_local else None
+            if stamp is not None and self._partition_stamps.get(day) == stamp:
+                continue
+            names = self.backend.listdir(prefix)
+            known = {r[0] for r in self.query("SELECT id FROM events WHERE id >= ? AND id < ?", _day_bounds(day))}
+            new_keys.extend(f"{prefix}/{n}" for n in names if n not in known and len(n) == 26)
+            self._partition_stamps[day] = stamp
+        if not new_keys:
+            return 0
+        blobs = self.backend.read_many(new_keys)
+        events = []
+        for key in new_keys:
+            if key not in blobs:
+                continue
+            try:
+                events.append(R.decode(R.Event, blobs[key], key))
+            except CorruptRecordError:
+                continue  # a damaged event is reported by `plait verify`; it must not block reads
+        self.fold(events)
+        return len(events)
+
+    def fold(self, events: Iterable[R.Event]) -> None:
+        """Apply events to the index (idempotent; any order gives the same state)."""
+        ordered = sorted(events, key=lambda e: e.id)
+        if not ordered:
+            return
+        with self._tx() as db:
+            for event in ordered:
+                data = event.data
+                inserted = db.execute(
+                    "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (event.id, event.kind, event.time, event.user, event.run, data.get("name"),
+                     data.get("number"), json.dumps(data)),
+                ).rowcount
+                if inserted:
+                    _FOLD[event.kind](db, event)
+            last = self._meta("last_event")
+            if last is None or ordered[-1].id > last:
+                self._set_meta("last_event", ordered[-1].id)
+
+    def remember_fingerprint(self, fingerprint: str, name: str, number: int) -> None:
+        """Remember that an object with this fingerprint was logged as ``name:v<number>``.
+
+        Fingerprints are a local shortcut (they live only in this index, not in the store).
+        """
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?)", (fingerprint, name, number))
+
+    def add_version(self, record: R.VersionRecord) -> None:
+        """Index a version record read directly from ``versions/`` (one whose event is missing)."""
+        with self._tx() as db:
+            _insert_version(db, record.model_dump(mode="json"))
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def version(self, name: str, number: int) -> tuple | None:
+        """Return the row of ``name:v<number>``, deleted or not."""
+        rows = self.query(f"SELECT {VERSION_COLUMNS} FROM versions WHERE name = ? AND number = ?", (name, number))
+        return rows[0] if rows else None
+
+    def latest_number(self, name: str) -> int | None:
+        """Return the newest live version number of ``name``."""
+        row = self.query("SELECT MAX(number) FROM versions WHERE name = ? AND deleted = 0", (name,))
+        return row[0][0] if row and row[0][0] is not None else None
+
+    def alias_number(self, name: str, alias: str) -> int | None:
+        """Return the version an alias points at, if it is set."""
+        row = self.query("SELECT number FROM aliases WHERE name = ? AND alias = ?", (name, alias))
+        return row[0][0] if row else None
+
+    def aliases_of(self, name: str, number: int | None = None) -> dict[int, list[str]]:
+        """Return ``{number: [alias, …]}`` for one name (or one version)."""
+        sql = "SELECT number, alias FROM aliases WHERE name = ? AND number IS NOT NULL"
+        params: list[Any] = [name]
+        if number is not None:
+            sql += " AND number = ?"
+            params.append(number)
+        out: dict[int, list[str]] = {}
+        for num, alias in self.query(sql + " ORDER BY alias", params):
+            out.setdefault(num, []).append(alias)
+        return out
+
+    def names(self) -> list[str]:
+        """Return every artifact name with a live version."""
+        return [r[0] for r in self.query("SELECT DISTINCT name FROM versions WHERE deleted = 0 ORDER BY name")]
+
+    def by_digest(self, digest: str) -> list[tuple]:
+        """Return live version rows with this manifest digest, oldest first."""
+        return self.query(
+            f"SELECT {VERSION_COLUMNS} FROM versions WHERE digest = ? AND deleted = 0 ORDER BY created_at, name, number",
+            (digest,),
+        )
+
+    def run_row(self, run_id: str) -> tuple | None:
+        """Return ``(id, name, kind, parent, status, started_at, ended_at, body, finish)``."""
+        rows = self.query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return rows[0] if rows else None
+
+    def events_for(self, name: str, number: int | None = None) -> list[tuple]:
+        """Return ``(id, kind, time, user, run, data)`` of a name's (or version's) events, oldest first."""
+        sql = "SELECT id, kind, time, user, run, data FROM events WHERE name = ?"
+        params: list[Any] = [name]
+        if number is not None:
+            sql += " AND (number = ? OR kind IN ('alias.set', 'alias.removed'))"
+            params.append(number)
+        return self.query(sql + " ORDER BY id", params)
+
+
+def _day_bounds(day: str) -> tuple[str, str]:
+    start = _dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=_dt.timezone.utc)
+    return _ulid_floor(start), _ulid_floor(start + _dt.timedelta(days=1))
+
+
+def _ulid_floor(moment: _dt.datetime) -> str:
+    from ulid import ULID
+
+    ms = int(moment.timestamp() * 1000)
+    return str(ULID.from_int(ms << 80))
+
+
+# -- folds, one per event kind -------------------------------------------------------------------
+
+
+def _insert_version(db: sqlite3.Connection, rec: dict[str, Any]) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO versions (name, number, type, digest, size, file_count, description, metadata, "
+        "created_at, created_by, algorithm, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (rec["name"], rec["number"], rec["type"], rec["digest"], rec["size"], rec["file_count"],
+         rec.get("description", ""), json.dumps(rec.get("metadata") or {}), rec["created_at"],
+         rec.get("created_by"), rec.get("algorithm", "xxh3-128"),
+         json.dumps(rec["origin"]) if rec.get("origin") else None),
+    )
+    # events about this version may have arrived before it: apply them now
+    for (eid, kind, data) in db.execute(
+        "SELECT id, kind, data FROM events WHERE name = ? AND number = ? AND kind IN (?, ?) ORDER BY id",
+        (rec["name"], rec["number"], R.VERSION_UPDATED, R.VERSION_DELETED),
+    ).fetchall():
+        _apply_version_change(db, eid, kind, json.loads(data))
+
+
+def _apply_version_change(db: sqlite3.Connection, event_id: str, kind: str, data: dict[str, Any]) -> None:
+    if kind == R.VERSION_DELETED:
+        db.execute("UPDATE versions SET deleted = 1 WHERE name = ? AND number = ?", (data["name"], data["number"]))
+        return
+    for field in ("description", "metadata"):
+        if field not in data.get("new", {}):
+            continue
+        value = data["new"][field]
+        stored = value if field == "description" else json.dumps(value)
+        db.execute(
+            f"UPDATE versions SET {field} = ?, {field}_event = ? WHERE name = ? AND number = ? "
+            f"AND ({field}_event IS NULL OR {field}_event < ?)",
+            (stored, event_id, data["name"], data["number"], event_id),
+        )
+
+
+def _fold_logged(db: sqlite3.Connection, event: R.Event) -> None:
+    _insert_version(db, event.data)
+
+
+def _fold_used(db: sqlite3.Connection, event: R.Event) -> None:
+    d = event.data
+    db.execute("INSERT OR IGNORE INTO uses VALUES (?, ?, ?, ?)", (event.run, d["name"], d["number"], event.id))
+
+
+def _fold_alias(db: sqlite3.Connection, event: R.Event) -> None:
+    d = event.data
+    number = d["number"] if event.kind == R.ALIAS_SET else None
+    db.execute(
+        "INSERT INTO aliases VALUES (?, ?, ?, ?) ON CONFLICT (name, alias) DO UPDATE SET "
+        "number = excluded.number, event_id = excluded.event_id WHERE excluded.event_id > aliases.event_id",
+        (d["name"], d["alias"], number, event.id),
+    )
+
+
+def _fold_change(db: sqlite3.Connection, event: R.Event) -> None:
+    _apply_version_change(db, event.id, event.kind, event.data)
+
+
+def _fold_run_started(db: sqlite3.Connection, event: R.Event) -> None:
+    d = event.data
+    db.execute(
+        "INSERT INTO runs (id, name, kind, parent, status, started_at, body) VALUES (?, ?, ?, ?, 'running', ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, parent = excluded.parent, "
+        "started_at = excluded.started_at, body = excluded.body",
+        (d["id"], d.get("name"), d.get("kind"), d.get("parent"), d.get("started_at"), json.dumps(d)),
+    )
+
+
+def _fold_run_finished(db: sqlite3.Connection, event: R.Event) -> None:
+    d = event.data
+    db.execute(
+        "INSERT INTO runs (id, status, ended_at, finish) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+        "status = excluded.status, ended_at = excluded.ended_at, finish = excluded.finish",
+        (d["id"], d.get("status", "finished"), d.get("ended_at"), json.dumps(d)),
+    )
+
+
+_FOLD = {
+    R.RUN_STARTED: _fold_run_started,
+    R.RUN_FINISHED: _fold_run_finished,
+    R.VERSION_LOGGED: _fold_logged,
+    R.VERSION_USED: _fold_used,
+    R.ALIAS_SET: _fold_alias,
+    R.ALIAS_REMOVED: _fold_alias,
+    R.VERSION_UPDATED: _fold_change,
+    R.VERSION_DELETED: _fold_change,
+}

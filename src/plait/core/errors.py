@@ -1,0 +1,187 @@
+"""Every error plait raises on purpose.
+
+::
+
+    PlaitError
+     ├── InvalidNameError (ValueError)       a name, alias or spec that is not allowed
+     ├── InvalidPathError (ValueError)       an entry path that would escape its folder
+     ├── InvalidMetadataError (ValueError)   metadata that is not JSON
+     ├── NotFoundError (LookupError)         an unknown name, version, alias, run or path
+     ├── SourceError (OSError)               a file to log is missing, unreadable or changing
+     │    └── FileChangedError               a file changed while it was being read
+     ├── IntegrityError                      stored bytes do not match their digest
+     ├── CorruptRecordError (ValueError)     a stored record that cannot be read back
+     ├── StoreError                          the store cannot be used as asked
+     │    ├── UnsupportedStoreError          unknown protocol or no exclusive create
+     │    └── ConflictError                  a record already exists (lost a race)
+     ├── LineageError (ValueError)           an edge that would make the graph cyclic
+     ├── ConversionError (TypeError)         no plugin can turn an object into an artifact
+     └── MissingExtraError (ImportError)     an integration whose framework is not installed
+
+Each message says what went wrong and what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConflictError",
+    "ConversionError",
+    "CorruptRecordError",
+    "FileChangedError",
+    "IntegrityError",
+    "InvalidMetadataError",
+    "InvalidNameError",
+    "InvalidPathError",
+    "LineageError",
+    "MissingExtraError",
+    "NotFoundError",
+    "PlaitError",
+    "SourceError",
+    "StoreError",
+    "UnsupportedStoreError",
+]
+
+
+class PlaitError(Exception):
+    """Base class of every error plait raises on purpose.
+
+    The CLI turns any ``PlaitError`` into one line on stderr and exit code :attr:`exit_code`.
+    """
+
+    exit_code: int = 1
+
+
+class InvalidNameError(PlaitError, ValueError):
+    """Raised for a name, alias or spec that breaks the naming rules.
+
+    :ivar name: the offending text.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class InvalidPathError(PlaitError, ValueError):
+    """Raised for an entry path that is absolute, has a drive, or climbs out with ``..``.
+
+    :ivar path: the offending path.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class InvalidMetadataError(PlaitError, ValueError):
+    """Raised when metadata or a config cannot be stored as JSON."""
+
+    exit_code = 2
+
+
+class NotFoundError(PlaitError, LookupError):
+    """Raised for an unknown artifact, version, alias, run or file inside a version.
+
+    :ivar name: what was looked up.
+    :ivar candidates: what does exist, for the message.
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, name: str = "", candidates: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.candidates = candidates or []
+
+
+class SourceError(PlaitError, OSError):
+    """Raised when a file or folder to log is missing or unreadable.
+
+    :ivar path: the local path.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class FileChangedError(SourceError):
+    """Raised when a file changed (size or mtime) while plait was reading it."""
+
+
+class IntegrityError(PlaitError):
+    """Raised when bytes read from the store do not hash to the digest that names them.
+
+    :ivar digest: the expected digest.
+    :ivar path: the entry path or store key affected, when known.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, digest: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.digest = digest
+        self.path = path
+
+
+class CorruptRecordError(PlaitError, ValueError):
+    """Raised when a stored manifest, version record or event cannot be parsed or validated.
+
+    :ivar key: the store key of the record.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class StoreError(PlaitError):
+    """Raised when the store cannot be used as asked (not initialised, wrong format, read-only)."""
+
+
+class UnsupportedStoreError(StoreError):
+    """Raised for a store URL whose protocol is unknown or cannot create records exclusively."""
+
+    exit_code = 2
+
+
+class ConflictError(StoreError):
+    """Raised when an exclusive create finds the record already there.
+
+    :ivar key: the store key that already exists.
+    """
+
+    def __init__(self, message: str, *, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class LineageError(PlaitError, ValueError):
+    """Raised when recording an edge would make the lineage graph cyclic."""
+
+    exit_code = 2
+
+
+class ConversionError(PlaitError, TypeError):
+    """Raised when no plugin can turn an object into an artifact, or a version into an object."""
+
+    exit_code = 2
+
+
+class MissingExtraError(PlaitError, ImportError):
+    """Raised when an integration is used but its framework is not installed.
+
+    :ivar extra: the pip extra that installs it, e.g. ``huggingface``.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, extra: str = "") -> None:
+        super().__init__(message)
+        self.extra = extra

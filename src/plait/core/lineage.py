@@ -1,0 +1,335 @@
+"""The lineage graph: which runs produced and used which versions, upstream and downstream.
+
+Queries are recursive SQL over the index (``uses`` and ``versions.created_by``), so a chain of
+twenty fine-tuning stages is one query. Depth counts runs: ``depth=1`` upstream of a model is
+the run that produced it and the versions that run used. Graphs export as a text tree,
+Graphviz DOT, Mermaid, JSON and OpenLineage run events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from plait.core.errors import InvalidNameError, NotFoundError
+from plait.core.names import parse_spec
+
+if TYPE_CHECKING:
+    from plait.core.run import Run
+    from plait.core.store import Store
+    from plait.core.version import ArtifactVersion
+
+DIRECTIONS = ("upstream", "downstream", "both")
+#: A hard stop for recursive queries, far beyond any real pipeline.
+MAX_DEPTH = 10_000
+
+_UP = """
+WITH RECURSIVE up(name, number, depth) AS (
+    SELECT name, number, 0 FROM seed
+    UNION
+    SELECT u.name, u.number, up.depth + 1
+    FROM up
+    JOIN versions v ON v.name = up.name AND v.number = up.number
+    JOIN uses u ON u.run = v.created_by
+    WHERE v.created_by IS NOT NULL AND up.depth < ?
+)
+SELECT name, number, MIN(depth) FROM up GROUP BY name, number
+"""
+
+_DOWN = """
+WITH RECURSIVE down(name, number, depth) AS (
+    SELECT name, number, 0 FROM seed
+    UNION
+    SELECT v.name, v.number, down.depth + 1
+    FROM down
+    JOIN uses u ON u.name = down.name AND u.number = down.number
+    JOIN versions v ON v.created_by = u.run
+    WHERE down.depth < ?
+)
+SELECT name, number, MIN(depth) FROM down GROUP BY name, number
+"""
+
+
+@dataclass
+class LineageGraph:
+    """A lineage graph around one version or run.
+
+    :ivar root: node id of where the query started (``name:vN`` or ``run:<id>``).
+    :ivar direction: ``upstream``, ``downstream`` or ``both``.
+    :ivar versions: ``{"name:vN": ArtifactVersion}``.
+    :ivar runs: ``{run id: Run}``.
+    :ivar edges: ``(source, target, kind)`` with kind ``used`` (version → run), ``produced``
+        (run → version) or ``parent`` (run → child run); run node ids are ``run:<id>``.
+    """
+
+    root: str
+    direction: str
+    versions: dict[str, ArtifactVersion] = field(default_factory=dict)
+    runs: dict[str, Run] = field(default_factory=dict)
+    edges: list[tuple[str, str, str]] = field(default_factory=list)
+
+    # -- navigation -----------------------------------------------------------------------------
+
+    def producers(self, node: str) -> list[str]:
+        """Return the node ids with an edge into ``node``."""
+        return [s for s, t, _ in self.edges if t == node]
+
+    def consumers(self, node: str) -> list[str]:
+        """Return the node ids ``node`` has an edge to."""
+        return [t for s, t, _ in self.edges if s == node]
+
+    def label(self, node: str) -> str:
+        """Return a human label for a node."""
+        if node.startswith("run:"):
+            run = self.runs[node[4:]]
+            return f"{run.name} [{run.kind}, {run.status}] {run.id[-8:]}"
+        version = self.versions[node]
+        extra = [a for a in version.aliases if a != "latest"]
+        return version.spec + (f" ({', '.join(extra)})" if extra else "")
+
+    # -- exports --------------------------------------------------------------------------------
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Return the graph as JSON: ``{"root", "direction", "nodes", "edges"}``."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the graph as plain data."""
+        nodes = [{"id": k, "type": "version", **v.to_dict()} for k, v in sorted(self.versions.items())]
+        nodes += [
+            {"id": f"run:{r.id}", "type": "run", "run_id": r.id, "name": r.name, "kind": r.kind, "status": r.status,
+             "parent": r.parent, "started_at": r.started_at}
+            for r in sorted(self.runs.values(), key=lambda r: r.id)
+        ]
+        return {
+            "root": self.root, "direction": self.direction, "nodes": nodes,
+            "edges": [{"source": s, "target": t, "kind": k} for s, t, k in sorted(set(self.edges))],
+        }
+
+    def _ids(self) -> dict[str, str]:
+        ordered = sorted(self.versions) + sorted(f"run:{r}" for r in self.runs)
+        return {node: f"n{i}" for i, node in enumerate(ordered)}
+
+    def to_mermaid(self) -> str:
+        """Return a Mermaid ``flowchart LR`` (GitHub renders it in Markdown)."""
+        ids = self._ids()
+        lines = ["flowchart LR"]
+        for node, nid in ids.items():
+            text = _mermaid_text(self.label(node))
+            lines.append(f'    {nid}[["{text}"]]' if node.startswith("run:") else f'    {nid}(["{text}"])')
+        for s, t, kind in sorted(set(self.edges)):
+            if s in ids and t in ids:
+                lines.append(f"    {ids[s]} -.-> {ids[t]}" if kind == "parent" else f"    {ids[s]} --> {ids[t]}")
+        lines.append("    classDef run fill:#fde68a,stroke:#b45309")
+        runs = [ids[n] for n in ids if n.startswith("run:")]
+        if runs:
+            lines.append(f"    class {','.join(runs)} run")
+        if self.root in ids:
+            lines.append(f"    style {ids[self.root]} stroke-width:3px")
+        return "\n".join(lines)
+
+    def to_dot(self) -> str:
+        """Return a Graphviz DOT digraph, laid out left to right."""
+        ids = self._ids()
+        lines = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
+        for node, nid in ids.items():
+            text = self.label(node).replace("\\", "\\\\").replace('"', '\\"')
+            shape = 'shape=box, style="filled,rounded", fillcolor="#fde68a"' if node.startswith("run:") else "shape=ellipse"
+            lines.append(f'  {nid} [label="{text}", {shape}];')
+        for s, t, kind in sorted(set(self.edges)):
+            if s in ids and t in ids:
+                style = " [style=dashed]" if kind == "parent" else ""
+                lines.append(f"  {ids[s]} -> {ids[t]}{style};")
+        lines.append("}")
+        return "\n".join(lines)
+
+    def to_tree(self) -> str:
+        """Return an indented text tree from the root, following the query's direction."""
+        lines: list[str] = []
+        seen: set[str] = set()
+        up = self.direction != "downstream"
+        self._tree(self.root, "", True, lines, seen, up, top=True)
+        if self.direction == "both":
+            lines.append("")
+            self._tree(self.root, "", True, lines, set(), False, top=True)
+        return "\n".join(lines)
+
+    def _tree(self, node: str, prefix: str, last: bool, lines: list[str], seen: set[str], up: bool, top: bool = False) -> None:
+        arrow = "<- " if up else "-> "
+        connector = "" if top else ("└─ " if last else "├─ ")
+        repeat = node in seen
+        lines.append(f"{prefix}{connector}{'' if top else arrow}{self.label(node)}{'  (see above)' if repeat else ''}")
+        if repeat:
+            return
+        seen.add(node)
+        nexts = [n for n in (self.producers(node) if up else self.consumers(node))
+                 if not any(k == "parent" for s, t, k in self.edges if (s, t) in ((n, node), (node, n)))]
+        child_prefix = prefix + ("" if top else ("   " if last else "│  "))
+        for i, nxt in enumerate(sorted(set(nexts))):
+            self._tree(nxt, child_prefix, i == len(set(nexts)) - 1, lines, seen, up)
+
+    def to_openlineage(self, namespace: str = "plait") -> list[dict[str, Any]]:
+        """Return one OpenLineage ``COMPLETE``/``FAIL`` RunEvent per run in the graph."""
+        events = []
+        for run in sorted(self.runs.values(), key=lambda r: r.id):
+            node = f"run:{run.id}"
+            inputs = [{"namespace": namespace, "name": s} for s, t, k in self.edges if t == node and k == "used"]
+            outputs = [{"namespace": namespace, "name": t} for s, t, k in self.edges if s == node and k == "produced"]
+            events.append({
+                "eventType": {"finished": "COMPLETE", "failed": "FAIL"}.get(run.status, "RUNNING"),
+                "eventTime": run.ended_at or run.started_at,
+                "run": {"runId": run.id},
+                "job": {"namespace": namespace, "name": run.name},
+                "inputs": inputs, "outputs": outputs, "producer": "https://github.com/plait",
+                "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent",
+            })
+        return events
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+def _seed(store: Store, rows: list[tuple[str, int]]) -> None:
+    catalog = store.catalog
+    with catalog._tx() as db:
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS seed (name TEXT, number INTEGER)")
+        db.execute("DELETE FROM seed")
+        db.executemany("INSERT INTO seed VALUES (?, ?)", rows)
+
+
+def _walk(store: Store, sql: str, seeds: list[tuple[str, int]], depth: int | None) -> dict[tuple[str, int], int]:
+    with store.catalog._lock:
+        _seed(store, seeds)
+        limit = MAX_DEPTH if depth is None else depth
+        return {(n, num): d for n, num, d in store.catalog.query(sql, (limit,))}
+
+
+def lineage(store: Store, spec: str, direction: str = "upstream", depth: int | None = None, parents: bool = True) -> LineageGraph:
+    """Return the lineage graph of a version (``name``, ``name:v3``, ``name:alias``) or a run id.
+
+    :param direction: ``upstream`` (what it was made from), ``downstream`` (what was made from
+        it) or ``both``.
+    :param depth: how many runs away to go; ``None`` for all.
+    :param parents: also include the runs that contain the graph's runs (flows around tasks).
+    :raises ValueError: for an unknown direction or a negative depth.
+    :raises NotFoundError: for an unknown version or run.
+    """
+    if direction not in DIRECTIONS:
+        raise InvalidNameError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}", name=direction)
+    if depth is not None and depth < 0:
+        raise InvalidNameError(f"depth must be 0 or more, not {depth}", name=str(depth))
+    catalog = store.catalog
+    run_root = _as_run(store, spec)
+    if run_root is not None:
+        root = f"run:{run_root}"
+        up_seeds = [(n, num) for n, num in catalog.query("SELECT name, number FROM uses WHERE run = ?", (run_root,))]
+        down_seeds = [(n, num) for n, num in catalog.query("SELECT name, number FROM versions WHERE created_by = ?", (run_root,))]
+        run_depth = None if depth is None else depth - 1
+    else:
+        name, number = store.resolve(spec)
+        root = f"{name}:v{number}"
+        up_seeds = down_seeds = [(name, number)]
+        run_depth = depth
+    graph = LineageGraph(root=root, direction=direction)
+    run_ids: set[str] = {run_root} if run_root else set()
+    version_keys: set[tuple[str, int]] = set()
+    if run_depth is None or run_depth >= 0:
+        if direction in ("upstream", "both"):
+            found = _walk(store, _UP, up_seeds, run_depth)
+            version_keys |= set(found)
+            expanded = [k for k, d in found.items() if run_depth is None or d < run_depth]
+            run_ids |= _producers(store, expanded)
+        if direction in ("downstream", "both"):
+            found = _walk(store, _DOWN, down_seeds, run_depth)
+            version_keys |= set(found)
+            expanded = [k for k, d in found.items() if run_depth is None or d < run_depth]
+            run_ids |= _consumers(store, expanded)
+    elif run_root is None:
+        version_keys.add(up_seeds[0])
+    if run_root is None:
+        version_keys.add(up_seeds[0])
+    _fill(store, graph, version_keys, run_ids, parents)
+    return graph
+
+
+def _as_run(store: Store, spec: str) -> str | None:
+    text = spec[4:] if spec.startswith("run:") else spec
+    try:
+        parse_spec(text)
+        if ":" in text or store.catalog.latest_number(text) is not None:
+            return None
+    except InvalidNameError:
+        pass
+    row = store.catalog.run_row(text)
+    if row is not None:
+        return text
+    if spec.startswith("run:") or len(text) == 26:
+        from plait.core.run import Run
+
+        return Run.load(store, text).id
+    return None
+
+
+def _in_chunks(keys: list[Any], size: int = 400) -> list[list[Any]]:
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
+
+
+def _producers(store: Store, keys: list[tuple[str, int]]) -> set[str]:
+    out: set[str] = set()
+    for batch in _in_chunks(keys):
+        where = " OR ".join("(name = ? AND number = ?)" for _ in batch)
+        params = [x for k in batch for x in k]
+        out |= {r[0] for r in store.catalog.query(f"SELECT created_by FROM versions WHERE created_by IS NOT NULL AND ({where})", params)}
+    return out
+
+
+def _consumers(store: Store, keys: list[tuple[str, int]]) -> set[str]:
+    out: set[str] = set()
+    for batch in _in_chunks(keys):
+        where = " OR ".join("(name = ? AND number = ?)" for _ in batch)
+        params = [x for k in batch for x in k]
+        out |= {r[0] for r in store.catalog.query(f"SELECT run FROM uses WHERE {where}", params)}
+    return out
+
+
+def _fill(store: Store, graph: LineageGraph, version_keys: set[tuple[str, int]], run_ids: set[str], parents: bool) -> None:
+    from plait.core.run import Run
+    from plait.core.version import ArtifactVersion
+
+    catalog = store.catalog
+    for name, number in sorted(version_keys):
+        row = catalog.version(name, number)
+        if row is not None:
+            graph.versions[f"{name}:v{number}"] = ArtifactVersion.from_row(store, row)
+    for run_id in sorted(run_ids):
+        graph.runs[run_id] = Run.load(store, run_id)
+    for run_id in sorted(run_ids):
+        node = f"run:{run_id}"
+        for name, number in catalog.query("SELECT name, number FROM uses WHERE run = ?", (run_id,)):
+            if f"{name}:v{number}" in graph.versions:
+                graph.edges.append((f"{name}:v{number}", node, "used"))
+        for name, number in catalog.query("SELECT name, number FROM versions WHERE created_by = ?", (run_id,)):
+            if f"{name}:v{number}" in graph.versions:
+                graph.edges.append((node, f"{name}:v{number}", "produced"))
+    if parents:
+        for run in list(graph.runs.values()):
+            child = run
+            while child.parent:
+                if child.parent not in graph.runs:
+                    try:
+                        graph.runs[child.parent] = Run.load(store, child.parent)
+                    except NotFoundError:
+                        break
+                graph.edges.append((f"run:{child.parent}", f"run:{child.id}", "parent"))
+                child = graph.runs[child.parent]
+    graph.edges = sorted(set(graph.edges))
+
+
+def produced_downstream_of(store: Store, run_id: str, name: str, number: int) -> bool:
+    """Tell whether ``name:v<number>`` was produced by ``run_id`` or made from its outputs."""
+    outputs = [(n, num) for n, num in store.catalog.query("SELECT name, number FROM versions WHERE created_by = ?", (run_id,))]
+    if not outputs:
+        return False
+    return (name, number) in _walk(store, _DOWN, outputs, None)

@@ -1,0 +1,190 @@
+"""The immutable JSON records a store holds besides blobs and manifests: versions and events.
+
+A version record is created once, exclusively, at ``versions/<name>/<number>``; it never
+changes. Everything that happens afterwards — runs starting and finishing, versions used and
+logged, aliases moving, notes and metadata edited, versions deleted — is an :class:`Event`, one
+immutable record each at ``events/<yyyy-mm-dd>/<ulid>``. The index folds them in ULID order.
+
+Records read back from a store are validated here: a crafted or damaged record becomes a
+:class:`CorruptRecordError`, never an exception from deep inside.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from plait.core.digest import XXH3_128
+from plait.core.errors import CorruptRecordError, InvalidMetadataError, InvalidNameError
+from plait.core.names import check_name
+
+RECORD_FORMAT = 1
+#: A record larger than this is refused when read back (metadata is meant to be small).
+MAX_RECORD_BYTES = 16 << 20
+
+RUN_STARTED = "run.started"
+RUN_FINISHED = "run.finished"
+VERSION_LOGGED = "version.logged"
+VERSION_USED = "version.used"
+ALIAS_SET = "alias.set"
+ALIAS_REMOVED = "alias.removed"
+VERSION_UPDATED = "version.updated"
+VERSION_DELETED = "version.deleted"
+EVENT_KINDS = (
+    RUN_STARTED,
+    RUN_FINISHED,
+    VERSION_LOGGED,
+    VERSION_USED,
+    ALIAS_SET,
+    ALIAS_REMOVED,
+    VERSION_UPDATED,
+    VERSION_DELETED,
+)
+
+
+def check_json(value: Any, what: str = "metadata") -> Any:
+    """Return ``value`` if it round-trips through JSON unchanged in meaning, else raise.
+
+    :raises InvalidMetadataError: naming the first key that is not JSON-serializable.
+    """
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadataError(
+            f"{what} must be JSON-serializable (str, int, float, bool, None, list, dict with str keys): {exc}"
+        ) from None
+    return value
+
+
+def _checked_name(value: str) -> str:
+    try:
+        return check_name(value)
+    except InvalidNameError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class VersionRecord(BaseModel):
+    """The immutable record of one artifact version, as stored.
+
+    :ivar name: artifact name.
+    :ivar number: version number (``v3`` is 3).
+    :ivar type: ``dataset``, ``model``, ``result`` or any other word.
+    :ivar digest: the manifest digest.
+    :ivar size: total bytes of its files.
+    :ivar file_count: number of files.
+    :ivar description: the description at creation time (later edits are events).
+    :ivar metadata: JSON metadata at creation time.
+    :ivar created_at: ISO UTC time.
+    :ivar created_by: the id of the run that logged it.
+    :ivar algorithm: the hash algorithm of its manifest.
+    :ivar origin: where it was copied from by ``sync``: ``{"store": id, "number": n}``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: int = RECORD_FORMAT
+    name: str
+    number: int = Field(ge=0, lt=10**18)
+    type: str = Field(min_length=1, max_length=128)
+    digest: str = Field(min_length=32, max_length=64, pattern=r"^[0-9a-f]+$")
+    size: int = Field(ge=0)
+    file_count: int = Field(ge=0)
+    description: str = Field(default="", max_length=1 << 20)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: str = Field(max_length=64)
+    created_by: str | None = Field(default=None, max_length=64)
+    algorithm: str = XXH3_128
+    origin: dict[str, Any] | None = None
+
+    _name = field_validator("name")(_checked_name)
+
+
+class Event(BaseModel):
+    """One immutable thing that happened in a store.
+
+    :ivar id: a ULID; events apply in id order and the later id wins a conflict.
+    :ivar kind: one of :data:`EVENT_KINDS`.
+    :ivar time: ISO UTC time.
+    :ivar user: who did it (the OS user unless given).
+    :ivar run: the id of the run it happened in, if any.
+    :ivar data: what the kind needs (see :mod:`plait.core.catalog` for each kind's fold).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: int = RECORD_FORMAT
+    id: str = Field(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")
+    kind: str
+    time: str = Field(max_length=64)
+    user: str = Field(default="", max_length=256)
+    run: str | None = Field(default=None, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _data_fits_kind(self) -> Event:
+        _check_event_data(self.kind, self.data)
+        return self
+
+    @property
+    def key(self) -> str:
+        """The store key of this event: ``events/<yyyy-mm-dd>/<ulid>``."""
+        from plait.core.ids import ulid_time
+
+        return f"events/{ulid_time(self.id):%Y-%m-%d}/{self.id}"
+
+
+_NUMBER = (int,)
+_REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
+    RUN_STARTED: {"id": (str,), "name": (str,), "kind": (str,)},
+    RUN_FINISHED: {"id": (str,), "status": (str,)},
+    VERSION_USED: {"name": (str,), "number": _NUMBER},
+    ALIAS_SET: {"name": (str,), "alias": (str,), "number": _NUMBER},
+    ALIAS_REMOVED: {"name": (str,), "alias": (str,), "number": _NUMBER},
+    VERSION_UPDATED: {"name": (str,), "number": _NUMBER, "new": (dict,)},
+    VERSION_DELETED: {"name": (str,), "number": _NUMBER},
+}
+
+
+def _check_event_data(kind: str, data: dict[str, Any]) -> None:
+    if kind == VERSION_LOGGED:
+        VersionRecord.model_validate(data)
+        return
+    for key, types in _REQUIRED[kind].items():
+        value = data.get(key)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ValueError(f"{kind} event needs {key!r} of type {types[0].__name__}")
+    if "name" in data:
+        _checked_name(data["name"])
+    if "alias" in data:
+        _checked_name(data["alias"])
+    if "number" in data and not 0 <= data["number"] < 10**18:
+        raise ValueError(f"{kind} event has a version number out of range")
+
+
+def encode(record: BaseModel) -> bytes:
+    """Serialize a record as compact, key-sorted JSON."""
+    return json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode(model: type[BaseModel], data: bytes, key: str) -> Any:
+    """Parse and validate stored record bytes.
+
+    :raises CorruptRecordError: if they are too large, not JSON, or not a valid record.
+    """
+    if len(data) > MAX_RECORD_BYTES:
+        raise CorruptRecordError(f"record {key} is {len(data)} bytes, more than a record may be", key=key)
+    try:
+        return model.model_validate_json(data)
+    except (ValidationError, ValueError, RecursionError) as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(first[:3])[:300] if first else type(exc).__name__
+        raise CorruptRecordError(f"record {key} cannot be read: {detail}", key=key) from None

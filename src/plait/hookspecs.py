@@ -1,0 +1,114 @@
+"""Every hook plait calls, with when it is called and what a return value means.
+
+Implement hooks in a module or class, decorate them with :data:`plait.hookimpl`, and register
+the module under the entry-point group ``plait`` in your package's ``pyproject.toml``::
+
+    [project.entry-points.plait]
+    myplugin = "myplugin.plait_hooks"
+
+Hooks are always called with keyword arguments, so an implementation may accept only the
+arguments it needs. Notification hooks return nothing; their exceptions are turned into
+warnings so a broken plugin never breaks a user's run. Conversion hooks are ``firstresult``:
+the first implementation returning something other than ``None`` wins, and the built-in
+conversions (paths, bytes, :class:`plait.Artifact`, :class:`plait.ArtifactVersion`) run last.
+
+Where each hook sits in the data flow::
+
+    run.log(obj) -> plait_fingerprint -> plait_object_to_artifact -> store -> plait_artifact_logged
+    run.use(obj) -> plait_fingerprint -> plait_object_to_artifact -> match by digest -> plait_artifact_used
+    plait.load(spec, as_type) -> plait_artifact_to_object
+    with plait.run(): plait_run_started ... plait_run_finished
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from plait.core.artifact import Artifact
+    from plait.core.run import Run
+    from plait.core.store import Store
+    from plait.core.version import ArtifactVersion
+
+hookspec = pluggy.HookspecMarker("plait")
+
+
+@hookspec
+def plait_run_started(run: Run) -> None:
+    """Called when a run starts, after its ``run.started`` event is in the store.
+
+    :param run: the run; ``run.store`` is where it is recorded, ``run.parent`` its parent.
+    """
+
+
+@hookspec
+def plait_run_finished(run: Run, error: BaseException | None) -> None:
+    """Called when a run ends, after its ``run.finished`` event is in the store.
+
+    :param run: the run; ``run.status`` is ``finished`` or ``failed``.
+    :param error: the exception that ended it, or ``None``.
+    """
+
+
+@hookspec
+def plait_artifact_used(run: Run, version: ArtifactVersion) -> None:
+    """Called after a run recorded that it uses a version.
+
+    :param run: the run that uses it.
+    :param version: the version used.
+    """
+
+
+@hookspec
+def plait_artifact_logged(run: Run, version: ArtifactVersion, created: bool) -> None:
+    """Called after a run logged a version.
+
+    :param run: the run that logged it.
+    :param version: the version (new, or the existing latest one with the same content).
+    :param created: ``False`` when the content equalled the latest version and no new one was made.
+    """
+
+
+@hookspec(firstresult=True)
+def plait_object_to_artifact(obj: Any, name: str | None, type: str | None, store: Store) -> Artifact | None:
+    """Turn a Python object into an :class:`plait.Artifact` draft, or return ``None``.
+
+    Called by ``run.log(obj)`` and ``run.use(obj)`` for anything that is not already a
+    version. Stops at the first non-``None`` result; the built-in implementation (paths,
+    ``bytes``, drafts) runs last.
+
+    :param obj: the object to log (a path, a dataset, a model, …).
+    :param name: the artifact name the caller asked for, or ``None`` (choose one, then).
+    :param type: the artifact type the caller asked for, or ``None``.
+    :param store: the store it will go to.
+    :returns: a draft, or ``None`` if this plugin does not handle ``obj``.
+    """
+
+
+@hookspec(firstresult=True)
+def plait_artifact_to_object(version: ArtifactVersion, as_type: Any) -> Any:
+    """Turn a stored version back into a Python object of the requested type, or ``None``.
+
+    Called by :func:`plait.load`. Stops at the first non-``None`` result; the built-in
+    implementation returns a local folder path for ``as_type`` ``None``, ``str`` or ``Path``.
+
+    :param version: the version to load (download it with ``version.download()``).
+    :param as_type: the type the caller wants (a class, or a string hint), or ``None``.
+    :returns: the object, or ``None`` if this plugin cannot make that type.
+    """
+
+
+@hookspec(firstresult=True)
+def plait_fingerprint(obj: Any) -> str | None:
+    """Return a cheap identity for an object, or ``None``.
+
+    When the same fingerprint was logged before to a store, ``run.log``/``run.use`` reuse that
+    version without converting or hashing the object again (e.g. a Hugging Face dataset's
+    ``_fingerprint``). It need not be a content hash: two fingerprints may name equal content,
+    but one fingerprint must never name two different contents. Stops at the first non-``None``.
+
+    :param obj: the object about to be logged or used.
+    :returns: a string unique to the object's content, or ``None``.
+    """

@@ -1,0 +1,1 @@
+"""Integrations with ML frameworks, each a plait plugin loaded through the ``plait`` entry points."""

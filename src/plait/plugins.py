@@ -1,0 +1,100 @@
+"""The plugin manager: loads plugins once, lazily, and calls hooks safely.
+
+Plugins come from the entry-point group ``plait`` (the Prefect, Lightning and Hugging Face
+integrations register there like any third party) plus the built-in conversions, which are
+registered last-called (``trylast``). Set ``PLAIT_DISABLE_PLUGIN_AUTOLOAD=1`` to load no entry
+points, and ``PLAIT_TRACE_PLUGINS=1`` to print every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import warnings
+from typing import Any
+
+import pluggy
+
+from plait import hookspecs
+
+ENTRY_POINT_GROUP = "plait"
+DISABLE_AUTOLOAD_ENV = "PLAIT_DISABLE_PLUGIN_AUTOLOAD"
+TRACE_ENV = "PLAIT_TRACE_PLUGINS"
+
+hookimpl = pluggy.HookimplMarker("plait")
+"""Decorator marking a function as a plait hook implementation (see :mod:`plait.hookspecs`)."""
+
+_lock = threading.Lock()
+_manager: pluggy.PluginManager | None = None
+
+
+class PluginWarning(UserWarning):
+    """Warned when a plugin's notification hook raised; the user's work goes on."""
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """Return the process's plugin manager, loading plugins on first call."""
+    global _manager
+    with _lock:
+        if _manager is None:
+            _manager = _build()
+        return _manager
+
+
+def _build() -> pluggy.PluginManager:
+    from plait import builtin
+
+    pm = pluggy.PluginManager("plait")
+    pm.add_hookspecs(hookspecs)
+    pm.register(builtin, name="plait.builtin")
+    if not os.environ.get(DISABLE_AUTOLOAD_ENV):
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    pm.check_pending()
+    if os.environ.get(TRACE_ENV):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+    return pm
+
+
+def reset_plugin_manager() -> None:
+    """Forget the loaded plugins; the next call loads them again (for tests and notebooks)."""
+    global _manager
+    with _lock:
+        _manager = None
+
+
+def register(plugin: Any, name: str | None = None) -> str | None:
+    """Register a plugin object or module with the process's plugin manager; return its name."""
+    pm = get_plugin_manager()
+    name = pm.register(plugin, name=name)
+    pm.check_pending()
+    return name
+
+
+def unregister(plugin: Any = None, name: str | None = None) -> None:
+    """Unregister a plugin registered with :func:`register`."""
+    get_plugin_manager().unregister(plugin=plugin, name=name)
+
+
+def notify(hook: str, **kwargs: Any) -> None:
+    """Call a notification hook; a plugin that raises becomes a :class:`PluginWarning`."""
+    try:
+        getattr(get_plugin_manager().hook, hook)(**kwargs)
+    except Exception as exc:  # a plugin must never break the user's run
+        warnings.warn(f"a plait plugin failed in {hook}: {type(exc).__name__}: {exc}", PluginWarning, stacklevel=3)
+
+
+def convert(hook: str, **kwargs: Any) -> Any:
+    """Call a ``firstresult`` conversion hook and return its result (``None`` if none)."""
+    return getattr(get_plugin_manager().hook, hook)(**kwargs)
+
+
+def plugin_list() -> list[tuple[str, str]]:
+    """Return ``(name, where)`` for every registered plugin, for ``plait plugins``."""
+    pm = get_plugin_manager()
+    out = []
+    for name, plugin in pm.list_name_plugin():
+        where = getattr(plugin, "__file__", None) or type(plugin).__module__
+        out.append((name or "?", str(where)))
+    return sorted(out)
