@@ -464,18 +464,23 @@ def run_for(store: Store) -> Run:
             name = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "python"
             implicit = Run(store, _safe_run_name(name), kind="manual", parent=run.id if run and run.store == store else None,
                            info={"implicit": True})
+            if not _implicit:
+                atexit.register(end_implicit_runs)
             _implicit[store.url] = implicit
-            atexit.register(_finish_implicit, store.url)
     return implicit
 
 
-def _finish_implicit(url: str) -> None:
-    run = _implicit.pop(url, None)
-    if run is not None and run._started:
-        try:
-            run.finish()
-        except Exception:  # at exit there is nobody left to tell
-            pass
+def end_implicit_runs() -> None:
+    """Finish the process's implicit runs (called at exit; tests and notebooks may call it)."""
+    with _implicit_lock:
+        runs = list(_implicit.values())
+        _implicit.clear()
+    for implicit in runs:
+        if implicit._started:
+            try:
+                implicit.finish()
+            except Exception:  # at exit there is nobody left to tell
+                pass
 
 
 def _safe_run_name(name: str) -> str:

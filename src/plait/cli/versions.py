@@ -1,0 +1,205 @@
+"""Commands on artifacts and versions: init, log, ls, versions, show, get, alias, history, diff,
+verify, gc, delete."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from plait.cli.app import Context, human_size, main, pass_ctx, table
+
+
+def _parse_meta(pairs: tuple[str, ...]) -> dict[str, Any]:
+    from plait.core.errors import InvalidMetadataError
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidMetadataError(f"--meta takes key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+@main.command()
+@click.argument("url", required=False)
+@click.option("--hash", "algorithm", type=click.Choice(["xxh3-128", "blake3"]), default="xxh3-128", show_default=True,
+              help="Hash algorithm (blake3 resists writers forging collisions; xxh3 is faster).")
+@click.pass_obj
+def init(ctx: Context, url: str | None, algorithm: str) -> None:
+    """Create a store at URL (default: the current store)."""
+    from plait.core.store import Store
+
+    store = Store(url or ctx.store_url, hash=algorithm).init()
+    ctx.emit({"url": store.url, "id": store.id, "algorithm": store.algorithm},
+             f"plait store at {store.url} ({store.algorithm}, id {store.id})")
+
+
+@main.command("log")
+@click.argument("path")
+@click.option("--name", "-n", required=True, help="Artifact name.")
+@click.option("--type", "-t", "type_", default="dataset", show_default=True, help="Artifact type.")
+@click.option("--alias", "-a", "aliases", multiple=True, help="Alias to set (repeatable).")
+@click.option("--meta", "-m", "meta", multiple=True, help="Metadata key=value; the value is JSON if it parses (repeatable).")
+@click.option("--description", "-d", default=None, help="Description (Markdown).")
+@click.option("--reference", is_flag=True, help="Record PATH (a local path or a URL) by reference; do not copy the data.")
+@pass_ctx
+def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, ...], meta: tuple[str, ...],
+            description: str | None, reference: bool) -> None:
+    """Log a file or folder (or a reference) as a new version of NAME."""
+    from plait.core.artifact import Artifact
+
+    art = Artifact(name, type=type_, description=description or "", metadata=_parse_meta(meta))
+    if reference:
+        art.add_reference(path)
+    else:
+        import os
+
+        if os.path.isdir(path):
+            art.add_dir(path)
+        else:
+            art.add_file(path)
+    version = ctx.store.log(art, aliases=aliases)
+    ctx.emit(version.to_dict(), f"{version.spec}  {version.file_count} files, {human_size(version.size)}  {' '.join(version.aliases)}")
+
+
+@main.command("ls")
+@click.option("--type", "-t", "type_", default=None, help="Only artifacts of this type.")
+@pass_ctx
+def ls_cmd(ctx: Context, type_: str | None) -> None:
+    """List artifacts with their latest version."""
+    arts = ctx.store.artifacts(type=type_)
+    rows = [[a.name, a.type, a.version, str(a.number + 1), human_size(a.size), a.created_at[:19]] for a in arts]
+    ctx.emit([a.to_dict() for a in arts], table(rows, ["NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "UPDATED"]) if rows else "no artifacts yet")
+
+
+@main.command("versions")
+@click.argument("name")
+@pass_ctx
+def versions_cmd(ctx: Context, name: str) -> None:
+    """List the versions of NAME."""
+    vs = ctx.store.versions(name)
+    rows = [[v.version, human_size(v.size), str(v.file_count), ",".join(v.aliases), v.created_at[:19], (v.created_by or "")[-8:]] for v in vs]
+    ctx.emit([v.to_dict() for v in vs], table(rows, ["VERSION", "SIZE", "FILES", "ALIASES", "CREATED", "RUN"]))
+
+
+@main.command()
+@click.argument("spec")
+@click.option("--files/--no-files", default=True, help="List the files.")
+@pass_ctx
+def show(ctx: Context, spec: str, files: bool) -> None:
+    """Show one version: metadata, aliases, producer, files."""
+    v = ctx.store.get(spec)
+    data = v.to_dict()
+    data["files"] = [e.model_dump(mode="json", exclude_none=True) for e in v.files()] if files else None
+    producer = v.produced_by
+    lines = [
+        f"{v.spec}  ({v.type})  {' '.join(v.aliases)}",
+        f"digest      {v.digest}",
+        f"size        {human_size(v.size)} in {v.file_count} files",
+        f"created     {v.created_at} by run {producer.name + ' ' + producer.id if producer else '-'}",
+    ]
+    if v.description:
+        lines.append(f"description {v.description}")
+    if v.metadata:
+        lines.append(f"metadata    {json.dumps(dict(v.metadata), sort_keys=True)}")
+    used = v.used_by
+    if used:
+        lines.append(f"used by     {', '.join(r.name + ' ' + r.id[-8:] for r in used)}")
+    if files:
+        lines += [f"  {e.path}  {human_size(e.size)}" + (f"  -> {e.ref.uri}" if e.ref else "") for e in v.files()[:200]]
+        if v.file_count > 200:
+            lines.append(f"  … and {v.file_count - 200} more")
+    ctx.emit(data, "\n".join(lines))
+
+
+@main.command()
+@click.argument("spec")
+@click.argument("dest", required=False)
+@pass_ctx
+def get(ctx: Context, spec: str, dest: str | None) -> None:
+    """Download version SPEC into DEST (default: the cache), verified."""
+    v = ctx.store.get(spec)
+    folder = v.download(dest)
+    ctx.emit({"spec": v.spec, "path": folder}, folder)
+
+
+@main.command()
+@click.argument("spec")
+@click.argument("alias")
+@click.option("--remove", is_flag=True, help="Remove the alias instead of setting it.")
+@pass_ctx
+def alias(ctx: Context, spec: str, alias: str, remove: bool) -> None:
+    """Point ALIAS at version SPEC (or remove it)."""
+    v = ctx.store.get(spec)
+    v = v.remove_alias(alias) if remove else v.set_alias(alias)
+    ctx.emit(v.to_dict(), f"{v.spec}  {' '.join(v.aliases)}")
+
+
+@main.command()
+@click.argument("spec")
+@pass_ctx
+def history(ctx: Context, spec: str) -> None:
+    """Show every change to a version (or, for a bare name, to every version)."""
+    if ":" in spec:
+        entries = ctx.store.get(spec).history()
+    else:
+        entries = [h for v in ctx.store.versions(spec) for h in v.history()]
+        entries = sorted({(h.time, str(h)): h for h in entries}.values(), key=lambda h: h.time)
+    ctx.emit([h.__dict__ for h in entries], "\n".join(str(h) for h in entries) or "no history")
+
+
+@main.command()
+@click.argument("old")
+@click.argument("new")
+@pass_ctx
+def diff(ctx: Context, old: str, new: str) -> None:
+    """Compare two versions: added, removed and modified paths."""
+    from plait.api import diff as diff_versions
+
+    d = diff_versions(old, new, store=ctx.store)
+    ctx.emit(d.to_dict(), str(d))
+
+
+@main.command()
+@click.argument("spec", required=False)
+@pass_ctx
+def verify(ctx: Context, spec: str | None) -> None:
+    """Re-hash stored bytes of SPEC (or every version); exit 4 if anything is damaged."""
+    report = ctx.store.verify(spec)
+    data = {"ok": report.ok, "versions": report.versions, "blobs": report.blobs,
+            "problems": [{"version": s, "path": p, "digest": d, "reason": r} for s, p, d, r in report.problems]}
+    text = "\n".join([f"DAMAGED {s} {p} (blob {d}): {r}" for s, p, d, r in report.problems] +
+                     [f"{'ok' if report.ok else 'FAILED'}: {report.versions} versions, {report.blobs} blobs checked"])
+    ctx.emit(data, text)
+    if not report.ok:
+        raise SystemExit(4)
+
+
+@main.command()
+@click.option("--dry-run/--delete", "dry_run", default=True, show_default=True, help="Only report, or really delete.")
+@click.option("--grace", default=3600.0, show_default=True, help="Keep anything younger than this many seconds.")
+@pass_ctx
+def gc(ctx: Context, dry_run: bool, grace: float) -> None:
+    """Find (with --delete: remove) blobs no live version references."""
+    r = ctx.store.gc(dry_run=dry_run, grace_seconds=grace)
+    verb = "would free" if dry_run else "freed"
+    ctx.emit({"dry_run": r.dry_run, "blobs": len(r.blobs), "manifests": len(r.manifests), "bytes": r.bytes, "kept_young": r.kept_young},
+             f"{verb} {human_size(r.bytes)} in {len(r.blobs)} blobs and {len(r.manifests)} manifests"
+             + (f"; kept {r.kept_young} younger than {grace:.0f}s" if r.kept_young else ""))
+
+
+@main.command()
+@click.argument("spec")
+@click.option("--force", is_flag=True, help="Also remove aliases that point at it.")
+@pass_ctx
+def delete(ctx: Context, spec: str, force: bool) -> None:
+    """Delete version SPEC (recorded in its history); `plait gc` frees its unique blobs."""
+    v = ctx.store.get(spec)
+    v.delete(force=force)
+    ctx.emit({"deleted": v.spec}, f"deleted {v.spec}")
