@@ -1,0 +1,1 @@
+"""plait integration for huggingface (see plugin.py)."""

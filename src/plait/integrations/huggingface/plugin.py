@@ -1,0 +1,3 @@
+"""The huggingface plugin: registered through the "plait" entry-point group; imports cleanly without huggingface."""
+
+from __future__ import annotations

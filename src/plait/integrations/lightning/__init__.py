@@ -1,0 +1,1 @@
+"""plait integration for lightning (see plugin.py)."""

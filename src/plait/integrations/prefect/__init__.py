@@ -1,0 +1,1 @@
+"""plait integration for prefect (see plugin.py)."""
