@@ -6,6 +6,19 @@ something new — the day of the last event seen, minus an overlap window for wr
 runs behind or whose upload was slow — and folds the events it has not seen, in ULID order.
 Folding is order-independent where it matters: an alias, a description or metadata keeps the
 value of the event with the greatest id, whenever that event arrives.
+
+What keeps a sync cheap when nothing changed (every store query syncs first):
+
+- the overlap window starts from the newest event seen *or now*, whichever is older, so one
+  writer whose clock runs ahead cannot hide today's partition from everybody else;
+- on a local store a partition whose directory mtime has not moved since the last listing is
+  not listed again; a stamp is trusted only once it is :data:`STAMP_SETTLE` seconds old, since
+  a file created in the same filesystem clock tick may leave the mtime unchanged ("racy git");
+- the names already seen in a partition are remembered in memory, so a listing costs a set
+  difference and only the few new names are looked up in SQLite;
+- on a remote store (S3, GCS, …) listings cost a round trip each, so a store is listed at most
+  once per :data:`REMOTE_SYNC_INTERVAL` seconds (``$PLAIT_SYNC_INTERVAL``); this process's own
+  writes are folded directly and are visible at once.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,12 +36,15 @@ from typing import Any
 from plait.core import records as R
 from plait.core.backend import Backend
 from plait.core.errors import CorruptRecordError
-from plait.core.ids import ulid_time
 
 SCHEMA_VERSION = 1
 #: Events older than the newest one seen by less than this are listed again on sync, so a
 #: writer with a slow upload or a clock behind ours is not missed.
 SYNC_OVERLAP = _dt.timedelta(minutes=15)
+#: A partition's directory mtime is trusted to mean "unchanged" only once it is this old.
+STAMP_SETTLE = 1.0
+#: Seconds between two listings of a remote store (override with ``$PLAIT_SYNC_INTERVAL``).
+REMOTE_SYNC_INTERVAL = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -94,6 +111,12 @@ class Catalog:
             self.clear()
         self._set_meta("schema", str(SCHEMA_VERSION))
         self._partition_stamps: dict[str, float | None] = {}
+        self._partition_seen: dict[str, set[str]] = {}
+        self._last_sync = 0.0
+        self._days_cache: tuple[float | None, list[str]] = (None, [])
+        self._last_event = self._meta("last_event")
+        remote = not backend.is_local and backend.protocol != "memory"
+        self.sync_interval = float(os.environ.get("PLAIT_SYNC_INTERVAL", REMOTE_SYNC_INTERVAL)) if remote else 0.0
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -132,26 +155,26 @@ class Catalog:
                 db.execute(f"DELETE FROM {table}")
             db.execute("DELETE FROM meta WHERE key != 'schema'")
         self._partition_stamps = {}
+        self._partition_seen = {}
+        self._last_sync = 0.0
+        self._days_cache = (None, [])
+        self._last_event = None
 
     # -- sync -----------------------------------------------------------------------------------
 
-    def sync(self) -> int:
-        """Fold events written to the store since the last sync; return how many were new."""
-        last = self._meta("last_event")
-        days = [d for d in self.backend.listdir("events") if len(d) == 10]
-        if last:
-            cutoff = (ulid_time(last) - SYNC_OVERLAP).strftime("%Y-%m-%d")
-            days = [d for d in days if d >= cutoff]
+    def sync(self, *, force: bool = False) -> int:
+        """Fold events written to the store since the last sync; return how many were new.
+
+        :param force: list the store even if a remote store was listed less than
+            :attr:`sync_interval` seconds ago.
+        """
+        now = time.time()
+        if not force and self.sync_interval and now - self._last_sync < self.sync_interval:
+            return 0
+        self._last_sync = now
         new_keys: list[str] = []
-        for day in days:
-            prefix = f"events/{day}"
-            stamp = self.backend.modified(prefix) if self.backend.is_local else None
-            if stamp is not None and self._partition_stamps.get(day) == stamp:
-                continue
-            names = self.backend.listdir(prefix)
-            known = {r[0] for r in self.query("SELECT id FROM events WHERE id >= ? AND id < ?", _day_bounds(day))}
-            new_keys.extend(f"{prefix}/{n}" for n in names if n not in known and len(n) == 26)
-            self._partition_stamps[day] = stamp
+        for day in self._days_to_list(now):
+            new_keys.extend(self._new_in_partition(day, now))
         if not new_keys:
             return 0
         blobs = self.backend.read_many(new_keys)
@@ -159,12 +182,44 @@ class Catalog:
         for key in new_keys:
             if key not in blobs:
                 continue
+            day, name = key.split("/")[1:]
+            self._partition_seen.setdefault(day, set()).add(name)
             try:
                 events.append(R.decode(R.Event, blobs[key], key))
             except CorruptRecordError:
                 continue  # a damaged event is reported by `plait verify`; it must not block reads
         self.fold(events)
         return len(events)
+
+    def _days_to_list(self, now: float) -> list[str]:
+        stamp = self.backend.modified("events") if self.backend.is_local else None
+        if stamp is None or self._days_cache[0] != stamp:
+            days = [d for d in self.backend.listdir("events") if len(d) == 10]
+            self._days_cache = (stamp if stamp is not None and now - stamp > STAMP_SETTLE else None, days)
+        days = self._days_cache[1]
+        last = self._last_event
+        if last:
+            # min(): a writer whose clock runs ahead must not push the window past today
+            newest = min(_ulid_seconds(last), now)
+            cutoff = time.strftime("%Y-%m-%d", time.gmtime(newest - SYNC_OVERLAP.total_seconds()))
+            days = [d for d in days if d >= cutoff]
+        return days
+
+    def _new_in_partition(self, day: str, now: float) -> list[str]:
+        """Return the keys of a day partition not folded yet (by anyone sharing this index)."""
+        prefix = f"events/{day}"
+        stamp = self.backend.modified(prefix) if self.backend.is_local else None
+        if stamp is not None and self._partition_stamps.get(day) == stamp:
+            return []
+        seen = self._partition_seen.setdefault(day, set())
+        fresh = [n for n in self.backend.listdir(prefix) if n not in seen and len(n) == 26]
+        known: set[str] = set()
+        for batch in (fresh[i : i + 500] for i in range(0, len(fresh), 500)):
+            marks = ", ".join("?" * len(batch))
+            known |= {r[0] for r in self.query(f"SELECT id FROM events WHERE id IN ({marks})", batch)}
+        seen |= known
+        self._partition_stamps[day] = stamp if stamp is not None and now - stamp > STAMP_SETTLE else None
+        return [f"{prefix}/{n}" for n in fresh if n not in known]
 
     def fold(self, events: Iterable[R.Event]) -> None:
         """Apply events to the index (idempotent; any order gives the same state)."""
@@ -184,6 +239,8 @@ class Catalog:
             last = self._meta("last_event")
             if last is None or ordered[-1].id > last:
                 self._set_meta("last_event", ordered[-1].id)
+            if self._last_event is None or ordered[-1].id > self._last_event:
+                self._last_event = ordered[-1].id
 
     def remember_fingerprint(self, fingerprint: str, name: str, number: int) -> None:
         """Remember that an object with this fingerprint was logged as ``name:v<number>``.
@@ -253,16 +310,15 @@ class Catalog:
         return self.query(sql + " ORDER BY id", params)
 
 
-def _day_bounds(day: str) -> tuple[str, str]:
-    start = _dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=_dt.timezone.utc)
-    return _ulid_floor(start), _ulid_floor(start + _dt.timedelta(days=1))
+_CROCKFORD = {c: i for i, c in enumerate("0123456789ABCDEFGHJKMNPQRSTVWXYZ")}
 
 
-def _ulid_floor(moment: _dt.datetime) -> str:
-    from ulid import ULID
-
-    ms = int(moment.timestamp() * 1000)
-    return str(ULID.from_int(ms << 80))
+def _ulid_seconds(ulid: str) -> float:
+    """Return the POSIX time of a ULID (its first ten characters are milliseconds, base 32)."""
+    ms = 0
+    for char in ulid[:10]:
+        ms = ms * 32 + _CROCKFORD[char]
+    return ms / 1000
 
 
 # -- folds, one per event kind -------------------------------------------------------------------
