@@ -202,7 +202,10 @@ def _seed(store: Store, rows: list[tuple[str, int]]) -> None:
 def _walk(store: Store, sql: str, seeds: list[tuple[str, int]], depth: int | None) -> dict[tuple[str, int], int]:
     with store.catalog._lock:
         _seed(store, seeds)
-        limit = MAX_DEPTH if depth is None else depth
+        # a path visits each run at most once, so more steps than runs can only go round a
+        # cycle (which the API refuses to make, but a hand-edited store could hold): stop there
+        runs = store.catalog.query("SELECT COUNT(*) FROM runs")[0][0]
+        limit = min(MAX_DEPTH if depth is None else depth, runs + 1)
         return {(n, num): d for n, num, d in store.catalog.query(sql, (limit,))}
 
 

@@ -210,14 +210,15 @@ class Run:
         from plait.plugins import notify
 
         aliases = [check_alias(a) for a in aliases]
-        self.start()
         if isinstance(obj, ArtifactVersion) and obj.store == self.store:
+            self.start()
             version, created = obj, False
         else:
             fingerprint = _fingerprint(obj)
             known = self.store_fingerprint(fingerprint, name)
-            if known is not None:
-                version, created = known, False
+            if known is not None and known.number == self.store.catalog.latest_number(known.name):
+                self.start()
+                version, created = known, False  # as for equal content: only the latest is reused
             else:
                 draft = _draft_from_version(obj) if isinstance(obj, ArtifactVersion) else to_artifact(obj, name, type, self.store)
                 if name is not None and draft.name != name:
@@ -226,7 +227,8 @@ class Run:
                     draft.description = str(description)
                 if metadata:
                     draft.metadata.update(check_json(dict(metadata)))
-                version, created = _publish(self.store, draft, created_by=self.id)
+                # started only once the files hashed: bad input leaves no trace in the store
+                version, created = _publish(self.store, draft, created_by=self.id, on_hashed=self.start)
                 self._remember_fingerprint(fingerprint, version)
         for alias in aliases:
             self.store.set_alias(version.spec, alias, run=self.id)
@@ -401,16 +403,20 @@ def _draft_from_version(version: ArtifactVersion) -> Artifact:
     return draft
 
 
-def _publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_existing: bool = False) -> tuple[ArtifactVersion, bool]:
+def _publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_existing: bool = False,
+             on_hashed: Any = None) -> tuple[ArtifactVersion, bool]:
     """Store a draft; return ``(version, created)``.
 
     The latest version of the draft's name with the same digest is returned instead of a new
     one. With ``prefer_existing`` any live version with that digest is (for ``use``).
+    ``on_hashed`` is called once every file hashed and its blobs are stored, before any record.
     """
     from plait.core.publish import build_manifest
     from plait.core.version import ArtifactVersion
 
     manifest = build_manifest(store, draft, store.progress)
+    if on_hashed is not None:
+        on_hashed()
     digest = store.put_manifest(manifest)
     catalog = store.catalog
     latest = catalog.latest_number(draft.name)
