@@ -30,7 +30,7 @@ _manager: pluggy.PluginManager | None = None
 
 
 class PluginWarning(UserWarning):
-    """Warned when a plugin's notification hook raised; the user's work goes on."""
+    """Warned when a plugin failed to load or its notification hook raised; the user's work goes on."""
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -49,12 +49,35 @@ def _build() -> pluggy.PluginManager:
     pm.add_hookspecs(hookspecs)
     pm.register(builtin, name="plait.builtin")
     if not os.environ.get(DISABLE_AUTOLOAD_ENV):
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        _load_entry_points(pm)
     pm.check_pending()
     if os.environ.get(TRACE_ENV):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """Register every plugin of the entry-point group; one that fails to import is skipped.
+
+    pluggy's ``load_setuptools_entrypoints`` stops at the first broken plugin, which would make
+    every ``run.log`` fail because of one third-party package; a warning names it instead.
+    """
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken plugin must not break plait
+            warnings.warn(
+                f"the plait plugin {ep.name!r} ({ep.value}) failed to load and is skipped: "
+                f"{type(exc).__name__}: {exc}; reinstall or upgrade it, or set {DISABLE_AUTOLOAD_ENV}=1",
+                PluginWarning, stacklevel=2,
+            )
+            continue
+        pm.register(plugin, name=ep.name)
 
 
 def reset_plugin_manager() -> None:

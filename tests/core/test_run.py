@@ -19,6 +19,17 @@ import plait
 from plait.core.ids import ulid_time
 
 
+@pytest.fixture(autouse=True)
+def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch):
+    """Prove the core with the built-in plugin alone (the integrations have their own tests)."""
+    from plait.plugins import reset_plugin_manager
+
+    monkeypatch.setenv("PLAIT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    reset_plugin_manager()
+    yield
+    reset_plugin_manager()
+
+
 def write(path: str, data: bytes) -> str:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_bytes(data)

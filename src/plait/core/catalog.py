@@ -232,7 +232,7 @@ class Catalog:
                 inserted = db.execute(
                     "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (event.id, event.kind, event.time, event.user, event.run, data.get("name"),
-                     data.get("number"), json.dumps(data)),
+                     data.get("number"), json.dumps(data, sort_keys=True)),
                 ).rowcount
                 if inserted:
                     _FOLD[event.kind](db, event)
@@ -329,9 +329,9 @@ def _insert_version(db: sqlite3.Connection, rec: dict[str, Any]) -> None:
         "INSERT OR IGNORE INTO versions (name, number, type, digest, size, file_count, description, metadata, "
         "created_at, created_by, algorithm, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (rec["name"], rec["number"], rec["type"], rec["digest"], rec["size"], rec["file_count"],
-         rec.get("description", ""), json.dumps(rec.get("metadata") or {}), rec["created_at"],
+         rec.get("description", ""), json.dumps(rec.get("metadata") or {}, sort_keys=True), rec["created_at"],
          rec.get("created_by"), rec.get("algorithm", "xxh3-128"),
-         json.dumps(rec["origin"]) if rec.get("origin") else None),
+         json.dumps(rec["origin"], sort_keys=True) if rec.get("origin") else None),
     )
     # events about this version may have arrived before it: apply them now
     for (eid, kind, data) in db.execute(
@@ -349,7 +349,7 @@ def _apply_version_change(db: sqlite3.Connection, event_id: str, kind: str, data
         if field not in data.get("new", {}):
             continue
         value = data["new"][field]
-        stored = value if field == "description" else json.dumps(value)
+        stored = value if field == "description" else json.dumps(value, sort_keys=True)
         db.execute(
             f"UPDATE versions SET {field} = ?, {field}_event = ? WHERE name = ? AND number = ? "
             f"AND ({field}_event IS NULL OR {field}_event < ?)",
@@ -386,7 +386,7 @@ def _fold_run_started(db: sqlite3.Connection, event: R.Event) -> None:
         "INSERT INTO runs (id, name, kind, parent, status, started_at, body) VALUES (?, ?, ?, ?, 'running', ?, ?) "
         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, parent = excluded.parent, "
         "started_at = excluded.started_at, body = excluded.body",
-        (d["id"], d.get("name"), d.get("kind"), d.get("parent"), d.get("started_at"), json.dumps(d)),
+        (d["id"], d.get("name"), d.get("kind"), d.get("parent"), d.get("started_at"), json.dumps(d, sort_keys=True)),
     )
 
 
@@ -395,7 +395,7 @@ def _fold_run_finished(db: sqlite3.Connection, event: R.Event) -> None:
     db.execute(
         "INSERT INTO runs (id, status, ended_at, finish) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
         "status = excluded.status, ended_at = excluded.ended_at, finish = excluded.finish",
-        (d["id"], d.get("status", "finished"), d.get("ended_at"), json.dumps(d)),
+        (d["id"], d.get("status", "finished"), d.get("ended_at"), json.dumps(d, sort_keys=True)),
     )
 
 
