@@ -13,7 +13,8 @@
      ├── CorruptRecordError (ValueError)     a stored record that cannot be read back
      ├── StoreError                          the store cannot be used as asked
      │    ├── UnsupportedStoreError          unknown protocol or no exclusive create
-     │    └── ConflictError                  a record already exists (lost a race)
+     │    ├── ConflictError                  a record already exists (lost a race)
+     │    └── ReadOnlyError (PermissionError) a write where writing is off (dashboard without --allow-edit)
      ├── LineageError (ValueError)           an edge that would make the graph cyclic
      ├── ConversionError (TypeError)         no plugin can turn an object into an artifact
      └── MissingExtraError (ImportError)     an integration whose framework is not installed
@@ -36,6 +37,7 @@ __all__ = [
     "MissingExtraError",
     "NotFoundError",
     "PlaitError",
+    "ReadOnlyError",
     "SourceError",
     "StoreError",
     "UnsupportedStoreError",
@@ -160,6 +162,12 @@ class ConflictError(StoreError):
     def __init__(self, message: str, *, key: str = "") -> None:
         super().__init__(message)
         self.key = key
+
+
+class ReadOnlyError(StoreError, PermissionError):
+    """Raised for a write through an interface where writing is turned off (``plait ui`` without ``--allow-edit``)."""
+
+    exit_code = 2
 
 
 class LineageError(PlaitError, ValueError):

@@ -1,0 +1,132 @@
+"""The dashboard application: the JSON API, the pages, and the guards around them.
+
+The pages are one HTML shell with plain JavaScript and CSS from ``static/`` (nothing from a
+CDN; the dashboard works offline). Guards, each tested:
+
+- every plait error becomes JSON ``{"error": message}`` with a status that fits
+  (400 bad input, 403 editing off or cross-site, 404 unknown, 500 damaged store);
+- writes need ``allow_edit``, a JSON body, and no foreign ``Origin`` (a page on another site
+  cannot post to the dashboard);
+- with ``trusted_hosts``, requests for any other ``Host`` are refused (DNS rebinding);
+- every response carries a Content-Security-Policy that allows only the dashboard's own
+  scripts, so even a note that slipped past sanitising could not run code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import resources
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from plait.core.errors import (
+    CorruptRecordError,
+    IntegrityError,
+    InvalidMetadataError,
+    InvalidNameError,
+    InvalidPathError,
+    NotFoundError,
+    PlaitError,
+    ReadOnlyError,
+)
+from plait.ui.api import router
+
+if TYPE_CHECKING:
+    from plait.core.store import Store
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+_STATUS: list[tuple[type[PlaitError], int]] = [
+    (NotFoundError, 404),
+    (ReadOnlyError, 403),
+    (InvalidNameError, 400),
+    (InvalidPathError, 400),
+    (InvalidMetadataError, 400),
+    (IntegrityError, 500),
+    (CorruptRecordError, 500),
+]
+#: The page routes; each serves the same shell and the script draws the page from the URL.
+PAGES = ("/", "/a/{name}", "/v/{name}/{number}", "/runs", "/r/{run_id}", "/lineage", "/api-docs")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def static_dir() -> str:
+    """Return the folder of the dashboard's scripts, styles and HTML shell (inside the package)."""
+    return str(resources.files("plait.ui") / "static")
+
+
+def create_app(store: Store, allow_edit: bool = False, *, trusted_hosts: Sequence[str] | None = None) -> FastAPI:
+    """Build the dashboard for one store.
+
+    :param store: the store to show.
+    :param allow_edit: accept edits of notes (otherwise every write answers 403).
+    :param trusted_hosts: the only ``Host`` names accepted (without port), e.g.
+        :data:`LOOPBACK_HOSTS`; ``None`` accepts any.
+    :returns: the ASGI application.
+    """
+    app = FastAPI(
+        title="plait dashboard", version="1", summary="Browse the artifacts, versions, runs and lineage of a plait store.",
+        openapi_url="/api/openapi.json", docs_url=None, redoc_url=None,
+    )
+    app.state.store = store
+    app.state.allow_edit = allow_edit
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    shell = f"{static_dir()}/index.html"
+
+    async def page(request: Request) -> FileResponse:
+        return FileResponse(shell, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+    for path in PAGES:
+        app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
+
+    @app.exception_handler(PlaitError)
+    async def plait_error(request: Request, exc: PlaitError) -> JSONResponse:
+        status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors())
+        return JSONResponse({"error": f"bad request: {problems}"}, status_code=422)
+
+    hosts = {h.lower() for h in trusted_hosts} if trusted_hosts is not None else None
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        refusal = _refusal(request, hosts)
+        response = JSONResponse({"error": refusal[1]}, status_code=refusal[0]) if refusal else await call_next(request)
+        for key, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    return app
+
+
+def _host_name(host: str) -> str:
+    return (urlsplit(f"//{host}").hostname or "").lower()
+
+
+def _refusal(request: Request, hosts: set[str] | None) -> tuple[int, str] | None:
+    host = request.headers.get("host", "")
+    if hosts is not None and _host_name(host) not in hosts:
+        return 400, f"this dashboard answers only to {', '.join(sorted(hosts))}; open it at http://127.0.0.1:<port>/"
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc.lower() != host.lower():
+        return 403, f"a page from {origin} may not change this store; edit notes from the dashboard itself"
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        return 415, "send the change as JSON (Content-Type: application/json)"
+    return None

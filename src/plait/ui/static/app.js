@@ -1,0 +1,349 @@
+/* plait dashboard: draws each page from the URL with data from /api/.
+ * Every value from the store goes into the DOM with textContent (via h()); the only HTML
+ * inserted as HTML is a note's description_html, which the server sanitised with nh3. */
+(function () {
+  "use strict";
+  var main = document.getElementById("main");
+  var info = { allow_edit: false, types: [], run_kinds: [] };
+  var PAGE = 50;
+
+  function h(tag, attrs) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      var v = attrs[k];
+      if (v === undefined || v === null || v === false) return;
+      if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), v);
+      else if (k === "text") node.textContent = v;
+      else node.setAttribute(k, v === true ? "" : v);
+    });
+    for (var i = 2; i < arguments.length; i++) add(node, arguments[i]);
+    return node;
+  }
+  function add(node, child) {
+    if (child === undefined || child === null || child === false) return;
+    if (Array.isArray(child)) { child.forEach(function (c) { add(node, c); }); return; }
+    node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  function link(href, text, cls) { return h("a", { href: href, "data-nav": true, "class": cls }, text); }
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+  function enc(s) { return encodeURIComponent(s); }
+  function size(n) {
+    var units = ["B", "KiB", "MiB", "GiB", "TiB"], i = 0;
+    while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return i === 0 ? n + " B" : n.toFixed(1) + " " + units[i];
+  }
+  function when(iso) { return iso ? String(iso).replace("T", " ").slice(0, 19) : "-"; }
+  function badges(list, cls) { return (list || []).map(function (a) { return h("span", { "class": "badge " + (cls || (a === "latest" ? "latest" : "alias")) }, a); }); }
+  function versionHref(name, number) { return "/v/" + enc(name) + "/" + number; }
+  function runHref(id) { return "/r/" + enc(id); }
+  function runLink(run) { return run ? link(runHref(run.id), run.name + " \u00b7 " + run.id.slice(-8)) : h("span", { "class": "muted" }, "-"); }
+
+  function api(path, options) {
+    return fetch(path, options).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (!r.ok) throw new Error(body.error || body.detail || ("HTTP " + r.status));
+        return body;
+      });
+    });
+  }
+  function fail(where) {
+    return function (err) { clear(where).appendChild(h("p", { "class": "error", role: "alert" }, err.message)); };
+  }
+  function section(title) {
+    var body = h("div", { "class": "section-body" });
+    var s = h("section", {}, h("h2", {}, title), body);
+    s.body = body;
+    return s;
+  }
+  function table(headers, rows, cls) {
+    return h("table", { "class": cls || "grid" }, h("thead", {}, h("tr", {}, headers.map(function (t) { return h("th", {}, t); }))),
+      h("tbody", {}, rows.map(function (cells) { return h("tr", {}, cells.map(function (c) { return h("td", {}, c); })); })));
+  }
+  function pager(page, go) {
+    var last = Math.min(page.offset + page.limit, page.total);
+    return h("div", { "class": "pager" },
+      h("button", { type: "button", disabled: page.offset === 0, onclick: function () { go(Math.max(0, page.offset - page.limit)); } }, "\u2190 Previous"),
+      h("span", { "class": "muted pager-info" }, page.total ? (page.offset + 1) + "\u2013" + last + " of " + page.total : "none"),
+      h("button", { type: "button", disabled: last >= page.total, onclick: function () { go(page.offset + page.limit); } }, "Next \u2192"));
+  }
+  function query() { return new URLSearchParams(location.search); }
+  function setQuery(params) {
+    var q = new URLSearchParams();
+    Object.keys(params).forEach(function (k) { if (params[k]) q.set(k, params[k]); });
+    var s = q.toString();
+    history.replaceState(null, "", location.pathname + (s ? "?" + s : ""));
+  }
+
+  // -- artifacts -------------------------------------------------------------------------------
+  function artifactsPage() {
+    var q = query(), state = { type: q.get("type") || "", q: q.get("q") || "", offset: +(q.get("offset") || 0) };
+    var typeSel = h("select", { id: "type-filter", "aria-label": "type", onchange: function () { state.type = typeSel.value; state.offset = 0; load(); } },
+      h("option", { value: "" }, "all types"),
+      info.types.map(function (t) { return h("option", { value: t.type, selected: t.type === state.type }, t.type + " (" + t.artifacts + ")"); }));
+    var timer = null;
+    var search = h("input", { id: "search", type: "search", placeholder: "search names", value: state.q, "aria-label": "search",
+      oninput: function () { clearTimeout(timer); timer = setTimeout(function () { state.q = search.value; state.offset = 0; load(); }, 200); } });
+    var out = h("div", { id: "artifact-list" });
+    add(clear(main), [h("h1", {}, "Artifacts"), h("div", { "class": "controls" }, search, typeSel), out]);
+    function load() {
+      setQuery({ type: state.type, q: state.q, offset: state.offset || "" });
+      api("/api/artifacts?limit=" + PAGE + "&offset=" + state.offset + "&type=" + enc(state.type) + "&q=" + enc(state.q)).then(function (page) {
+        var rows = page.items.map(function (a) {
+          return [link("/a/" + enc(a.name), a.name, "name"), h("span", { "class": "type" }, a.type), a.versions,
+            link(versionHref(a.name, a.latest_number), a.latest), badges(a.aliases, "alias"), size(a.size), when(a.updated_at)];
+        });
+        add(clear(out), [page.items.length ? table(["Name", "Type", "Versions", "Latest", "Aliases", "Size", "Updated"], rows)
+          : h("p", { "class": "muted" }, "No artifacts match."), pager(page, function (o) { state.offset = o; load(); })]);
+      }).catch(fail(out));
+    }
+    load();
+  }
+
+  // -- one artifact's versions -----------------------------------------------------------------
+  function artifactPage(name) {
+    var out = h("div", { id: "version-list" }), offset = +(query().get("offset") || 0);
+    add(clear(main), [h("p", { "class": "crumbs" }, link("/", "Artifacts"), " / "), h("h1", {}, name), out]);
+    function load() {
+      setQuery({ offset: offset || "" });
+      api("/api/artifacts/" + enc(name) + "/versions?limit=" + PAGE + "&offset=" + offset).then(function (page) {
+        var rows = page.items.map(function (v) {
+          return [link(versionHref(name, v.number), v.version, "name"), badges(v.aliases), size(v.size), v.file_count, runLink(v.run), when(v.created_at)];
+        });
+        add(clear(out), [table(["Version", "Aliases", "Size", "Files", "Produced by", "Created"], rows), pager(page, function (o) { offset = o; load(); })]);
+      }).catch(fail(out));
+    }
+    load();
+  }
+
+  // -- one version -----------------------------------------------------------------------------
+  function versionPage(name, number) {
+    var base = "/api/versions/" + enc(name) + "/" + number;
+    api(base).then(function (v) {
+      var notes = section("Notes"), meta = section("Metadata"), files = section("Files"), hist = section("History"),
+        diff = section("Diff"), graph = section("Lineage");
+      add(clear(main), [
+        h("p", { "class": "crumbs" }, link("/", "Artifacts"), " / ", link("/a/" + enc(name), name), " / "),
+        h("h1", {}, v.spec, " ", h("span", { "class": "type" }, v.type), " ", badges(v.aliases)),
+        h("dl", { "class": "facts" },
+          h("dt", {}, "Digest"), h("dd", { "class": "mono" }, v.digest),
+          h("dt", {}, "Size"), h("dd", {}, size(v.size) + " in " + v.file_count + " files"),
+          h("dt", {}, "Created"), h("dd", {}, when(v.created_at)),
+          h("dt", {}, "Produced by"), h("dd", {}, runLink(v.run)),
+          h("dt", {}, "Used by"), h("dd", {}, v.used_by.length ? v.used_by.map(function (r, i) { return [i ? ", " : "", runLink(r)]; }) : "-")),
+        notes, meta, files, graph, diff, hist]);
+      drawNotes(notes.body, v, base);
+      add(meta.body, Object.keys(v.metadata).length ? h("pre", { id: "metadata" }, JSON.stringify(v.metadata, null, 2)) : h("p", { "class": "muted" }, "No metadata."));
+      drawFiles(files.body, base, 0);
+      drawHistory(hist.body, base);
+      drawDiff(diff.body, base, name, number);
+      drawGraph(graph.body, v.spec);
+    }).catch(fail(main));
+  }
+
+  function drawNotes(body, v, base) {
+    var view = h("div", { id: "notes", "class": "note" });
+    function show(html) {
+      clear(view);
+      if (html) view.innerHTML = html;  // sanitised by the server (markdown-it without raw HTML, then nh3)
+      else view.appendChild(h("p", { "class": "muted" }, "No notes yet."));
+    }
+    show(v.description_html);
+    add(clear(body), view);
+    if (!info.allow_edit) { add(body, h("p", { "class": "muted small" }, "Read-only: start with `plait ui --allow-edit` to edit notes.")); return; }
+    var current = v.description;
+    var area = h("textarea", { id: "notes-editor", rows: 8, "aria-label": "notes (Markdown)" });
+    var status = h("span", { "class": "muted", id: "notes-status", role: "status" });
+    var editor = h("div", { "class": "editor", hidden: true }, area, h("div", { "class": "buttons" },
+      h("button", { type: "button", id: "notes-save", onclick: save }, "Save"),
+      h("button", { type: "button", onclick: function () { editor.hidden = true; edit.hidden = false; } }, "Cancel"), status));
+    var edit = h("button", { type: "button", id: "notes-edit", onclick: function () { area.value = current; editor.hidden = false; edit.hidden = true; area.focus(); } }, "Edit notes");
+    add(body, [edit, editor]);
+    function save() {
+      status.textContent = "saving\u2026";
+      api(base + "/description", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ description: area.value }) })
+        .then(function (nv) {
+          current = nv.description; show(nv.description_html); editor.hidden = true; edit.hidden = false; status.textContent = "";
+          var hist = document.getElementById("history");
+          if (hist) drawHistory(hist.parentNode, base);
+        }).catch(function (err) { status.textContent = err.message; status.className = "error"; });
+    }
+  }
+
+  function drawFiles(body, base, offset) {
+    var preview = h("div", { id: "preview", "class": "preview" });
+    api(base + "/files?limit=100&offset=" + offset).then(function (page) {
+      var rows = page.items.map(function (f) {
+        var btn = f.kind === "reference" ? h("span", { "class": "muted" }, "reference") : f.kind === "binary" ? h("span", { "class": "muted" }, "binary")
+          : h("button", { type: "button", "class": "small", "data-path": f.path, onclick: function () { showPreview(preview, base, f.path); } }, "preview");
+        return [h("span", { "class": "mono" }, f.path), size(f.size), h("span", { "class": "mono muted", title: f.digest }, f.digest.slice(0, 12)), btn];
+      });
+      add(clear(body), [table(["Path", "Size", "Digest", ""], rows), pager(page, function (o) { drawFiles(body, base, o); }), preview]);
+    }).catch(fail(body));
+  }
+
+  function showPreview(out, base, path) {
+    api(base + "/preview?path=" + enc(path)).then(function (p) {
+      clear(out).appendChild(h("h3", {}, p.path, " ", h("span", { "class": "muted" }, size(p.size) + (p.truncated ? " \u00b7 first part only" : ""))));
+      if (p.kind === "image") {
+        add(out, p.too_large ? h("p", { "class": "muted" }, "Too large to preview.") : h("img", { src: p.url, alt: p.path, "class": "preview-image" }));
+      } else if (p.kind === "csv") {
+        var rows = p.rows || [];
+        add(out, rows.length ? table(rows[0], rows.slice(1), "grid csv") : h("p", { "class": "muted" }, "Empty."));
+      } else if (p.text !== undefined) {
+        add(out, h("pre", { "class": "text-preview" }, p.text));
+      } else {
+        add(out, h("p", { "class": "muted" }, "No preview for this file."));
+      }
+    }).catch(fail(out));
+  }
+
+  function drawHistory(body, base) {
+    api(base + "/history").then(function (items) {
+      var rows = items.slice().reverse().map(function (e) {
+        var d = e.detail || {}, what = e.kind;
+        if (e.kind === "alias.set") what = "alias \u201c" + d.alias + "\u201d set" + (d.old !== null && d.old !== undefined ? " (moved from v" + d.old + ")" : "");
+        else if (e.kind === "alias.removed") what = "alias \u201c" + d.alias + "\u201d removed";
+        else if (e.kind === "version.updated") what = "changed " + Object.keys(d.new || {}).join(", ");
+        else if (e.kind === "version.logged") what = "logged";
+        return [when(e.time), e.version, what, e.user, e.run ? link(runHref(e.run), e.run.slice(-8)) : "-"];
+      });
+      add(clear(body), h("div", { id: "history" }, table(["Time", "Version", "Change", "By", "Run"], rows)));
+    }).catch(fail(body));
+  }
+
+  function drawDiff(body, base, name, number) {
+    var input = h("input", { id: "diff-against", type: "text", placeholder: "another version: v" + Math.max(0, number - 1) + ", " + name + ":best, other:v2", value: number > 0 ? "v" + (number - 1) : "" });
+    var out = h("div", { id: "diff-result" });
+    function run() {
+      api(base + "/diff?against=" + enc(input.value.trim())).then(function (d) {
+        var rows = [].concat(
+          d.added.map(function (f) { return [h("span", { "class": "add" }, "+"), f.path, size(f.size)]; }),
+          d.removed.map(function (f) { return [h("span", { "class": "del" }, "\u2212"), f.path, size(f.size)]; }),
+          d.modified.map(function (f) { return [h("span", { "class": "mod" }, "M"), f.path, size(f.old_size) + " \u2192 " + size(f.new_size)]; }));
+        add(clear(out), [h("p", {}, d.old + " \u2192 " + d.new + ": " + d.added_count + " added, " + d.removed_count + " removed, " + d.modified_count + " modified, " + d.unchanged + " unchanged"),
+          rows.length ? table(["", "Path", "Size"], rows) : null]);
+      }).catch(fail(out));
+    }
+    add(clear(body), [h("form", { "class": "controls", onsubmit: function (ev) { ev.preventDefault(); run(); } }, input, h("button", { type: "submit" }, "Compare")), out]);
+  }
+
+  // -- lineage ---------------------------------------------------------------------------------
+  function drawGraph(body, spec, direction) {
+    direction = direction || "both";
+    var holder = h("div", { "class": "graph", id: "graph" });
+    var dirSel = h("select", { "aria-label": "direction", onchange: function () { drawGraph(body, spec, dirSel.value); } },
+      ["both", "upstream", "downstream"].map(function (d) { return h("option", { value: d, selected: d === direction }, d); }));
+    var tools = h("div", { "class": "controls graph-tools" }, dirSel,
+      h("button", { type: "button", onclick: function () { zoom(1.25); } }, "+"),
+      h("button", { type: "button", onclick: function () { zoom(0.8); } }, "\u2212"),
+      h("button", { type: "button", onclick: function () { var s = holder.querySelector("svg"); if (s) s.plaitZoom.fit(); } }, "fit"),
+      link("/lineage?spec=" + enc(spec) + "&direction=" + direction, "open full page"),
+      h("span", { "class": "legend" }, h("span", { "class": "key version" }, "version"), h("span", { "class": "key run" }, "run"),
+        h("span", { "class": "badge alias" }, "alias"), h("span", { "class": "key root" }, "this")));
+    function zoom(f) { var s = holder.querySelector("svg"); if (s) s.plaitZoom.zoom(f); }
+    add(clear(body), [tools, holder]);
+    api("/api/lineage?spec=" + enc(spec) + "&direction=" + direction).then(function (g) {
+      window.PlaitGraph.render(holder, g, function (node) {
+        navigate(node.node === "run" ? runHref(node.run_id) : versionHref(node.name, node.version.slice(1)));
+      });
+    }).catch(fail(holder));
+  }
+
+  function lineagePage() {
+    var q = query(), spec = q.get("spec") || "";
+    var body = h("div", { "class": "full-graph" });
+    add(clear(main), [h("h1", {}, "Lineage of ", spec), body]);
+    if (spec) drawGraph(body, spec, q.get("direction") || "both");
+  }
+
+  // -- runs ------------------------------------------------------------------------------------
+  function runsPage() {
+    var q = query(), state = { name: q.get("name") || "", kind: q.get("kind") || "", offset: +(q.get("offset") || 0) };
+    var kindSel = h("select", { "aria-label": "kind", onchange: function () { state.kind = kindSel.value; state.offset = 0; load(); } },
+      h("option", { value: "" }, "all kinds"), info.run_kinds.map(function (k) { return h("option", { value: k, selected: k === state.kind }, k); }));
+    var nameIn = h("input", { type: "search", placeholder: "run name (exact)", value: state.name, "aria-label": "run name",
+      onchange: function () { state.name = nameIn.value.trim(); state.offset = 0; load(); } });
+    var out = h("div", { id: "run-list" });
+    add(clear(main), [h("h1", {}, "Runs"), h("div", { "class": "controls" }, nameIn, kindSel), out]);
+    function load() {
+      setQuery({ name: state.name, kind: state.kind, offset: state.offset || "" });
+      api("/api/runs?limit=" + PAGE + "&offset=" + state.offset + "&name=" + enc(state.name) + "&kind=" + enc(state.kind)).then(function (page) {
+        var rows = page.items.map(function (r) {
+          return [link(runHref(r.id), r.name, "name"), r.kind, h("span", { "class": "status " + r.status }, r.status), when(r.started_at), r.inputs, r.outputs, h("span", { "class": "mono muted" }, r.id)];
+        });
+        add(clear(out), [table(["Name", "Kind", "Status", "Started", "In", "Out", "Id"], rows), pager(page, function (o) { state.offset = o; load(); })]);
+      }).catch(fail(out));
+    }
+    load();
+  }
+
+  function runPage(id) {
+    api("/api/runs/" + enc(id)).then(function (r) {
+      var graph = section("Lineage"), io = section("Inputs and outputs");
+      function vlist(list) {
+        return list.length ? h("ul", { "class": "plain" }, list.map(function (v) { return h("li", {}, link(versionHref(v.name, v.number), v.spec), " ", h("span", { "class": "type" }, v.type), " ", badges(v.aliases)); }))
+          : h("p", { "class": "muted" }, "none");
+      }
+      add(io.body, h("div", { "class": "columns" }, h("div", {}, h("h3", {}, "Inputs"), vlist(r.inputs)), h("div", {}, h("h3", {}, "Outputs"), vlist(r.outputs))));
+      var conf = section("Config"), env = section("Environment");
+      add(conf.body, h("pre", { id: "run-config" }, JSON.stringify(r.config, null, 2)));
+      add(env.body, h("pre", {}, JSON.stringify(r.info, null, 2)));
+      add(clear(main), [
+        h("p", { "class": "crumbs" }, link("/runs", "Runs"), " / "),
+        h("h1", {}, r.name, " ", h("span", { "class": "type" }, r.kind), " ", h("span", { "class": "status " + r.status }, r.status)),
+        h("dl", { "class": "facts" },
+          h("dt", {}, "Id"), h("dd", { "class": "mono" }, r.id),
+          h("dt", {}, "Started"), h("dd", {}, when(r.started_at) + (r.ended_at ? "  \u2192  " + when(r.ended_at) : "")),
+          h("dt", {}, "Parent"), h("dd", {}, r.parent ? link(runHref(r.parent), r.parent) : "-"),
+          h("dt", {}, "Children"), h("dd", {}, r.children.length ? r.children.map(function (c, i) { return [i ? ", " : "", runLink(c)]; }) : "-"),
+          r.error ? [h("dt", {}, "Error"), h("dd", { "class": "error" }, r.error)] : null),
+        io, graph, conf, env]);
+      drawGraph(graph.body, "run:" + r.id);
+    }).catch(fail(main));
+  }
+
+  // -- API docs (from FastAPI's OpenAPI document) ----------------------------------------------
+  function apiDocsPage() {
+    api("/api/openapi.json").then(function (doc) {
+      var items = [];
+      Object.keys(doc.paths).forEach(function (path) {
+        Object.keys(doc.paths[path]).forEach(function (method) {
+          var op = doc.paths[path][method];
+          var params = (op.parameters || []).map(function (p) { return p.name + (p.required ? "" : "?"); }).join(", ");
+          items.push(h("li", {}, h("code", {}, method.toUpperCase() + " " + path), " ", h("strong", {}, op.summary || ""),
+            params ? h("span", { "class": "muted" }, " (" + params + ")") : null, h("p", { "class": "muted" }, op.description || "")));
+        });
+      });
+      add(clear(main), [h("h1", {}, "JSON API"), h("p", {}, "The OpenAPI document: ", h("a", { href: "/api/openapi.json" }, "/api/openapi.json")), h("ul", { "class": "api" }, items)]);
+    }).catch(fail(main));
+  }
+
+  // -- routing ---------------------------------------------------------------------------------
+  function route() {
+    var parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    window.scrollTo(0, 0);
+    if (!parts.length) return artifactsPage();
+    if (parts[0] === "a" && parts.length === 2) return artifactPage(parts[1]);
+    if (parts[0] === "v" && parts.length === 3) return versionPage(parts[1], +parts[2]);
+    if (parts[0] === "runs") return runsPage();
+    if (parts[0] === "r" && parts.length === 2) return runPage(parts[1]);
+    if (parts[0] === "lineage") return lineagePage();
+    if (parts[0] === "api-docs") return apiDocsPage();
+    clear(main).appendChild(h("p", { "class": "error" }, "No such page."));
+  }
+  function navigate(href) { history.pushState(null, "", href); route(); }
+  document.addEventListener("click", function (ev) {
+    var a = ev.target.closest ? ev.target.closest("a[data-nav]") : null;
+    if (!a || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
+    ev.preventDefault(); navigate(a.getAttribute("href"));
+  });
+  window.addEventListener("popstate", route);
+  api("/api/store").then(function (s) {
+    info = s;
+    document.getElementById("store-url").textContent = s.url;
+    var mode = document.getElementById("edit-mode");
+    mode.textContent = s.allow_edit ? "editing on" : "read-only";
+    mode.className = "badge " + (s.allow_edit ? "edit" : "ro");
+    route();
+  }).catch(fail(main));
+})();

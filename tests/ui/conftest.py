@@ -1,0 +1,110 @@
+"""Fixtures for the dashboard: a small but real store (a dataset, its preparation, a model, a
+twenty-stage fine-tuning chain with branches) and clients for the app built over it."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the dashboard needs the ui extra: pip install 'plait[ui]'")
+
+import plait  # noqa: E402
+
+#: How many fine-tuning stages the chain has (the issue's legibility case).
+STAGES = 20
+
+
+def png_bytes(width: int = 4, height: int = 3) -> bytes:
+    """Return a real RGB PNG image (a small gradient)."""
+    rows = b"".join(b"\x00" + bytes(v for x in range(width) for v in (x * 60, y * 80, 200)) for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+RAW_FILES = {
+    "data.csv": "id,text,label\n1,hello,0\n2,world,1\n3,\"a, quoted\",0\n",
+    "README.md": "# Raw data\nCollected in 2024.\n",
+    "config.json": '{"source": "crawl", "languages": ["en", "fr"]}',
+    "images/pixel.png": png_bytes(),
+    "weights.bin": bytes(range(256)) * 4,
+}
+
+
+def build_demo(store: plait.Store, root: Path) -> dict[str, object]:
+    """Fill ``store`` with a pipeline and return what the tests look for.
+
+    raw:v0 -> raw:v1 (prod) -> prepare -> clean:v0 -> train -> model:v0 (best), then a
+    fine-tuning chain ft:v0..v19 from model:v0, each stage a run; stages 5, 10 and 15 also log
+    an eval result, and stage 10 switches to a second instructions dataset.
+    """
+    def write(folder: str, files: dict[str, bytes | str]) -> Path:
+        base = root / folder
+        for rel, content in files.items():
+            path = base / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return base
+
+    with plait.run("ingest", store=store, config={"source": "crawl"}) as ingest:
+        raw0 = ingest.log(write("raw0", RAW_FILES), name="raw", type="dataset", description="First crawl.")
+        changed = {**RAW_FILES, "data.csv": RAW_FILES["data.csv"] + "4,again,1\n", "extra.txt": "new file\n"}
+        del changed["weights.bin"]
+        raw1 = ingest.log(write("raw1", changed), name="raw", type="dataset", aliases=["prod"],
+                          metadata={"rows": 4, "license": "cc-by"})
+    with plait.run("prepare", store=store, config={"lowercase": True}) as prepare:
+        prepare.use("raw:prod")
+        clean = prepare.log(b"id,text\n1,hello\n", name="clean", type="dataset")
+    with plait.run("train", store=store, config={"lr": 0.001, "epochs": 3}) as train:
+        train.use(clean)
+        model = train.log(b"weights-0", name="model", type="model", aliases=["best"])
+    instructions = [store.log(b"instructions-a", name="instructions", type="dataset"),
+                    store.log(b"instructions-b", name="instructions", type="dataset")]
+    previous = model
+    stages = []
+    for i in range(STAGES):
+        with plait.run(f"finetune-{i:02d}", store=store, config={"stage": i}) as stage:
+            stage.use(previous)
+            if i in (0, 10):
+                stage.use(instructions[i // 10])
+            previous = stage.log(f"ft-weights-{i}".encode(), name="ft", type="model")
+            if i % 5 == 0 and i:
+                stage.log(f'{{"stage": {i}, "loss": {1 / (i + 1):.3f}}}'.encode(), name=f"eval-{i:02d}", type="result")
+            stages.append(stage.id)
+    previous.set_alias("release")
+    return {"raw0": raw0, "raw1": raw1, "clean": clean, "model": model, "ft_last": previous, "stages": stages,
+            "ingest": ingest.id, "prepare": prepare.id, "train": train.id}
+
+
+@pytest.fixture
+def demo(file_store: plait.Store, tmp_path: Path) -> tuple[plait.Store, dict[str, object]]:
+    """A local store holding the demo pipeline, and its landmarks."""
+    return file_store, build_demo(file_store, tmp_path / "src")
+
+
+@pytest.fixture
+def client(demo):
+    """A test client of a read-only dashboard over the demo store."""
+    from fastapi.testclient import TestClient
+
+    from plait.ui import create_app
+
+    with TestClient(create_app(demo[0])) as c:
+        yield c
+
+
+@pytest.fixture
+def edit_client(demo):
+    """A test client of a dashboard started with ``--allow-edit``."""
+    from fastapi.testclient import TestClient
+
+    from plait.ui import create_app
+
+    with TestClient(create_app(demo[0], allow_edit=True)) as c:
+        yield c
