@@ -44,7 +44,11 @@ def download(version: ArtifactVersion, dest: str | os.PathLike[str] | None = Non
     targets = [(e, safe_join(folder, e.path)) for e in entries]  # every path is checked before anything is written
     os.makedirs(folder, exist_ok=True)
     todo = [(e, t) for e, t in targets if not _already_there(store, e, t)]
-    store.blobs.prefetch(d for e, _ in todo for d, _ in e.blobs)
+    try:
+        store.blobs.prefetch(d for e, _ in todo for d, _ in e.blobs)
+    except IntegrityError as exc:  # name the file, not only the blob
+        owner = next((e.path for e, _ in todo if any(d == exc.digest for d, _ in e.blobs)), "")
+        raise IntegrityError(f"{version.spec}/{owner}: {exc}", digest=exc.digest, path=owner) from None
     store.progress.start("downloading", sum(e.size for e, _ in todo))
 
     def write(item: tuple[Entry, str]) -> None:
