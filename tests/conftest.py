@@ -1,5 +1,6 @@
 """Fixtures that build a fresh world per test: an empty cache, no default store, and stores
-parametrized over the backends (``file``, ``memory``; ``s3`` joins where the loopback server runs)."""
+parametrized over the backends (``file``, ``memory``, and ``s3`` on a real S3 API server —
+moto's threaded server on a free loopback port, started once per session)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,67 @@ def memory_store():
     import plait
 
     return plait.Store(f"memory://plait-test-{uuid.uuid4().hex[:8]}")
+
+
+S3_KEY = "plait-test-key"
+S3_SECRET = "plait-test-secret"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """Start moto's S3 server on 127.0.0.1 (a free port) for the session; yield its endpoint URL."""
+    import logging
+
+    pytest.importorskip("s3fs")
+    server_mod = pytest.importorskip("moto.server")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # dummies so nothing ever looks for real credentials (or asks the instance metadata service)
+    for var, value in (("AWS_ACCESS_KEY_ID", S3_KEY), ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
+                       ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_EC2_METADATA_DISABLED", "true")):
+        os.environ.setdefault(var, value)
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_options(s3_server: str) -> dict:
+    """The ``storage_options`` that point s3fs at the loopback server."""
+    return {"key": S3_KEY, "secret": S3_SECRET, "client_kwargs": {"endpoint_url": s3_server}}
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_options: dict) -> str:
+    """One bucket for the session; each test gets its own prefix inside it."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(**s3_options)
+    fs.mkdir("plait-test")
+    return "plait-test"
+
+
+@pytest.fixture
+def s3_url(s3_bucket: str) -> str:
+    """A fresh ``s3://`` store URL (its own prefix) on the loopback server."""
+    return f"s3://{s3_bucket}/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def s3_store(s3_url: str, s3_options: dict):
+    """A fresh store on the loopback S3 server."""
+    import plait
+
+    return plait.Store(s3_url, storage_options=s3_options)
+
+
+@pytest.fixture(params=["file", "memory", "s3"])
+def any_store(request: pytest.FixtureRequest):
+    """A fresh store on every backend, S3 included (ids: file, memory, s3)."""
+    return request.getfixturevalue(f"{request.param}_store")
 
 
 @pytest.fixture(params=["file", "memory"])

@@ -68,6 +68,11 @@ class Backend(ABC):
     def write(self, key: str, data: bytes) -> None:
         """Write ``data`` at ``key`` atomically, replacing what is there."""
 
+    def write_many(self, items: dict[str, bytes]) -> None:
+        """Write many keys (each atomically); remote backends send them concurrently."""
+        for key, data in items.items():
+            self.write(key, data)
+
     def write_file(self, key: str, local_path: str) -> None:
         """Copy a local file to ``key`` atomically."""
         with open(local_path, "rb") as f:
@@ -269,21 +274,41 @@ class FsspecBackend(Backend):
         return {self._key(p): v for p, v in got.items() if isinstance(v, bytes)}
 
     def write(self, key: str, data: bytes) -> None:
-        """Write with one PUT, which object stores make visible whole or not at all."""
+        """Write with one PUT, which object stores make visible whole or not at all.
+
+        :raises UnsupportedStoreError: on a filesystem without exclusive create (read-only).
+        """
+        self.require_writable()
         self.fs.pipe_file(self._path(key), data)
 
+    def write_many(self, items: dict[str, bytes]) -> None:
+        """Write many keys in one concurrent batch (s3fs sends the PUTs in parallel)."""
+        if items:
+            self.require_writable()
+            self.fs.pipe({self._path(k): v for k, v in items.items()})
+
     def create(self, key: str, data: bytes) -> bool:
-        """Create with a conditional PUT; ``False`` if the key already exists."""
+        """Create with a conditional PUT (``If-None-Match: *``); ``False`` if the key exists.
+
+        s3fs raises :class:`FileExistsError` for the 412 answer. A PUT that the client retried
+        after a lost response can meet its own first attempt: when the object there holds
+        exactly ``data`` (records carry a unique id and time, so no other writer's can), the
+        create is ours and counts as done.
+        """
         self.require_writable()
         try:
             self.fs.pipe_file(self._path(key), data, mode="create")
         except FileExistsError:
-            return False
+            pass
         except OSError as exc:
-            if _is_precondition_failure(exc):
-                return False
-            raise
-        return True
+            if not _is_precondition_failure(exc):
+                raise
+        else:
+            return True
+        try:
+            return bytes(self.read(key)) == bytes(data)
+        except FileNotFoundError:
+            return False
 
     def exists(self, key: str) -> bool:
         """Tell whether ``key`` exists."""
@@ -311,6 +336,7 @@ class FsspecBackend(Backend):
 
     def delete(self, key: str) -> None:
         """Delete ``key`` if present."""
+        self.require_writable()
         try:
             self.fs.rm_file(self._path(key))
         except FileNotFoundError:
@@ -354,8 +380,8 @@ def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Bac
     :param storage_options: passed to the fsspec filesystem (credentials, endpoint, …).
     :raises UnsupportedStoreError: for an unknown protocol, with the ``pip install`` hint.
     """
-    if "://" not in url or url.startswith("file://"):
-        path = url[len("file://") :] if url.startswith("file://") else url
+    if "://" not in url or url.startswith(("file://", "local://")):
+        path = url.split("://", 1)[1] if "://" in url else url
         return LocalBackend(url, os.path.expanduser(path))
     import fsspec
     from fsspec.core import url_to_fs
@@ -385,6 +411,18 @@ def _unlink(path: str) -> None:
 
 
 def _is_precondition_failure(exc: BaseException) -> bool:
-    text = str(exc)
-    return "PreconditionFailed" in text or "412" in text or getattr(exc, "errno", None) == errno.EEXIST
+    """Tell whether an error is the store refusing a conditional create because the key exists.
+
+    s3fs maps a 412 whose condition it cannot name to ``OSError(EINVAL)``; the boto error it
+    wraps (``__cause__``) says ``PreconditionFailed``. Nothing else counts: a failed PUT must
+    not pass for "someone else took this number".
+    """
+    if getattr(exc, "errno", None) == errno.EEXIST:
+        return True
+    response = getattr(exc.__cause__, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error") or {}
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        return error.get("Code") == "PreconditionFailed" or status == 412
+    return False
 

@@ -90,17 +90,25 @@ class BlobStore:
             return fd.size
         need = set(self.missing(d for d, _ in fd.chunks))
         written = 0
+        batch: dict[str, bytes] = {}  # remote stores: chunks go out in concurrent batches
         for digest, data in iter_chunks(path, fd.chunks):
             if digest in need:
                 if hash_bytes(data, self.algorithm) != digest:
                     raise FileChangedError(f"{path} changed after it was hashed; log it again", path=path)
-                self.backend.write(blob_key(digest), data)
-                self._known.add(digest)
+                batch[digest] = data
                 need.discard(digest)
                 written += len(data)
+                if self.backend.is_local or len(batch) >= REMOTE_WORKERS:
+                    self._flush(batch)
             if on_bytes:
                 on_bytes(len(data))
+        self._flush(batch)
         return written
+
+    def _flush(self, batch: dict[str, bytes]) -> None:
+        self.backend.write_many({blob_key(d): data for d, data in batch.items()})
+        self._known.update(batch)
+        batch.clear()
 
     def _check_unchanged(self, path: str, st_key: tuple[int, int, int], digest: str) -> None:
         try:
