@@ -1,0 +1,186 @@
+"""Write a ``Dataset``/``DatasetDict`` as deterministic files, and read them back.
+
+The layout is the one ``save_to_disk`` writes, so ``datasets.load_from_disk`` opens a downloaded
+version too::
+
+    dataset_info.json                    features and the user's description, citation, homepage, license
+    state.json                           shard list, format and split
+    data-00000-of-00002.arrow            Arrow IPC stream shards
+    dataset_dict.json                    (DatasetDict) {"splits": [...]}, one folder per split
+
+Unlike ``save_to_disk`` the bytes depend only on the content, so equal datasets give equal
+files and one plait version:
+
+- record batches have a fixed number of rows, chosen from the first rows' size (not from
+  ``_estimate_nbytes``, which depends on how the table happens to be held in memory);
+- shards hold a fixed number of rows derived the same way;
+- ``state.json`` holds no fingerprint (it depends on paths and mtimes) and ``dataset_info.json``
+  no download checksums, local paths or size estimates.
+
+Record batches are kept small (~4 MiB) so that a changed row rewrites little: the core cuts files
+of 8 MiB and more into content-defined chunks, and only chunks that changed are stored again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Any
+
+from plait import ConversionError
+from plait.integrations.huggingface._extra import require_datasets
+
+STATE = "state.json"
+INFO = "dataset_info.json"
+DICT = "dataset_dict.json"
+#: Written to ``state.json`` instead of the dataset's fingerprint; ``load`` sets a fingerprint
+#: derived from the version digest.
+PLACEHOLDER_FINGERPRINT = "plait"
+#: Target bytes per record batch. Small batches keep an edit local: a longer string shifts the
+#: offsets of the rows after it, but only within its batch.
+BATCH_BYTES = 4 << 20
+#: At most this many rows per batch (the ``datasets`` default).
+MAX_BATCH_ROWS = 1000
+#: Target bytes per shard file (``save_to_disk`` uses 500 MB).
+SHARD_BYTES = 512 << 20
+#: Rows whose size decides the batch and shard sizes.
+SAMPLE_ROWS = 1000
+INFO_KEYS = ("citation", "description", "homepage", "license")
+
+
+def write(obj: Any, folder: str) -> dict[str, Any]:
+    """Write a ``Dataset`` or ``DatasetDict`` below ``folder`` (created if needed).
+
+    :param obj: the dataset.
+    :param folder: an empty or missing local folder.
+    :returns: a JSON summary for the version's metadata (kind, rows, columns, splits).
+    :raises ConversionError: for a dataset that cannot be stored as is (an index attached,
+        a format with a Python transform).
+    """
+    datasets = require_datasets()
+    os.makedirs(folder, exist_ok=True)
+    if isinstance(obj, datasets.DatasetDict):
+        splits = list(obj.keys())
+        _write_json(os.path.join(folder, DICT), {"splits": splits})
+        summary: dict[str, Any] = {"kind": "DatasetDict", "splits": {}}
+        for split in splits:
+            part = _write_dataset(obj[split], os.path.join(folder, split))
+            summary["splits"][split] = part["num_rows"]
+            summary.setdefault("columns", part["columns"])
+            summary.update({k: v for k, v in part.items() if k in ("builder_name", "config_name", "dataset_name")})
+        return summary
+    if isinstance(obj, datasets.Dataset):
+        return {"kind": "Dataset", **_write_dataset(obj, folder)}
+    raise ConversionError(f"cannot store a {type(obj).__name__} as a Hugging Face dataset: give a datasets.Dataset or DatasetDict")
+
+
+def _write_dataset(ds: Any, folder: str) -> dict[str, Any]:
+    from datasets.arrow_writer import ArrowWriter
+
+    from plait.integrations.huggingface.transforms import paused
+
+    if ds.list_indexes():
+        raise ConversionError(f"the dataset has indexes attached ({', '.join(ds.list_indexes())}); drop them with "
+                              "ds.drop_index(name) before logging it, and add them again after loading")
+    state = _state(ds)
+    os.makedirs(folder, exist_ok=True)
+    with paused():  # our own with_format/iter calls are not transforms of the user's data
+        arrow = ds.with_format("arrow")
+        batch_rows, shard_rows = _sizes(arrow, len(ds))
+        num_shards = max(1, -(-len(ds) // shard_rows))
+        names = [f"data-{i:05d}-of-{num_shards:05d}.arrow" for i in range(num_shards)]
+        batches = arrow.iter(batch_rows) if len(ds) else iter(())
+        per_shard = shard_rows // batch_rows
+        for name in names:
+            writer = ArrowWriter(features=ds.features, path=os.path.join(folder, name), writer_batch_size=batch_rows,
+                                 embed_local_files=True)
+            try:
+                for _ in range(per_shard):
+                    table = next(batches, None)
+                    if table is None:
+                        break
+                    writer.write_table(table)
+                writer.finalize()
+            finally:
+                writer.close()
+    state["_data_files"] = [{"filename": n} for n in names]
+    _write_json(os.path.join(folder, STATE), state)
+    info = {k: getattr(ds.info, k) or "" for k in INFO_KEYS}
+    info["features"] = ds.features.to_dict()
+    _write_json(os.path.join(folder, INFO), info)
+    summary: dict[str, Any] = {"num_rows": len(ds), "columns": list(ds.column_names)}
+    for key in ("builder_name", "config_name", "dataset_name"):
+        value = getattr(ds.info, key, None)
+        if value:
+            summary[key] = str(value)
+    return summary
+
+
+def _state(ds: Any) -> dict[str, Any]:
+    fmt = ds.format
+    for key, value in (fmt.get("format_kwargs") or {}).items():
+        try:
+            json.dumps(value)
+        except TypeError:
+            raise ConversionError(
+                f"the dataset's format has a {key!r} that is not JSON ({type(value).__name__}), so it cannot be "
+                "stored; call ds.reset_format() before logging it and set the format or transform again after loading"
+            ) from None
+    # the same keys save_to_disk writes, from the same attributes, minus the fingerprint
+    return {
+        "_fingerprint": PLACEHOLDER_FINGERPRINT,
+        "_format_columns": ds._format_columns,
+        "_format_kwargs": ds._format_kwargs,
+        "_format_type": ds._format_type,
+        "_output_all_columns": ds._output_all_columns,
+        "_split": str(ds.split) if ds.split is not None else None,
+    }
+
+
+def _sizes(arrow_ds: Any, num_rows: int) -> tuple[int, int]:
+    """Return ``(rows per batch, rows per shard)`` from the serialized size of the first rows."""
+    if num_rows == 0:
+        return 1, 1
+    import pyarrow as pa
+
+    sample = arrow_ds[: min(num_rows, SAMPLE_ROWS)]
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, sample.schema) as writer:
+        writer.write_table(sample)
+    per_row = max(1, sink.tell() // max(1, sample.num_rows))
+    batch_rows = max(1, min(MAX_BATCH_ROWS, BATCH_BYTES // per_row))
+    shard_rows = max(1, SHARD_BYTES // (per_row * batch_rows)) * batch_rows
+    return batch_rows, shard_rows
+
+
+def _write_json(path: str, value: Any) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def layout(paths: list[str]) -> str | None:
+    """Tell what a version's file list holds: ``"Dataset"``, ``"DatasetDict"`` or ``None``.
+
+    :param paths: the version's entry paths.
+    """
+    present = set(paths)
+    if DICT in present:
+        return "DatasetDict"
+    if STATE in present and INFO in present:
+        return "Dataset"
+    return None
+
+
+def read(folder: str, *, kind: str, keep_in_memory: bool | None = None) -> Any:
+    """Open a folder written by :func:`write` (or by ``save_to_disk``).
+
+    :param folder: the local folder.
+    :param kind: ``"Dataset"`` or ``"DatasetDict"`` (see :func:`layout`).
+    :param keep_in_memory: copy the data into memory instead of memory-mapping the files.
+    :returns: the dataset.
+    """
+    datasets = require_datasets()
+    cls = datasets.DatasetDict if kind == "DatasetDict" else datasets.Dataset
+    return cls.load_from_disk(folder, keep_in_memory=keep_in_memory)
