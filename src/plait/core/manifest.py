@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterable, Iterator
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -126,12 +127,15 @@ class Manifest(BaseModel):
 
     def canonical(self) -> bytes:
         """Return the canonical serialization whose hash is the manifest digest."""
-        body = self.model_dump(mode="json", exclude_none=True)
+        # The same bytes as json.dumps(model_dump(mode="json", exclude_none=True), sort_keys=True),
+        # built by hand: for 20,000 entries model_dump took ~0.4 s of a 1 s re-log budget, this
+        # takes ~40 ms (tests/core/test_chunking.py checks both agree).
+        body = {"algorithm": self.algorithm, "entries": [_entry_body(e) for e in self.entries], "format": self.format}
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        """The manifest digest: hash of :meth:`canonical`."""
+        """The manifest digest: hash of :meth:`canonical` (computed once)."""
         return hash_bytes(self.canonical(), self.algorithm)
 
     @property
@@ -153,6 +157,15 @@ class Manifest(BaseModel):
     def blobs(self) -> dict[str, int]:
         """Return every blob digest this manifest needs, with its size."""
         return {d: s for e in self.entries for d, s in e.blobs}
+
+
+def _entry_body(entry: Entry) -> dict[str, Any]:
+    body: dict[str, Any] = {"digest": entry.digest, "path": entry.path, "size": entry.size}
+    if entry.chunks is not None:
+        body["chunks"] = [[d, n] for d, n in entry.chunks]
+    if entry.ref is not None:
+        body["ref"] = entry.ref.model_dump(mode="json", exclude_none=True)
+    return body
 
 
 def encode_manifest(manifest: Manifest) -> tuple[str, bytes]:
