@@ -91,12 +91,17 @@ class LineageGraph:
     # -- exports --------------------------------------------------------------------------------
 
     def to_json(self, indent: int | None = 2) -> str:
-        """Return the graph as JSON: ``{"root", "direction", "nodes", "edges"}``."""
+        """Return the graph as JSON: ``{"root", "direction", "nodes", "edges"}``.
+
+        Each node has ``id`` and ``type`` (``version`` or ``run``); a version node also has
+        ``artifact_type`` (``dataset``, ``model``, …) and the fields of :meth:`ArtifactVersion.to_dict`.
+        """
         return json.dumps(self.to_dict(), indent=indent)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the graph as plain data."""
-        nodes = [{"id": k, "type": "version", **v.to_dict()} for k, v in sorted(self.versions.items())]
+        # the version's own "type" (dataset, model, …) is "artifact_type": "type" is the node's kind
+        nodes = [{**v.to_dict(), "id": k, "type": "version", "artifact_type": v.type} for k, v in sorted(self.versions.items())]
         nodes += [
             {"id": f"run:{r.id}", "type": "run", "run_id": r.id, "name": r.name, "kind": r.kind, "status": r.status,
              "parent": r.parent, "started_at": r.started_at}
