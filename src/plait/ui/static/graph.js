@@ -153,7 +153,7 @@
     if (isRun) {
       title = d.name; sub = d.kind + " \u00b7 " + d.status; extra = d.run_id.slice(-8);
     } else {
-      title = d.spec; sub = d.type;
+      title = d.spec; sub = d.artifact_type || d.type;
       var aliases = (d.aliases || []).filter(function (a) { return a !== "latest"; });
       if ((d.aliases || []).indexOf("latest") >= 0) aliases.unshift("latest");
       extra = aliases.join(" \u00b7 ");
@@ -217,7 +217,8 @@
       if (state.k < 0.55) {  // too small to read: keep a legible zoom and show the root instead
         state.k = 0.8;
         var rx = rootNode ? rootNode.x : 0, ry = rootNode ? rootNode.y : 0;
-        state.x = Math.min(0, w / 2 - (rx + NODE_W / 2) * state.k);
+        state.x = w / 2 - (rx + NODE_W / 2) * state.k;
+        state.x = Math.min(0, Math.max(w - lay.width * state.k, state.x));  // no empty band beside the graph
         state.y = h / 2 - (ry + NODE_H / 2) * state.k;
       } else {
         state.x = (w - lay.width * state.k) / 2; state.y = (h - lay.height * state.k) / 2;

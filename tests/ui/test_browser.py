@@ -1,0 +1,206 @@
+"""End to end in a real headless Chromium: the pages draw what the store holds, notes are edited
+in the page and an injection through a note stays inert. Screenshots go to tests/ui/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no {CHROMIUM}: apt-get install -y chromium to run the browser tests"),
+]
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright to run the browser tests")
+expect = playwright_api.expect
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(demo) -> Iterator[tuple[str, object, dict]]:
+    """The demo store served with --allow-edit by uvicorn on a free loopback port."""
+    import uvicorn
+
+    from plait.ui.app import LOOPBACK_HOSTS, create_app
+
+    store, marks = demo
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(store, allow_edit=True, trusted_hosts=LOOPBACK_HOSTS),
+                                          host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        threading.Event().wait(0.02)
+    yield f"http://127.0.0.1:{port}", store, marks
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Debian Chromium driven by Playwright."""
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records dialogs and page errors (an injected script would show up there)."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    pg = context.new_page()
+    pg.dialogs, pg.errors = [], []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    context.close()
+
+
+def test_browse_edit_notes_and_see_the_graph(served, page):
+    url, store, marks = served
+    page.goto(url + "/")
+    rows = page.locator("#artifact-list tbody tr")
+    rows.first.wait_for()
+    names = rows.locator("a.name").all_text_contents()
+    assert names == sorted(["clean", "eval-05", "eval-10", "eval-15", "ft", "instructions", "model", "raw"])
+    assert page.locator("#edit-mode").text_content() == "editing on"
+
+    page.fill("#search", "ev")
+    expect(rows).to_have_count(3)
+    page.fill("#search", "")
+    page.select_option("#type-filter", "model")
+    expect(rows).to_have_count(2)
+    page.screenshot(path=str(SCREENSHOTS / "artifacts.png"))
+
+    page.click("#artifact-list a.name:text-is('ft')")
+    page.locator("#version-list tbody tr").first.wait_for()
+    assert page.locator("#version-list tbody tr").count() == 20
+    page.click("#version-list a.name:text-is('v19')")
+    page.locator("#graph svg g.node").first.wait_for()
+    assert page.locator("h1").first.text_content().startswith("ft:v19")
+
+    # the upstream graph of the last fine-tuning stage holds the whole chain back to the raw data
+    ids = set(page.locator("#graph svg g.node").evaluate_all("ns => ns.map(n => n.getAttribute('data-id'))"))
+    assert {f"ft:v{i}" for i in range(20)} <= ids
+    assert {"raw:v1", "clean:v0", "model:v0", "instructions:v0", "instructions:v1"} <= ids
+    assert {f"run:{s}" for s in marks["stages"]} <= ids
+    assert page.locator("#graph g.node.root").get_attribute("data-id") == "ft:v19"
+    graph = store.lineage("ft:v19", direction="both")
+    assert ids == set(graph.versions) | {f"run:{r}" for r in graph.runs}
+    assert page.locator("#graph g.node.run").count() == len(graph.runs) == 24  # 23 stages and steps + the implicit run
+    assert "release" in page.locator("#graph g.node.root text.aliases").text_content()
+    # drawn left to right: every edge goes from a node to one further right
+    boxes = page.locator("#graph g.node").evaluate_all(
+        "ns => Object.fromEntries(ns.map(n => [n.getAttribute('data-id'), n.transform.baseVal[0].matrix.e]))")
+    edges = page.locator("#graph path.edge.used, #graph path.edge.produced").evaluate_all(
+        "es => es.map(e => [e.getAttribute('data-source'), e.getAttribute('data-target')])")
+    assert len(edges) == len([e for e in graph.edges if e[2] != "parent"]) and all(boxes[s] < boxes[t] for s, t in edges)
+    assert page.locator("#graph svg").get_attribute("data-crossings") == "0"
+
+    # notes: edit in the page, see them rendered, and find the change in the history
+    page.click("#notes-edit")
+    page.fill("#notes-editor", "## Release candidate\n\nTrained on **instructions:v1**.\n\n| metric | value |\n|---|---|\n| loss | 0.05 |")
+    page.click("#notes-save")
+    page.locator("#notes h2").wait_for()
+    assert page.locator("#notes h2").text_content() == "Release candidate"
+    assert page.locator("#notes strong").text_content() == "instructions:v1"
+    assert page.locator("#notes td").all_text_contents() == ["loss", "0.05"]
+    page.locator("#history td:text-is('changed description')").wait_for()
+    assert store.get("ft:v19").description.startswith("## Release candidate")
+    page.screenshot(path=str(SCREENSHOTS / "version.png"), full_page=True)
+
+    # nodes are links: the producing run of ft:v19 opens its run page
+    page.click(f"#graph g.node[data-id='run:{marks['stages'][-1]}']")
+    page.locator("#run-config").wait_for()
+    assert page.locator("h1").first.text_content().startswith("finetune-19")
+    assert '"stage": 19' in page.locator("#run-config").text_content()
+    assert page.dialogs == [] and page.errors == []
+
+
+def test_full_page_graph_of_the_twenty_stage_chain(served, page):
+    url, _, marks = served
+    page.goto(url + "/lineage?spec=model:v0&direction=downstream")
+    page.locator("#graph svg g.node").first.wait_for()
+    assert page.locator("#graph g.node.run").count() == 20
+    labels = page.locator("#graph g.node.version text.label").all_text_contents()
+    assert "ft:v0" in labels and "eval-10:v0" in labels
+    page.screenshot(path=str(SCREENSHOTS / "lineage.png"))
+    assert page.errors == []
+
+
+def test_previews_in_the_page(served, page):
+    url, _, _ = served
+    page.goto(url + "/v/raw/1")
+    page.click("button[data-path='data.csv']")
+    page.locator("#preview table.csv").wait_for()
+    assert page.locator("#preview table.csv th").all_text_contents() == ["id", "text", "label"]
+    assert page.locator("#preview table.csv tbody tr").nth(2).locator("td").all_text_contents() == ["3", "a, quoted", "0"]
+    page.click("button[data-path='images/pixel.png']")
+    page.locator("#preview img").wait_for()
+    expect(page.locator("#preview img")).to_have_js_property("naturalWidth", 4)
+    page.fill("#diff-against", "v0")
+    page.click("#diff-result >> xpath=.. >> button[type=submit]")
+    page.locator("#diff-result table").wait_for()
+    assert "1 added, 1 removed, 1 modified, 3 unchanged" in page.locator("#diff-result p").text_content()
+
+
+def test_injection_through_a_note_stays_inert(served, page):
+    url, store, _ = served
+    attack = ('<img src=x onerror="alert(1)"><script>alert(2)</script>\n\n'
+              '[click](javascript:alert(3)) <svg onload=alert(4)>\n\n<a href="#" onclick="alert(5)">x</a>')
+    page.goto(url + "/v/clean/0")
+    page.click("#notes-edit")
+    page.fill("#notes-editor", attack)
+    page.click("#notes-save")
+    page.locator("#notes p").first.wait_for()
+    page.wait_for_timeout(300)
+    assert page.dialogs == [] and page.errors == []
+    assert page.locator("#notes img, #notes script, #notes svg, #notes [onerror], #notes [onclick]").count() == 0
+    assert page.locator("#notes a[href^='javascript']").count() == 0
+    text = page.locator("#notes").text_content()
+    assert '<img src=x onerror="alert(1)">' in text and "<script>alert(2)</script>" in text
+    assert store.get("clean:v0").description == attack  # stored as written, shown as text
+    page.reload()
+    page.locator("#notes p").first.wait_for()
+    page.wait_for_timeout(300)
+    assert page.dialogs == [] and page.errors == []
+    page.screenshot(path=str(SCREENSHOTS / "injection.png"))
+
+
+def test_read_only_dashboard_has_no_editor(demo, browser):
+    import uvicorn
+
+    from plait.ui.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(demo[0]), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            threading.Event().wait(0.02)
+        pg = browser.new_page()
+        pg.goto(f"http://127.0.0.1:{port}/v/model/0")
+        pg.locator("#notes").wait_for()
+        assert pg.locator("#notes-edit").count() == 0
+        assert pg.locator("#edit-mode").text_content() == "read-only"
+        pg.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
