@@ -251,6 +251,7 @@ def test_store_init_is_idempotent_and_records_format_and_algorithm(store: Store)
     first = store.id
     assert Store(store.url).init().id == first
     assert store.config["format"] == 1 and store.config["algorithm"] == "xxh3-128"
+    assert "plait.json" in store.backend.find("")  # keys are relative to the root on every backend
 
 
 def test_a_blake3_store_names_blobs_by_blake3(tmp_path: Path) -> None:

@@ -225,7 +225,7 @@ class LocalBackend(Backend):
                 if name.endswith(".tmp"):
                     continue
                 try:
-                    out[f"{rel}/{name}"] = os.stat(os.path.join(dirpath, name)).st_size
+                    out[name if rel == "." else f"{rel}/{name}"] = os.stat(os.path.join(dirpath, name)).st_size
                 except FileNotFoundError:
                     pass
         return out
