@@ -83,7 +83,9 @@ class LineageGraph:
         """Return a human label for a node."""
         if node.startswith("run:"):
             run = self.runs[node[4:]]
-            return f"{run.name} [{run.kind}, {run.status}] {run.id[-8:]}"
+            parent = self.runs.get(run.parent) if run.parent else None
+            inside = f" in {parent.name} [{parent.kind}] {parent.id[-8:]}" if parent is not None else ""
+            return f"{run.name} [{run.kind}, {run.status}] {run.id[-8:]}{inside}"
         version = self.versions[node]
         extra = [a for a in version.aliases if a != "latest"]
         return version.spec + (f" ({', '.join(extra)})" if extra else "")
