@@ -64,8 +64,9 @@ def build_demo(store: plait.Store, root: Path) -> dict[str, object]:
     with plait.run("train", store=store, config={"lr": 0.001, "epochs": 3}) as train:
         train.use(clean)
         model = train.log(b"weights-0", name="model", type="model", aliases=["best"])
-    instructions = [store.log(b"instructions-a", name="instructions", type="dataset"),
-                    store.log(b"instructions-b", name="instructions", type="dataset")]
+    with plait.run("collect-instructions", store=store) as collect:
+        instructions = [collect.log(b"instructions-a", name="instructions", type="dataset"),
+                        collect.log(b"instructions-b", name="instructions", type="dataset")]
     previous = model
     stages = []
     for i in range(STAGES):
@@ -79,23 +80,33 @@ def build_demo(store: plait.Store, root: Path) -> dict[str, object]:
             stages.append(stage.id)
     previous.set_alias("release")
     return {"raw0": raw0, "raw1": raw1, "clean": clean, "model": model, "ft_last": previous, "stages": stages,
-            "ingest": ingest.id, "prepare": prepare.id, "train": train.id}
+            "ingest": ingest.id, "prepare": prepare.id, "train": train.id, "raw_files": RAW_FILES, "png": png_bytes()}
+
+
+@pytest.fixture(scope="session")
+def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[plait.Store, dict[str, object]]:
+    """The demo pipeline in a local store built once, for tests that only read."""
+    root = tmp_path_factory.mktemp("ui-demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PLAIT_CACHE_DIR", str(root / "_cache"))
+        store = plait.Store(str(root / "store"))
+        return store, build_demo(store, root / "src")
 
 
 @pytest.fixture
 def demo(file_store: plait.Store, tmp_path: Path) -> tuple[plait.Store, dict[str, object]]:
-    """A local store holding the demo pipeline, and its landmarks."""
+    """A fresh local store holding the demo pipeline, and its landmarks, for tests that write."""
     return file_store, build_demo(file_store, tmp_path / "src")
 
 
 @pytest.fixture
-def client(demo):
-    """A test client of a read-only dashboard over the demo store."""
+def client(shared_demo):
+    """A test client of a read-only dashboard over the shared demo store."""
     from fastapi.testclient import TestClient
 
     from plait.ui import create_app
 
-    with TestClient(create_app(demo[0])) as c:
+    with TestClient(create_app(shared_demo[0])) as c:
         yield c
 
 

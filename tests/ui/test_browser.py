@@ -103,7 +103,7 @@ def test_browse_edit_notes_and_see_the_graph(served, page):
     assert page.locator("#graph g.node.root").get_attribute("data-id") == "ft:v19"
     graph = store.lineage("ft:v19", direction="both")
     assert ids == set(graph.versions) | {f"run:{r}" for r in graph.runs}
-    assert page.locator("#graph g.node.run").count() == len(graph.runs) == 24  # 23 stages and steps + the implicit run
+    assert page.locator("#graph g.node.run").count() == len(graph.runs) == 24  # ingest, prepare, train, collect-instructions and 20 stages
     assert "release" in page.locator("#graph g.node.root text.aliases").text_content()
     # drawn left to right: every edge goes from a node to one further right
     boxes = page.locator("#graph g.node").evaluate_all(

@@ -205,6 +205,7 @@
         else if (e.kind === "alias.removed") what = "alias \u201c" + d.alias + "\u201d removed";
         else if (e.kind === "version.updated") what = "changed " + Object.keys(d.new || {}).join(", ");
         else if (e.kind === "version.logged") what = "logged";
+        else if (e.kind === "version.used") what = "used";
         return [when(e.time), e.version, what, e.user, e.run ? link(runHref(e.run), e.run.slice(-8)) : "-"];
       });
       add(clear(body), h("div", { id: "history" }, table(["Time", "Version", "Change", "By", "Run"], rows)));

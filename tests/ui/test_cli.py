@@ -1,0 +1,58 @@
+"""`plait ui`: the command serves the dashboard, warns off loopback, and stays out of `plait --help`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from plait.cli.ui import bind_warning, is_loopback
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_loopback_binds_need_no_warning():
+    assert all(is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"))
+    assert bind_warning("127.0.0.1", allow_edit=True) is None
+    assert "anyone who can reach this machine can read every artifact" in bind_warning("0.0.0.0", allow_edit=False)
+    assert "and edit the notes of" in bind_warning("192.168.1.5", allow_edit=True)
+
+
+def test_plait_help_does_not_import_the_web_stack():
+    code = "import sys; from plait.cli import main; print(any(m in sys.modules for m in ('fastapi', 'uvicorn', 'starlette', 'nh3')))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_missing_extra_says_what_to_install(file_store):
+    code = ("import sys; sys.modules['fastapi'] = None; from plait.cli import main; "
+            f"main(['--store', {file_store.url!r}, 'ui'])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 2 and "plait: error: the dashboard needs fastapi: pip install 'plait[ui]'" in r.stderr
+
+
+def test_ui_serves_the_store_and_warns_off_loopback(file_store):
+    file_store.log(b"hello", name="greeting", type="result")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "plait", "ui", "--store", file_store.url, "--host", "0.0.0.0", "--port", str(port)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/artifacts", timeout=2) as r:
+                    body = json.load(r)
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert body is not None and [a["name"] for a in body["items"]] == ["greeting"]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "warning: binding to 0.0.0.0" in err and f"serving {file_store.url} at http://0.0.0.0:{port}/ (read-only)" in err
