@@ -286,55 +286,88 @@ def _in_chunks(keys: list[Any], size: int = 400) -> list[list[Any]]:
     return [keys[i : i + size] for i in range(0, len(keys), size)]
 
 
+def _keyed(store: Store, keys: list[tuple[str, int]], sql: str) -> list[tuple]:
+    """Run ``sql`` joined to a temporary ``seed`` table holding ``keys`` (one indexed join,
+    where a long ``OR`` of ``(name, number)`` pairs made SQLite scan)."""
+    with store.catalog._lock:
+        _seed(store, keys)
+        return store.catalog._db.execute(sql).fetchall()
+
+
 def _producers(store: Store, keys: list[tuple[str, int]]) -> set[str]:
-    out: set[str] = set()
-    for batch in _in_chunks(keys):
-        where = " OR ".join("(name = ? AND number = ?)" for _ in batch)
-        params = [x for k in batch for x in k]
-        out |= {r[0] for r in store.catalog.query(f"SELECT created_by FROM versions WHERE created_by IS NOT NULL AND ({where})", params)}
-    return out
+    sql = "SELECT v.created_by FROM seed s JOIN versions v ON v.name = s.name AND v.number = s.number WHERE v.created_by IS NOT NULL"
+    return {r[0] for r in _keyed(store, keys, sql)}
 
 
 def _consumers(store: Store, keys: list[tuple[str, int]]) -> set[str]:
-    out: set[str] = set()
-    for batch in _in_chunks(keys):
-        where = " OR ".join("(name = ? AND number = ?)" for _ in batch)
-        params = [x for k in batch for x in k]
-        out |= {r[0] for r in store.catalog.query(f"SELECT run FROM uses WHERE {where}", params)}
-    return out
+    return {r[0] for r in _keyed(store, keys, "SELECT u.run FROM seed s JOIN uses u ON u.name = s.name AND u.number = s.number")}
 
 
 def _fill(store: Store, graph: LineageGraph, version_keys: set[tuple[str, int]], run_ids: set[str], parents: bool) -> None:
+    # bulk queries on one synced catalog: building objects one by one (each query syncing
+    # first) made a 1,000-version downstream graph take ~1 s instead of ~40 ms
+    catalog = store.catalog
+    graph.versions.update(_versions(store, catalog, sorted(version_keys)))
+    graph.runs.update(_runs(store, catalog, sorted(run_ids)))
+    ids = sorted(run_ids)
+    for batch in _in_chunks(ids, 500):
+        marks = ", ".join("?" * len(batch))
+        for run_id, name, number in catalog.query(f"SELECT run, name, number FROM uses WHERE run IN ({marks})", batch):
+            if f"{name}:v{number}" in graph.versions:
+                graph.edges.append((f"{name}:v{number}", f"run:{run_id}", "used"))
+        for run_id, name, number in catalog.query(
+            f"SELECT created_by, name, number FROM versions WHERE created_by IN ({marks})", batch
+        ):
+            if f"{name}:v{number}" in graph.versions:
+                graph.edges.append((f"run:{run_id}", f"{name}:v{number}", "produced"))
+    if parents:
+        todo = {r.parent for r in graph.runs.values() if r.parent and r.parent not in graph.runs}
+        while todo:
+            found = _runs(store, catalog, sorted(todo))
+            graph.runs.update(found)
+            todo = {r.parent for r in found.values() if r.parent and r.parent not in graph.runs}
+        graph.edges.extend((f"run:{r.parent}", f"run:{r.id}", "parent") for r in graph.runs.values() if r.parent in graph.runs)
+    graph.edges = sorted(set(graph.edges))
+
+
+def _runs(store: Store, catalog: Any, ids: list[str]) -> dict[str, Run]:
     from plait.core.run import Run
+
+    out: dict[str, Run] = {}
+    for batch in _in_chunks(ids, 500):
+        rows = catalog.query(f"SELECT * FROM runs WHERE id IN ({', '.join('?' * len(batch))})", batch)
+        out.update((row[0], Run.from_row(store, row)) for row in rows)
+    return out
+
+
+def _versions(store: Store, catalog: Any, keys: list[tuple[str, int]]) -> dict[str, ArtifactVersion]:
+    """Build many versions at once; the same values as ``ArtifactVersion.from_row``."""
+    from plait.core.catalog import VERSION_COLUMNS
     from plait.core.version import ArtifactVersion
 
-    catalog = store.catalog
-    for name, number in sorted(version_keys):
-        row = catalog.version(name, number)
-        if row is not None:
-            graph.versions[f"{name}:v{number}"] = ArtifactVersion.from_row(store, row)
-    for run_id in sorted(run_ids):
-        graph.runs[run_id] = Run.load(store, run_id)
-    for run_id in sorted(run_ids):
-        node = f"run:{run_id}"
-        for name, number in catalog.query("SELECT name, number FROM uses WHERE run = ?", (run_id,)):
-            if f"{name}:v{number}" in graph.versions:
-                graph.edges.append((f"{name}:v{number}", node, "used"))
-        for name, number in catalog.query("SELECT name, number FROM versions WHERE created_by = ?", (run_id,)):
-            if f"{name}:v{number}" in graph.versions:
-                graph.edges.append((node, f"{name}:v{number}", "produced"))
-    if parents:
-        for run in list(graph.runs.values()):
-            child = run
-            while child.parent:
-                if child.parent not in graph.runs:
-                    try:
-                        graph.runs[child.parent] = Run.load(store, child.parent)
-                    except NotFoundError:
-                        break
-                graph.edges.append((f"run:{child.parent}", f"run:{child.id}", "parent"))
-                child = graph.runs[child.parent]
-    graph.edges = sorted(set(graph.edges))
+    names = sorted({name for name, _ in keys})
+    latest: dict[str, int] = {}
+    aliases: dict[tuple[str, int], list[str]] = {}
+    for batch in _in_chunks(names, 500):
+        marks = ", ".join("?" * len(batch))
+        latest.update(catalog.query(f"SELECT name, MAX(number) FROM versions WHERE deleted = 0 AND name IN ({marks}) GROUP BY name", batch))
+        for name, number, alias in catalog.query(
+            f"SELECT name, number, alias FROM aliases WHERE number IS NOT NULL AND name IN ({marks}) ORDER BY alias", batch
+        ):
+            aliases.setdefault((name, number), []).append(alias)
+    out: dict[str, ArtifactVersion] = {}
+    cols = ", ".join("v." + c.strip() for c in VERSION_COLUMNS.split(","))
+    for row in _keyed(store, keys, f"SELECT {cols} FROM seed s JOIN versions v ON v.name = s.name AND v.number = s.number"):
+        name, number = row[0], row[1]
+        tags = aliases.get((name, number), [])
+        if not row[12] and latest.get(name) == number:
+            tags = ["latest", *tags]
+        out[f"{name}:v{number}"] = ArtifactVersion(
+            store=store, name=name, number=number, type=row[2], digest=row[3], size=row[4], file_count=row[5],
+            description=row[6], metadata=json.loads(row[7]), created_at=row[8], created_by=row[9],
+            aliases=tuple(tags), deleted=bool(row[12]),
+        )
+    return dict(sorted(out.items()))
 
 
 def produced_downstream_of(store: Store, run_id: str, name: str, number: int) -> bool:

@@ -281,6 +281,11 @@ class Run:
                 row = catalog.run_row(matches[0][0])
         if row is None:
             raise NotFoundError(f"no run {run_id!r} in {store.url} (list them with `plait runs`)", name=run_id)
+        return cls.from_row(store, row)
+
+    @classmethod
+    def from_row(cls, store: Store, row: tuple) -> Run:
+        """Build a past run from its index row (see :meth:`Catalog.run_row`)."""
         rid, name, kind, parent, status, started_at, ended_at, body, finish = row
         body, finish = json.loads(body), json.loads(finish)
         run = cls.__new__(cls)
