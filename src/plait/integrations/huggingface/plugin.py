@@ -48,7 +48,7 @@ def plait_object_to_artifact(obj: Any, name: str | None, type: str | None, store
     if kind_of(obj) is None:
         if isinstance(obj, (datasets.IterableDataset, datasets.IterableDatasetDict)):
             raise ConversionError(
-                f"cannot log a streaming {type(obj).__name__}: materialize it first, e.g. "
+                f"cannot log a streaming {obj.__class__.__name__}: materialize it first, e.g. "
                 "Dataset.from_generator(lambda: (yield from it)), or log the files it reads"
             )
         return None
