@@ -44,7 +44,8 @@ def test_ui_serves_the_store_and_warns_off_loopback(file_store):
                             stderr=subprocess.PIPE, text=True)
     try:
         body = None
-        for _ in range(100):
+        deadline = time.monotonic() + 60  # a cold start imports fastapi and uvicorn
+        while time.monotonic() < deadline and proc.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/artifacts", timeout=2) as r:
                     body = json.load(r)
