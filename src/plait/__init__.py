@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from plait.core.manifest import Entry, Manifest, Reference
     from plait.core.run import Run, active_run, run
     from plait.core.store import Store
+    from plait.core.sync import SyncReport, sync
     from plait.core.version import ArtifactVersion, HistoryEntry
     from plait.plugins import hookimpl
 
@@ -64,6 +65,7 @@ _EXPORTS = {
     "SourceError": "plait.core.errors",
     "Store": "plait.core.store",
     "StoreError": "plait.core.errors",
+    "SyncReport": "plait.core.sync",
     "UnsupportedStoreError": "plait.core.errors",
     "active_run": "plait.core.run",
     "diff": "plait.api",
@@ -73,6 +75,7 @@ _EXPORTS = {
     "load": "plait.api",
     "log": "plait.api",
     "run": "plait.core.run",
+    "sync": "plait.core.sync",
     "use": "plait.api",
 }
 
@@ -119,6 +122,7 @@ __all__ = [
     "SourceError",
     "Store",
     "StoreError",
+    "SyncReport",
     "UnsupportedStoreError",
     "active_run",
     "diff",
@@ -128,5 +132,6 @@ __all__ = [
     "load",
     "log",
     "run",
+    "sync",
     "use",
 ]

@@ -252,8 +252,15 @@ class Store:
 
     def write_event(self, kind: str, data: dict[str, Any], run: str | None = None, user: str | None = None) -> R.Event:
         """Append one event to the store's log and to the local index."""
-        self.init()
         event = R.Event(id=new_ulid(), kind=kind, time=utcnow(), user=user or current_user(), run=run, data=data)
+        return self.append_event(event)
+
+    def append_event(self, event: R.Event) -> R.Event:
+        """Write a fully formed event (its id must be new) and fold it into the local index.
+
+        :raises ConflictError: if an event with that id already exists.
+        """
+        self.init()
         if not self.backend.create(event.key, R.encode(event)):
             raise ConflictError(f"event {event.key} already exists", key=event.key)
         if self._catalog is not None:
