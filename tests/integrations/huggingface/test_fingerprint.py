@@ -1,0 +1,35 @@
+"""A dataset's fingerprint is a fast identity: logging it again hashes and writes nothing."""
+
+from __future__ import annotations
+
+import plait
+from plait.integrations.huggingface import track
+
+
+def test_same_fingerprint_again_costs_no_hashing(store, reviews, work):
+    with plait.run("prep", store=store):
+        track(reviews, "reviews")
+        first = (work["written"].calls, work["hashed"].calls)
+        track(reviews, "reviews", aliases=["again"])
+        plait.log(reviews, "reviews")
+    assert first == (1, 3)  # one dataset written: dataset_info.json, state.json, one shard
+    assert (work["written"].calls, work["hashed"].calls) == first
+    assert [v.spec for v in store.versions("reviews")] == ["reviews:v0"]
+    assert "again" in store.get("reviews:v0").aliases
+
+
+def test_different_fingerprints_with_equal_content_are_hashed_but_land_on_one_version(store, reviews, work):
+    copy = reviews.select(range(len(reviews)))
+    with plait.run("prep", store=store):
+        track(reviews, "reviews")
+        track(copy, "reviews")
+    assert work["written"].calls == 2
+    assert [v.spec for v in store.versions("reviews")] == ["reviews:v0"]
+
+
+def test_a_changed_dataset_is_not_taken_for_the_old_one(store, reviews):
+    renamed = reviews.rename_column("text", "review")
+    with plait.run("prep", store=store):
+        track(reviews, "reviews")
+        track(renamed, "reviews")
+    assert [v.metadata["huggingface"]["columns"][0] for v in store.versions("reviews")] == ["text", "review"]

@@ -1,0 +1,38 @@
+"""A version that changes a few rows of a large dataset stores far fewer bytes than the whole."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import datasets
+
+import plait
+from plait.integrations.huggingface import track
+
+ROWS = 200_000
+
+
+def blob_bytes(store_root: str) -> int:
+    total = 0
+    for folder, _, files in os.walk(os.path.join(store_root, "blobs")):
+        total += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
+    return total
+
+
+def test_changing_a_few_rows_stores_a_few_chunks(file_store):
+    rng = random.Random(7)
+    texts = ["".join(rng.choices("abcdefghij klmnop", k=rng.randint(60, 140))) for _ in range(ROWS)]
+    ids = list(range(ROWS))
+    with plait.run("prep", store=file_store):
+        track(datasets.Dataset.from_dict({"id": ids, "text": texts}), "corpus")
+        whole = blob_bytes(file_store.url)
+        for i in (10, 90_000, 150_000):
+            texts[i] = texts[i].upper() + " edited"
+        track(datasets.Dataset.from_dict({"id": ids, "text": texts}), "corpus")
+    added = blob_bytes(file_store.url) - whole
+    v0, v1 = file_store.versions("corpus")
+    assert v0.digest != v1.digest and v0.size > 20_000_000
+    shard = next(e for e in v1.files() if e.path.endswith(".arrow"))
+    assert shard.chunks and len(shard.chunks) > 10  # cut into content-defined chunks
+    assert added < v0.size * 0.25, f"{added} new bytes for a {v0.size}-byte dataset"
