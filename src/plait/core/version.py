@@ -245,7 +245,8 @@ class ArtifactVersion:
                 continue
             detail = {k: v for k, v in d.items() if k in ("alias", "old", "new", "number")} if kind != R.VERSION_LOGGED else {}
             out.append(HistoryEntry(time, kind, f"{self.name}:v{number}", user, run, detail))
-        return out
+        # by the time each change happened: events copied in by `sync` arrive later than they happened
+        return sorted(out, key=lambda h: h.time)
 
     # -- lineage --------------------------------------------------------------------------------
 
