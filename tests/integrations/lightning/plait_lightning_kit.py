@@ -1,0 +1,56 @@
+"""A tiny classifier and data for the Lightning tests (importable by ddp_spawn's new processes)."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class TinyClassifier(pl.LightningModule):
+    """Logistic regression on 4 features; logs ``val_loss`` and ``val_acc`` each epoch."""
+
+    def __init__(self, lr: float = 0.5, hidden: int = 4, fail_at_epoch: int | None = None, interrupt: bool = False) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        if self.hparams.fail_at_epoch is not None and self.current_epoch == self.hparams.fail_at_epoch:
+            if self.hparams.interrupt:
+                raise KeyboardInterrupt
+            raise RuntimeError("the GPU caught fire")
+        x, y = batch
+        return torch.nn.functional.cross_entropy(self(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        self.log("val_loss", torch.nn.functional.cross_entropy(logits, y), prog_bar=False, sync_dist=True)
+        self.log("val_acc", (logits.argmax(-1) == y).float().mean(), sync_dist=True)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+class TinyData(pl.LightningDataModule):
+    """32 training and 16 validation points of a linearly separable problem, batches of 8."""
+
+    def __init__(self, seed: int = 0, shift: float = 0.0) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+    def setup(self, stage: str) -> None:
+        g = torch.Generator().manual_seed(self.hparams.seed)
+        x = torch.randn(48, 4, generator=g) + self.hparams.shift
+        y = (x[:, 0] + x[:, 1] > 2 * self.hparams.shift).long()
+        self.train_set, self.val_set = TensorDataset(x[:32], y[:32]), TensorDataset(x[32:], y[32:])
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=8)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_set, batch_size=8)
