@@ -188,13 +188,17 @@ class BlobStore:
         try:
             with open(tmp, "wb") as out:
                 whole = VerifyingWriter(out, digest, self.algorithm, what)
+                # a whole-file blob is its own chunk: hash it once, not twice
+                single = len(blobs) == 1 and blobs[0][0] == digest
                 for blob, _ in blobs:
-                    chunk = VerifyingWriter(_Sink(), blob, self.algorithm, f"{what} (blob {blob})")
+                    chunk = None if single else VerifyingWriter(_Sink(), blob, self.algorithm, f"{what} (blob {blob})")
                     with self.open(blob) as src:
                         while data := src.read(BUFFER_SIZE):
-                            chunk.write(data)
+                            if chunk is not None:
+                                chunk.write(data)
                             whole.write(data)
-                    chunk.check()
+                    if chunk is not None:
+                        chunk.check()
                 whole.check()
             os.replace(tmp, dest)
         finally:

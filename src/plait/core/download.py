@@ -10,7 +10,7 @@ from plait.core.digest import digest_file, stat_key
 from plait.core.errors import IntegrityError, InvalidPathError, NotFoundError
 from plait.core.manifest import Entry
 from plait.core.names import check_entry_path
-from plait.core.parallel import parallel_map
+from plait.core.parallel import parallel_map, parallel_map_batched
 
 if TYPE_CHECKING:
     from plait.core.store import Store
@@ -60,7 +60,10 @@ def download(version: ArtifactVersion, dest: str | os.PathLike[str] | None = Non
         store.progress.advance(entry.size)
 
     try:
-        parallel_map(write, todo, max(2, store.blobs.workers))
+        if store.backend.is_local:
+            parallel_map_batched(write, todo, lambda item: item[0].size, 2)
+        else:
+            parallel_map(write, todo, max(2, store.blobs.workers))
     finally:
         store.progress.finish()
     return folder

@@ -18,3 +18,31 @@ def parallel_map(fn: Callable[[Any], T], items: list[Any], workers: int) -> list
         return [fn(i) for i in items]
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(fn, items))
+
+
+#: Batch limits for :func:`parallel_map_batched`. One pool task per small file cost more than the
+#: file (20,000 × 50 KiB: 16,000 futex calls per 1,000 files fetched; 8.7 s of a 43 s cProfile'd
+#: log went to ``submit``); batches of 64 files or 32 MiB keep both cores busy without that.
+BATCH_FILES = 64
+BATCH_BYTES = 32 << 20
+
+
+def parallel_map_batched(fn: Callable[[Any], T], items: list[Any], size_of: Callable[[Any], int], workers: int) -> list[T]:
+    """Like :func:`parallel_map`, but hand the threads batches of small items, results in order.
+
+    :param size_of: the byte weight of an item; a batch closes at ``BATCH_FILES`` items or
+        ``BATCH_BYTES`` bytes, so large files still spread over the threads one by one.
+    """
+    batches: list[list[Any]] = []
+    batch: list[Any] = []
+    weight = 0
+    for item in items:
+        batch.append(item)
+        weight += size_of(item)
+        if len(batch) >= BATCH_FILES or weight >= BATCH_BYTES:
+            batches.append(batch)
+            batch, weight = [], 0
+    if batch:
+        batches.append(batch)
+    done = parallel_map(lambda b: [fn(i) for i in b], batches, workers)
+    return [r for b in done for r in b]

@@ -11,10 +11,10 @@ import os
 from typing import TYPE_CHECKING
 
 from plait.core.artifact import Artifact, BytesSource, FileSource, ReferenceSource
-from plait.core.digest import FileDigest, digest_file, stat_key
+from plait.core.digest import FileDigest, digest_file, hash_bytes, stat_key
 from plait.core.errors import SourceError
 from plait.core.manifest import Entry, Manifest
-from plait.core.parallel import parallel_map
+from plait.core.parallel import parallel_map, parallel_map_batched
 from plait.core.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
@@ -28,7 +28,9 @@ HASH_WORKERS = 2
 def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PROGRESS) -> Manifest:
     """Hash every source of a draft and store the blobs the store lacks; return the manifest.
 
-    Unchanged files (same inode, size and mtime as when last hashed) are not read again.
+    Unchanged files (same inode, size and mtime as when last hashed) are not read again. When
+    the result equals a live version's manifest, its blobs are known to be stored (gc keeps a
+    live version's blobs) and the store is not asked about each one.
 
     :raises SourceError: for a file that vanished, cannot be read, or changed while read.
     """
@@ -42,25 +44,39 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
     cached = store.stat_cache.lookup(stats.items())
     todo = [s.local for s in files if s.local not in cached]
     progress.start("hashing", sum(stats[p][1] for p in todo))
-    hashed = parallel_map(lambda p: digest_file(p, store.algorithm, on_bytes=progress.advance), todo, HASH_WORKERS)
+    hashed = parallel_map_batched(lambda p: digest_file(p, store.algorithm, on_bytes=progress.advance), todo, lambda p: stats[p][1], HASH_WORKERS)
     progress.finish()
     store.stat_cache.remember((p, stats[p], fd) for p, fd in zip(todo, hashed))
     digests: dict[str, FileDigest] = {**cached, **dict(zip(todo, hashed))}
-
-    need = set(store.blobs.missing(d for fd in digests.values() for d, _ in fd.blobs))
-    uploads = list({s.local: s for s in files if any(d in need for d, _ in digests[s.local].blobs)}.values())
-    progress.start("storing", sum(digests[s.local].size for s in uploads))
-    parallel_map(lambda s: store.blobs.put_file(s.local, digests[s.local], stats[s.local], progress.advance), uploads, store.blobs.workers)
-    progress.finish()
 
     entries = []
     for src in artifact.sources:
         if isinstance(src, FileSource):
             fd = digests[src.local]
-            entries.append(Entry(path=src.path, digest=fd.digest, size=fd.size, chunks=fd.chunks))
+            # trusted values (a normalized path, our own digests): skip pydantic validation, which
+            # cost ~90 µs per entry (1.8 s of a 20,000-file re-log under cProfile)
+            entries.append(Entry.model_construct(path=src.path, digest=fd.digest, size=fd.size, chunks=fd.chunks, ref=None))
         elif isinstance(src, BytesSource):
-            entries.append(Entry(path=src.path, digest=store.blobs.put_bytes(src.data), size=len(src.data)))
+            entries.append(Entry(path=src.path, digest=hash_bytes(src.data, store.algorithm), size=len(src.data)))
         elif isinstance(src, ReferenceSource):
             entries.append(src.entry)
-    return Manifest.of(entries, store.algorithm)
+    manifest = Manifest.of(entries, store.algorithm)
+    if store.exists and store.catalog.by_digest(manifest.digest):
+        return manifest
 
+    need = set(store.blobs.missing(d for fd in digests.values() for d, _ in fd.blobs))
+    uploads = list({s.local: s for s in files if any(d in need for d, _ in digests[s.local].blobs)}.values())
+    progress.start("storing", sum(digests[s.local].size for s in uploads))
+
+    def put(s: FileSource) -> int:
+        return store.blobs.put_file(s.local, digests[s.local], stats[s.local], progress.advance)
+
+    if store.blobs.backend.is_local:
+        parallel_map_batched(put, uploads, lambda s: stats[s.local][1], store.blobs.workers)
+    else:
+        parallel_map(put, uploads, store.blobs.workers)
+    progress.finish()
+    for src in artifact.sources:
+        if isinstance(src, BytesSource):
+            store.blobs.put_bytes(src.data)
+    return manifest
