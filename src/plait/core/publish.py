@@ -64,6 +64,7 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
     if store.exists and store.catalog.by_digest(manifest.digest):
         return manifest
 
+    store.init()  # plait.json before the first blob: a crash never leaves blobs in a folder that is no store
     need = set(store.blobs.missing(d for fd in digests.values() for d, _ in fd.blobs))
     uploads = list({s.local: s for s in files if any(d in need for d, _ in digests[s.local].blobs)}.values())
     progress.start("storing", sum(digests[s.local].size for s in uploads))
