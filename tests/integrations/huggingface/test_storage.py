@@ -22,7 +22,7 @@ def blob_bytes(store_root: str) -> int:
 
 def test_changing_a_few_rows_stores_a_few_chunks(file_store):
     rng = random.Random(7)
-    texts = ["".join(rng.choices("abcdefghij klmnop", k=rng.randint(60, 140))) for _ in range(ROWS)]
+    texts = [f"{rng.getrandbits(rng.randint(240, 560)):x}" for _ in range(ROWS)]  # ~100 characters each
     ids = list(range(ROWS))
     with plait.run("prep", store=file_store):
         track(datasets.Dataset.from_dict({"id": ids, "text": texts}), "corpus")
