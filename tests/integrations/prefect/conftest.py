@@ -30,9 +30,39 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         updates={"flows.heartbeat_frequency": None, "results.local_storage_path": str(results)}
     ):
         yield
+    collect_closed_sockets()
+
+
+def collect_closed_sockets() -> None:
+    """Collect the sockets Prefect's async client leaves to the ephemeral server, without a ResourceWarning."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 @pytest.fixture
 def data(tmp_path: Path, make_files) -> Path:
     """A raw folder of three small files."""
     return make_files({"a.txt": "alpha\n", "b.txt": "beta\n", "sub/c.bin": bytes(range(256))}, folder="raw")
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The default store of this test (``PLAIT_STORE``), which tracked flows record into."""
+    import plait
+
+    monkeypatch.setenv("PLAIT_STORE", str(tmp_path / "store"))
+    return plait.Store(str(tmp_path / "store"))
+
+
+def task_runs(store, name: str | None = None) -> list:
+    """Return the ``prefect.task`` runs of a store, oldest first."""
+    return sorted(store.runs(name=name, kind="prefect.task"), key=lambda r: r.id)
+
+
+def flow_runs(store, name: str | None = None) -> list:
+    """Return the ``prefect.flow`` runs of a store, oldest first."""
+    return sorted(store.runs(name=name, kind="prefect.flow"), key=lambda r: r.id)
