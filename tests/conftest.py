@@ -29,6 +29,11 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
     end_implicit_runs()
     api._default_stores.clear()
+    # a test may have loaded plugins under its own environment (autoload off, a test plugin):
+    # the next test loads them afresh under its own
+    from plait.plugins import reset_plugin_manager
+
+    reset_plugin_manager()
 
 
 @pytest.fixture
@@ -79,19 +84,23 @@ def s3_options(s3_server: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def s3_bucket(s3_options: dict) -> str:
-    """One bucket for the session; each test gets its own prefix inside it."""
+def s3_fs(s3_options: dict):
+    """An s3fs filesystem on the loopback server (for making buckets and poking at objects)."""
     import s3fs
 
-    fs = s3fs.S3FileSystem(**s3_options)
-    fs.mkdir("plait-test")
-    return "plait-test"
+    return s3fs.S3FileSystem(**s3_options)
 
 
 @pytest.fixture
-def s3_url(s3_bucket: str) -> str:
-    """A fresh ``s3://`` store URL (its own prefix) on the loopback server."""
-    return f"s3://{s3_bucket}/{uuid.uuid4().hex[:12]}"
+def s3_url(s3_fs) -> str:
+    """A fresh ``s3://`` store URL in a bucket of its own on the loopback server.
+
+    A bucket per test, not a prefix in a shared one: moto lists a prefix by scanning the whole
+    bucket, so a shared bucket would make every later test slower.
+    """
+    bucket = f"plait-{uuid.uuid4().hex[:16]}"
+    s3_fs.mkdir(bucket)
+    return f"s3://{bucket}/store"
 
 
 @pytest.fixture
