@@ -158,7 +158,7 @@
       if ((d.aliases || []).indexOf("latest") >= 0) aliases.unshift("latest");
       extra = aliases.join(" \u00b7 ");
     }
-    g.appendChild(el("title", {}, isRun ? "run " + d.name + " (" + d.kind + ", " + d.status + ") " + d.run_id : d.spec + " [" + d.type + "]" + (extra ? " aliases: " + extra : "")));
+    g.appendChild(el("title", {}, isRun ? "run " + d.name + " (" + d.kind + ", " + d.status + ") " + d.run_id : d.spec + " [" + (d.artifact_type || d.type) + "]" + (extra ? " aliases: " + extra : "")));
     g.appendChild(el("rect", { width: NODE_W, height: NODE_H, rx: isRun ? 4 : NODE_H / 2, ry: isRun ? 4 : NODE_H / 2 }));
     var tx = isRun ? 10 : 18;
     g.appendChild(el("text", { x: tx, y: 19, "class": "label" }, clip(title, isRun ? 24 : 22)));
