@@ -130,6 +130,14 @@ class Backend(ABC):
     def delete(self, key: str) -> None:
         """Delete ``key`` if it exists."""
 
+    def stale_temporaries(self, prefix: str, older_than: float) -> dict[str, int]:
+        """Return ``{key: size}`` of temporary files below ``prefix`` left by crashed writers.
+
+        Only files last modified before ``older_than`` (a POSIX time) count. Object stores write
+        with one PUT and leave none, so the default is empty.
+        """
+        return {}
+
     def get_to_file(self, key: str, local_path: str) -> None:
         """Copy ``key`` into a local file (the caller makes it atomic and verifies it)."""
         with open(local_path, "wb") as f:
@@ -261,6 +269,21 @@ class LocalBackend(Backend):
     def delete(self, key: str) -> None:
         """Delete ``key`` if present."""
         _unlink(self.local_path(key))
+
+    def stale_temporaries(self, prefix: str, older_than: float) -> dict[str, int]:
+        """Return ``{key: size}`` of ``.tmp`` files below ``prefix`` older than ``older_than``."""
+        out: dict[str, int] = {}
+        for dirpath, _, files in os.walk(self.local_path(prefix)):
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            for name in files:
+                if name.startswith(".") and name.endswith(".tmp"):
+                    try:
+                        st = os.stat(os.path.join(dirpath, name))
+                    except FileNotFoundError:
+                        continue
+                    if st.st_mtime < older_than:
+                        out[f"{rel}/{name}"] = st.st_size
+        return out
 
     def get_to_file(self, key: str, local_path: str) -> None:
         """Copy the stored file out."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from typing import TYPE_CHECKING
 
 from plait.core.backend import _tmp_name, _unlink
@@ -42,11 +43,13 @@ def download(version: ArtifactVersion, dest: str | os.PathLike[str] | None = Non
     folder = os.fspath(dest) if dest is not None else os.path.join(store.cache_dir, "versions", version.name, version.version)
     entries = [version.entry(p) for p in paths] if paths is not None else version.files()
     targets = [(e, safe_join(folder, e.path)) for e in entries]  # every path is checked before anything is written
+    created = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
     todo = [(e, t) for e, t in targets if not _already_there(store, e, t)]
     try:
         store.blobs.prefetch(d for e, _ in todo for d, _ in e.blobs)
     except IntegrityError as exc:  # name the file, not only the blob
+        _undo(folder, [], created)
         owner = next((e.path for e, _ in todo if any(d == exc.digest for d, _ in e.blobs)), "")
         raise IntegrityError(f"{version.spec}/{owner}: {exc}", digest=exc.digest, path=owner) from None
     store.progress.start("downloading", sum(e.size for e, _ in todo))
@@ -64,9 +67,21 @@ def download(version: ArtifactVersion, dest: str | os.PathLike[str] | None = Non
             parallel_map_batched(write, todo, lambda item: item[0].size, 2)
         else:
             parallel_map(write, todo, max(2, store.blobs.workers))
+    except BaseException:
+        _undo(folder, [t for _, t in todo], created)  # a failed download leaves nothing behind
+        raise
     finally:
         store.progress.finish()
     return folder
+
+
+def _undo(folder: str, targets: list[str], created: bool) -> None:
+    """Remove what a failed download wrote: its files, and the folder if it made it."""
+    if created:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for target in targets:
+        _unlink(target)
 
 
 def _already_there(store: Store, entry: Entry, target: str) -> bool:
