@@ -24,6 +24,7 @@ LIGHTNING_NOISE = [
     "ignore:.*is not supported on CPUs, hence setting .* to False.*",
     "ignore:.*The `srun` command is available.*",
     "ignore:.*Detected KeyboardInterrupt.*",
+    "ignore:The dirpath has changed from.*",
     "ignore:.*torch.cuda.*:UserWarning",
     "ignore:.*unclosed.*:ResourceWarning",
 ]

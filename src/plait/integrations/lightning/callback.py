@@ -121,18 +121,12 @@ class PlaitCheckpoints(_L.Callback):  # type: ignore[misc,name-defined]
         if datamodule is not None and getattr(datamodule, "hparams", None):
             config["datamodule"] = _jsonable(dict(datamodule.hparams))
         info = {"lightning": {"package": _L.package, "version": _L.version, "model": _qualname(pl_module),
-                              "artifact": self.name, "log": self.log_mode,
-                              "ckpt_path": _jsonable(trainer.ckpt_path)}}
+                              "artifact": self.name, "log": self.log_mode}}
         run = Run(store, self.run_name or type(pl_module).__name__, kind=KIND, config=config, parent=parent, info=info)
         run.__enter__()
         self.run = run
         self.recorder = CheckpointRecorder(run, self.name, self.log_mode, self.description)
         self._io = _wrap_checkpoint_io(trainer, self)
-        if trainer.ckpt_path:
-            try:
-                link_checkpoint(run, trainer.ckpt_path)
-            except Exception as exc:
-                self._warn(f"could not record the checkpoint {trainer.ckpt_path} this fit starts from", exc)
         if datamodule is not None:
             self._use_datasets(list(vars(datamodule).values()))
 
@@ -156,8 +150,22 @@ class PlaitCheckpoints(_L.Callback):  # type: ignore[misc,name-defined]
                 continue
             try:
                 self.run.use(obj)
+            except plait.ConversionError:
+                continue  # no plugin for it (plait[huggingface] not installed): nothing to link
             except Exception as exc:
                 self._warn(f"could not record the dataset {type(obj).__name__} as an input", exc)
+
+    def _loaded(self, path: Any) -> None:
+        """Record the checkpoint the fit resumes or fine-tunes from (Lightning reads it after ``setup``)."""
+        if self.run is None:
+            return
+        try:
+            version = link_checkpoint(self.run, path)
+            self.run.summary.setdefault("ckpt_path", []).append(os.fspath(path))
+            if version is not None:
+                self.run.summary.setdefault("resumed_from", []).append(version.spec)
+        except Exception as exc:
+            self._warn(f"could not record the checkpoint {path} this fit starts from", exc)
 
     def _saved(self, path: Any, checkpoint: Any, trainer: Any) -> None:
         if self.recorder is None:
@@ -210,8 +218,10 @@ class _PlaitCheckpointIO(_L.CheckpointIO):  # type: ignore[misc,name-defined]
         self.callback._saved(path, checkpoint, self.trainer)
 
     def load_checkpoint(self, path: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Read a checkpoint with Lightning's CheckpointIO."""
-        return self.inner.load_checkpoint(path, *args, **kwargs)
+        """Read a checkpoint with Lightning's CheckpointIO, then record it as an input of the fit."""
+        checkpoint = self.inner.load_checkpoint(path, *args, **kwargs)
+        self.callback._loaded(path)
+        return checkpoint
 
     def remove_checkpoint(self, path: Any) -> None:
         """Record the removal, then let Lightning's CheckpointIO delete the file."""

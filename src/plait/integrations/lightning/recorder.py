@@ -80,7 +80,7 @@ class CheckpointRecorder:
             self._retire(previous)  # the file was overwritten in place (last.ckpt)
         if self.mode == "last":
             for old in [v for v in self.logged if v.spec != version.spec]:
-                self._retire(old)
+                self._retire(old, even_on_disk=True)
         return version
 
     def removed(self, path: str) -> None:
@@ -102,8 +102,8 @@ class CheckpointRecorder:
 
     # -- helpers ------------------------------------------------------------------------------------
 
-    def _retire(self, version: ArtifactVersion) -> None:
-        if any(v is not None and v.spec == version.spec for v in self._by_path.values()):
+    def _retire(self, version: ArtifactVersion, *, even_on_disk: bool = False) -> None:
+        if not even_on_disk and any(v is not None and v.spec == version.spec for v in self._by_path.values()):
             return  # another checkpoint file still holds these bytes
         try:
             version.delete()
