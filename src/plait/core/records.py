@@ -55,7 +55,22 @@ def check_json(value: Any, what: str = "metadata") -> Any:
         raise InvalidMetadataError(
             f"{what} must be JSON-serializable (str, int, float, bool, None, list, dict with str keys): {exc}"
         ) from None
+    _check_keys(value, what)
     return value
+
+
+def _check_keys(value: Any, what: str) -> None:
+    # json.dumps quietly turns int keys into strings; the stored record would not round-trip
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            bad = next((k for k in item if not isinstance(k, str)), None)
+            if bad is not None:
+                raise InvalidMetadataError(f"{what} must be JSON with string keys; got key {bad!r}: use str({bad!r})")
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
 
 
 def _checked_name(value: str) -> str:

@@ -1,0 +1,85 @@
+"""gc frees only what no live version references, is a dry run unless told, and never takes
+a blob from a log in flight (the grace period), even with a writer running beside it."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from click.testing import CliRunner
+
+import plait
+from plait.cli import main
+from plait.core.blobs import blob_key
+
+
+def test_gc_is_a_dry_run_by_default_and_frees_only_unreferenced_blobs(file_store):
+    file_store.log(b"keep " * 100, name="a")
+    orphan = file_store.blobs.put_bytes(b"crash garbage " * 10)  # a blob no version references
+    runner = CliRunner()
+    dry = runner.invoke(main, ["--store", file_store.url, "gc", "--grace", "0"])
+    assert dry.exit_code == 0 and "would free 140 B in 1 blobs" in dry.output
+    assert file_store.blobs.has(orphan)
+    done = runner.invoke(main, ["--store", file_store.url, "gc", "--delete", "--grace", "0"])
+    assert done.exit_code == 0 and "freed 140 B in 1 blobs" in done.output
+    assert not os.path.exists(file_store.backend.local_path(blob_key(orphan)))
+    assert file_store.get("a:v0").read_bytes("a") == b"keep " * 100
+    assert file_store.verify().ok
+
+
+def test_blobs_younger_than_the_grace_period_are_kept(file_store):
+    file_store.init()
+    young = file_store.blobs.put_bytes(b"just written by a log in flight")
+    report = file_store.gc(dry_run=False, grace_seconds=60)
+    assert report.blobs == [] and report.kept_young == 1 and file_store.blobs.has(young)
+    old = time.time() - 120
+    os.utime(file_store.backend.local_path(blob_key(young)), (old, old))
+    assert file_store.gc(dry_run=False, grace_seconds=60).blobs == [young]
+
+
+def test_gc_beside_a_concurrent_writer_loses_nothing(file_store, spawn):
+    file_store.init()
+    spawn.start(file_store, "log", "stream", "30", "writer", gated=False)
+    rounds = 0
+    while spawn.procs[0].poll() is None:
+        file_store.gc(dry_run=False, grace_seconds=30)
+        rounds += 1
+    spawn.wait()
+    fresh = plait.Store(file_store.url)
+    assert [v.number for v in fresh.versions("stream")] == list(range(30))
+    assert fresh.verify().ok and rounds >= 1
+
+
+def test_deleting_a_version_makes_its_unique_blobs_collectable(file_store):
+    file_store.log(b"v0 bytes", name="m")
+    v1 = file_store.log(b"v1 bytes", name="m", aliases=["prod"])
+    unique = v1.entry("m").digest
+    runner = CliRunner()
+    refused = runner.invoke(main, ["--store", file_store.url, "delete", "m:v1"])
+    assert refused.exit_code != 0 and "still has aliases" in refused.output and "--force" in refused.output
+    assert runner.invoke(main, ["--store", file_store.url, "delete", "m:v1", "--force"]).exit_code == 0
+    assert [h.kind for h in plait.Store(file_store.url).get("m:v0").history()][0] == "version.logged"
+    kinds = [r[1] for r in file_store.catalog.events_for("m", 1)]
+    assert kinds[-1] == "version.deleted"
+    report = file_store.gc(dry_run=False, grace_seconds=0)
+    assert report.blobs == [unique] and report.bytes == len(b"v1 bytes")
+    assert file_store.get("m:latest").number == 0 and file_store.verify().ok
+
+
+def test_stale_temporary_files_of_crashed_writers_are_collected(file_store):
+    file_store.init()
+    stale = file_store.backend.local_path("blobs/ab/.abcd.1234.tmp")
+    os.makedirs(os.path.dirname(stale), exist_ok=True)
+    with open(stale, "wb") as f:
+        f.write(b"half a blob")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    report = file_store.gc(dry_run=False)
+    assert report.temporaries == ["blobs/ab/.abcd.1234.tmp"] and report.bytes == 11
+    assert not os.path.exists(stale)
+
+
+def test_a_negative_grace_period_is_refused(file_store):
+    with pytest.raises(plait.StoreError, match="zero or more seconds"):
+        file_store.gc(grace_seconds=-1)
