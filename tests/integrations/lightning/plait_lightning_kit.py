@@ -54,3 +54,26 @@ class TinyData(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, batch_size=8)
+
+
+class HFData(pl.LightningDataModule):
+    """Serve a Hugging Face dataset (columns x0..x3, y) held by the datamodule; uses ``extra`` while loading."""
+
+    def __init__(self, dataset, extra: str | None = None) -> None:
+        super().__init__()
+        self.dataset, self.extra = dataset, extra
+
+    def _loader(self, rows):
+        import plait
+
+        if self.extra:
+            plait.use(self.extra)
+        x = torch.tensor([[r[f"x{i}"] for i in range(4)] for r in rows], dtype=torch.float32)
+        y = torch.tensor([r["y"] for r in rows])
+        return DataLoader(TensorDataset(x, y), batch_size=8)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset)
