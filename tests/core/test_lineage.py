@@ -230,3 +230,24 @@ def test_the_graph_exports_as_openlineage_run_events(small):
     assert events[train.id]["eventType"] == "COMPLETE" and events[train.id]["job"] == {"namespace": "team", "name": "train"}
     assert events[train.id]["inputs"] == [{"namespace": "team", "name": "clean:v0"}]
     assert events[train.id]["outputs"] == [{"namespace": "team", "name": "model:v0"}]
+
+
+def test_a_nested_run_inherits_what_the_runs_around_it_used_before_it_started(store):
+    """A Lightning fit inside a Prefect task trains on the task's data: the model's upstream
+    reaches the data through the task, and what the task used only afterwards is not upstream."""
+    data, later = store.log(b"rows", name="data"), store.log(b"report template", name="template")
+    with plait.run("task", store=store) as task:
+        task.use(data.spec)
+        with plait.run("fit", store=store) as fit:
+            model = fit.log(b"weights", name="model", type="model")
+        task.use(later.spec)
+
+    up = store.lineage(model.spec)
+    assert set(up.versions) == {"model:v0", "data:v0"}
+    assert (f"run:{task.id}", f"run:{fit.id}", "parent") in up.edges
+    assert ("data:v0", f"run:{task.id}", "used") in up.edges
+    assert "data:v0" in up.to_tree() and later.spec not in up.to_tree()
+
+    down = store.lineage(data.spec, direction="downstream")
+    assert "model:v0" in down.versions and fit.id in down.runs
+    assert "model:v0" not in store.lineage(later.spec, direction="downstream").versions

@@ -37,7 +37,7 @@ from plait.core import records as R
 from plait.core.backend import Backend
 from plait.core.errors import CorruptRecordError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Events older than the newest one seen by less than this are listed again on sync, so a
 #: writer with a slow upload or a clock behind ours is not missed.
 SYNC_OVERLAP = _dt.timedelta(minutes=15)
@@ -79,6 +79,10 @@ CREATE TABLE IF NOT EXISTS uses (
     PRIMARY KEY (run, name, number)
 );
 CREATE INDEX IF NOT EXISTS uses_version ON uses (name, number);
+CREATE TABLE IF NOT EXISTS run_scope (
+    run TEXT NOT NULL, scope TEXT NOT NULL, PRIMARY KEY (run, scope)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_scope_scope ON run_scope (scope);
 CREATE TABLE IF NOT EXISTS fingerprints (
     fingerprint TEXT NOT NULL, name TEXT NOT NULL, number INTEGER NOT NULL,
     PRIMARY KEY (fingerprint, name)
@@ -151,7 +155,7 @@ class Catalog:
     def clear(self) -> None:
         """Forget everything indexed (the store is untouched)."""
         with self._tx() as db:
-            for table in ("events", "versions", "aliases", "runs", "uses", "fingerprints"):
+            for table in ("events", "versions", "aliases", "runs", "uses", "run_scope", "fingerprints"):
                 db.execute(f"DELETE FROM {table}")
             db.execute("DELETE FROM meta WHERE key != 'schema'")
         self._partition_stamps = {}
@@ -359,11 +363,13 @@ def _apply_version_change(db: sqlite3.Connection, event_id: str, kind: str, data
 
 def _fold_logged(db: sqlite3.Connection, event: R.Event) -> None:
     _insert_version(db, event.data)
+    _add_scope(db, event.data.get("created_by"))
 
 
 def _fold_used(db: sqlite3.Connection, event: R.Event) -> None:
     d = event.data
     db.execute("INSERT OR IGNORE INTO uses VALUES (?, ?, ?, ?)", (event.run, d["name"], d["number"], event.id))
+    _add_scope(db, event.run)
 
 
 def _fold_alias(db: sqlite3.Connection, event: R.Event) -> None:
@@ -387,6 +393,29 @@ def _fold_run_started(db: sqlite3.Connection, event: R.Event) -> None:
         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, parent = excluded.parent, "
         "started_at = excluded.started_at, body = excluded.body",
         (d["id"], d.get("name"), d.get("kind"), d.get("parent"), d.get("started_at"), json.dumps(d, sort_keys=True)),
+    )
+    _add_scope(db, d["id"], d.get("parent"))
+
+
+def _add_scope(db: sqlite3.Connection, run: str | None, parent: str | None = None) -> None:
+    """Record that ``run`` works inside itself and, with ``parent``, inside every run around it.
+
+    ``run_scope`` is the closure of the parent relation: a run inherits the inputs its parents
+    had used before it started (a Lightning fit inside a Prefect task trains on the task's
+    data). Runs may be folded before their parents; the closure is completed when they arrive.
+    """
+    if run is None:
+        return
+    db.execute("INSERT OR IGNORE INTO run_scope VALUES (?, ?)", (run, run))
+    if parent is None:
+        return
+    db.execute("INSERT OR IGNORE INTO run_scope VALUES (?, ?)", (run, parent))
+    db.execute("INSERT OR IGNORE INTO run_scope SELECT ?, scope FROM run_scope WHERE run = ?", (run, parent))
+    # runs folded earlier that sit inside this one now also sit inside its ancestors
+    db.execute(
+        "INSERT OR IGNORE INTO run_scope SELECT inner_.run, outer_.scope FROM run_scope inner_ "
+        "JOIN run_scope outer_ ON outer_.run = inner_.scope WHERE inner_.scope = ?",
+        (run,),
     )
 
 

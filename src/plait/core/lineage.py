@@ -24,6 +24,8 @@ DIRECTIONS = ("upstream", "downstream", "both")
 #: A hard stop for recursive queries, far beyond any real pipeline.
 MAX_DEPTH = 10_000
 
+# A run's inputs are what it used and what the runs around it (``run_scope``: a Prefect task
+# around a Lightning fit, a flow around its tasks) had used before it started.
 _UP = """
 WITH RECURSIVE up(name, number, depth) AS (
     SELECT name, number, 0 FROM seed
@@ -31,7 +33,8 @@ WITH RECURSIVE up(name, number, depth) AS (
     SELECT u.name, u.number, up.depth + 1
     FROM up
     JOIN versions v ON v.name = up.name AND v.number = up.number
-    JOIN uses u ON u.run = v.created_by
+    JOIN run_scope s ON s.run = v.created_by
+    JOIN uses u ON u.run = s.scope AND (s.scope = s.run OR u.event_id < s.run)
     WHERE v.created_by IS NOT NULL AND up.depth < ?
 )
 SELECT name, number, MIN(depth) FROM up GROUP BY name, number
@@ -44,7 +47,8 @@ WITH RECURSIVE down(name, number, depth) AS (
     SELECT v.name, v.number, down.depth + 1
     FROM down
     JOIN uses u ON u.name = down.name AND u.number = down.number
-    JOIN versions v ON v.created_by = u.run
+    JOIN run_scope s ON s.scope = u.run AND (s.scope = s.run OR u.event_id < s.run)
+    JOIN versions v ON v.created_by = s.run
     WHERE down.depth < ?
 )
 SELECT name, number, MIN(depth) FROM down GROUP BY name, number
@@ -172,6 +176,9 @@ class LineageGraph:
         seen.add(node)
         nexts = [n for n in (self.producers(node) if up else self.consumers(node))
                  if not any(k == "parent" for s, t, k in self.edges if (s, t) in ((n, node), (node, n)))]
+        if node.startswith("run:") and up:
+            # a nested run also works from what the run around it used
+            nexts += [s for s, t, k in self.edges if t == node and k == "parent" and self.producers(s)]
         child_prefix = prefix + ("" if top else ("   " if last else "│  "))
         for i, nxt in enumerate(sorted(set(nexts))):
             self._tree(nxt, child_prefix, i == len(set(nexts)) - 1, lines, seen, up)
@@ -256,6 +263,7 @@ def lineage(store: Store, spec: str, direction: str = "upstream", depth: int | N
             version_keys |= set(found)
             expanded = [k for k, d in found.items() if run_depth is None or d < run_depth]
             run_ids |= _consumers(store, expanded)
+            run_ids |= _producers(store, [k for k, d in found.items() if d > 0])  # runs nested in a consumer
     elif run_root is None:
         version_keys.add(up_seeds[0])
     if run_root is None:
@@ -309,7 +317,14 @@ def _fill(store: Store, graph: LineageGraph, version_keys: set[tuple[str, int]],
     catalog = store.catalog
     graph.versions.update(_versions(store, catalog, sorted(version_keys)))
     graph.runs.update(_runs(store, catalog, sorted(run_ids)))
-    ids = sorted(run_ids)
+    if parents:  # first, so the inputs of the runs around a run become edges too
+        todo = {r.parent for r in graph.runs.values() if r.parent and r.parent not in graph.runs}
+        while todo:
+            found = _runs(store, catalog, sorted(todo))
+            graph.runs.update(found)
+            todo = {r.parent for r in found.values() if r.parent and r.parent not in graph.runs}
+        graph.edges.extend((f"run:{r.parent}", f"run:{r.id}", "parent") for r in graph.runs.values() if r.parent in graph.runs)
+    ids = sorted(graph.runs)
     for batch in _in_chunks(ids, 500):
         marks = ", ".join("?" * len(batch))
         for run_id, name, number in catalog.query(f"SELECT run, name, number FROM uses WHERE run IN ({marks})", batch):
@@ -320,13 +335,6 @@ def _fill(store: Store, graph: LineageGraph, version_keys: set[tuple[str, int]],
         ):
             if f"{name}:v{number}" in graph.versions:
                 graph.edges.append((f"run:{run_id}", f"{name}:v{number}", "produced"))
-    if parents:
-        todo = {r.parent for r in graph.runs.values() if r.parent and r.parent not in graph.runs}
-        while todo:
-            found = _runs(store, catalog, sorted(todo))
-            graph.runs.update(found)
-            todo = {r.parent for r in found.values() if r.parent and r.parent not in graph.runs}
-        graph.edges.extend((f"run:{r.parent}", f"run:{r.id}", "parent") for r in graph.runs.values() if r.parent in graph.runs)
     graph.edges = sorted(set(graph.edges))
 
 
