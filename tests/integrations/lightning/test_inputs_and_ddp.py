@@ -30,6 +30,7 @@ def test_tracked_hf_dataset_and_versions_used_during_the_fit_are_inputs(file_sto
     assert "points:v0" in graph.to_mermaid() and "labels:v0" in graph.to_mermaid()
 
 
+@pytest.mark.slow  # ~100 s here: each spawned process imports torch and Lightning afresh
 def test_ddp_on_two_cpu_processes_logs_each_checkpoint_once(file_store, make_trainer, kit):
     trainer, mc = make_trainer(PlaitCheckpoints("classifier", store=file_store), max_epochs=2, save_last=False,
                                strategy="ddp_spawn", devices=2, deterministic=False)
