@@ -115,17 +115,31 @@ def _copy(f, out, limit: int) -> None:
 
 # -- measuring ------------------------------------------------------------------------------------
 
-def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run one command in a fresh process; return (wall seconds, peak RSS MiB of its tree)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+TIME = shutil.which("time") or "/usr/bin/time"
+
+
+def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
+    """Run one command in a fresh process.
+
+    :returns: wall seconds, CPU seconds (user + system), peak RSS in MiB of the process (measured
+        by ``/usr/bin/time``, whose own small memory is what the child starts from) and stdout.
+    """
+    env = {**(env or os.environ), **ENV}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    with tempfile.NamedTemporaryFile("r") as report:
+        start = time.perf_counter()
+        proc = subprocess.run([TIME, "-f", "%U %S %M", "-o", report.name, *map(str, cmd)], cwd=cwd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        fields = report.read().split()
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}): {err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    user, system, rss_kib = fields[-3:]
+    return wall, float(user) + float(system), int(rss_kib) / 1024, proc.stdout
+
+
+#: Set for every child: compiled modules go to a private cache (the shared environment has
+#: PYTHONDONTWRITEBYTECODE and no .pyc files, which would make every process compile its imports).
+ENV: dict[str, str] = {}
 
 
 def tree_bytes(root: Path, skip: tuple[str, ...] = ()) -> int:
@@ -162,13 +176,13 @@ class Plait(Tool):
         self.env = {**os.environ, "PLAIT_CACHE_DIR": str(work / "cache")}
         self.env.pop("PLAIT_STORE", None)
 
-    def cmd(self, *args: str) -> tuple[float, float]:
-        return run([sys.executable, "-m", "plait", "--store", str(self.store), *args], env=self.env)
+    def cmd(self, *args: str) -> tuple[float, float, float]:
+        return run([sys.executable, "-m", "plait", "--store", str(self.store), *args], env=self.env)[:3]
 
-    def log(self, path: Path, name: str) -> tuple[float, float]:
+    def log(self, path: Path, name: str) -> tuple[float, float, float]:
         return self.cmd("log", str(path), "--name", name)
 
-    def fetch(self, name: str, number: int, dest: Path) -> tuple[float, float]:
+    def fetch(self, name: str, number: int, dest: Path) -> tuple[float, float, float]:
         return self.cmd("get", f"{name}:v{number}", str(dest))
 
     def stored(self) -> int:
@@ -193,7 +207,7 @@ class Dvc(Tool):
         for args in (["init", "--no-scm", "-q"], ["config", "core.analytics", "false"], ["remote", "add", "-d", "r", str(self.remote)]):
             run([sys.executable, "-m", "dvc", *args], cwd=ws, env=self.env)
 
-    def log(self, path: Path, name: str) -> tuple[float, float]:
+    def log(self, path: Path, name: str) -> tuple[float, float, float]:
         """``dvc add`` + ``dvc push`` of ``path`` placed at ``ws/name`` (moved, as DVC needs)."""
         target = self.ws / name
         if path != target:
@@ -202,18 +216,18 @@ class Dvc(Tool):
             elif target.exists():
                 target.unlink()
             os.rename(path, target)
-        w1, r1 = run([sys.executable, "-m", "dvc", "add", "-q", name], cwd=self.ws, env=self.env)
-        w2, r2 = run([sys.executable, "-m", "dvc", "push", "-q"], cwd=self.ws, env=self.env)
+        w1, c1, r1, _ = run([sys.executable, "-m", "dvc", "add", "-q", name], cwd=self.ws, env=self.env)
+        w2, c2, r2, _ = run([sys.executable, "-m", "dvc", "push", "-q"], cwd=self.ws, env=self.env)
         n = self.counts.get(name, -1) + 1
         self.counts[name] = n
         self.saved[(name, n)] = (self.ws / f"{name}.dvc").read_bytes()
-        return w1 + w2, max(r1, r2)
+        return w1 + w2, c1 + c2, max(r1, r2)
 
-    def fetch(self, name: str, number: int, dest: Path) -> tuple[float, float]:
+    def fetch(self, name: str, number: int, dest: Path) -> tuple[float, float, float]:
         dest.mkdir(parents=True)
         self._init(dest)
         (dest / f"{name}.dvc").write_bytes(self.saved[(name, number)])
-        return run([sys.executable, "-m", "dvc", "pull", "-q"], cwd=dest, env=self.env)
+        return run([sys.executable, "-m", "dvc", "pull", "-q"], cwd=dest, env=self.env)[:3]
 
     def stored(self) -> int:
         return tree_bytes(self.remote)
@@ -229,52 +243,53 @@ def one_round(tool_cls: type[Tool], data: Path, work: Path, cfg: dict) -> dict[s
     a = work / "A"
     subprocess.run(["cp", "-a", str(data / "A"), str(a)], check=True)
     log_path = a if tool.name == "plait" else a  # DVC moves it into its workspace
-    w, r = tool.log(log_path, "A")
-    out["log A"] = {"wall": w, "rss": r, "stored": tool.stored()}
+    w, c, r = tool.log(log_path, "A")
+    out["log A"] = {"wall": w, "cpu": c, "rss": r, "stored": tool.stored()}
     a = a if tool.name == "plait" else tool.ws / "A"
-    w, r = tool.log(a, "A")
-    out["re-log A unchanged"] = {"wall": w, "rss": r}
+    w, c, r = tool.log(a, "A")
+    out["re-log A unchanged"] = {"wall": w, "cpu": c, "rss": r}
     before = tool.stored()
     new = mutate_a(a, cfg["files"], cfg["file_size"], cfg["added"], SEED)
-    w, r = tool.log(a, "A")
-    out["log A2"] = {"wall": w, "rss": r, "extra": tool.stored() - before, "new": new}
+    w, c, r = tool.log(a, "A")
+    out["log A2"] = {"wall": w, "cpu": c, "rss": r, "extra": tool.stored() - before, "new": new}
     dest = work / "fetched"
-    w, r = tool.fetch("A", 0, dest)
-    out["fetch A v0"] = {"wall": w, "rss": r}
+    w, c, r = tool.fetch("A", 0, dest)
+    out["fetch A v0"] = {"wall": w, "cpu": c, "rss": r}
     shutil.rmtree(dest)
     shutil.rmtree(a)
 
     b = work / "B.bin"
     shutil.copyfile(data / "B.bin", b)
     before = tool.stored()
-    w, r = tool.log(b, "B.bin")
-    out["log B"] = {"wall": w, "rss": r, "stored": tool.stored() - before}
+    w, c, r = tool.log(b, "B.bin")
+    out["log B"] = {"wall": w, "cpu": c, "rss": r, "stored": tool.stored() - before}
     b = b if tool.name == "plait" else tool.ws / "B.bin"
     for kind, step in (("append", "log B2 (append 4 MiB)"), ("overwrite", "log B3 (overwrite 4 KiB)"), ("insert", "log B4 (insert 4 KiB)")):
         variant = work / "variant.bin"
         new = variant_b(data / "B.bin", variant, kind, SEED)
         os.replace(variant, b)
         before = tool.stored()
-        w, r = tool.log(b, "B.bin")
-        out[step] = {"wall": w, "rss": r, "extra": tool.stored() - before, "new": new}
+        w, c, r = tool.log(b, "B.bin")
+        out[step] = {"wall": w, "cpu": c, "rss": r, "extra": tool.stored() - before, "new": new}
     shutil.rmtree(work)
     return out
 
 
 def floor_round(data: Path, work: Path) -> dict[str, dict[str, float]]:
     work.mkdir(parents=True)
-    w, r = run(["cp", "-a", str(data / "A"), str(work / "A")])
-    out = {"log A": {"wall": w, "rss": r}, "fetch A v0": {"wall": w, "rss": r}}
-    w, r = run(["cp", "-a", str(data / "B.bin"), str(work / "B.bin")])
-    out["log B"] = {"wall": w, "rss": r}
-    code = "import sys; from plait.core.digest import digest_file; digest_file(sys.argv[1])"
-    w, r = run([sys.executable, "-c", code, str(data / "B.bin")])
-    imp, _ = run([sys.executable, "-c", "pass"])
-    out["hash B (GiB/s)"] = {"wall": w - imp, "rss": r, "rate": (data / "B.bin").stat().st_size / GiB / max(w - imp, 1e-9)}
-    w, _ = run([sys.executable, "-c", "import plait"])
-    out["import plait"] = {"wall": w - imp}
-    w, _ = run([sys.executable, "-m", "plait", "--help"])
-    out["plait --help"] = {"wall": w}
+    w, c, r, _ = run(["cp", "-a", data / "A", work / "A"])
+    out = {"log A": {"wall": w, "cpu": c, "rss": r}, "fetch A v0": {"wall": w, "cpu": c, "rss": r}}
+    w, c, r, _ = run(["cp", "-a", data / "B.bin", work / "B.bin"])
+    out["log B"] = {"wall": w, "cpu": c, "rss": r}
+    code = ("import sys, time; from plait.core.digest import digest_file; t = time.perf_counter(); "
+            "fd = digest_file(sys.argv[1]); print(fd.size / 2**30 / (time.perf_counter() - t))")
+    w, c, r, text = run([sys.executable, "-c", code, data / "B.bin"])
+    out["hash B (GiB/s)"] = {"wall": w, "cpu": c, "rss": r, "rate": float(text)}
+    code = "import time; t = time.perf_counter(); import plait; print(time.perf_counter() - t)"
+    w, c, r, text = run([sys.executable, "-c", code])
+    out["import plait"] = {"wall": float(text), "cpu": c, "rss": r}
+    w, c, r, _ = run([sys.executable, "-m", "plait", "--help"])
+    out["plait --help"] = {"wall": w, "cpu": c, "rss": r}
     shutil.rmtree(work)
     return out
 
@@ -289,7 +304,7 @@ def fmt_step(m: dict[str, float] | None) -> str:
         return "—"
     if "rate" in m:
         return f"{m['rate']:.2f} GiB/s"
-    text = f"{m['wall']:.2f} s"
+    text = f"{m['wall']:.2f} s" + (f" ({m['cpu']:.2f} s CPU)" if "cpu" in m else "")
     if "extra" in m:
         text += f", ×{m['extra'] / m['new']:.2f} ({m['extra'] / MiB:.1f} MiB)"
     elif "stored" in m:
@@ -315,6 +330,7 @@ def main() -> None:
         "b_size": max(64 * MiB, int(GiB * args.scale)) // MiB * MiB,
     }
     base = Path(args.workdir or tempfile.mkdtemp(prefix="plait-bench-"))
+    ENV["PYTHONPYCACHEPREFIX"] = str(base / "pycache")
     data = base / "data"
     if not (data / "B.bin").exists():
         print(f"generating A ({cfg['files']} × 50 KiB) and B ({cfg['b_size'] / MiB:.0f} MiB) in {data} …", file=sys.stderr)
@@ -322,7 +338,11 @@ def main() -> None:
         make_a(data / "A", cfg["files"], cfg["file_size"], SEED)
         make_b(data / "B.bin", cfg["b_size"], SEED)
     tools: list[type[Tool]] = [Plait]
-    has_dvc = not args.no_dvc and subprocess.run([sys.executable, "-m", "dvc", "--version"], capture_output=True).returncode == 0
+    run([sys.executable, "-m", "plait", "--help"])  # compile the imports once, outside the timings
+    try:
+        has_dvc = not args.no_dvc and bool(run([sys.executable, "-m", "dvc", "--version"]))
+    except RuntimeError:
+        has_dvc = False
     if has_dvc:
         tools.append(Dvc)
     results: dict[str, dict[str, dict[str, float]]] = {}
@@ -335,7 +355,7 @@ def main() -> None:
     results["floor"] = median_of([floor_round(data, base / f"floor-{i}") for i in range(args.repeat)])
 
     steps = list(results["plait"]) + ["hash B (GiB/s)", "import plait", "plait --help"]
-    header = ["step", "plait", "DVC add+push" if has_dvc else "DVC (not run)", "plait / DVC", "cp -a / raw"]
+    header = ["step", "plait", "DVC add+push" if has_dvc else "DVC (not run)", "plait / DVC", "cp -a / raw", "plait / cp"]
     rows = []
     for step in steps:
         p, d, f = results["plait"].get(step), results.get("dvc", {}).get(step), results["floor"].get(step)
@@ -347,7 +367,8 @@ def main() -> None:
                 ratio = f"{(p['extra'] / p['new']) / max(d['extra'] / d['new'], 1e-9):.3f} (bytes)"
             else:
                 ratio = f"{p['wall'] / d['wall']:.2f} (time)"
-        rows.append([step, fmt_step(p), fmt_step(d), ratio, fmt_step(f)])
+        floor = f"{p['wall'] / f['wall']:.2f}" if p and f and "rate" not in p else "—"
+        rows.append([step, fmt_step(p), fmt_step(d), ratio, fmt_step(f), floor])
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
     print(f"\nscale {args.scale}: A = {cfg['files']} × 50 KiB, B = {cfg['b_size'] / MiB:.0f} MiB; median of {args.repeat}; "
