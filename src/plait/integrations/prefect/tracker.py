@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import threading
 import warnings
 from typing import Any
 
@@ -24,6 +25,8 @@ FLOW_KIND, TASK_KIND = "prefect.flow", "prefect.task"
 #: The attribute ``track`` sets on a flow or task (and on its function, so ``with_options`` keeps it).
 OPTIONS_ATTR = "__plait_track__"
 
+_stores: dict[str, Any] = {}
+_stores_lock = threading.Lock()
 _options: contextvars.ContextVar[TrackOptions | None] = contextvars.ContextVar("plait_prefect_options", default=None)
 
 
@@ -57,6 +60,19 @@ def on_start(kind: str, engine: Any) -> _Tracker | None:
         return None
 
 
+def _store(store: Any) -> Any:
+    """Return the store object for a URL, made once per process: opening a store costs ~100 ms."""
+    if not isinstance(store, str):
+        return store
+    outer = plait.active_run()
+    if outer is not None and outer.store.url == store:
+        return outer.store
+    with _stores_lock:
+        if store not in _stores:
+            _stores[store] = plait.Store(store)
+        return _stores[store]
+
+
 def _warn(when: str, engine: Any, exc: BaseException) -> None:
     what = getattr(getattr(engine, "task", None) or getattr(engine, "flow", None), "name", "?")
     message = (f"plait could not record the {when} of Prefect run {what!r} ({type(exc).__name__}: {exc}); "
@@ -77,7 +93,7 @@ class _Tracker:
         self.owner = self._owner(engine)
         self.inputs: dict[str, str] = {}
         config, self._artifacts = self._parameters(dict(engine.parameters or {}))
-        self._context = plait.run(safe_name(self.owner), kind=self.kind, config=config, store=options.store,
+        self._context = plait.run(safe_name(self.owner), kind=self.kind, config=config, store=_store(options.store),
                                   info={"prefect": self._info(engine)})
         self.run: plait.Run = self._context.__enter__()
         self._token = _options.set(options)
