@@ -46,11 +46,11 @@ def clone_file(src: str, dst: str) -> None:
     hard link, which plait never makes). Elsewhere ``shutil.copyfile`` uses ``sendfile``.
     """
     if sys.platform == "linux":
-        with open(src, "rb") as fin, open(dst, "wb") as fout:
-            dev = os.fstat(fout.fileno()).st_dev
-            if dev not in _NO_CLONE:
-                import fcntl
+        dev = os.stat(os.path.dirname(dst) or ".").st_dev  # one stat, not two opens, once refused
+        if dev not in _NO_CLONE:
+            import fcntl
 
+            with open(src, "rb") as fin, open(dst, "wb") as fout:
                 try:
                     fcntl.ioctl(fout.fileno(), _FICLONE, fin.fileno())
                     return

@@ -170,8 +170,7 @@ def _entry_body(entry: Entry) -> dict[str, Any]:
 
 def encode_manifest(manifest: Manifest) -> tuple[str, bytes]:
     """Return ``(digest, compressed bytes)`` for storing a manifest."""
-    raw = manifest.canonical()
-    return hash_bytes(raw, manifest.algorithm), zlib.compress(raw, 6)
+    return manifest.digest, zlib.compress(manifest.canonical(), 6)
 
 
 def decode_manifest(data: bytes, digest: str, key: str = "") -> Manifest:
