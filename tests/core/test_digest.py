@@ -83,6 +83,8 @@ def test_the_canonical_form_is_sorted_compact_json_equal_to_the_pydantic_dump() 
     assert manifest.canonical() == expected
     assert manifest.digest == xxhash.xxh3_128_hexdigest(expected)
     assert [e.path for e in manifest] == ["a/big.bin", "b/é.txt", "c/ref.csv"]
+    changed = manifest.model_copy(update={"entries": manifest.entries[:1]})
+    assert changed.digest == xxhash.xxh3_128_hexdigest(changed.canonical()) != manifest.digest
     assert b'"chunks":[["' in expected and b'"ref":{"etag":"abc","uri":"s3://bucket/ref.csv"}' in expected
 
 

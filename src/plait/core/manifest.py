@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -137,6 +137,17 @@ class Manifest(BaseModel):
     def digest(self) -> str:
         """The manifest digest: hash of :meth:`canonical` (computed once)."""
         return hash_bytes(self.canonical(), self.algorithm)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Manifest:
+        """Return a copy (with ``update`` applied); its digest is computed afresh.
+
+        :param update: fields to replace.
+        :param deep: copy the entries too.
+        :returns: the new manifest.
+        """
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("digest", None)  # the cached digest of the original
+        return copy
 
     @property
     def size(self) -> int:
