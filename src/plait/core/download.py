@@ -76,9 +76,10 @@ def download(version: ArtifactVersion, dest: str | os.PathLike[str] | None = Non
 
 
 def _undo(folder: str, targets: list[str], created: bool) -> None:
-    """Remove what a failed download wrote: its files, and the folder if it made it."""
-    if created:
+    """Remove what a failed download wrote: its files (and their folders, if it made ``folder``)."""
+    if created:  # everything inside is ours; the empty folder stays, as before
         shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder, exist_ok=True)
         return
     for target in targets:
         _unlink(target)
