@@ -15,7 +15,7 @@ def featurize(text: str) -> list[float]:
     """Turn a review into a fixed-size vector of hashed word counts."""
     vec = [0.0] * N_FEATURES
     for word in _WORD.findall(text.lower()):
-        vec[xxhash.xxh32_intdigest(word) % N_FEATURES] += 1.0
+        vec[xxhash.xxh32_intdigest(word.encode()) % N_FEATURES] += 1.0
     return vec
 
 

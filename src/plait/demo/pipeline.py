@@ -8,8 +8,10 @@ returned.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -151,11 +153,20 @@ def run_pipeline(workdir: Path) -> DemoResult:
     """Run the three flows against the current default store and return what they made."""
     import plait
 
+    from prefect.settings import temporary_settings
+
     flows = build_flows(workdir)
     original = write_raw_data(workdir / "reviews", changed=False)
     changed = write_raw_data(workdir / "reviews-changed", changed=True)
-    result = DemoResult()
+    # the flow heartbeat adds about a second to every flow; the demo's flows are short
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        return _run_flows(flows, original, changed)
 
+
+def _run_flows(flows: dict[str, Any], original: Path, changed: Path) -> DemoResult:
+    import plait
+
+    result = DemoResult()
     flows["train"](original)
     first = plait.get("classifier:best")
     result.first = first.spec
@@ -178,4 +189,9 @@ def quiet_environment() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
-    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "")
+    # Prefect's local server starts in 6-10 s on an idle 2-core machine; its default limit of
+    # 20 s is too tight on a busy one
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # device banners and tips, not errors
+    warnings.filterwarnings("ignore", message=r".*treespec.*LeafSpec")  # torch deprecation inside Lightning
