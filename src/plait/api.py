@@ -72,10 +72,11 @@ def load(spec: str, as_type: Any = None, *, store: Store | str | None = None) ->
     """
     from plait.plugins import convert
 
-    version = use(spec, store=store)
+    version = get(spec, store=store)
     obj = convert("plait_artifact_to_object", version=version, as_type=as_type)
     if obj is None:
         raise ConversionError(f"no plugin turns {version.spec} ({version.type}) into a {type_name(as_type)}")
+    use(version, store=version.store)  # recorded only once the object exists: a failed load uses nothing
     return obj
 
 
