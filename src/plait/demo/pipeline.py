@@ -156,8 +156,9 @@ def run_pipeline(workdir: Path) -> DemoResult:
     from prefect.settings import temporary_settings
 
     flows = build_flows(workdir)
-    original = write_raw_data(workdir / "reviews", changed=False)
-    changed = write_raw_data(workdir / "reviews-changed", changed=True)
+    # both folders are called "reviews": their contents become two versions of one artifact
+    original = write_raw_data(workdir / "original" / "reviews", changed=False)
+    changed = write_raw_data(workdir / "changed" / "reviews", changed=True)
     # the flow heartbeat adds about a second to every flow; the demo's flows are short
     with temporary_settings(updates={"flows.heartbeat_frequency": None}):
         return _run_flows(flows, original, changed)
