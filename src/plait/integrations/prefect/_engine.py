@@ -62,8 +62,8 @@ def check() -> list[str]:
             problems.append(f"{module}.{name} is gone")
             continue
         start = getattr(cls, "start", None)
-        original = getattr(start, "__wrapped__", start)
-        if original is None or not callable(original):
+        original = inspect.unwrap(start) if callable(start) else None  # through plait's wrapper and @contextmanager
+        if original is None:
             problems.append(f"{name}.start is gone")
         elif inspect.isasyncgenfunction(original) != is_async or not (is_async or inspect.isgeneratorfunction(original)):
             problems.append(f"{name}.start is no longer a{'n async' if is_async else ''} generator context manager")
