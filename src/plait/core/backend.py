@@ -25,9 +25,13 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from plait.core.errors import StoreError, UnsupportedStoreError
+from plait.core.parallel import BATCH_FILES, parallel_map
 
 #: Protocols whose conditional PUT plait trusts for exclusive create.
 EXCLUSIVE_PROTOCOLS = {"s3", "s3a", "gcs", "gs"}
+
+#: Threads for :meth:`LocalBackend.read_many` (waits on the disk, not the CPU).
+READ_WORKERS = 8
 
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gcs": "gcs", "gs": "gcs", "az": "azure", "abfs": "azure", "adl": "azure"}
 
@@ -130,6 +134,11 @@ class Backend(ABC):
     def delete(self, key: str) -> None:
         """Delete ``key`` if it exists."""
 
+    def delete_many(self, keys: list[str]) -> None:
+        """Delete many keys (those absent are skipped); object stores batch the requests."""
+        for key in keys:
+            self.delete(key)
+
     def stale_temporaries(self, prefix: str, older_than: float) -> dict[str, int]:
         """Return ``{key: size}`` of temporary files below ``prefix`` left by crashed writers.
 
@@ -185,6 +194,21 @@ class LocalBackend(Backend):
                 return f.read()
         except (IsADirectoryError, NotADirectoryError):
             raise FileNotFoundError(key) from None
+
+    def read_many(self, keys: list[str]) -> dict[str, bytes]:
+        """Return ``{key: bytes}`` for the keys that exist, read on a few threads.
+
+        Small records are handed out in batches (one task per file costs more than the file);
+        59,510 events in the page cache read in 1.1-1.4 s instead of 1.7 s on two cores; on a cold
+        disk or a network filesystem the threads overlap the waits.
+        """
+        if len(keys) < 2 * BATCH_FILES:
+            return super().read_many(keys)
+        batches = [keys[i : i + BATCH_FILES] for i in range(0, len(keys), BATCH_FILES)]
+        out: dict[str, bytes] = {}
+        for got in parallel_map(super().read_many, batches, READ_WORKERS):
+            out.update(got)
+        return out
 
     def _place(self, key: str, fill: Any, *, exclusive: bool) -> bool:
         path = self.local_path(key)
@@ -392,6 +416,15 @@ class FsspecBackend(Backend):
             self.fs.rm_file(self._path(key))
         except FileNotFoundError:
             pass
+
+    def delete_many(self, keys: list[str]) -> None:
+        """Delete many keys in batched requests (s3fs sends up to 1,000 per DeleteObjects)."""
+        if keys:
+            self.require_writable()
+            try:
+                self.fs.rm([self._path(k) for k in keys])
+            except FileNotFoundError:
+                super().delete_many(keys)  # some were gone already: the rest one by one
 
     def modified(self, key: str) -> float | None:
         """Return the modification time of ``key``, if the filesystem reports one."""

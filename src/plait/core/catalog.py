@@ -119,6 +119,8 @@ class Catalog:
         self._last_sync = 0.0
         self._days_cache: tuple[float | None, list[str]] = (None, [])
         self._last_event = self._meta("last_event")
+        self._segments_done = {r[0][len("segment:"):] for r in self._db.execute(
+            "SELECT key FROM meta WHERE key LIKE 'segment:%'")}
         remote = not backend.is_local and backend.protocol != "memory"
         self.sync_interval = float(os.environ.get("PLAIT_SYNC_INTERVAL", REMOTE_SYNC_INTERVAL)) if remote else 0.0
 
@@ -163,11 +165,15 @@ class Catalog:
         self._last_sync = 0.0
         self._days_cache = (None, [])
         self._last_event = None
+        self._segments_done = set()
 
     # -- sync -----------------------------------------------------------------------------------
 
     def sync(self, *, force: bool = False) -> int:
         """Fold events written to the store since the last sync; return how many were new.
+
+        Segments (days packed by ``plait compact``) are folded first, then the event files of
+        each day, so an event file left beside its day's segment is simply a duplicate.
 
         :param force: list the store even if a remote store was listed less than
             :attr:`sync_interval` seconds ago.
@@ -176,38 +182,60 @@ class Catalog:
         if not force and self.sync_interval and now - self._last_sync < self.sync_interval:
             return 0
         self._last_sync = now
+        days, segments = self._days_to_list(now)
+        count = self._fold_segments(segments)
         new_keys: list[str] = []
-        for day in self._days_to_list(now):
+        for day in days:
             new_keys.extend(self._new_in_partition(day, now))
         if not new_keys:
-            return 0
+            return count
         blobs = self.backend.read_many(new_keys)
-        events = []
-        for key in new_keys:
-            if key not in blobs:
-                continue
+        gone = {key.split("/")[1] for key in new_keys if key not in blobs}
+        for key in blobs:
             day, name = key.split("/")[1:]
             self._partition_seen.setdefault(day, set()).add(name)
-            try:
-                events.append(R.decode(R.Event, blobs[key], key))
-            except CorruptRecordError:
-                continue  # a damaged event is reported by `plait verify`; it must not block reads
+        # a damaged event is reported by `plait verify`; it must not block reads
+        events, _ = R.decode_events(blobs)
         self.fold(events)
+        if gone:
+            # listed, then gone: a compactor packed them into a segment meanwhile
+            self._days_cache = (None, [])
+            count += self._fold_segments([s for s in self.backend.listdir("events") if s[:10] in gone and R.parse_segment_name(s)])
+        return count + len(events)
+
+    def _fold_segments(self, names: list[str]) -> int:
+        """Fold the segments (``events/<day>.<part>.segment``) not folded yet; return their events."""
+        todo = [n for n in names if n not in self._segments_done]
+        if not todo:
+            return 0
+        blobs = self.backend.read_many([f"events/{n}" for n in todo])
+        events: list[R.Event] = []
+        for key, data in blobs.items():
+            try:
+                events.extend(R.decode_segment(data, key)[0])
+            except CorruptRecordError:
+                continue  # reported by `plait verify`
+        self.fold(events)
+        with self._tx() as db:
+            for key in blobs:
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, '1')", ("segment:" + key[len("events/"):],))
+        self._segments_done.update(key[len("events/"):] for key in blobs)
         return len(events)
 
-    def _days_to_list(self, now: float) -> list[str]:
+    def _days_to_list(self, now: float) -> tuple[list[str], list[str]]:
+        """Return the day partitions and the segments that may hold events not folded yet."""
         stamp = self.backend.modified("events") if self.backend.is_local else None
         if stamp is None or self._days_cache[0] != stamp:
-            days = [d for d in self.backend.listdir("events") if len(d) == 10]
-            self._days_cache = (stamp if stamp is not None and now - stamp > STAMP_SETTLE else None, days)
-        days = self._days_cache[1]
+            listing = [d for d in self.backend.listdir("events") if len(d) == 10 or R.parse_segment_name(d)]
+            self._days_cache = (stamp if stamp is not None and now - stamp > STAMP_SETTLE else None, listing)
+        listing = self._days_cache[1]
         last = self._last_event
         if last:
             # min(): a writer whose clock runs ahead must not push the window past today
             newest = min(_ulid_seconds(last), now)
             cutoff = time.strftime("%Y-%m-%d", time.gmtime(newest - SYNC_OVERLAP.total_seconds()))
-            days = [d for d in days if d >= cutoff]
-        return days
+            listing = [d for d in listing if d[:10] >= cutoff]
+        return [d for d in listing if len(d) == 10], [d for d in listing if len(d) > 10]
 
     def _new_in_partition(self, day: str, now: float) -> list[str]:
         """Return the keys of a day partition not folded yet (by anyone sharing this index)."""

@@ -11,7 +11,9 @@ Records read back from a store are validated here: a crafted or damaged record b
 
 from __future__ import annotations
 
+import functools
 import json
+import zlib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -73,6 +75,7 @@ def _check_keys(value: Any, what: str) -> None:
             stack.extend(item)
 
 
+@functools.lru_cache(maxsize=4096)  # names repeat across events: 0.6 s of a 2.7 s decode of 59,510
 def _checked_name(value: str) -> str:
     try:
         return check_name(value)
@@ -203,3 +206,85 @@ def decode(model: type[BaseModel], data: bytes, key: str) -> Any:
         first = str(exc).strip().splitlines()
         detail = " ".join(first[:3])[:300] if first else type(exc).__name__
         raise CorruptRecordError(f"record {key} cannot be read: {detail}", key=key) from None
+
+
+def decode_events(blobs: dict[str, bytes]) -> tuple[list[Event], list[str]]:
+    """Parse and validate many stored events; a damaged one is skipped, never fatal.
+
+    :param blobs: ``{key: bytes}`` as read from the store.
+    :returns: the valid events and the keys of the damaged ones (``plait verify`` reports them).
+    """
+    events, damaged = [], []
+    for key, data in blobs.items():
+        try:
+            events.append(decode(Event, data, key))
+        except CorruptRecordError:
+            damaged.append(key)
+    return events, damaged
+
+
+# -- segments: the events of one old day, packed into one record by `plait compact` ---------------
+
+#: Segments live beside the day folders: ``events/<yyyy-mm-dd>.<part>.segment``.
+SEGMENT_SUFFIX = ".segment"
+#: Events per segment; a busier day is packed into several parts.
+SEGMENT_EVENTS = 100_000
+#: A segment that inflates to more than this is refused as damaged (or a zip bomb).
+MAX_SEGMENT_BYTES = 1 << 30
+
+
+def segment_key(day: str, part: int) -> str:
+    """Return the store key of part ``part`` of the segment of ``day`` (``yyyy-mm-dd``)."""
+    return f"events/{day}.{part}{SEGMENT_SUFFIX}"
+
+
+def parse_segment_name(name: str) -> tuple[str, int] | None:
+    """Return ``(day, part)`` for a name under ``events/`` that is a segment, else ``None``."""
+    if not name.endswith(SEGMENT_SUFFIX) or len(name) < 12 or name[10] != ".":
+        return None
+    part = name[11 : -len(SEGMENT_SUFFIX)]
+    return (name[:10], int(part)) if part.isdigit() else None
+
+
+def encode_segment(day: str, raw_events: list[bytes]) -> bytes:
+    """Pack stored event records (their exact bytes, already validated) into one zlib record."""
+    body = b'{"day":"' + day.encode() + b'","events":[' + b",".join(raw_events) + b'],"format":1}'
+    return zlib.compress(body, 6)
+
+
+class _Segment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: int = RECORD_FORMAT
+    day: str = Field(max_length=10)
+    events: list[Event]
+
+
+def decode_segment(data: bytes, key: str) -> tuple[list[Event], int]:
+    """Unpack a segment: return its valid events and how many of them were damaged.
+
+    :raises CorruptRecordError: if the record itself cannot be inflated or parsed.
+    """
+    try:
+        inflater = zlib.decompressobj()
+        body = inflater.decompress(data, MAX_SEGMENT_BYTES)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise ValueError("truncated or larger than a segment may be")
+    except (zlib.error, ValueError) as exc:
+        raise CorruptRecordError(f"segment {key} cannot be inflated: {exc}", key=key) from None
+    try:
+        return list(_Segment.model_validate_json(body).events), 0
+    except ValidationError:
+        pass  # one bad event must not hide the others: validate them one by one
+    try:
+        items = json.loads(body)["events"]
+        assert isinstance(items, list)
+    except (ValueError, KeyError, TypeError, AssertionError, RecursionError):
+        raise CorruptRecordError(f"segment {key} is not a list of events", key=key) from None
+    events = []
+    for item in items:
+        try:
+            events.append(Event.model_validate(item))
+        except (ValidationError, ValueError, TypeError):
+            continue
+    return events, len(items) - len(events)

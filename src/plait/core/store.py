@@ -7,6 +7,7 @@ Layout under the store root::
     manifests/ab/<digest>        manifests (zlib JSON), by their own digest; immutable
     versions/<name>/<number>     version records; the exclusive create allocates the number
     events/<yyyy-mm-dd>/<ulid>   everything that happens, one immutable record each
+    events/<yyyy-mm-dd>.<n>.segment  the events of an old day packed into one record (compact)
     cache/                       (local stores only) the SQLite index; safe to delete
 
 The store is the source of truth; :class:`~plait.core.catalog.Catalog` indexes it locally.
@@ -158,6 +159,13 @@ class Store:
     def catalog(self) -> Catalog:
         """The local SQLite index, synced with the store on every query."""
         with self._lock:
+            catalog = self._open_catalog()
+            catalog.sync()
+            return catalog
+
+    def _open_catalog(self) -> Catalog:
+        """Return the index without syncing it (``reindex`` clears it first: one read, not two)."""
+        with self._lock:
             if self._catalog is None:
                 from plait.core.catalog import Catalog
 
@@ -167,25 +175,26 @@ class Store:
                     with catalog._tx() as db:
                         db.execute("INSERT OR REPLACE INTO meta VALUES ('store', ?)", (self.id or "",))
                 self._catalog = catalog
-            self._catalog.sync()
             return self._catalog
 
     def reindex(self) -> int:
         """Rebuild the index from the store alone; return the number of versions indexed."""
-        catalog = self.catalog
+        catalog = self._open_catalog()
         catalog.clear()
         with catalog._tx() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('store', ?)", (self.id or "",))
-        catalog.sync()
+        catalog.sync(force=True)
+        known = {(n, int(v)) for n, v in catalog.query("SELECT name, number FROM versions")}
+        missing = []  # version records whose event never made it (a writer died in between)
         for key in self.backend.find("versions"):
             parts = key.split("/")
-            if len(parts) != 3 or not parts[2].isdigit():
+            if len(parts) == 3 and parts[2].isdigit() and (parts[1], int(parts[2])) not in known:
+                missing.append(key)
+        for key, data in self.backend.read_many(missing).items():
+            try:
+                catalog.add_version(R.decode(R.VersionRecord, data, key))
+            except CorruptRecordError:
                 continue
-            if catalog.version(parts[1], int(parts[2])) is None:
-                try:
-                    catalog.add_version(R.decode(R.VersionRecord, self.backend.read(key), key))
-                except (CorruptRecordError, FileNotFoundError):
-                    continue
         return catalog.query("SELECT COUNT(*) FROM versions")[0][0]
 
     # -- records --------------------------------------------------------------------------------
@@ -442,6 +451,12 @@ class Store:
         from plait.core.gc import gc
 
         return gc(self, dry_run=dry_run, grace_seconds=grace_seconds)
+
+    def compact(self, *, before_days: int = 2) -> Any:
+        """Pack the events of days older than ``before_days`` into segments. See :mod:`plait.core.compact`."""
+        from plait.core.compact import compact
+
+        return compact(self, before_days=before_days)
 
     def verify(self, spec: str | None = None) -> Any:
         """Check every blob of one version (or all) against its digest. See :mod:`plait.core.verify`."""
