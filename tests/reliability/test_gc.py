@@ -12,6 +12,7 @@ from click.testing import CliRunner
 import plait
 from plait.cli import main
 from plait.core.blobs import blob_key
+from plait.core.gc import read_marks
 
 
 def test_gc_is_a_dry_run_by_default_and_frees_only_unreferenced_blobs(file_store):
@@ -35,7 +36,12 @@ def test_blobs_younger_than_the_grace_period_are_kept(file_store):
     assert report.blobs == [] and report.kept_young == 1 and file_store.blobs.has(young)
     old = time.time() - 120
     os.utime(file_store.backend.local_path(blob_key(young)), (old, old))
+    marked = file_store.gc(dry_run=False, grace_seconds=60)  # old and unreferenced: marked, not deleted
+    assert marked.blobs == [] and marked.marked_blobs == [young] and file_store.blobs.has(young)
+    (mark,) = [m.key for m in read_marks(file_store)]
+    os.utime(file_store.backend.local_path(mark), (old + 30, old + 30))  # the mark is 90 s old now
     assert file_store.gc(dry_run=False, grace_seconds=60).blobs == [young]
+    assert not os.path.exists(file_store.backend.local_path(blob_key(young)))
 
 
 def test_gc_beside_a_concurrent_writer_loses_nothing(file_store, spawn):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -26,20 +27,30 @@ class PlaitGroup(click.Group):
 
 
 class Context:
-    """What every command gets: the store URL, output mode and a lazily opened store."""
+    """What every command gets: the store URL, its storage options, output mode and a lazily opened store."""
 
-    def __init__(self, store_url: str | None, as_json: bool) -> None:
+    def __init__(self, store_url: str | None, as_json: bool, storage_options: dict[str, Any] | None = None) -> None:
         self.store_url = store_url
         self.as_json = as_json
+        self.storage_options = dict(storage_options or {})
         self._store: Any = None
+
+    def open_store(self, url: str | None, **kwargs: Any) -> Any:
+        """Open the store at ``url`` with the global ``--store-option`` settings.
+
+        :param url: the store URL (``None``: the default store).
+        :param kwargs: passed to :class:`~plait.core.store.Store` (e.g. ``hash``).
+        :returns: the store.
+        """
+        from plait.core.store import Store
+
+        return Store(url, storage_options=self.storage_options, **kwargs)
 
     @property
     def store(self) -> Any:
         """The store, with a progress bar attached when stderr is a terminal."""
         if self._store is None:
-            from plait.core.store import Store
-
-            self._store = Store(self.store_url)
+            self._store = self.open_store(self.store_url)
             if sys.stderr.isatty() and not self.as_json:
                 from plait.cli.progress import RichProgress
 
@@ -60,12 +71,55 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.group(cls=PlaitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", "store_url", envvar="PLAIT_STORE", metavar="URL",
               help="Store URL (folder, s3://, gs://, memory://). Default: $PLAIT_STORE, else the nearest .plait/.")
+@click.option("--store-option", "store_options", multiple=True, metavar="KEY=VALUE",
+              help="A storage option for fsspec, repeatable; VALUE is JSON when it parses, dotted keys nest "
+                   "(client_kwargs.endpoint_url=http://…). Added to $PLAIT_STORE_OPTIONS (a JSON object).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.version_option(package_name="plait")
 @click.pass_context
-def main(ctx: click.Context, store_url: str | None, as_json: bool) -> None:
+def main(ctx: click.Context, store_url: str | None, store_options: tuple[str, ...], as_json: bool) -> None:
     """plait: versioned datasets, models and results, with the lineage of every run."""
-    ctx.obj = Context(store_url, as_json)
+    ctx.obj = Context(store_url, as_json, parse_store_options(store_options, os.environ.get("PLAIT_STORE_OPTIONS")))
+
+
+def parse_store_options(pairs: tuple[str, ...] | list[str], env: str | None = None) -> dict[str, Any]:
+    """Build fsspec storage options from ``$PLAIT_STORE_OPTIONS`` and ``KEY=VALUE`` pairs.
+
+    :param pairs: ``KEY=VALUE`` texts; ``VALUE`` is JSON when it parses (``3``, ``true``,
+        ``{"a": 1}``), else text; a dotted ``KEY`` nests (``config_kwargs.retries.max_attempts=1``).
+    :param env: a JSON object to start from; the pairs are set on top of it.
+    :returns: the nested options.
+    :raises InvalidNameError: for a pair without ``=`` or an ``env`` that is not a JSON object.
+    """
+    from plait.core.errors import InvalidNameError
+
+    options: dict[str, Any] = {}
+    if env and env.strip():
+        try:
+            options = json.loads(env)
+        except ValueError as exc:
+            raise InvalidNameError(f"PLAIT_STORE_OPTIONS is not valid JSON ({exc}); give an object like "
+                                   '{"client_kwargs": {"endpoint_url": "http://..."}}', name="PLAIT_STORE_OPTIONS") from None
+        if not isinstance(options, dict):
+            raise InvalidNameError("PLAIT_STORE_OPTIONS must be a JSON object, like "
+                                   '{"client_kwargs": {"endpoint_url": "http://..."}}', name="PLAIT_STORE_OPTIONS")
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip() or any(not part for part in key.split(".")):
+            raise InvalidNameError(f"--store-option {pair!r} is not KEY=VALUE; write e.g. "
+                                   "--store-option client_kwargs.endpoint_url=http://127.0.0.1:9000", name=pair)
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        *parents, last = key.strip().split(".")
+        node = options
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[last] = value
+    return options
 
 
 def human_size(n: float) -> str:

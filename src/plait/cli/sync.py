@@ -18,13 +18,12 @@ from plait.cli.app import Context, human_size, main, pass_ctx
 def sync(ctx: Context, specs: tuple[str, ...], to_url: str | None, from_url: str | None, lineage: bool, aliases: str) -> None:
     """Copy versions (all, or SPECS and their upstream lineage) --to or --from another store."""
     from plait.core.errors import InvalidNameError
-    from plait.core.store import Store
     from plait.core.sync import sync as sync_stores
 
     if bool(to_url) == bool(from_url):
         raise InvalidNameError("give exactly one of --to URL or --from URL")
     here = ctx.store
-    other = Store(to_url or from_url)
+    other = ctx.open_store(to_url or from_url)
     other.progress = here.progress
     src, dst = (here, other) if to_url else (other, here)
     report = sync_stores(src, dst, list(specs) or None, lineage=lineage, aliases=aliases)

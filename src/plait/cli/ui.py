@@ -56,7 +56,7 @@ def ui(ctx: Context, store_url: str | None, port: int, host: str, allow_edit: bo
     """Open the local dashboard: artifacts, versions, notes, runs and lineage graphs."""
     _require_ui()
     if store_url is not None:
-        ctx = Context(store_url, ctx.as_json)
+        ctx = Context(store_url, ctx.as_json, ctx.storage_options)
     import uvicorn
 
     from plait.ui.app import LOOPBACK_HOSTS, create_app

@@ -33,9 +33,7 @@ def _parse_meta(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.pass_obj
 def init(ctx: Context, url: str | None, algorithm: str) -> None:
     """Create a store at URL (default: the current store)."""
-    from plait.core.store import Store
-
-    store = Store(url or ctx.store_url, hash=algorithm).init()
+    store = ctx.open_store(url or ctx.store_url, hash=algorithm).init()
     ctx.emit({"url": store.url, "id": store.id, "algorithm": store.algorithm},
              f"plait store at {store.url} ({store.algorithm}, id {store.id})")
 
@@ -172,10 +170,11 @@ def diff(ctx: Context, old: str, new: str) -> None:
 def verify(ctx: Context, spec: str | None) -> None:
     """Re-hash stored bytes of SPEC (or every version); exit 4 if anything is damaged."""
     report = ctx.store.verify(spec)
-    data = {"ok": report.ok, "versions": report.versions, "blobs": report.blobs,
+    data = {"ok": report.ok, "versions": report.versions, "blobs": report.blobs, "events": report.events,
             "problems": [{"version": s, "path": p, "digest": d, "reason": r} for s, p, d, r in report.problems]}
-    text = "\n".join([f"DAMAGED {s} {p} (blob {d}): {r}" for s, p, d, r in report.problems] +
-                     [f"{'ok' if report.ok else 'FAILED'}: {report.versions} versions, {report.blobs} blobs checked"])
+    text = "\n".join([f"DAMAGED {s} {p} (blob {d}): {r}" if d else f"DAMAGED {p}: {r}" for s, p, d, r in report.problems] +
+                     [f"{'ok' if report.ok else 'FAILED'}: {report.versions} versions, {report.blobs} blobs"
+                      + (f", {report.events} events" if report.events else "") + " checked"])
     ctx.emit(data, text)
     if not report.ok:
         raise SystemExit(4)
@@ -183,15 +182,20 @@ def verify(ctx: Context, spec: str | None) -> None:
 
 @main.command()
 @click.option("--dry-run/--delete", "dry_run", default=True, show_default=True, help="Only report, or really delete.")
-@click.option("--grace", default=3600.0, show_default=True, help="Keep anything younger than this many seconds.")
+@click.option("--grace", default=3600.0, show_default=True,
+              help="Delete only what a gc marked at least this many seconds ago (0: delete at once).")
 @pass_ctx
 def gc(ctx: Context, dry_run: bool, grace: float) -> None:
     """Find (with --delete: remove) blobs no live version references."""
     r = ctx.store.gc(dry_run=dry_run, grace_seconds=grace)
     verb = "would free" if dry_run else "freed"
-    ctx.emit({"dry_run": r.dry_run, "blobs": len(r.blobs), "manifests": len(r.manifests), "bytes": r.bytes, "kept_young": r.kept_young},
-             f"{verb} {human_size(r.bytes)} in {len(r.blobs)} blobs and {len(r.manifests)} manifests"
-             + (f"; kept {r.kept_young} younger than {grace:.0f}s" if r.kept_young else ""))
+    lines = [f"{verb} {human_size(r.bytes)} in {len(r.blobs)} blobs and {len(r.manifests)} manifests"]
+    if r.marked_blobs or r.marked_manifests:
+        lines.append(f"{'would mark' if dry_run else 'marked'} {len(r.marked_blobs)} blobs ({human_size(r.marked_bytes)}) and "
+                     f"{len(r.marked_manifests)} manifests: a gc after {r.deletable_after} deletes them if still unreferenced")
+    if r.kept_young:
+        lines.append(f"kept {r.kept_young} younger than {grace:g}s")
+    ctx.emit(r.to_dict(), "; ".join(lines))
 
 
 @main.command()

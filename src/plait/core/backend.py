@@ -21,10 +21,11 @@ import shutil
 import sys
 import threading
 import uuid
+import functools
 from abc import ABC, abstractmethod
 from typing import Any
 
-from plait.core.errors import StoreError, UnsupportedStoreError
+from plait.core.errors import StoreError, StoreUnreachableError, UnsupportedStoreError
 from plait.core.parallel import BATCH_FILES, parallel_map
 
 #: Protocols whose conditional PUT plait trusts for exclusive create.
@@ -160,6 +161,16 @@ class Backend(ABC):
         """Return the modification time of ``key`` as a POSIX timestamp, if known."""
         return None
 
+    def touch(self, key: str) -> None:
+        """Make ``key`` look just written (same bytes, new modification time).
+
+        gc never deletes a key modified after the mark that condemned it, so a writer that
+        reuses a stored blob touches it. The default writes the bytes again (one PUT).
+
+        :raises FileNotFoundError: if ``key`` is absent (a gc took it: store it again).
+        """
+        self.write(key, self.read(key))
+
     def require_writable(self) -> None:
         """Raise unless this backend can create records exclusively.
 
@@ -268,6 +279,13 @@ class LocalBackend(Backend):
         except FileNotFoundError:
             return None
 
+    def touch(self, key: str) -> None:
+        """Set the mtime of ``key`` to now (the bytes stay as they are).
+
+        :raises FileNotFoundError: if ``key`` is absent.
+        """
+        os.utime(self.local_path(key))
+
     def listdir(self, prefix: str) -> list[str]:
         """Return the names under ``prefix``, skipping temporary files."""
         try:
@@ -314,6 +332,69 @@ class LocalBackend(Backend):
         shutil.copyfile(self.local_path(key), local_path)
 
 
+#: Exception class names (botocore, aiohttp, gcsfs, the builtins) that mean the endpoint or the
+#: credentials do not work, not that a key is missing.
+_UNREACHABLE = {
+    "EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError", "ReadTimeoutError", "ProxyConnectionError",
+    "ClientConnectorError", "ClientConnectionError", "ServerDisconnectedError", "ServerTimeoutError",
+    "ConnectionRefusedError", "ConnectionResetError", "TimeoutError",
+}
+_NO_CREDENTIALS = {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError", "DefaultCredentialsError"}
+
+
+def unreachable_error(exc: BaseException, url: str, endpoint: str | None = None) -> StoreUnreachableError | None:
+    """Return the one-line error for a connection or credentials failure, or None for anything else.
+
+    :param exc: what the filesystem raised.
+    :param url: the store URL.
+    :param endpoint: the endpoint URL the store was opened with, if any.
+    :returns: a :class:`StoreUnreachableError` saying what to check, or ``None``.
+    """
+    if isinstance(exc, (FileNotFoundError, StoreError)):
+        return None
+    where = f"{url} at {endpoint}" if endpoint else url
+    seen: BaseException | None = exc
+    while seen is not None:
+        names = {c.__name__ for c in type(seen).__mro__}
+        if names & _NO_CREDENTIALS:
+            return StoreUnreachableError(
+                f"no credentials for {where}: set them in the environment (e.g. AWS_ACCESS_KEY_ID / "
+                "AWS_SECRET_ACCESS_KEY) or pass --store-option key=... --store-option secret=...", url=url)
+        if names & _UNREACHABLE:
+            return StoreUnreachableError(
+                f"cannot reach {where} ({type(seen).__name__}): check --store-option client_kwargs.endpoint_url, "
+                "the network and the credentials", url=url)
+        if isinstance(seen, PermissionError):
+            return StoreUnreachableError(
+                f"{where} refused access ({seen}): check the credentials (--store-option key=/secret= or the "
+                "environment) and the bucket's permissions", url=url)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _translate_errors(cls: type) -> type:
+    """Wrap the public methods of a remote backend so connection failures become one clear error."""
+
+    def wrap(method: Any) -> Any:
+        @functools.wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                err = unreachable_error(exc, self.url, self.endpoint)
+                if err is None:
+                    raise
+                raise err from exc
+
+        return wrapper
+
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_"):
+            setattr(cls, name, wrap(value))
+    return cls
+
+
+@_translate_errors
 class FsspecBackend(Backend):
     """Primitives on any fsspec filesystem; writable where create is exclusive.
 
@@ -329,6 +410,7 @@ class FsspecBackend(Backend):
         self.protocol = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
         self.root = root.rstrip("/")
         self.writable = self.protocol in EXCLUSIVE_PROTOCOLS
+        self.endpoint: str | None = getattr(fs, "endpoint_url", None) or (getattr(fs, "client_kwargs", None) or {}).get("endpoint_url")
 
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}" if key else self.root
@@ -471,8 +553,10 @@ def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Bac
     from fsspec.core import url_to_fs
 
     protocol = url.split("://", 1)[0]
+    options = dict(storage_options or {})
+    retries = options.pop("retries", None)  # s3fs takes it as an attribute, not an argument
     try:
-        fs, root = url_to_fs(url, **(storage_options or {}))
+        fs, root = url_to_fs(url, **options)
     except (ValueError, ImportError) as exc:
         if protocol not in fsspec.available_protocols() and protocol not in _EXTRAS:
             raise UnsupportedStoreError(
@@ -482,6 +566,8 @@ def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Bac
         raise UnsupportedStoreError(
             f"the {protocol!r} store needs an extra package: pip install 'plait[{extra}]' ({exc})"
         ) from None
+    if retries is not None and hasattr(fs, "retries"):
+        fs.retries = max(1, int(retries))
     if protocol == "memory":
         return MemoryBackend(url, fs, root)
     return FsspecBackend(url, fs, root)

@@ -224,6 +224,13 @@ class BlobStore:
         self.backend.delete(blob_key(digest))
         self._known.discard(digest)
 
+    def forget(self, digests: Iterable[str]) -> None:
+        """Stop trusting that these blobs are stored: the next check asks the store again.
+
+        :param digests: blobs a gc may have taken since this process saw them.
+        """
+        self._known.difference_update(digests)
+
 
 class _Sink:
     def write(self, data: bytes | memoryview) -> None:

@@ -14,6 +14,7 @@
      ├── StoreError                          the store cannot be used as asked
      │    ├── UnsupportedStoreError          unknown protocol or no exclusive create
      │    ├── ConflictError                  a record already exists (lost a race)
+     │    ├── StoreUnreachableError (ConnectionError) the store's endpoint or credentials do not work
      │    └── ReadOnlyError (PermissionError) a write where writing is off (dashboard without --allow-edit)
      ├── LineageError (ValueError)           an edge that would make the graph cyclic
      ├── ConversionError (TypeError)         no plugin can turn an object into an artifact
@@ -40,6 +41,7 @@ __all__ = [
     "ReadOnlyError",
     "SourceError",
     "StoreError",
+    "StoreUnreachableError",
     "UnsupportedStoreError",
 ]
 
@@ -162,6 +164,17 @@ class ConflictError(StoreError):
     def __init__(self, message: str, *, key: str = "") -> None:
         super().__init__(message)
         self.key = key
+
+
+class StoreUnreachableError(StoreError, ConnectionError):
+    """Raised when a remote store cannot be reached or refuses the credentials given.
+
+    :ivar url: the store URL.
+    """
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class ReadOnlyError(StoreError, PermissionError):

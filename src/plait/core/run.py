@@ -416,6 +416,7 @@ def _publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_ex
     one. With ``prefer_existing`` any live version with that digest is (for ``use``).
     ``on_hashed`` is called once every file hashed and its blobs are stored, before any record.
     """
+    from plait.core.gc import protect
     from plait.core.publish import build_manifest
     from plait.core.version import ArtifactVersion
 
@@ -423,6 +424,9 @@ def _publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_ex
     if on_hashed is not None:
         on_hashed()
     digest = store.put_manifest(manifest)
+    if protect(store, manifest):  # a gc swept blobs this log found stored: store them again
+        manifest = build_manifest(store, draft, store.progress)
+        protect(store, manifest)
     catalog = store.catalog
     latest = catalog.latest_number(draft.name)
     if latest is not None:
