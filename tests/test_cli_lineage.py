@@ -1,4 +1,4 @@
-"""The run and lineage commands: lineage, runs, run show, plugins, reindex — and history, which
+"""The run and lineage commands: lineage, runs, run show, plugins, compact, reindex — and history, which
 replays every alias and metadata change with its time, run and old/new values."""
 
 from __future__ import annotations
@@ -103,6 +103,29 @@ def test_reindex_rebuilds_the_index_and_keeps_the_graph(pipeline):
     before = store.lineage("model:best", direction="both").to_json()
     assert cli(store, "reindex").output.strip() == "indexed 3 versions"
     assert plait.Store(store.url).lineage("model:best", direction="both").to_json() == before
+
+
+def test_compact_packs_old_days_and_the_rebuilt_index_is_the_same(pipeline):
+    import time
+
+    from ulid import ULID
+
+    from plait.core import records as R
+    from plait.core.ids import ulid_time, utcnow
+
+    store, _, _ = pipeline
+    three_days_ago = str(ULID.from_timestamp(time.time() - 3 * 86_400))
+    store.append_event(R.Event(id=three_days_ago, kind=R.ALIAS_SET, time=utcnow(), user="past",
+                               data={"name": "raw", "alias": "first", "number": 0, "old": None}))
+    before = store.lineage("model:best", direction="both").to_json()
+    report = json.loads(cli(store, "--json", "compact").output)
+    day = f"{ulid_time(three_days_ago):%Y-%m-%d}"
+    assert report["days"] == [day] and report["events"] == report["deleted"] == 1
+    assert cli(store, "compact").output.startswith("packed 0 events of 0 days")
+    assert cli(store, "reindex").output.strip() == "indexed 3 versions"
+    fresh = plait.Store(store.url)
+    assert fresh.get("raw:first").spec == "raw:v0"
+    assert fresh.lineage("model:best", direction="both").to_json() == before
 
 
 def test_history_replays_alias_and_metadata_changes_with_time_run_and_old_new(pipeline):
