@@ -114,3 +114,25 @@ def test_track_refuses_what_is_not_a_flow_or_task():
 def test_bad_options_are_refused_when_decorating(options, error, message):
     with pytest.raises(error, match=message):
         track(**options)
+
+
+def test_a_returned_draft_keeps_its_own_name_unless_the_options_rename_it(store):
+    @task
+    def report(stage: str) -> plait.Artifact:
+        return plait.Artifact(f"metrics-{stage}", type="result").add_json({"stage": stage}, "metrics.json")
+
+    @track(names={"report": "renamed"})
+    @flow
+    def renamed() -> None:
+        report("b")
+
+    @track
+    @flow
+    def reports() -> None:
+        report("a")
+
+    reports()
+    renamed()
+
+    assert json.loads(store.get("metrics-a").read_bytes("metrics.json")) == {"stage": "a"}
+    assert store.get("renamed").type == "result"

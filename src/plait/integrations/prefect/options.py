@@ -42,7 +42,8 @@ class TrackOptions:
     :ivar skip_params: never record these parameters.
     :ivar outputs: record only these outputs (``None``: all).
     :ivar skip_outputs: never record these outputs.
-    :ivar names: artifact name per output key (default: the key, e.g. ``prepare`` or ``split.train``).
+    :ivar names: artifact name per output key (default: the key, e.g. ``prepare`` or ``split.train``;
+        a returned :class:`plait.Artifact` draft keeps its own name).
     :ivar aliases: aliases to set per output key or artifact name.
     :ivar types: artifact type per output key (default: chosen by the conversion, ``dataset`` for paths).
     :ivar max_param_bytes: plain values up to this JSON size are recorded as parameters.

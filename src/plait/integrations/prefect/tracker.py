@@ -241,7 +241,10 @@ class TaskTracker(_Tracker):
             if kind == PARAM:
                 values[key] = data
                 continue
-            name = options.name_for(key)
+            # a plait.Artifact draft keeps the name it was given unless the options rename it
+            name = item.name if isinstance(item, plait.Artifact) and key not in options.names else options.name_for(key)
+            if isinstance(item, plait.Artifact) and key not in options.names:
+                name = item.name  # a draft the task built names itself
             obj = json_artifact(name, data, options.types.get(key)) if kind == JSON else item
             try:
                 if cached:  # served from Prefect's cache: link to the versions with these bytes

@@ -57,12 +57,14 @@ def split(key: str, value: Any) -> Iterator[tuple[str, Any]]:
 
     :param key: the name of the whole value (a parameter name or a task name).
     """
-    if isinstance(value, dict) and value and all(isinstance(k, (str, int)) for k in value):
+    # only plain containers are split: a dict or tuple subclass (a DatasetDict, a named tuple of
+    # results) is one object for the conversion hooks
+    if type(value) is dict and value and all(isinstance(k, (str, int)) for k in value):
         if any(to_json(v) is None for v in value.values()):
             for k, v in value.items():
                 yield f"{key}.{k}", v
             return
-    elif isinstance(value, (tuple, list)) and value and any(to_json(v) is None for v in value):
+    elif type(value) in (tuple, list) and value and any(to_json(v) is None for v in value):
         for i, v in enumerate(value):
             yield f"{key}.{i}", v
         return
