@@ -97,6 +97,7 @@ def build_flows(workdir: Path) -> dict[str, Any]:
         import torch
         from pytorch_lightning.callbacks import ModelCheckpoint
 
+        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # Lightning resets it on import
         module = make_module(lr)
         if init is not None:
             state = torch.load(checkpoint_path(init), map_location="cpu", weights_only=False)
