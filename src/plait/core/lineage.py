@@ -83,10 +83,17 @@ class LineageGraph:
         """Return the node ids ``node`` has an edge to."""
         return [t for s, t, _ in self.edges if s == node]
 
-    def label(self, node: str) -> str:
-        """Return a human label for a node."""
+    def label(self, node: str, *, short: bool = False) -> str:
+        """Return a human label for a node.
+
+        :param short: for drawings, where parent runs are edges: a run's name, kind and status
+            only (the status only when it did not finish).
+        """
         if node.startswith("run:"):
             run = self.runs[node[4:]]
+            if short:
+                status = "" if run.status == "finished" else f", {run.status}"
+                return f"{run.name} [{run.kind}{status}]"
             parent = self.runs.get(run.parent) if run.parent else None
             inside = f" in {parent.name} [{parent.kind}] {parent.id[-8:]}" if parent is not None else ""
             return f"{run.name} [{run.kind}, {run.status}] {run.id[-8:]}{inside}"
@@ -127,7 +134,7 @@ class LineageGraph:
         ids = self._ids()
         lines = ["flowchart LR"]
         for node, nid in ids.items():
-            text = _mermaid_text(self.label(node))
+            text = _mermaid_text(self.label(node, short=True))
             lines.append(f'    {nid}[["{text}"]]' if node.startswith("run:") else f'    {nid}(["{text}"])')
         for s, t, kind in sorted(set(self.edges)):
             if s in ids and t in ids:
@@ -145,7 +152,7 @@ class LineageGraph:
         ids = self._ids()
         lines = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
         for node, nid in ids.items():
-            text = self.label(node).replace("\\", "\\\\").replace('"', '\\"')
+            text = self.label(node, short=True).replace("\\", "\\\\").replace('"', '\\"')
             shape = 'shape=box, style="filled,rounded", fillcolor="#fde68a"' if node.startswith("run:") else "shape=ellipse"
             lines.append(f'  {nid} [label="{text}", {shape}];')
         for s, t, kind in sorted(set(self.edges)):
