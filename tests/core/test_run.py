@@ -259,3 +259,32 @@ def test_two_processes_logging_and_using_one_store_see_each_others_runs(file_sto
     assert {"source": "model:v0", "target": f"run:{report.id}", "kind": "used"} in graph["edges"]
     assert {"source": f"run:{made['run']}", "target": "model:v0", "kind": "produced"} in graph["edges"]
     assert os.path.exists(os.path.join(file_store.url, "events"))
+
+
+def test_the_same_bytes_under_another_file_name_link_the_version(store, tmp_path):
+    """A checkpoint the trainer logged as ``model.ckpt`` is found again from its own path."""
+    ckpt = tmp_path / "epoch=3-step=40.ckpt"
+    ckpt.write_bytes(b"weights after epoch 3")
+    logged = store.log(plait.Artifact("classifier", type="model").add_file(str(ckpt), name="model.ckpt"))
+
+    with plait.run("evaluate", store=store) as run:
+        used = run.use(str(ckpt))
+
+    assert used.spec == logged.spec == "classifier:v0"
+    assert [v.spec for v in run.inputs] == ["classifier:v0"]
+    assert [a.name for a in store.artifacts()] == ["classifier"]
+
+
+def test_a_run_handing_on_what_a_run_inside_it_logged_returns_that_version(store, tmp_path):
+    ckpt = tmp_path / "best.ckpt"
+    ckpt.write_bytes(b"best weights")
+    with plait.run("train-task", store=store) as task:
+        with plait.run("fit", store=store, kind="lightning.fit") as fit:
+            inner = fit.log(plait.Artifact("classifier", type="model").add_file(str(ckpt), name="model.ckpt"))
+        handed_on = task.log(str(ckpt), name="train")
+
+    assert handed_on.spec == inner.spec == "classifier:v0"
+    assert handed_on.created_by == fit.id
+    assert [a.name for a in store.artifacts()] == ["classifier"]
+    with plait.run("other", store=store) as other:  # outside that scope the same bytes are a new version
+        assert other.log(str(ckpt), name="copy").spec == "copy:v0"

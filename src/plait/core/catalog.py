@@ -37,7 +37,7 @@ from plait.core import records as R
 from plait.core.backend import Backend
 from plait.core.errors import CorruptRecordError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Events older than the newest one seen by less than this are listed again on sync, so a
 #: writer with a slow upload or a clock behind ours is not missed.
 SYNC_OVERLAP = _dt.timedelta(minutes=15)
@@ -59,9 +59,11 @@ CREATE TABLE IF NOT EXISTS versions (
     size INTEGER NOT NULL, file_count INTEGER NOT NULL, description TEXT NOT NULL,
     metadata TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT, algorithm TEXT NOT NULL,
     origin TEXT, deleted INTEGER NOT NULL DEFAULT 0, description_event TEXT, metadata_event TEXT,
+    file_digest TEXT,
     PRIMARY KEY (name, number)
 );
 CREATE INDEX IF NOT EXISTS versions_digest ON versions (digest);
+CREATE INDEX IF NOT EXISTS versions_file_digest ON versions (file_digest);
 CREATE INDEX IF NOT EXISTS versions_created_by ON versions (created_by);
 CREATE INDEX IF NOT EXISTS versions_type ON versions (type);
 CREATE TABLE IF NOT EXISTS aliases (
@@ -327,6 +329,17 @@ class Catalog:
             (digest,),
         )
 
+    def by_content(self, digest: str, file_digest: str | None) -> list[tuple]:
+        """Return live version rows holding this content, oldest first: the same manifest digest,
+        or, for one file, the same file bytes under any file name."""
+        if file_digest is None:
+            return self.by_digest(digest)
+        return self.query(
+            f"SELECT {VERSION_COLUMNS} FROM versions WHERE (digest = ? OR file_digest = ?) AND deleted = 0 "
+            "ORDER BY digest != ?, created_at, name, number",
+            (digest, file_digest, digest),
+        )
+
     def run_row(self, run_id: str) -> tuple | None:
         """Return ``(id, name, kind, parent, status, started_at, ended_at, body, finish)``."""
         rows = self.query("SELECT * FROM runs WHERE id = ?", (run_id,))
@@ -359,11 +372,11 @@ def _ulid_seconds(ulid: str) -> float:
 def _insert_version(db: sqlite3.Connection, rec: dict[str, Any]) -> None:
     db.execute(
         "INSERT OR IGNORE INTO versions (name, number, type, digest, size, file_count, description, metadata, "
-        "created_at, created_by, algorithm, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_at, created_by, algorithm, origin, file_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (rec["name"], rec["number"], rec["type"], rec["digest"], rec["size"], rec["file_count"],
          rec.get("description", ""), json.dumps(rec.get("metadata") or {}, sort_keys=True), rec["created_at"],
          rec.get("created_by"), rec.get("algorithm", "xxh3-128"),
-         json.dumps(rec["origin"], sort_keys=True) if rec.get("origin") else None),
+         json.dumps(rec["origin"], sort_keys=True) if rec.get("origin") else None, rec.get("file_digest")),
     )
     # events about this version may have arrived before it: apply them now
     for (eid, kind, data) in db.execute(

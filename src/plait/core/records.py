@@ -98,6 +98,8 @@ class VersionRecord(BaseModel):
     :ivar created_by: the id of the run that logged it.
     :ivar algorithm: the hash algorithm of its manifest.
     :ivar origin: where it was copied from by ``sync``: ``{"store": id, "number": n}``.
+    :ivar file_digest: for a version of exactly one stored file, that file's digest, so the same
+        bytes under another file name still find it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -115,6 +117,7 @@ class VersionRecord(BaseModel):
     created_by: str | None = Field(default=None, max_length=64)
     algorithm: str = XXH3_128
     origin: dict[str, Any] | None = None
+    file_digest: str | None = Field(default=None, min_length=32, max_length=64, pattern=r"^[0-9a-f]+$")
 
     _name = field_validator("name")(_checked_name)
 

@@ -433,17 +433,37 @@ def _publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_ex
         row = catalog.version(draft.name, latest)
         if row is not None and row[3] == digest:
             return ArtifactVersion.from_row(store, row), False
+    file_digest = manifest.entries[0].digest if len(manifest) == 1 and manifest.entries[0].ref is None else None
     if prefer_existing:
-        rows = catalog.by_digest(digest)
+        rows = catalog.by_content(digest, file_digest)
         if rows:
             return ArtifactVersion.from_row(store, rows[0]), False
+    elif created_by is not None:
+        # a task handing on the checkpoint its own training logged is that version, not a copy
+        nested = _logged_inside(catalog, created_by, digest, file_digest)
+        if nested is not None:
+            return ArtifactVersion.from_row(store, nested), False
     record = store.create_version({
         "name": draft.name, "type": draft.type, "digest": digest, "size": manifest.size,
         "file_count": len(manifest), "description": draft.description, "metadata": draft.metadata,
-        "created_at": utcnow(), "created_by": created_by,
+        "created_at": utcnow(), "created_by": created_by, "file_digest": file_digest,
     })
     store.write_event(R.VERSION_LOGGED, record.model_dump(mode="json"), run=created_by)
     return ArtifactVersion.from_row(store, catalog.version(record.name, record.number)), True
+
+
+def _logged_inside(catalog: Any, run_id: str, digest: str, file_digest: str | None) -> tuple | None:
+    """Return the newest live version with this content logged by a run nested inside ``run_id``."""
+    from plait.core.catalog import VERSION_COLUMNS
+
+    columns = ", ".join(f"v.{c.strip()}" for c in VERSION_COLUMNS.split(","))
+    rows = catalog.query(
+        f"SELECT {columns} FROM versions v JOIN run_scope s ON s.run = v.created_by "
+        "WHERE s.scope = ? AND s.run != ? AND v.deleted = 0 AND (v.digest = ? OR (? IS NOT NULL AND v.file_digest = ?)) "
+        "ORDER BY v.created_at DESC LIMIT 1",
+        (run_id, run_id, digest, file_digest, file_digest),
+    )
+    return rows[0] if rows else None
 
 
 @functools.lru_cache(maxsize=8)
