@@ -37,6 +37,17 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.fixture
+def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Prove the core with the built-in plugin alone (the integrations have their own tests)."""
+    from plait.plugins import reset_plugin_manager
+
+    monkeypatch.setenv("PLAIT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    reset_plugin_manager()
+    yield
+    reset_plugin_manager()
+
+
+@pytest.fixture
 def file_store(tmp_path: Path):
     """A fresh local-folder store."""
     import plait

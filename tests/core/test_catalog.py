@@ -16,15 +16,7 @@ from plait.core.catalog import SYNC_OVERLAP, Catalog
 from plait.core.ids import utcnow
 
 
-@pytest.fixture(autouse=True)
-def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch):
-    """Prove the core with the built-in plugin alone (the integrations have their own tests)."""
-    from plait.plugins import reset_plugin_manager
-
-    monkeypatch.setenv("PLAIT_DISABLE_PLUGIN_AUTOLOAD", "1")
-    reset_plugin_manager()
-    yield
-    reset_plugin_manager()
+pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
 
 def event_at(seconds_from_now: float, kind: str, data: dict, run: str | None = None) -> R.Event:

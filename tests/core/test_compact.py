@@ -27,15 +27,7 @@ TABLES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch):
-    """The core with the built-in plugin alone."""
-    from plait.plugins import reset_plugin_manager
-
-    monkeypatch.setenv("PLAIT_DISABLE_PLUGIN_AUTOLOAD", "1")
-    reset_plugin_manager()
-    yield
-    reset_plugin_manager()
+pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
 
 def event(days_ago: float, kind: str, data: dict, run: str | None = None) -> R.Event:

@@ -16,15 +16,7 @@ from plait.core.ids import utcnow
 STAGES, BRANCHES, BACKTRACK_STAGE, BACKTRACK_TO = 20, 3, 12, 9
 
 
-@pytest.fixture(autouse=True)
-def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch):
-    """Prove the core with the built-in plugin alone (the integrations have their own tests)."""
-    from plait.plugins import reset_plugin_manager
-
-    monkeypatch.setenv("PLAIT_DISABLE_PLUGIN_AUTOLOAD", "1")
-    reset_plugin_manager()
-    yield
-    reset_plugin_manager()
+pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
 
 def fine_tune(store: plait.Store) -> dict:

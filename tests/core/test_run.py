@@ -19,15 +19,7 @@ import plait
 from plait.core.ids import ulid_time
 
 
-@pytest.fixture(autouse=True)
-def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch):
-    """Prove the core with the built-in plugin alone (the integrations have their own tests)."""
-    from plait.plugins import reset_plugin_manager
-
-    monkeypatch.setenv("PLAIT_DISABLE_PLUGIN_AUTOLOAD", "1")
-    reset_plugin_manager()
-    yield
-    reset_plugin_manager()
+pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
 
 def write(path: str, data: bytes) -> str:

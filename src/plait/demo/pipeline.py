@@ -131,22 +131,19 @@ def build_flows(workdir: Path) -> dict[str, Any]:
         model = train(data, lr, "first")
         return evaluate(model, data, "first")
 
-    @track
-    @flow(name="model-surgery")
-    def model_surgery(raw: Path, base: str, lr: float = 0.2) -> Any:
-        """Fine-tune the best model on the changed dataset."""
-        data = clean(raw)
-        model = train(data, lr, "surgery", init=base)
-        return evaluate(model, data, "surgery")
+    def fine_tuning(name: str, stage: str, default_lr: float, description: str) -> Any:
+        @track
+        @flow(name=name, description=description)
+        def fine_tune(raw: Path, base: str, lr: float = default_lr) -> Any:
+            data = clean(raw)
+            model = train(data, lr, stage, init=base)
+            return evaluate(model, data, stage)
 
-    @track
-    @flow(name="backtrack")
-    def backtrack(raw: Path, base: str, lr: float = 0.05) -> Any:
-        """Go back to the first model and fine-tune it again, more gently, on the original data."""
-        data = clean(raw)
-        model = train(data, lr, "backtrack", init=base)
-        return evaluate(model, data, "backtrack")
+        return fine_tune
 
+    model_surgery = fine_tuning("model-surgery", "surgery", 0.2, "Fine-tune the best model on the changed dataset.")
+    backtrack = fine_tuning("backtrack", "backtrack", 0.05,
+                            "Go back to the first model and fine-tune it again, more gently, on the original data.")
     return {"train": train_classifier, "surgery": model_surgery, "backtrack": backtrack}
 
 
