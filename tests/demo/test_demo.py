@@ -55,9 +55,9 @@ def test_the_demo_builds_a_branching_lineage_and_prints_it(tmp_path):
     assert f"store: {store_url}" in out and "plait lineage" in out and "--format mermaid" in out
     assert store.verify().ok
 
-    # running it again only adds versions where content changed
+    # running it again (the store given the other way) only adds versions where content changed
     again = subprocess.run(
-        [sys.executable, "-m", "plait", "--store", store_url, "demo", "--workdir", str(tmp_path / "work")],
+        [sys.executable, "-m", "plait", "demo", "--store", store_url, "--workdir", str(tmp_path / "work")],
         capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path,
     )
     assert again.returncode == 0, again.stderr[-4000:]

@@ -12,13 +12,16 @@ from plait.cli.app import Context, main, pass_ctx
 
 
 @main.command()
+@click.option("--store", "store_url", metavar="URL", default=None, help="Store URL (same as `plait --store URL demo`).")
 @click.option("--workdir", type=click.Path(file_okay=False), default="plait-demo", show_default=True,
               help="Where the demo writes its raw data and checkpoints.")
 @pass_ctx
-def demo(ctx: Context, workdir: str) -> None:
+def demo(ctx: Context, store_url: str | None, workdir: str) -> None:
     """Run three tracked Prefect flows that train and fine-tune a tiny classifier, then show the lineage."""
     from plait.demo.pipeline import quiet_environment
 
+    if store_url is not None:
+        ctx.store_url = store_url
     quiet_environment()
     store = ctx.store
     store.init()

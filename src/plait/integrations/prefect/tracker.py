@@ -10,6 +10,7 @@ Prefect: a failure becomes a :class:`PrefectTrackingWarning` and the user's flow
 from __future__ import annotations
 
 import contextvars
+from abc import ABC, abstractmethod
 import json
 import logging
 import threading
@@ -83,7 +84,7 @@ def _warn(when: str, engine: Any, exc: BaseException) -> None:
         logging.getLogger("plait.prefect").warning(message)
 
 
-class _Tracker:
+class _Tracker(ABC):
     """One plait run for one Prefect flow or task run, active while the Prefect run runs."""
 
     kind = ""
@@ -99,11 +100,13 @@ class _Tracker:
         self._token = _options.set(options)
         self._use_inputs()
 
+    @abstractmethod
     def _owner(self, engine: Any) -> str:
-        raise NotImplementedError
+        """Return the flow or task name this run is recorded under."""
 
+    @abstractmethod
     def _info(self, engine: Any) -> dict[str, Any]:
-        raise NotImplementedError
+        """Return the Prefect facts recorded at start (run ids, name, retries, ...)."""
 
     def _parameters(self, parameters: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
         """Split parameters into JSON config and ``(key, value)`` pairs to record as used versions."""
@@ -152,8 +155,9 @@ class _Tracker:
         except Exception as exc:  # e.g. a run ended in another context than it started in
             _warn("end", engine, exc)
 
+    @abstractmethod
     def _final(self, engine: Any, state: Any) -> dict[str, Any]:
-        raise NotImplementedError
+        """Return the Prefect facts recorded at the end (state, attempts, cached)."""
 
     def _outputs(self, value: Any, *, cached: bool) -> dict[str, Any]:
         return {}
