@@ -20,6 +20,9 @@ LATEST = "latest"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _VERSION = re.compile(r"v(0|[1-9][0-9]{0,17})")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+#: A path that needs no normalising: ``/``-separated parts, none empty, ``.`` or ``..``, no
+#: backslash or NUL, and no drive letter in front.
+_NORMAL_PATH = re.compile(r"(?![A-Za-z]:)(?:(?!\.\.?/)[^/\\\x00]+/)*(?!\.\.?$)[^/\\\x00]+")
 
 
 def check_name(name: object, *, what: str = "artifact name") -> str:
@@ -112,6 +115,8 @@ def check_entry_path(path: object) -> str:
     :param path: the relative path of a file inside an artifact.
     :raises InvalidPathError: for an absolute path, a drive, ``..``, an empty path or a NUL.
     """
+    if isinstance(path, str) and len(path) <= MAX_PATH_LENGTH and _NORMAL_PATH.fullmatch(path):
+        return path  # already normal: one regex instead of a split (a 20,000-file folder checks 40,000)
     if not isinstance(path, str) or not path:
         raise InvalidPathError(f"an entry path must be a non-empty string, got {path!r}", path=str(path))
     if len(path) > MAX_PATH_LENGTH or "\x00" in path:
