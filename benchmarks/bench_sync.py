@@ -7,7 +7,7 @@ a real bucket in tens of them).
     python benchmarks/bench_sync.py                 # 20,000 × 50 KiB, local -> local
     python benchmarks/bench_sync.py --scale 0.1 --s3
 
-Prints a table and writes benchmarks/results/sync.json.
+Prints a table and writes benchmarks/results/sync.json (sync-s3.json with ``--s3``).
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ def timed(code: str, env: dict[str, str]) -> tuple[float, dict]:
 
 
 def start_moto() -> tuple[object, str]:
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -101,8 +104,9 @@ def main() -> None:
     for step, seconds, out in rows:
         extra = f"{out['blobs']:>11,} {out['bytes']:>14,} {out['events']:>7,}" if out else ""
         print(f"{step:<36} {seconds:>8.2f} {extra}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    out = RESULTS.with_name("sync-s3.json") if args.s3 else RESULTS
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({
         "files": files, "file_size": args.size, "destination": "s3 (moto)" if args.s3 else "local",
         "steps": [{"step": s, "seconds": round(t, 3), **(o or {})} for s, t, o in rows],
     }, indent=2) + "\n")

@@ -104,6 +104,7 @@ class _Sync:
         self.imported = {r[0] for r in dst.catalog.query(
             "SELECT json_extract(data, '$.origin.event') FROM events WHERE json_extract(data, '$.origin.event') IS NOT NULL")}
         self.local_events = {r[0] for r in dst.catalog.query("SELECT id FROM events")}
+        self._present: dict[str, set[str]] = {}
 
     # -- selection ------------------------------------------------------------------------------
 
@@ -207,7 +208,8 @@ class _Sync:
             self.report.existing += 1
             return
         manifest = self.src.manifest(digest)
-        self._send_blobs(manifest.blobs())
+        present = self._blobs_of_live_versions(name)
+        self._send_blobs({d: size for d, size in manifest.blobs().items() if d not in present})
         manifest_key = f"manifests/{digest[:2]}/{digest}"
         if not self.dst.backend.exists(manifest_key):
             self.dst.backend.write(manifest_key, self.src.backend.read(manifest_key))
@@ -222,7 +224,18 @@ class _Sync:
                                   data=record.model_dump(mode="json"))
         self._import(event, created.model_dump(mode="json"))
         self.numbers[(name, number)] = created.number
+        self._blobs_of_live_versions(name).update(manifest.blobs())
         self.report.versions.append((f"{name}:v{number}", f"{name}:v{created.number}"))
+
+    def _blobs_of_live_versions(self, name: str) -> set[str]:
+        """Return the blobs of the destination's live versions of ``name``: all there, by the
+        order every writer keeps (blobs before the version), so none needs a request to check."""
+        if name not in self._present:
+            present: set[str] = set()
+            for (digest,) in self.dst.catalog.query("SELECT DISTINCT digest FROM versions WHERE name = ? AND deleted = 0", (name,)):
+                present.update(self.dst.manifest(digest).blobs())
+            self._present[name] = present
+        return self._present[name]
 
     def _find_in_dst(self, name: str, number: int, digest: str) -> int | None:
         catalog = self.dst.catalog
