@@ -277,8 +277,8 @@ def decode_segment(data: bytes, key: str) -> tuple[list[Event], int]:
         raise CorruptRecordError(f"segment {key} cannot be inflated: {exc}", key=key) from None
     try:
         return list(_Segment.model_validate_json(body).events), 0
-    except ValidationError:
-        pass  # one bad event must not hide the others: validate them one by one
+    except ValidationError:  # one bad event must not hide the others: validate them one by one
+        pass
     try:
         items = json.loads(body)["events"]
         assert isinstance(items, list)

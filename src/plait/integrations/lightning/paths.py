@@ -87,8 +87,8 @@ def link_checkpoint(run: Run, path: str | os.PathLike[str]) -> ArtifactVersion |
     if known is not None and known[:3] == (st.st_size, st.st_mtime_ns, run.store.url):
         try:
             return run.use(known[3])
-        except PlaitError:
-            pass  # deleted since: fall back to the bytes
+        except PlaitError:  # deleted since: fall back to the bytes
+            pass
     name = plait_name(os.path.splitext(os.path.basename(real))[0])
     return run.use(Artifact(name, type="model").add_file(real, name=CHECKPOINT_ENTRY))
 
