@@ -110,8 +110,8 @@ class Artifact:
             raise SourceError(f"cannot add {root}: it is not an existing folder", path=root)
         base = check_entry_path(prefix) + "/" if prefix else ""
         real_root = os.path.realpath(root)
-        for local, rel in _walk(root):
-            if os.path.islink(local) and not follow_external_symlinks:
+        for local, rel, is_link in _walk(root):
+            if is_link and not follow_external_symlinks:
                 target = os.path.realpath(local)
                 if os.path.commonpath([target, real_root]) != real_root:
                     raise SourceError(
@@ -159,8 +159,13 @@ class Artifact:
         return self
 
 
-def _walk(root: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+def _walk(root: str) -> list[tuple[str, str, bool]]:
+    """Return ``(path, relative path, is a symlink)`` of every file below ``root``, sorted.
+
+    ``os.scandir`` already knows each entry's type: no ``lstat`` per file (20,000 of them cost
+    ~0.09 s of a re-log).
+    """
+    out: list[tuple[str, str, bool]] = []
     stack = [("", root)]
     while stack:
         rel_dir, folder = stack.pop()
@@ -173,9 +178,9 @@ def _walk(root: str) -> list[tuple[str, str]]:
             if item.is_dir(follow_symlinks=False):
                 stack.append((rel + "/", item.path))
             elif item.is_file(follow_symlinks=True):
-                out.append((item.path, rel))
-            elif item.is_symlink() and os.path.isdir(item.path):
-                stack.append((rel + "/", item.path)) if _inside(item.path, root) else None
+                out.append((item.path, rel, item.is_symlink()))
+            elif item.is_symlink() and os.path.isdir(item.path) and _inside(item.path, root):
+                stack.append((rel + "/", item.path))
     return sorted(out, key=lambda t: t[1])
 
 
