@@ -135,6 +135,22 @@ def store(request: pytest.FixtureRequest, tmp_path: Path):
 
 
 @pytest.fixture
+def listing():
+    """Return a function listing every record of a store, with sizes (not its local ``cache/``),
+    to assert that a refused input changed nothing."""
+
+    def records(store) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for prefix in ("blobs", "manifests", "versions", "events"):
+            out.update(store.backend.find(prefix))
+        if store.backend.exists("plait.json"):
+            out["plait.json"] = store.backend.size("plait.json")
+        return out
+
+    return records
+
+
+@pytest.fixture
 def make_files(tmp_path: Path):
     """Write a dict of ``{relative path: bytes or str}`` under a folder and return the folder."""
 

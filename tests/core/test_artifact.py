@@ -25,15 +25,6 @@ from plait import (
 from plait.core import digest as digest_mod
 
 
-def listing(store: Store) -> dict[str, int]:
-    """Return every record of the store (not the local index in ``cache/``), with sizes."""
-    out: dict[str, int] = {}
-    for prefix in ("blobs", "manifests", "versions", "events"):
-        out.update(store.backend.find(prefix))
-    if store.backend.exists("plait.json"):
-        out["plait.json"] = store.backend.size("plait.json")
-    return out
-
 
 @pytest.fixture
 def seeded(store: Store, make_files) -> Store:
@@ -84,7 +75,7 @@ def test_symlinks_leaving_the_folder_are_refused_unless_asked(store: Store, make
     assert {e.path: v.read_bytes(e.path) for e in v.files()} == {"alias.txt": b"in", "in.txt": b"in", "link.txt": b"secret"}
 
 
-def test_a_reference_is_recorded_without_copying_the_data(store: Store, make_files) -> None:
+def test_a_reference_is_recorded_without_copying_the_data(store: Store, make_files, listing) -> None:
     folder = make_files({"raw/1.csv": "a,b\n", "raw/2.csv": "c,d\n"})
     v = store.log(Artifact("raw").add_reference(str(folder / "raw"), name="src"))
     entries = v.files()
@@ -109,7 +100,7 @@ def test_a_missing_reference_is_refused(store: Store, tmp_path: Path) -> None:
 # -- bad input changes nothing -----------------------------------------------------------------
 
 
-def test_invalid_names_and_types_are_refused(seeded: Store, make_files) -> None:
+def test_invalid_names_and_types_are_refused(seeded: Store, make_files, listing) -> None:
     before = listing(seeded)
     folder = make_files({"a.txt": "new content"})
     with pytest.raises(InvalidNameError, match="'bad name' is not allowed"):
@@ -125,7 +116,7 @@ def test_invalid_names_and_types_are_refused(seeded: Store, make_files) -> None:
     assert listing(seeded) == before
 
 
-def test_invalid_specs_are_refused(seeded: Store) -> None:
+def test_invalid_specs_are_refused(seeded: Store, listing) -> None:
     before = listing(seeded)
     for spec in ("ds:", "ds:a b", "bad name", "ds:v1:v2"):
         with pytest.raises(InvalidNameError):
@@ -135,7 +126,7 @@ def test_invalid_specs_are_refused(seeded: Store) -> None:
     assert listing(seeded) == before
 
 
-def test_unknown_names_versions_and_aliases_list_what_exists(seeded: Store) -> None:
+def test_unknown_names_versions_and_aliases_list_what_exists(seeded: Store, listing) -> None:
     seeded.log(Artifact("other").add_bytes(b"x", "x"))
     before = listing(seeded)
     with pytest.raises(NotFoundError, match=r"no artifact named 'nope' in .* \(artifacts: ds, other\)") as info:
@@ -155,7 +146,7 @@ def test_unknown_names_versions_and_aliases_list_what_exists(seeded: Store) -> N
     assert listing(seeded) == before
 
 
-def test_bad_input_to_a_new_store_does_not_even_create_it(store: Store, make_files, tmp_path: Path) -> None:
+def test_bad_input_to_a_new_store_does_not_even_create_it(store: Store, make_files, tmp_path: Path, listing) -> None:
     folder = make_files({"a.txt": "a"})
     with pytest.raises(InvalidNameError):
         store.log(folder, name="bad name")
@@ -170,14 +161,14 @@ def test_bad_input_to_a_new_store_does_not_even_create_it(store: Store, make_fil
     assert listing(store) == {}
 
 
-def test_an_empty_store_says_it_has_no_artifacts_yet(store: Store) -> None:
+def test_an_empty_store_says_it_has_no_artifacts_yet(store: Store, listing) -> None:
     with pytest.raises(NotFoundError, match=r"\(artifacts: none yet\)"):
         store.get("images:latest")
     assert listing(store) == {}
 
 
 @pytest.mark.parametrize("name", ["../evil.txt", "a/../../evil.txt", "/etc/passwd", "C:\\evil.txt", "d:evil.txt"])
-def test_escaping_paths_in_add_file_are_refused(seeded: Store, make_files, name: str) -> None:
+def test_escaping_paths_in_add_file_are_refused(seeded: Store, make_files, name: str, listing) -> None:
     before = listing(seeded)
     path = make_files({"f.txt": "f"}) / "f.txt"
     with pytest.raises(InvalidPathError) as info:
@@ -190,7 +181,7 @@ def test_escaping_paths_in_add_file_are_refused(seeded: Store, make_files, name:
     assert listing(seeded) == before
 
 
-def test_missing_files_and_folders_are_refused(seeded: Store, tmp_path: Path) -> None:
+def test_missing_files_and_folders_are_refused(seeded: Store, tmp_path: Path, listing) -> None:
     before = listing(seeded)
     with pytest.raises(SourceError, match="it is not an existing file"):
         Artifact("ds").add_file(tmp_path / "missing.txt")
@@ -205,7 +196,7 @@ def test_missing_files_and_folders_are_refused(seeded: Store, tmp_path: Path) ->
     assert listing(seeded) == before
 
 
-def test_a_file_that_vanished_before_logging_is_refused(seeded: Store, make_files) -> None:
+def test_a_file_that_vanished_before_logging_is_refused(seeded: Store, make_files, listing) -> None:
     folder = make_files({"a.txt": "a", "b.txt": "b"})
     draft = Artifact("ds").add_dir(folder)
     (folder / "b.txt").unlink()
@@ -216,7 +207,7 @@ def test_a_file_that_vanished_before_logging_is_refused(seeded: Store, make_file
     assert listing(seeded) == before
 
 
-def test_a_file_replaced_by_a_folder_is_refused(seeded: Store, make_files) -> None:
+def test_a_file_replaced_by_a_folder_is_refused(seeded: Store, make_files, listing) -> None:
     folder = make_files({"a.txt": "a"})
     draft = Artifact("ds").add_dir(folder)
     (folder / "a.txt").unlink()
@@ -228,7 +219,7 @@ def test_a_file_replaced_by_a_folder_is_refused(seeded: Store, make_files) -> No
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_an_unreadable_file_is_refused(seeded: Store, make_files) -> None:
+def test_an_unreadable_file_is_refused(seeded: Store, make_files, listing) -> None:
     folder = make_files({"a.txt": "a", "locked.txt": "secret"})
     (folder / "locked.txt").chmod(0)
     before = listing(seeded)
@@ -251,7 +242,7 @@ def test_an_unreadable_folder_is_refused(seeded: Store, make_files, monkeypatch:
         Artifact("ds").add_dir(folder)
 
 
-def test_a_file_that_changes_while_it_is_hashed_is_refused(seeded: Store, make_files, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_that_changes_while_it_is_hashed_is_refused(seeded: Store, make_files, monkeypatch: pytest.MonkeyPatch, listing) -> None:
     folder = make_files({"a.txt": "a" * 1000, "growing.log": "line\n" * 100})
     real = digest_mod._digest_whole
 
@@ -269,7 +260,7 @@ def test_a_file_that_changes_while_it_is_hashed_is_refused(seeded: Store, make_f
     assert listing(seeded) == before
 
 
-def test_non_json_metadata_is_refused(seeded: Store, make_files) -> None:
+def test_non_json_metadata_is_refused(seeded: Store, make_files, listing) -> None:
     before = listing(seeded)
     folder = make_files({"a.txt": "other"})
     with pytest.raises(InvalidMetadataError, match="must be JSON-serializable"):

@@ -104,14 +104,8 @@ def test_depth_counts_runs(tuned):
     assert len(plait.lineage(final_model, depth=2, store=store).runs) == 3  # two stages and prepare
 
 
-def test_both_directions_and_a_run_as_the_root(store):
-    store.log(b"raw", name="raw")
-    with plait.run("prepare", store=store) as prepare:
-        prepare.use("raw:v0")
-        prepare.log(b"clean", name="clean")
-    with plait.run("train", store=store) as train:
-        train.use("clean:v0")
-        train.log(b"model", name="model")
+def test_both_directions_and_a_run_as_the_root(small):
+    store, prepare, train = small
     both = store.lineage("clean:v0", direction="both")
     assert set(both.runs) >= {prepare.id, train.id} and {"raw:v0", "clean:v0", "model:v0"} <= set(both.versions)
     from_run = store.lineage(train.id, direction="downstream")

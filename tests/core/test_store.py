@@ -22,15 +22,6 @@ def blob_keys(store: Store) -> dict[str, int]:
     return store.backend.find("blobs")
 
 
-def listing(store: Store) -> dict[str, int]:
-    """Return every record of the store (not the local index in ``cache/``), with sizes."""
-    out: dict[str, int] = {}
-    for prefix in ("blobs", "manifests", "versions", "events"):
-        out.update(store.backend.find(prefix))
-    if store.backend.exists("plait.json"):
-        out["plait.json"] = store.backend.size("plait.json")
-    return out
-
 
 def xxh3(data: bytes) -> str:
     return xxhash.xxh3_128(data).hexdigest()

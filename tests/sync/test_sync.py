@@ -183,3 +183,12 @@ def test_cli_sync_to_and_from(tmp_path):
 
     both = runner.invoke(main, ["--store", here, "sync"])
     assert both.exit_code == 2 and "exactly one of --to URL or --from URL" in both.output
+
+
+def test_an_unknown_alias_policy_is_refused_before_anything_is_sent(tmp_path):
+    src, dst = plait.Store(str(tmp_path / "a")), plait.Store(str(tmp_path / "b"))
+    src.log(b"x", name="x", aliases=["best"])
+
+    with pytest.raises(plait.StoreError, match="aliases must be one of report, overwrite"):
+        plait.sync(src, dst, aliases="merge")
+    assert not os.path.exists(tmp_path / "b")

@@ -97,6 +97,11 @@ VERSION_COLUMNS = (
 )
 
 
+def version_columns(prefix: str = "") -> str:
+    """Return :data:`VERSION_COLUMNS` with each column qualified by ``prefix`` (e.g. ``"v."``)."""
+    return ", ".join(prefix + c.strip() for c in VERSION_COLUMNS.split(","))
+
+
 class Catalog:
     """The local index of one store.
 

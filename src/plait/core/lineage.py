@@ -357,7 +357,7 @@ def _runs(store: Store, catalog: Any, ids: list[str]) -> dict[str, Run]:
 
 def _versions(store: Store, catalog: Any, keys: list[tuple[str, int]]) -> dict[str, ArtifactVersion]:
     """Build many versions at once; the same values as ``ArtifactVersion.from_row``."""
-    from plait.core.catalog import VERSION_COLUMNS
+    from plait.core.catalog import version_columns
     from plait.core.version import ArtifactVersion
 
     names = sorted({name for name, _ in keys})
@@ -371,8 +371,7 @@ def _versions(store: Store, catalog: Any, keys: list[tuple[str, int]]) -> dict[s
         ):
             aliases.setdefault((name, number), []).append(alias)
     out: dict[str, ArtifactVersion] = {}
-    cols = ", ".join("v." + c.strip() for c in VERSION_COLUMNS.split(","))
-    for row in _keyed(store, keys, f"SELECT {cols} FROM seed s JOIN versions v ON v.name = s.name AND v.number = s.number"):
+    for row in _keyed(store, keys, f"SELECT {version_columns('v.')} FROM seed s JOIN versions v ON v.name = s.name AND v.number = s.number"):
         name, number = row[0], row[1]
         tags = aliases.get((name, number), [])
         if not row[12] and latest.get(name) == number:

@@ -300,13 +300,15 @@ class Run:
     @property
     def inputs(self) -> list[ArtifactVersion]:
         """The versions this run used, in the order it used them."""
+        from plait.core.catalog import version_columns
         from plait.core.version import ArtifactVersion
 
         rows = self.store.catalog.query(
-            "SELECT v.* FROM uses u JOIN versions v ON v.name = u.name AND v.number = u.number WHERE u.run = ? ORDER BY u.event_id",
+            f"SELECT {version_columns('v.')} FROM uses u JOIN versions v ON v.name = u.name AND v.number = u.number "
+            "WHERE u.run = ? ORDER BY u.event_id",
             (self.id,),
         )
-        return [ArtifactVersion.from_row(self.store, r[:13]) for r in rows]
+        return [ArtifactVersion.from_row(self.store, r) for r in rows]
 
     @property
     def outputs(self) -> list[ArtifactVersion]:
@@ -454,11 +456,10 @@ def _publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_ex
 
 def _logged_inside(catalog: Any, run_id: str, digest: str, file_digest: str | None) -> tuple | None:
     """Return the newest live version with this content logged by a run nested inside ``run_id``."""
-    from plait.core.catalog import VERSION_COLUMNS
+    from plait.core.catalog import version_columns
 
-    columns = ", ".join(f"v.{c.strip()}" for c in VERSION_COLUMNS.split(","))
     rows = catalog.query(
-        f"SELECT {columns} FROM versions v JOIN run_scope s ON s.run = v.created_by "
+        f"SELECT {version_columns('v.')} FROM versions v JOIN run_scope s ON s.run = v.created_by "
         "WHERE s.scope = ? AND s.run != ? AND v.deleted = 0 AND (v.digest = ? OR (? IS NOT NULL AND v.file_digest = ?)) "
         "ORDER BY v.created_at DESC LIMIT 1",
         (run_id, run_id, digest, file_digest, file_digest),

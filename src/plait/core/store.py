@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from plait.core import records as R
 from plait.core.backend import Backend, open_backend
+from plait.core.catalog import version_columns
 from plait.core.blobs import BlobStore
 from plait.core.config import default_store_url, user_cache_dir
 from plait.core.digest import ALGORITHMS, XXH3_128, hash_bytes, is_digest
@@ -337,7 +338,7 @@ class Store:
         from plait.core.version import ArtifactVersion
 
         check_name(name)
-        rows = self.catalog.query(f"SELECT {_cols()} FROM versions WHERE name = ? AND deleted = 0 ORDER BY number", (name,))
+        rows = self.catalog.query(f"SELECT {version_columns()} FROM versions WHERE name = ? AND deleted = 0 ORDER BY number", (name,))
         if not rows:
             raise self._unknown(name, "any version")
         return [ArtifactVersion.from_row(self, r) for r in rows]
@@ -347,7 +348,7 @@ class Store:
         from plait.core.version import ArtifactVersion
 
         sql = (
-            f"SELECT {_cols('v.')} FROM versions v JOIN (SELECT name, MAX(number) AS n FROM versions "
+            f"SELECT {version_columns('v.')} FROM versions v JOIN (SELECT name, MAX(number) AS n FROM versions "
             "WHERE deleted = 0 GROUP BY name) m ON v.name = m.name AND v.number = m.n"
         )
         params: list[Any] = []
@@ -463,12 +464,6 @@ class Store:
         from plait.core.verify import verify_store
 
         return verify_store(self, spec)
-
-
-def _cols(prefix: str = "") -> str:
-    from plait.core.catalog import VERSION_COLUMNS
-
-    return ", ".join(prefix + c.strip() for c in VERSION_COLUMNS.split(","))
 
 
 def _parse_config(data: bytes, url: str) -> dict[str, Any]:
