@@ -139,3 +139,12 @@ def test_a_damaged_chunk_is_named_and_nothing_is_written(file_store: plait.Store
         version.download(tmp_path / "out")
     assert not (tmp_path / "out" / "big.bin").exists()
     assert version.verify() == ["big.bin"]
+
+
+def test_read_buffers_are_page_aligned() -> None:
+    # reads into memory just past a page boundary run 5x slower from page cache (see digest.PAGE)
+    import ctypes
+
+    view = D.aligned_buffer(D.BUFFER_SIZE)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(view))
+    assert address % D.PAGE == 0 and len(view) == D.BUFFER_SIZE

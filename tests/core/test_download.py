@@ -149,6 +149,21 @@ def test_safe_join_refuses_a_symlink_planted_in_the_destination(tmp_path: Path) 
         download_mod.safe_join(str(dest), "../x.txt")
 
 
+def test_a_symlink_where_a_file_goes_is_replaced_never_followed(file_store: Store, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("stored")
+    v = file_store.log(str(data), name="data")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("stored")  # even the same bytes: the link is not trusted as the file
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    os.symlink(outside, dest / "a.txt")
+    v.download(dest)
+    assert not (dest / "a.txt").is_symlink() and (dest / "a.txt").read_text() == "stored"
+    assert outside.read_text() == "stored"
+
+
 def _write_random(path: Path, size: int) -> None:
     block = os.urandom(1 << 20)
     with open(path, "wb") as f:

@@ -103,3 +103,62 @@ def test_without_the_cache_every_file_is_hashed(store: plait.Store, folder: Path
     hashed.clear()
     fresh.log(str(folder), name="data")
     assert len(hashed) == 5
+
+
+@pytest.fixture
+def looked_up(store: plait.Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the files the stat cache is asked about (per-file lookups)."""
+    asked: list[int] = []
+    real = store.stat_cache.lookup
+
+    def spy(items):
+        items = list(items)
+        asked.append(len(items))
+        return real(items)
+
+    monkeypatch.setattr(store.stat_cache, "lookup", spy)
+    return asked
+
+
+def test_relogging_an_unchanged_tree_looks_up_one_signature_not_each_file(
+        store: plait.Store, folder: Path, looked_up: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    first = store.log(str(folder), name="data")
+    assert looked_up == [5]
+    built: list[int] = []
+    real = publish.build_manifest
+    monkeypatch.setattr(publish, "build_manifest", lambda *a, **k: built.append(1) or real(*a, **k))
+    again = store.log(str(folder), name="data")
+    assert looked_up == [5] and built == []  # no per-file lookup, no manifest built
+    assert (again.number, again.digest) == (first.number, first.digest)
+
+
+def test_a_changed_stat_or_layout_misses_the_tree_signature(store: plait.Store, folder: Path, looked_up: list[int]) -> None:
+    first = store.log(str(folder), name="data")
+    target = folder / "d0" / "f2.bin"
+    st = target.stat()
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert store.log(str(folder), name="data").digest == first.digest
+    assert looked_up == [5, 5]  # the touched tree is checked file by file again
+    renamed = plait.Artifact("data").add_dir(str(folder), prefix="under")
+    moved = store.log(renamed)
+    assert looked_up == [5, 5, 5] and moved.number == first.number + 1
+
+
+def test_the_signature_is_only_trusted_for_the_latest_version(store: plait.Store, folder: Path, looked_up: list[int]) -> None:
+    first = store.log(str(folder), name="data")
+    other = folder.parent / "other.txt"
+    other.write_text("other")
+    store.log(str(other), name="data")  # latest is now something else
+    back = store.log(str(folder), name="data")
+    assert back.number == first.number + 2 and back.digest == first.digest
+    assert looked_up[-1] == 5  # checked file by file: the shortcut only returns the latest version
+
+
+def test_bytes_and_references_are_never_covered_by_a_signature(folder: Path) -> None:
+    from plait.core.publish import stat_files, tree_signature
+
+    files = plait.Artifact("data").add_dir(str(folder))
+    assert tree_signature(files, stat_files(files), "xxh3-128") is not None
+    mixed = plait.Artifact("data").add_dir(str(folder)).add_bytes(b"x", "x.bin")
+    assert tree_signature(mixed, stat_files(mixed), "xxh3-128") is None
+    assert tree_signature(plait.Artifact("empty"), {}, "xxh3-128") is None

@@ -20,12 +20,12 @@ import os
 import shutil
 import sys
 import threading
-import uuid
 import functools
 from abc import ABC, abstractmethod
 from typing import Any
 
 from plait.core.errors import StoreError, StoreUnreachableError, UnsupportedStoreError
+from plait.core.ids import random_suffix
 from plait.core.parallel import BATCH_FILES, parallel_map
 
 #: Protocols whose conditional PUT plait trusts for exclusive create.
@@ -66,7 +66,7 @@ def clone_file(src: str, dst: str) -> None:
 
 def _tmp_name(path: str) -> str:
     head, tail = os.path.split(path)
-    return os.path.join(head, f".{tail}.{uuid.uuid4().hex[:12]}.tmp")
+    return os.path.join(head, f".{tail}.{random_suffix()}.tmp")
 
 
 class Backend(ABC):

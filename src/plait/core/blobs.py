@@ -134,9 +134,19 @@ class BlobStore:
 
     @contextmanager
     def open(self, digest: str) -> Iterator[IO[bytes]]:
-        """Open a blob for reading: the store's own file when local, else a verified cached copy."""
-        path = self.local_copy(digest)
-        with open(path, "rb") as f:
+        """Open a blob for reading: the store's own file when local, else a verified cached copy.
+
+        :raises IntegrityError: if the blob is missing.
+        """
+        if not self.backend.is_local:
+            path = self._cached_copy(digest)
+        else:
+            path = self.backend.local_path(blob_key(digest))
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            raise IntegrityError(f"blob {digest} is missing from the store", digest=digest) from None
+        with f:
             yield f
 
     def local_copy(self, digest: str) -> str:
@@ -150,6 +160,9 @@ class BlobStore:
             if not os.path.isfile(path):
                 raise IntegrityError(f"blob {digest} is missing from the store", digest=digest)
             return path
+        return self._cached_copy(digest)
+
+    def _cached_copy(self, digest: str) -> str:
         cached = os.path.join(self.cache_dir, "blobs", digest[:2], digest)
         if os.path.isfile(cached):
             return cached
@@ -183,17 +196,23 @@ class BlobStore:
 
         :raises IntegrityError: if any blob or the whole file does not match.
         """
-        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
         tmp = _tmp_name(dest)
         try:
-            with open(tmp, "wb") as out:
+            try:
+                out = open(tmp, "wb")
+            except FileNotFoundError:  # the folder is new: make it only then (one system call less per file)
+                os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+                out = open(tmp, "wb")
+            with out:
                 whole = VerifyingWriter(out, digest, self.algorithm, what)
                 # a whole-file blob is its own chunk: hash it once, not twice
                 single = len(blobs) == 1 and blobs[0][0] == digest
-                for blob, _ in blobs:
+                for blob, size in blobs:
                     chunk = None if single else VerifyingWriter(_Sink(), blob, self.algorithm, f"{what} (blob {blob})")
                     with self.open(blob) as src:
-                        while data := src.read(BUFFER_SIZE):
+                        left = size  # read what the blob should hold (no read for the end of file): the digests check the rest
+                        while left > 0 and (data := src.read(min(BUFFER_SIZE, left))):
+                            left -= len(data)
                             if chunk is not None:
                                 chunk.write(data)
                             whole.write(data)
@@ -201,8 +220,9 @@ class BlobStore:
                         chunk.check()
                 whole.check()
             os.replace(tmp, dest)
-        finally:
+        except BaseException:
             _unlink(tmp)
+            raise
 
     def verify(self, digest: str) -> bool:
         """Tell whether the stored blob exists and hashes to its digest (reads it, streaming)."""

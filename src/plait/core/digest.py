@@ -10,6 +10,7 @@ Everything here streams through a fixed buffer: memory stays flat for any file s
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -46,6 +47,14 @@ SEGMENT_LOOKAHEAD = 16 << 20
 HASH_THREADS = 2
 #: Read buffer. 1 MiB measured best for xxh3 from page cache (larger buffers gain nothing).
 BUFFER_SIZE = 1 << 20
+#: Where a read lands in the buffer matters: on the AMD EPYC machines we measure on, a read from
+#: page cache into memory 8-24 bytes past a page boundary (where ``malloc`` puts a ``bytearray``
+#: of 1 MiB) runs at 1.6-2 GiB/s, against 10-11 GiB/s page-aligned (the kernel's ``rep movsb``
+#: stalls when source and destination nearly alias modulo 4 KiB). Every read buffer here comes
+#: from :func:`aligned_buffer`, and the chunker keeps its reads page-aligned.
+PAGE = mmap.PAGESIZE
+#: The chunker's window: whole chunks are cut from it, the rest moves to its front.
+CUT_WINDOW = 2 * CHUNK_MAX
 
 _HEX = {XXH3_128: re.compile(r"[0-9a-f]{32}"), BLAKE3: re.compile(r"[0-9a-f]{64}")}
 
@@ -125,7 +134,7 @@ def digest_file(path: str, algorithm: str = XXH3_128, *, on_bytes: Callable[[int
     :raises FileChangedError: if it changed while it was read.
     """
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", buffering=0) as f:
             before = os.fstat(f.fileno())
             if before.st_size >= CHUNK_THRESHOLD:
                 result = _digest_chunked(path, before.st_size, algorithm, on_bytes)
@@ -143,12 +152,16 @@ def digest_file(path: str, algorithm: str = XXH3_128, *, on_bytes: Callable[[int
     return result
 
 
+def aligned_buffer(size: int) -> memoryview:
+    """Return a writable, page-aligned buffer of ``size`` bytes (see :data:`PAGE`)."""
+    return memoryview(mmap.mmap(-1, size))
+
+
 def _digest_whole(f: Any, algorithm: str, on_bytes: Callable[[int], Any] | None) -> FileDigest:
     hasher = new_hasher(algorithm)
-    buf = bytearray(BUFFER_SIZE)
-    view = memoryview(buf)
+    view = aligned_buffer(BUFFER_SIZE)
     size = 0
-    while n := f.readinto(buf):
+    while n := f.readinto(view):
         hasher.update(view[:n])
         size += n
         if on_bytes:
@@ -177,26 +190,9 @@ def _segment_end(starts: list[int], i: int, size: int) -> int:
 
 
 def _hash_range(path: str, algorithm: str, on_bytes: Callable[[int], Any] | None) -> tuple[str, int]:
-    with open(path, "rb") as f:
+    with open(path, "rb", buffering=0) as f:
         fd = _digest_whole(f, algorithm, on_bytes)
     return fd.digest, fd.size
-
-
-class _RangeReader:
-    """A ``readinto`` over ``[start, end)`` of one open file, for cutting one segment."""
-
-    def __init__(self, f: Any, start: int, end: int) -> None:
-        f.seek(start)
-        self._f = f
-        self._left = end - start
-
-    def readinto(self, buf: Any) -> int:
-        if self._left <= 0:
-            return 0
-        view = memoryview(buf)[: self._left]
-        n = self._f.readinto(view)
-        self._left -= n or 0
-        return n or 0
 
 
 def _cut_range(path: str, start: int, algorithm: str, end: int, size: int) -> list[tuple[int, str, int]]:
@@ -207,13 +203,48 @@ def _cut_range(path: str, start: int, algorithm: str, end: int, size: int) -> li
     may cut differently, so those chunks are dropped.
     """
     out = []
-    with open(path, "rb") as f:
-        for chunk in _chunker().cut_stream(_RangeReader(f, start, end)):
-            offset = start + chunk.offset
+    with open(path, "rb", buffering=0) as f:
+        for offset, data in _cut(f, start, end):
             if end < size and end - offset < CHUNK_MAX:
                 break
-            out.append((offset, hash_bytes(chunk.data, algorithm), chunk.length))
+            out.append((offset, hash_bytes(data, algorithm), len(data)))
     return out
+
+
+def _cut(f: Any, start: int, end: int) -> Iterator[tuple[int, memoryview]]:
+    """Yield ``(offset, bytes)`` of the FastCDC chunks of ``[start, end)`` of an open file.
+
+    Each chunk's bytes are a view into the window, valid until the next chunk is asked for.
+    A FastCDC cut depends only on the ``CHUNK_MAX`` bytes after the previous cut, so a chunk is
+    final once that many bytes (or the end) are in the window; what is left moves to the front,
+    placed so that the next read lands page-aligned.
+    """
+    chunker = _chunker()
+    window = aligned_buffer(CUT_WINDOW)
+    f.seek(start)
+    head = tail = 0  # the unread bytes are window[head:tail]; window[head] is at file offset ``base``
+    base = start
+    at_end = False
+    while True:
+        while not at_end and tail < CUT_WINDOW:
+            want = min(CUT_WINDOW - tail, end - (base + tail - head))
+            n = f.readinto(window[tail : tail + want]) if want > 0 else 0
+            if not n:
+                at_end = True
+            tail += n
+        if head == tail:
+            return
+        used = 0
+        for chunk in chunker.cut_buf(window[head:tail]):
+            if not at_end and tail - head - chunk.offset < CHUNK_MAX:
+                break  # not enough bytes after it to be sure of this cut
+            yield base + chunk.offset, chunk.data
+            used = chunk.offset + chunk.length
+        head, base = head + used, base + used
+        rest = tail - head
+        front = (-rest) % PAGE  # the rest ends on a page boundary: the next read is aligned
+        window.obj.move(front, head, rest)  # type: ignore[union-attr]
+        head, tail = front, front + rest
 
 
 def _merge_segments(path: str, algorithm: str, size: int, starts: list[int], segments: list[list[tuple[int, str, int]]]) -> list[tuple[str, int]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from plait.core.backend import _tmp_name, _unlink
@@ -26,12 +28,28 @@ def safe_join(dest: str, path: str) -> str:
 
     :raises InvalidPathError: if the result escapes ``dest``.
     """
-    rel = check_entry_path(path)
+    return safe_joins(dest, [path])[0]
+
+
+def safe_joins(dest: str, paths: Iterable[str]) -> list[str]:
+    """:func:`safe_join` for many paths: each folder is resolved once, not once per file.
+
+    The last part of each path is not resolved: files are written to a temporary name and
+    renamed over it, which replaces a symlink there instead of following it.
+    """
     root = os.path.realpath(dest)
-    full = os.path.realpath(os.path.join(root, *rel.split("/")))
-    if os.path.commonpath([full, root]) != root:
-        raise InvalidPathError(f"entry {path!r} would be written outside {dest}; refusing", path=path)
-    return full
+    folders: dict[str, str] = {"": root}
+    out = []
+    for path in paths:
+        rel = check_entry_path(path)
+        parent, _, name = rel.rpartition("/")
+        folder = folders.get(parent)
+        if folder is None:
+            folder = folders[parent] = os.path.realpath(os.path.join(root, *parent.split("/")))
+            if os.path.commonpath([folder, root]) != root:
+                raise InvalidPathError(f"entry {path!r} would be written outside {dest}; refusing", path=path)
+        out.append(os.path.join(folder, name))
+    return out
 
 
 def download(version: ArtifactVersion, dest: str | os.PathLike[str] | None = None, *, paths: list[str] | None = None) -> str:
@@ -42,7 +60,7 @@ def download(version: ArtifactVersion, dest: str | os.PathLike[str] | None = Non
     store = version.store
     folder = os.fspath(dest) if dest is not None else os.path.join(store.cache_dir, "versions", version.name, version.version)
     entries = [version.entry(p) for p in paths] if paths is not None else version.files()
-    targets = [(e, safe_join(folder, e.path)) for e in entries]  # every path is checked before anything is written
+    targets = list(zip(entries, safe_joins(folder, [e.path for e in entries])))  # every path is checked before anything is written
     created = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
     todo = [(e, t) for e, t in targets if not _already_there(store, e, t)]
@@ -91,11 +109,11 @@ def _undo(folder: str, targets: list[str], created: bool) -> None:
 
 def _already_there(store: Store, entry: Entry, target: str) -> bool:
     try:
-        st = os.stat(target)
+        st = os.lstat(target)
     except (FileNotFoundError, NotADirectoryError):
         return False
-    if st.st_size != entry.size or entry.ref is not None:
-        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size or entry.ref is not None:
+        return False  # a symlink is replaced by the file, never followed
     cached = store.stat_cache.lookup([(target, stat_key(st))]).get(target)
     if cached is None:
         cached = digest_file(target, store.algorithm)

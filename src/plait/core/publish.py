@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from plait.core.artifact import Artifact, BytesSource, FileSource, ReferenceSource
 from plait.core.digest import FileDigest, digest_file, hash_bytes, stat_key
+from plait.core.statcache import StatKey
 from plait.core.errors import SourceError
 from plait.core.manifest import Entry, Manifest
 from plait.core.parallel import parallel_map, parallel_map_batched
@@ -25,22 +26,56 @@ if TYPE_CHECKING:
 HASH_WORKERS = 2
 
 
-def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PROGRESS) -> Manifest:
+def stat_files(artifact: Artifact) -> dict[str, StatKey]:
+    """Return the stat key of every local file of a draft.
+
+    :raises SourceError: for a file that no longer exists.
+    """
+    stats = {}
+    for src in artifact.sources:
+        if isinstance(src, FileSource):
+            try:
+                stats[src.local] = stat_key(os.stat(src.local))
+            except FileNotFoundError:
+                raise SourceError(f"{src.local} was added to {artifact.name!r} but no longer exists", path=src.local) from None
+    return stats
+
+
+def tree_signature(artifact: Artifact, stats: dict[str, StatKey], algorithm: str) -> str | None:
+    """Return a digest of where every file of a draft goes and its stat, or ``None`` when the
+    draft holds anything but local files (bytes and references are not covered by a stat).
+
+    Equal signatures mean equal manifests, as far as the stat cache can tell (see
+    :mod:`plait.core.statcache`).
+    """
+    if not artifact.sources or not all(isinstance(s, FileSource) for s in artifact.sources):
+        return None
+    text = "\n".join([f"{s.path}\0{s.local}\0{k[0]}\0{k[1]}\0{k[2]}" for s in artifact.sources  # type: ignore[union-attr]
+                      for k in (stats[s.local],)])  # type: ignore[union-attr]
+    return hash_bytes(f"{algorithm}\n{text}".encode("utf-8", "surrogateescape"))
+
+
+def known_manifest(store: Store, artifact: Artifact) -> tuple[str | None, dict[str, StatKey]]:
+    """Return the digest of the manifest a draft would make, when its files' stats say it is
+    known without reading them, and the stats (to hand to :func:`build_manifest`)."""
+    stats = stat_files(artifact)
+    signature = tree_signature(artifact, stats, store.algorithm)
+    return (store.stat_cache.tree(signature) if signature else None), stats
+
+
+def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PROGRESS,
+                   stats: dict[str, StatKey] | None = None) -> Manifest:
     """Hash every source of a draft and store the blobs the store lacks; return the manifest.
 
     Unchanged files (same inode, size and mtime as when last hashed) are not read again. When
     the result equals a live version's manifest, its blobs are known to be stored (gc keeps a
     live version's blobs) and the store is not asked about each one.
 
+    :param stats: the files' stat keys, if :func:`known_manifest` already took them.
     :raises SourceError: for a file that vanished, cannot be read, or changed while read.
     """
     files = [s for s in artifact.sources if isinstance(s, FileSource)]
-    stats = {}
-    for src in files:
-        try:
-            stats[src.local] = stat_key(os.stat(src.local))
-        except FileNotFoundError:
-            raise SourceError(f"{src.local} was added to {artifact.name!r} but no longer exists", path=src.local) from None
+    stats = stat_files(artifact) if stats is None else stats
     cached = store.stat_cache.lookup(stats.items())
     todo = [s.local for s in files if s.local not in cached]
     progress.start("hashing", sum(stats[p][1] for p in todo))
@@ -61,6 +96,9 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
         elif isinstance(src, ReferenceSource):
             entries.append(src.entry)
     manifest = Manifest.of(entries, store.algorithm)
+    signature = tree_signature(artifact, stats, store.algorithm)
+    if signature is not None:
+        store.stat_cache.remember_tree(signature, manifest.digest)
     if store.exists and store.catalog.by_digest(manifest.digest):
         return manifest
 

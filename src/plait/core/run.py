@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plait.core import records as R
-from plait.core.errors import ConversionError, InvalidNameError, LineageError, NotFoundError
+from plait.core.errors import ConversionError, InvalidNameError, LineageError, NotFoundError, StoreError
 from plait.core.ids import new_ulid, utcnow
 from plait.core.names import check_alias, check_name, parse_spec
 from plait.core.records import check_json
@@ -78,6 +78,7 @@ class Run:
         self.summary: dict[str, Any] = {}
         self._token: contextvars.Token[Run | None] | None = None
         self._started = False
+        self._environment: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<Run {self.name!r} {self.kind} {self.id} {self.status}>"
@@ -96,14 +97,17 @@ class Run:
 
         if self._started:
             return self
+        self.store.init()  # an unwritable or unreachable store fails here, not later on the writer thread
         self._started = True
         self.started_at = utcnow()
+        outer = _active.get()
+        self._environment = _environment(outer if outer is not None and outer.id == self.parent else None)
         body = {
             "id": self.id, "name": self.name, "kind": self.kind, "parent": self.parent, "config": self.config,
-            "started_at": self.started_at, **_environment(), **self.info,
+            "started_at": self.started_at, **self._environment, **self.info,
         }
         self.info = {k: v for k, v in body.items() if k not in ("id", "name", "kind", "parent", "config", "started_at")}
-        self.store.write_event(R.RUN_STARTED, check_json(body, what="run info"), run=self.id)
+        self.store.write_event(R.RUN_STARTED, check_json(body, what="run info"), run=self.id, background=True)
         notify("plait_run_started", run=self)
         return self
 
@@ -118,7 +122,7 @@ class Run:
         self.error = f"{type(error).__name__}: {error}" if error is not None else None
         self.summary.update(check_json(dict(summary or {}), what="run summary"))
         data = {"id": self.id, "status": self.status, "ended_at": self.ended_at, "error": self.error, "summary": self.summary}
-        self.store.write_event(R.RUN_FINISHED, data, run=self.id)
+        self.store.write_event(R.RUN_FINISHED, data, run=self.id, background=True)
         notify("plait_run_finished", run=self, error=error)
 
     def __enter__(self) -> Run:
@@ -131,6 +135,14 @@ class Run:
             _active.reset(self._token)
             self._token = None
         self.finish(exc)
+        outer = _active.get()
+        if outer is None or outer.store != self.store:  # a top-level run: its record is complete on disk
+            try:
+                self.store.flush()
+            except StoreError:
+                if exc is None:
+                    raise
+                # the block's own error matters more; the events stay queued for the exit flush
 
     # -- use and log ----------------------------------------------------------------------------
 
@@ -151,7 +163,8 @@ class Run:
             return version  # reading back one's own output is not an input
         self._check_acyclic(version)
         self.start()
-        self.store.write_event(R.VERSION_USED, {"name": version.name, "number": version.number, "digest": version.digest}, run=self.id)
+        self.store.write_event(R.VERSION_USED, {"name": version.name, "number": version.number, "digest": version.digest},
+                               run=self.id, background=True)
         from plait.plugins import notify
 
         notify("plait_artifact_used", run=self, version=version)
@@ -419,10 +432,17 @@ def _publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_ex
     ``on_hashed`` is called once every file hashed and its blobs are stored, before any record.
     """
     from plait.core.gc import protect
-    from plait.core.publish import build_manifest
+    from plait.core.publish import build_manifest, known_manifest
     from plait.core.version import ArtifactVersion
 
-    manifest = build_manifest(store, draft, store.progress)
+    known, stats = known_manifest(store, draft)
+    if known is not None and store.exists:  # unchanged files: no manifest to build if it is the latest
+        row = _latest_row(store.catalog, draft.name)
+        if row is not None and row[3] == known:  # a live version's blobs and manifest are stored (gc keeps them)
+            if on_hashed is not None:
+                on_hashed()
+            return ArtifactVersion.from_row(store, row), False
+    manifest = build_manifest(store, draft, store.progress, stats)
     if on_hashed is not None:
         on_hashed()
     digest = store.put_manifest(manifest)
@@ -430,11 +450,9 @@ def _publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_ex
         manifest = build_manifest(store, draft, store.progress)
         protect(store, manifest)
     catalog = store.catalog
-    latest = catalog.latest_number(draft.name)
-    if latest is not None:
-        row = catalog.version(draft.name, latest)
-        if row is not None and row[3] == digest:
-            return ArtifactVersion.from_row(store, row), False
+    row = _latest_row(catalog, draft.name)
+    if row is not None and row[3] == digest:
+        return ArtifactVersion.from_row(store, row), False
     file_digest = manifest.entries[0].digest if len(manifest) == 1 and manifest.entries[0].ref is None else None
     if prefer_existing:
         rows = catalog.by_content(digest, file_digest)
@@ -452,6 +470,12 @@ def _publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_ex
     })
     store.write_event(R.VERSION_LOGGED, record.model_dump(mode="json"), run=created_by)
     return ArtifactVersion.from_row(store, catalog.version(record.name, record.number)), True
+
+
+def _latest_row(catalog: Any, name: str) -> tuple | None:
+    """Return the row of the latest live version of ``name``, or ``None``."""
+    latest = catalog.latest_number(name)
+    return None if latest is None else catalog.version(name, latest)
 
 
 def _logged_inside(catalog: Any, run_id: str, digest: str, file_digest: str | None) -> tuple | None:
@@ -479,13 +503,17 @@ def _git(cwd: str) -> dict[str, Any] | None:
         return None
 
 
-def _environment() -> dict[str, Any]:
+def _environment(outer: Run | None) -> dict[str, Any]:
+    """Where a run runs: host, user, pid, command, cwd, Python, git; a nested run shares its parent's."""
     from plait.core.store import current_user
 
+    if outer is not None and outer._environment:
+        return outer._environment
+    cwd = os.getcwd()
     return {
         "host": platform.node(), "user": current_user(), "pid": os.getpid(),
         "command": " ".join([Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python", *sys.argv[1:]])[:4000],
-        "cwd": os.getcwd(), "python": platform.python_version(), "git": _git(os.getcwd()),
+        "cwd": cwd, "python": platform.python_version(), "git": _git(cwd),
     }
 
 
@@ -515,6 +543,7 @@ def end_implicit_runs() -> None:
         if implicit._started:
             try:
                 implicit.finish()
+                implicit.store.flush()
             except Exception:  # at exit there is nobody left to tell
                 pass
 

@@ -16,6 +16,7 @@ The store is the source of truth; :class:`~plait.core.catalog.Catalog` indexes i
 from __future__ import annotations
 
 import atexit
+import functools
 import getpass
 import json
 import os
@@ -33,6 +34,7 @@ from plait.core.blobs import BlobStore
 from plait.core.config import default_store_url, user_cache_dir
 from plait.core.digest import ALGORITHMS, XXH3_128, hash_bytes, is_digest
 from plait.core.errors import ConflictError, CorruptRecordError, NotFoundError, StoreError
+from plait.core.eventwriter import writer_for
 from plait.core.ids import new_ulid, utcnow
 from plait.core.manifest import Manifest, decode_manifest, encode_manifest
 from plait.core.names import LATEST, Spec, check_alias, check_name, parse_spec
@@ -75,6 +77,7 @@ class Store:
         self._stat_cache: NoStatCache | None = None
         self._manifests: OrderedDict[str, Manifest] = OrderedDict()
         self._lock = threading.RLock()
+        self._events = writer_for(self.url)
         self.progress: Progress = NO_PROGRESS
 
     def __repr__(self) -> str:
@@ -108,7 +111,11 @@ class Store:
             return self
         self.backend.require_writable()
         body = {"format": STORE_FORMAT, "algorithm": self._requested_hash, "id": new_ulid(), "created_at": utcnow()}
-        self.backend.create(CONFIG_KEY, json.dumps(body, indent=2).encode())
+        try:
+            self.backend.create(CONFIG_KEY, json.dumps(body, indent=2).encode())
+        except (NotADirectoryError, PermissionError, IsADirectoryError, FileExistsError) as exc:
+            raise StoreError(f"cannot create a store at {self.url}: {exc.strerror or exc}. "
+                             "Choose a folder you can write to (--store or $PLAIT_STORE).") from exc
         self._config = None
         _ = self.config
         return self
@@ -159,6 +166,7 @@ class Store:
     @property
     def catalog(self) -> Catalog:
         """The local SQLite index, synced with the store on every query."""
+        self._events.flush()  # read your own writes
         with self._lock:
             catalog = self._open_catalog()
             catalog.sync()
@@ -260,9 +268,18 @@ class Store:
         except FileNotFoundError:
             raise NotFoundError(f"{name}:v{number} does not exist", name=f"{name}:v{number}") from None
 
-    def write_event(self, kind: str, data: dict[str, Any], run: str | None = None, user: str | None = None) -> R.Event:
-        """Append one event to the store's log and to the local index."""
+    def write_event(self, kind: str, data: dict[str, Any], run: str | None = None, user: str | None = None,
+                    *, background: bool = False) -> R.Event:
+        """Append one event to the store's log and to the local index.
+
+        :param background: queue the event for the store's writer thread and return at once
+            (run bookkeeping: see :mod:`plait.core.eventwriter`); otherwise write it now, after
+            everything queued before it.
+        """
         event = R.Event(id=new_ulid(), kind=kind, time=utcnow(), user=user or current_user(), run=run, data=data)
+        if background:
+            self._events.submit(self, event)
+            return event
         return self.append_event(event)
 
     def append_event(self, event: R.Event) -> R.Event:
@@ -270,12 +287,31 @@ class Store:
 
         :raises ConflictError: if an event with that id already exists.
         """
+        self._events.flush()
+        self._write_event_file(event)
+        self._index_events([event])
+        return event
+
+    def flush(self) -> None:
+        """Wait until every event queued for the background writer is in the store.
+
+        Runs queue their start, end and uses; a top-level run's end, any version logged and
+        interpreter exit flush them, so call this only before handing the store to another
+        process while a run is still going.
+
+        :raises StoreError: if a queued event could not be written (it stays queued; flush again
+            to retry).
+        """
+        self._events.flush()
+
+    def _write_event_file(self, event: R.Event) -> None:
         self.init()
         if not self.backend.create(event.key, R.encode(event)):
             raise ConflictError(f"event {event.key} already exists", key=event.key)
+
+    def _index_events(self, events: list[R.Event]) -> None:
         if self._catalog is not None:
-            self._catalog.fold([event])
-        return event
+            self._catalog.fold(events)
 
     # -- versions -------------------------------------------------------------------------------
 
@@ -492,7 +528,13 @@ def _memory_cache_dir(url: str) -> str:
 
 def current_user() -> str:
     """Return who is acting: ``$PLAIT_USER``, else the OS login name."""
+    return os.environ.get("PLAIT_USER") or _login_name()
+
+
+@functools.cache
+def _login_name() -> str:
+    """The OS login name, looked up once per process (``getpwuid`` is a system call)."""
     try:
-        return os.environ.get("PLAIT_USER") or getpass.getuser()
+        return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
