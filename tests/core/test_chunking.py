@@ -86,11 +86,9 @@ def sequential_cuts(path: Path) -> list[tuple[str, int]]:
 
 
 @pytest.mark.parametrize("kind", ["random", "zeros", "mixed"])
-def test_segment_parallel_cutting_gives_exactly_the_sequential_cuts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
-    # small segments, so a 30 MiB file has five and every merge path runs: a quick common cut
-    # (random), none at all until the end (zeros: max-size chunks at offsets the segments miss)
-    monkeypatch.setattr(D, "SEGMENT_SIZE", 6 * MiB)
-    monkeypatch.setattr(D, "SEGMENT_LOOKAHEAD", 6 * MiB)
+def test_windowed_cutting_gives_exactly_the_sequential_cuts(tmp_path: Path, kind: str) -> None:
+    # 30 MiB through two 8 MiB windows: chunks end exactly at a window's end (zeros: max-size
+    # chunks), cross from one window into the other, and the file ends mid-window
     parts = {
         "random": [rand(30 * MiB, 5)],
         "zeros": [bytes(30 * MiB)],
