@@ -52,6 +52,7 @@ def served(demo) -> Iterator[tuple[str, object, dict]]:
 @pytest.fixture(scope="module")
 def browser():
     """A headless Debian Chromium driven by Playwright."""
+    SCREENSHOTS.mkdir(exist_ok=True)  # not in git: a fresh checkout has no such folder
     with playwright_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
