@@ -8,6 +8,7 @@ any point leaves unreferenced blobs at most, never a version whose data is missi
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from plait.core.artifact import Artifact, BytesSource, FileSource, ReferenceSource
@@ -55,27 +56,41 @@ def tree_signature(artifact: Artifact, stats: dict[str, StatKey], algorithm: str
     return hash_bytes(f"{algorithm}\n{text}".encode("utf-8", "surrogateescape"))
 
 
-def known_manifest(store: Store, artifact: Artifact) -> tuple[str | None, dict[str, StatKey]]:
-    """Return the digest of the manifest a draft would make, when its files' stats say it is
-    known without reading them, and the stats (to hand to :func:`build_manifest`)."""
+@dataclass(frozen=True)
+class Survey:
+    """The stat of every local file of a draft, and the draft's tree signature (or ``None``)."""
+
+    stats: dict[str, StatKey]
+    signature: str | None
+
+
+def survey(artifact: Artifact, algorithm: str) -> Survey:
+    """Stat every local file of a draft once, for :func:`known_manifest` and :func:`build_manifest`."""
     stats = stat_files(artifact)
-    signature = tree_signature(artifact, stats, store.algorithm)
-    return (store.stat_cache.tree(signature) if signature else None), stats
+    return Survey(stats, tree_signature(artifact, stats, algorithm))
+
+
+def known_manifest(store: Store, artifact: Artifact) -> tuple[str | None, Survey]:
+    """Return the digest of the manifest a draft would make, when its files' stats say it is
+    known without reading them, and the survey (to hand to :func:`build_manifest`)."""
+    found = survey(artifact, store.algorithm)
+    return (store.stat_cache.tree(found.signature) if found.signature else None), found
 
 
 def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PROGRESS,
-                   stats: dict[str, StatKey] | None = None) -> Manifest:
+                   surveyed: Survey | None = None) -> Manifest:
     """Hash every source of a draft and store the blobs the store lacks; return the manifest.
 
     Unchanged files (same inode, size and mtime as when last hashed) are not read again. When
     the result equals a live version's manifest, its blobs are known to be stored (gc keeps a
     live version's blobs) and the store is not asked about each one.
 
-    :param stats: the files' stat keys, if :func:`known_manifest` already took them.
+    :param surveyed: the files' stats and signature, if :func:`known_manifest` already took them.
     :raises SourceError: for a file that vanished, cannot be read, or changed while read.
     """
     files = [s for s in artifact.sources if isinstance(s, FileSource)]
-    stats = stat_files(artifact) if stats is None else stats
+    surveyed = survey(artifact, store.algorithm) if surveyed is None else surveyed
+    stats = surveyed.stats
     cached = store.stat_cache.lookup(stats.items())
     todo = [s.local for s in files if s.local not in cached]
     progress.start("hashing", sum(stats[p][1] for p in todo))
@@ -96,9 +111,8 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
         elif isinstance(src, ReferenceSource):
             entries.append(src.entry)
     manifest = Manifest.of(entries, store.algorithm)
-    signature = tree_signature(artifact, stats, store.algorithm)
-    if signature is not None:
-        store.stat_cache.remember_tree(signature, manifest.digest)
+    if surveyed.signature is not None:
+        store.stat_cache.remember_tree(surveyed.signature, manifest.digest)
     if store.exists and store.catalog.by_digest(manifest.digest):
         return manifest
 

@@ -435,14 +435,14 @@ def _publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_ex
     from plait.core.publish import build_manifest, known_manifest
     from plait.core.version import ArtifactVersion
 
-    known, stats = known_manifest(store, draft)
+    known, surveyed = known_manifest(store, draft)
     if known is not None and store.exists:  # unchanged files: no manifest to build if it is the latest
         row = _latest_row(store.catalog, draft.name)
         if row is not None and row[3] == known:  # a live version's blobs and manifest are stored (gc keeps them)
             if on_hashed is not None:
                 on_hashed()
             return ArtifactVersion.from_row(store, row), False
-    manifest = build_manifest(store, draft, store.progress, stats)
+    manifest = build_manifest(store, draft, store.progress, surveyed)
     if on_hashed is not None:
         on_hashed()
     digest = store.put_manifest(manifest)
