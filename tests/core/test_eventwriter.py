@@ -180,3 +180,30 @@ def test_a_forked_child_makes_other_ids_than_its_parent() -> None:
     child = os.read(read, 64).decode()
     parent = new_ulid()
     assert child[10:] != parent[10:]  # the random parts differ (the time parts may not)
+
+
+def test_a_memory_store_can_be_listed_while_another_thread_writes_to_it(memory_store: Store) -> None:
+    # fsspec's memory filesystem is one dict: once in a full test run, a gc reading its marks
+    # while the event writer wrote failed with "dictionary changed size during iteration" (a
+    # garbage collection inside fsspec's snapshot let the other thread in). The race is rare;
+    # switching threads as often as possible gives it every chance here.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    memory_store.init()
+    done = threading.Event()
+
+    def write() -> None:
+        for i in range(2000):
+            memory_store.backend.create(f"events/2026-01-01/{i:08d}", b"{}")
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while not done.is_set():
+            memory_store.backend.find("events")
+            memory_store.backend.listdir("events/2026-01-01")
+    finally:
+        writer.join()
+        sys.setswitchinterval(interval)
+    assert len(memory_store.backend.find("events")) == 2000

@@ -517,10 +517,33 @@ class FsspecBackend(Backend):
         return value.timestamp() if value is not None else None
 
 
-class MemoryBackend(FsspecBackend):
-    """``memory://`` stores: process-local, so a lock makes create exclusive."""
+def _serialized(cls: type) -> type:
+    """Hold the class's ``_lock`` around each of its storage primitives.
 
-    _lock = threading.Lock()
+    fsspec's memory filesystem is one shared dict: listing it while another thread writes (the
+    event writer, a user's threads) fails with "dictionary changed size during iteration".
+    """
+
+    def wrap(method: Any) -> Any:
+        @functools.wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(self, *args, **kwargs)
+
+        return wrapper
+
+    for name in ("read", "read_many", "write", "write_many", "write_file", "create", "exists", "size", "listdir",
+                 "find", "delete", "delete_many", "modified", "touch", "get_to_file", "stale_temporaries"):
+        if hasattr(cls, name):
+            setattr(cls, name, wrap(getattr(cls, name)))
+    return cls
+
+
+@_serialized
+class MemoryBackend(FsspecBackend):
+    """``memory://`` stores: process-local, so one lock makes create exclusive and listing safe."""
+
+    _lock = threading.RLock()
 
     def __init__(self, url: str, fs: Any, root: str) -> None:
         super().__init__(url, fs, root)
