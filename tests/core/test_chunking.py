@@ -4,7 +4,6 @@ like a whole one."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 

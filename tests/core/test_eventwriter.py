@@ -182,28 +182,33 @@ def test_a_forked_child_makes_other_ids_than_its_parent() -> None:
     assert child[10:] != parent[10:]  # the random parts differ (the time parts may not)
 
 
-def test_a_memory_store_can_be_listed_while_another_thread_writes_to_it(memory_store: Store) -> None:
-    # fsspec's memory filesystem is one dict: once in a full test run, a gc reading its marks
-    # while the event writer wrote failed with "dictionary changed size during iteration" (a
-    # garbage collection inside fsspec's snapshot let the other thread in). The race is rare;
-    # switching threads as often as possible gives it every chance here.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
+def test_a_memory_store_can_be_listed_while_another_thread_writes_to_it(memory_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # fsspec's memory filesystem is one dict. Once in a full test run, a gc listing its marks
+    # while the event writer wrote failed with "dictionary changed size during iteration". Here
+    # the listing lets go of the GIL after every item, so unguarded it fails every time.
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    class SlowItems(dict):
+        def items(self):  # type: ignore[override]
+            for pair in dict.items(self):
+                time.sleep(0.0005)
+                yield pair
+
+    monkeypatch.setattr(MemoryFileSystem, "store", SlowItems(MemoryFileSystem.store))
     memory_store.init()
-    done = threading.Event()
+    for i in range(20):
+        memory_store.backend.create(f"events/2026-01-01/{i:08d}", b"{}")
 
     def write() -> None:
-        for i in range(2000):
-            memory_store.backend.create(f"events/2026-01-01/{i:08d}", b"{}")
-        done.set()
+        for i in range(20):
+            memory_store.backend.create(f"events/2026-01-02/{i:08d}", b"{}")
+            time.sleep(0.002)
 
-    writer = threading.Thread(target=write)
-    writer.start()
+    written = threading.Thread(target=write)
+    written.start()
     try:
-        while not done.is_set():
+        while written.is_alive():
             memory_store.backend.find("events")
-            memory_store.backend.listdir("events/2026-01-01")
     finally:
-        writer.join()
-        sys.setswitchinterval(interval)
-    assert len(memory_store.backend.find("events")) == 2000
+        written.join()
+    assert len(memory_store.backend.find("events")) == 40

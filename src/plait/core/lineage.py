@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from plait.core.errors import InvalidNameError, NotFoundError
+from plait.core.errors import InvalidNameError
 from plait.core.names import parse_spec
 
 if TYPE_CHECKING:

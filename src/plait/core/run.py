@@ -101,7 +101,8 @@ class Run:
         self._started = True
         self.started_at = utcnow()
         outer = _active.get()
-        self._environment = _environment(outer if outer is not None and outer.id == self.parent else None)
+        nested = outer is not None and outer.id == self.parent and outer._environment
+        self._environment = outer._environment if nested else _environment()  # type: ignore[union-attr]
         body = {
             "id": self.id, "name": self.name, "kind": self.kind, "parent": self.parent, "config": self.config,
             "started_at": self.started_at, **self._environment, **self.info,
@@ -503,12 +504,10 @@ def _git(cwd: str) -> dict[str, Any] | None:
         return None
 
 
-def _environment(outer: Run | None) -> dict[str, Any]:
-    """Where a run runs: host, user, pid, command, cwd, Python, git; a nested run shares its parent's."""
+def _environment() -> dict[str, Any]:
+    """Where a run runs: host, user, pid, command, cwd, Python, git (a nested run shares its parent's)."""
     from plait.core.store import current_user
 
-    if outer is not None and outer._environment:
-        return outer._environment
     cwd = os.getcwd()
     return {
         "host": platform.node(), "user": current_user(), "pid": os.getpid(),

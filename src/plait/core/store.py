@@ -42,7 +42,6 @@ from plait.core.progress import NO_PROGRESS, Progress
 from plait.core.statcache import NoStatCache, StatCache
 
 if TYPE_CHECKING:
-    from plait.core.artifact import Artifact
     from plait.core.catalog import Catalog
     from plait.core.lineage import LineageGraph
     from plait.core.run import Run

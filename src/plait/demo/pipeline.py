@@ -149,7 +149,6 @@ def build_flows(workdir: Path) -> dict[str, Any]:
 
 def run_pipeline(workdir: Path) -> DemoResult:
     """Run the three flows against the current default store and return what they made."""
-    import plait
 
     from prefect.settings import temporary_settings
 

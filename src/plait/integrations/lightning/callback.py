@@ -15,7 +15,7 @@ import warnings
 from typing import Any
 
 import plait
-from plait import PlaitError, Run, Store
+from plait import Run, Store
 from plait.integrations.lightning.compat import lightning
 from plait.integrations.lightning.paths import link_checkpoint
 from plait.integrations.lightning.recorder import LOG_MODES, CheckpointRecorder, _jsonable

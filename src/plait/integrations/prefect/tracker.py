@@ -20,7 +20,7 @@ from typing import Any
 import plait
 from plait.integrations.prefect import _engine
 from plait.integrations.prefect.options import TrackOptions, safe_name
-from plait.integrations.prefect.values import ARTIFACT, JSON, OBJECT, PARAM, classify, json_artifact, split, type_label
+from plait.integrations.prefect.values import JSON, OBJECT, PARAM, classify, json_artifact, split, type_label
 
 FLOW_KIND, TASK_KIND = "prefect.flow", "prefect.task"
 #: The attribute ``track`` sets on a flow or task (and on its function, so ``with_options`` keeps it).
