@@ -79,6 +79,7 @@ def s3_server() -> Iterator[str]:
     for var, value in (("AWS_ACCESS_KEY_ID", S3_KEY), ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
                        ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_EC2_METADATA_DISABLED", "true")):
         os.environ.setdefault(var, value)
+    _make_puts_atomic()
     server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -86,6 +87,31 @@ def s3_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+def _make_puts_atomic() -> None:
+    """Make moto's PUT check-then-store one step, as it is on S3 (idempotent).
+
+    moto checks ``If-None-Match: *`` and stores the object in two steps of Python; when its
+    server thread loses the GIL in between, two writers racing to create one key both get
+    200, and the second silently replaces the first. S3 answers the second with 412. The
+    eight-writer test hit this once in CI (199 versions from 200 logs). A lock around the
+    whole PUT handler restores S3's rule; plait itself is unchanged.
+    """
+    import threading
+
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response.put_object, "plait_atomic", False):
+        return
+    handler, lock = S3Response.put_object, threading.Lock()
+
+    def put_object(self: S3Response) -> object:
+        with lock:
+            return handler(self)
+
+    put_object.plait_atomic = True
+    S3Response.put_object = put_object
 
 
 @pytest.fixture(scope="session")
