@@ -44,6 +44,8 @@ def spawn(tmp_path: Path):
             for proc in self.procs:
                 _, err = proc.communicate(timeout=timeout)
                 assert proc.returncode == 0, err.decode()[-3000:]
+                if err:  # warnings of a worker that succeeded: pytest shows them if the test fails
+                    print(f"worker {' '.join([proc.args[2], *proc.args[5:]])} wrote to stderr:\n{err.decode()[-3000:]}")
             self.procs.clear()
 
     spawner = Spawner()
