@@ -16,11 +16,11 @@ A filesystem that cannot create exclusively can be read but is refused for writi
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import shutil
 import sys
 import threading
-import functools
 from abc import ABC, abstractmethod
 from typing import Any
 

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 from plait.core.artifact import Artifact, BytesSource, FileSource, ReferenceSource
 from plait.core.digest import FileDigest, digest_file, hash_bytes, stat_key
-from plait.core.statcache import StatKey
 from plait.core.errors import SourceError
 from plait.core.manifest import Entry, Manifest
 from plait.core.parallel import parallel_map, parallel_map_batched
 from plait.core.progress import NO_PROGRESS, Progress
+from plait.core.statcache import StatKey
 
 if TYPE_CHECKING:
     from plait.core.store import Store
@@ -49,11 +49,14 @@ def tree_signature(artifact: Artifact, stats: dict[str, StatKey], algorithm: str
     Equal signatures mean equal manifests, as far as the stat cache can tell (see
     :mod:`plait.core.statcache`).
     """
-    if not artifact.sources or not all(isinstance(s, FileSource) for s in artifact.sources):
+    files = [s for s in artifact.sources if isinstance(s, FileSource)]
+    if not files or len(files) != len(artifact.sources):
         return None
-    text = "\n".join([f"{s.path}\0{s.local}\0{k[0]}\0{k[1]}\0{k[2]}" for s in artifact.sources  # type: ignore[union-attr]
-                      for k in (stats[s.local],)])  # type: ignore[union-attr]
-    return hash_bytes(f"{algorithm}\n{text}".encode("utf-8", "surrogateescape"))
+    lines = [algorithm]
+    for src in files:
+        inode, size, mtime_ns = stats[src.local]
+        lines.append(f"{src.path}\0{src.local}\0{inode}\0{size}\0{mtime_ns}")
+    return hash_bytes("\n".join(lines).encode("utf-8", "surrogateescape"))
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from plait.core import records as R
 from plait.core.backend import Backend, open_backend
-from plait.core.catalog import version_columns
 from plait.core.blobs import BlobStore
+from plait.core.catalog import version_columns
 from plait.core.config import default_store_url, user_cache_dir
 from plait.core.digest import ALGORITHMS, XXH3_128, hash_bytes, is_digest
 from plait.core.errors import ConflictError, CorruptRecordError, NotFoundError, StoreError
