@@ -283,7 +283,7 @@ def floor_round(data: Path, work: Path) -> dict[str, dict[str, float]]:
     out["log B"] = {"wall": w, "cpu": c, "rss": r}
     # the hashing libraries are imported before the clock starts, as in any plait process (pyfastcdc's
     # typing_extensions alone takes 50 ms to import; a real log has imported it with pydantic)
-    code = ("import sys, time, pyfastcdc, xxhash, concurrent.futures; from plait.core.digest import digest_file; t = time.perf_counter(); "
+    code = ("import sys, time, pyfastcdc, xxhash, concurrent.futures; from plait.storage.digest import digest_file; t = time.perf_counter(); "
             "fd = digest_file(sys.argv[1]); print(fd.size / 2**30 / (time.perf_counter() - t))")
     w, c, r, text = run([sys.executable, "-c", code, data / "B.bin"])
     out["hash B (GiB/s)"] = {"wall": w, "cpu": c, "rss": r, "rate": float(text)}

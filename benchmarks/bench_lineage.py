@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 import plait
-from plait.core import records as R
-from plait.core.digest import hash_bytes
-from plait.core.ids import new_ulid, utcnow
-from plait.core.lineage import _UP, _walk
+from plait.formats import records as R
+from plait.storage.digest import hash_bytes
+from plait.base.ids import new_ulid, utcnow
+from plait.index import graph as G
 
 STAGES = 20
 RESULTS = Path(__file__).parent / "results" / "lineage.json"
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
         final = f"model-{chains - 1}:v{STAGES - 1}"
         catalog = store.catalog
         results["sync_unchanged"] = timed(catalog.sync, args.repeat * 50)
-        results["upstream_20_sql"] = timed(lambda: _walk(store, _UP, [(f"model-{chains - 1}", STAGES - 1)], None), args.repeat)
+        results["upstream_20_sql"] = timed(lambda: G.upstream(store.catalog, [(f"model-{chains - 1}", STAGES - 1)], None), args.repeat)
         graph = store.lineage(final)
         results["upstream_20_graph_size"] = {"runs": len(graph.runs), "versions": len(graph.versions)}
         assert len(graph.runs) == STAGES, len(graph.runs)

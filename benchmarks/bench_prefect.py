@@ -189,7 +189,7 @@ def main() -> None:
                           "ratio_in_task": inside / t_log}
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    from plait.core.run import end_implicit_runs
+    from plait.tracking.run import end_implicit_runs
 
     end_implicit_runs()
     s, b = out["small"], out["big"]

@@ -20,9 +20,9 @@ from pathlib import Path
 
 
 def build(store, versions: int, per_artifact: int) -> float:
-    from plait.core import records as R
-    from plait.core.ids import utcnow
-    from plait.core.manifest import Entry, Manifest
+    from plait.formats import records as R
+    from plait.base.ids import utcnow
+    from plait.formats.manifest import Entry, Manifest
 
     t0 = time.perf_counter()
     store.init()

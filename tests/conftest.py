@@ -24,11 +24,13 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("PLAIT_STORE", raising=False)
     monkeypatch.chdir(tmp_path)
     yield tmp_path
-    from plait import api
-    from plait.core.run import end_implicit_runs
+    from plait.api.store import STORE_SLOT
+    from plait.store.shared import states
+    from plait.tracking.run import end_implicit_runs
 
     end_implicit_runs()
-    api._default_stores.clear()
+    for state in states():  # the next test opens its stores afresh
+        state.pop(STORE_SLOT)
     # a test may have loaded plugins under its own environment (autoload off, a test plugin):
     # the next test loads them afresh under its own
     from plait.plugins import reset_plugin_manager

@@ -42,7 +42,7 @@ def test_every_public_name_has_a_docstring(name):
     obj = getattr(plait, name)
     doc = inspect.getdoc(obj) if not isinstance(obj, str) else "constant"
     if name == "hookimpl":  # a pluggy marker instance: documented where it is defined
-        doc = inspect.getsource(sys.modules["plait.plugins"]).split("hookimpl = ", 1)[1].split('"""')[1]
+        doc = inspect.getsource(sys.modules["plait.hookspecs"]).split("hookimpl = ", 1)[1].split('"""')[1]
     assert doc and doc.strip(), f"plait.{name} has no docstring"
 
 

@@ -1,6 +1,19 @@
 """plait: version the data ML pipelines read and write, and trace how every model was built.
 
-The public API. Integrations and plugins use only what is exported here.
+The public API: integrations and plugins use only what is exported here. The package is built
+in layers, each importing only the layers before it (``tests/test_architecture.py`` checks)::
+
+    0 plait.errors, plait.base     errors and warnings; ids, paths, threads, progress
+    1 plait.storage                bytes: backends (local, memory, fsspec), blobs, digests and chunks
+    2 plait.formats                names, manifests, version and event records, drafts
+    3 plait.index                  the SQLite index: schema, typed rows, every SQL query
+    4 plait.store                  a store's records: versions, events, aliases, publish, download
+    5 plait.tracking               versions and runs as objects, the live run, the lineage graph
+    6 plait.ops                    whole-store operations: gc, verify, compact, sync, diff
+    7 plait.hookspecs, builtin, plugins   the hooks, the built-in conversions, the plugin manager
+    8 plait.api                    Store and the module functions (log, use, get, run, …)
+    9 plait (this module)          the facade
+   10 plait.integrations, cli, ui, demo   Prefect, Lightning, Hugging Face; the command; the dashboard
 """
 
 from __future__ import annotations
@@ -9,15 +22,27 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from plait.api import diff, get, lineage, load, log, use
-    from plait.core.artifact import Artifact
-    from plait.core.diff import Diff
-    from plait.core.errors import (
+    from plait.api.functions import (
+        diff,
+        get,
+        lineage,
+        load,
+        log,
+        run,
+        use,
+    )
+    from plait.api.store import (
+        Store,
+        current_store,
+    )
+    from plait.base.describe import type_name
+    from plait.errors import (
         ConflictError,
         ConversionError,
         CorruptRecordError,
         FileChangedError,
         IntegrityError,
+        InvalidInputError,
         InvalidMetadataError,
         InvalidNameError,
         InvalidPathError,
@@ -25,58 +50,86 @@ if TYPE_CHECKING:
         MissingExtraError,
         NotFoundError,
         PlaitError,
+        PlaitWarning,
+        PluginWarning,
+        ReadOnlyError,
         SourceError,
         StoreError,
+        StoreUnreachableError,
         UnsupportedStoreError,
     )
-    from plait.core.lineage import LineageGraph
-    from plait.core.manifest import Entry, Manifest, Reference
-    from plait.core.run import Run, active_run, run
-    from plait.core.store import Store
-    from plait.core.sync import SyncReport, sync
-    from plait.core.version import ArtifactVersion, HistoryEntry
-    from plait.plugins import hookimpl
+    from plait.formats.artifact import Artifact
+    from plait.formats.manifest import (
+        Entry,
+        Manifest,
+        Reference,
+    )
+    from plait.formats.names import safe_name
+    from plait.hookspecs import hookimpl
+    from plait.ops.diff import Diff
+    from plait.ops.sync import (
+        SyncReport,
+        sync,
+    )
+    from plait.tracking.lineage import LineageGraph
+    from plait.tracking.nodes import (
+        ArtifactVersion,
+        HistoryEntry,
+        RunRecord,
+    )
+    from plait.tracking.run import (
+        Run,
+        active_run,
+    )
 
-# Exports are imported on first use (PEP 562): an eager facade pulled in pydantic, fsspec and
-# the whole core, ~1.1 s cold / ~300 ms warm for `import plait` (and so for `plait --help`);
-# lazily it is ~2 ms. Keep this map in step with the imports above and `__all__` below.
+#: Where each export lives. Exports are imported on first use (PEP 562), so ``import plait``
+#: loads none of pydantic, fsspec or the core. Keep in step with the imports above and ``__all__``.
 _EXPORTS = {
-    "Artifact": "plait.core.artifact",
-    "ArtifactVersion": "plait.core.version",
-    "ConflictError": "plait.core.errors",
-    "ConversionError": "plait.core.errors",
-    "CorruptRecordError": "plait.core.errors",
-    "Diff": "plait.core.diff",
-    "Entry": "plait.core.manifest",
-    "FileChangedError": "plait.core.errors",
-    "HistoryEntry": "plait.core.version",
-    "IntegrityError": "plait.core.errors",
-    "InvalidMetadataError": "plait.core.errors",
-    "InvalidNameError": "plait.core.errors",
-    "InvalidPathError": "plait.core.errors",
-    "LineageError": "plait.core.errors",
-    "LineageGraph": "plait.core.lineage",
-    "Manifest": "plait.core.manifest",
-    "MissingExtraError": "plait.core.errors",
-    "NotFoundError": "plait.core.errors",
-    "PlaitError": "plait.core.errors",
-    "Reference": "plait.core.manifest",
-    "Run": "plait.core.run",
-    "SourceError": "plait.core.errors",
-    "Store": "plait.core.store",
-    "StoreError": "plait.core.errors",
-    "SyncReport": "plait.core.sync",
-    "UnsupportedStoreError": "plait.core.errors",
-    "active_run": "plait.core.run",
-    "diff": "plait.api",
-    "get": "plait.api",
-    "hookimpl": "plait.plugins",
-    "lineage": "plait.api",
-    "load": "plait.api",
-    "log": "plait.api",
-    "run": "plait.core.run",
-    "sync": "plait.core.sync",
-    "use": "plait.api",
+    "Artifact": "plait.formats.artifact",
+    "ArtifactVersion": "plait.tracking.nodes",
+    "ConflictError": "plait.errors",
+    "ConversionError": "plait.errors",
+    "CorruptRecordError": "plait.errors",
+    "Diff": "plait.ops.diff",
+    "Entry": "plait.formats.manifest",
+    "FileChangedError": "plait.errors",
+    "HistoryEntry": "plait.tracking.nodes",
+    "IntegrityError": "plait.errors",
+    "InvalidInputError": "plait.errors",
+    "InvalidMetadataError": "plait.errors",
+    "InvalidNameError": "plait.errors",
+    "InvalidPathError": "plait.errors",
+    "LineageError": "plait.errors",
+    "LineageGraph": "plait.tracking.lineage",
+    "Manifest": "plait.formats.manifest",
+    "MissingExtraError": "plait.errors",
+    "NotFoundError": "plait.errors",
+    "PlaitError": "plait.errors",
+    "PlaitWarning": "plait.errors",
+    "PluginWarning": "plait.errors",
+    "ReadOnlyError": "plait.errors",
+    "Reference": "plait.formats.manifest",
+    "Run": "plait.tracking.run",
+    "RunRecord": "plait.tracking.nodes",
+    "SourceError": "plait.errors",
+    "Store": "plait.api.store",
+    "StoreError": "plait.errors",
+    "StoreUnreachableError": "plait.errors",
+    "SyncReport": "plait.ops.sync",
+    "UnsupportedStoreError": "plait.errors",
+    "active_run": "plait.tracking.run",
+    "current_store": "plait.api.store",
+    "diff": "plait.api.functions",
+    "get": "plait.api.functions",
+    "hookimpl": "plait.hookspecs",
+    "lineage": "plait.api.functions",
+    "load": "plait.api.functions",
+    "log": "plait.api.functions",
+    "run": "plait.api.functions",
+    "safe_name": "plait.formats.names",
+    "sync": "plait.ops.sync",
+    "type_name": "plait.base.describe",
+    "use": "plait.api.functions",
 }
 
 
@@ -108,6 +161,7 @@ __all__ = [
     "FileChangedError",
     "HistoryEntry",
     "IntegrityError",
+    "InvalidInputError",
     "InvalidMetadataError",
     "InvalidNameError",
     "InvalidPathError",
@@ -117,14 +171,20 @@ __all__ = [
     "MissingExtraError",
     "NotFoundError",
     "PlaitError",
+    "PlaitWarning",
+    "PluginWarning",
+    "ReadOnlyError",
     "Reference",
     "Run",
+    "RunRecord",
     "SourceError",
     "Store",
     "StoreError",
+    "StoreUnreachableError",
     "SyncReport",
     "UnsupportedStoreError",
     "active_run",
+    "current_store",
     "diff",
     "get",
     "hookimpl",
@@ -132,6 +192,8 @@ __all__ = [
     "load",
     "log",
     "run",
+    "safe_name",
     "sync",
+    "type_name",
     "use",
 ]

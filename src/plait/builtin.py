@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-from plait.core.artifact import Artifact
-from plait.core.errors import SourceError
-from plait.core.names import check_name
-from plait.plugins import hookimpl
+from plait.errors import SourceError
+from plait.formats.artifact import Artifact
+from plait.formats.names import safe_name
+from plait.hookspecs import hookimpl
+from plait.tracking.nodes import ArtifactVersion
 
 
 def name_for_path(path: str) -> str:
-    """Derive an artifact name from a path: its base name with unusable characters replaced."""
-    base = os.path.basename(os.path.normpath(path)) or "data"
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip(".-_") or "data"
-    return check_name(name[:128].rstrip(".") or "data")
+    """Derive an artifact name from a path: its base name made valid (see :func:`plait.safe_name`)."""
+    return safe_name(os.path.basename(os.path.normpath(path)) or "data")
 
 
 @hookimpl(trylast=True)
@@ -39,7 +37,7 @@ def plait_object_to_artifact(obj: Any, name: str | None, type: str | None, store
 
 
 @hookimpl(trylast=True)
-def plait_artifact_to_object(version: Any, as_type: Any) -> Any:
+def plait_artifact_to_object(version: ArtifactVersion, as_type: Any) -> Any:
     """Return the downloaded folder (or the single file) for ``None``, ``str`` and ``Path``."""
     if as_type in (None, str, Path, "path"):
         folder = version.download()

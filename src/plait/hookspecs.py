@@ -27,12 +27,16 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from plait.core.artifact import Artifact
-    from plait.core.run import Run
-    from plait.core.store import Store
-    from plait.core.version import ArtifactVersion
+    from plait.formats.artifact import Artifact
+    from plait.store.base import BaseStore as Store
+    from plait.tracking.nodes import ArtifactVersion
+    from plait.tracking.run import Run
 
 hookspec = pluggy.HookspecMarker("plait")
+"""Decorator marking a function as a plait hook specification."""
+
+hookimpl = pluggy.HookimplMarker("plait")
+"""Decorator marking a function as a plait hook implementation; plugins use it as ``plait.hookimpl``."""
 
 
 @hookspec

@@ -4,6 +4,10 @@ Plugins come from the entry-point group ``plait`` (the Prefect, Lightning and Hu
 integrations register there like any third party) plus the built-in conversions, which are
 registered last-called (``trylast``). Set ``PLAIT_DISABLE_PLUGIN_AUTOLOAD=1`` to load no entry
 points, and ``PLAIT_TRACE_PLUGINS=1`` to print every hook call to stderr.
+
+Runs reach the hooks through :class:`PluginRelay`, installed by :func:`install` (opening a
+:class:`plait.Store` does it): each hook is called by name on pluggy's relay
+(``pm.hook.plait_run_started(run=...)``), so a type checker follows every call.
 """
 
 from __future__ import annotations
@@ -16,21 +20,20 @@ from typing import Any
 
 import pluggy
 
-from plait import hookspecs
+from plait import builtin, hookspecs
+from plait.hookspecs import hookimpl
+from plait.errors import PluginWarning
+from plait.formats.artifact import Artifact
+from plait.store.base import BaseStore
+from plait.tracking.nodes import ArtifactVersion
+from plait.tracking.run import HookRelay, Run, install_hook_relay
 
 ENTRY_POINT_GROUP = "plait"
 DISABLE_AUTOLOAD_ENV = "PLAIT_DISABLE_PLUGIN_AUTOLOAD"
 TRACE_ENV = "PLAIT_TRACE_PLUGINS"
 
-hookimpl = pluggy.HookimplMarker("plait")
-"""Decorator marking a function as a plait hook implementation (see :mod:`plait.hookspecs`)."""
-
 _lock = threading.Lock()
 _manager: pluggy.PluginManager | None = None
-
-
-class PluginWarning(UserWarning):
-    """Warned when a plugin failed to load or its notification hook raised; the user's work goes on."""
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -43,8 +46,6 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def _build() -> pluggy.PluginManager:
-    from plait import builtin
-
     pm = pluggy.PluginManager("plait")
     pm.add_hookspecs(hookspecs)
     pm.register(builtin, name="plait.builtin")
@@ -100,17 +101,64 @@ def unregister(plugin: Any = None, name: str | None = None) -> None:
     get_plugin_manager().unregister(plugin=plugin, name=name)
 
 
-def notify(hook: str, **kwargs: Any) -> None:
-    """Call a notification hook; a plugin that raises becomes a :class:`PluginWarning`."""
-    try:
-        getattr(get_plugin_manager().hook, hook)(**kwargs)
-    except Exception as exc:  # a plugin must never break the user's run
-        warnings.warn(f"a plait plugin failed in {hook}: {type(exc).__name__}: {exc}", PluginWarning, stacklevel=3)
+def _warn(hook: str, exc: Exception) -> None:
+    warnings.warn(f"a plait plugin failed in {hook}: {type(exc).__name__}: {exc}", PluginWarning, stacklevel=4)
 
 
-def convert(hook: str, **kwargs: Any) -> Any:
-    """Call a ``firstresult`` conversion hook and return its result (``None`` if none)."""
-    return getattr(get_plugin_manager().hook, hook)(**kwargs)
+class PluginRelay(HookRelay):
+    """Tells the plugins what runs do and asks them to convert objects; a raising notification
+    hook becomes a :class:`~plait.errors.PluginWarning`, never the user's error."""
+
+    def run_started(self, run: Run) -> None:
+        """Call ``plait_run_started``."""
+        try:
+            get_plugin_manager().hook.plait_run_started(run=run)
+        except Exception as exc:  # a plugin must never break the user's run
+            _warn("plait_run_started", exc)
+
+    def run_finished(self, run: Run, error: BaseException | None) -> None:
+        """Call ``plait_run_finished``."""
+        try:
+            get_plugin_manager().hook.plait_run_finished(run=run, error=error)
+        except Exception as exc:  # a plugin must never break the user's run
+            _warn("plait_run_finished", exc)
+
+    def artifact_used(self, run: Run, version: ArtifactVersion) -> None:
+        """Call ``plait_artifact_used``."""
+        try:
+            get_plugin_manager().hook.plait_artifact_used(run=run, version=version)
+        except Exception as exc:  # a plugin must never break the user's run
+            _warn("plait_artifact_used", exc)
+
+    def artifact_logged(self, run: Run, version: ArtifactVersion, created: bool) -> None:
+        """Call ``plait_artifact_logged``."""
+        try:
+            get_plugin_manager().hook.plait_artifact_logged(run=run, version=version, created=created)
+        except Exception as exc:  # a plugin must never break the user's run
+            _warn("plait_artifact_logged", exc)
+
+    def object_to_artifact(self, obj: Any, name: str | None, type: str | None, store: BaseStore) -> Artifact | None:
+        """Call ``plait_object_to_artifact`` (first result wins)."""
+        result: Artifact | None = get_plugin_manager().hook.plait_object_to_artifact(obj=obj, name=name, type=type, store=store)
+        return result
+
+    def fingerprint(self, obj: Any) -> str | None:
+        """Call ``plait_fingerprint`` (first result wins)."""
+        result: str | None = get_plugin_manager().hook.plait_fingerprint(obj=obj)
+        return result
+
+
+_relay = PluginRelay()
+
+
+def install() -> None:
+    """Make every run talk to the plugins (idempotent and cheap: plugins still load on first use)."""
+    install_hook_relay(_relay)
+
+
+def artifact_to_object(version: ArtifactVersion, as_type: Any) -> Any:
+    """Call ``plait_artifact_to_object`` (first result wins); ``None`` if no plugin makes that type."""
+    return get_plugin_manager().hook.plait_artifact_to_object(version=version, as_type=as_type)
 
 
 def plugin_list() -> list[tuple[str, str]]:

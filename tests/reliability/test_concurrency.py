@@ -12,7 +12,7 @@ import time
 import pytest
 
 import plait
-from plait.core import records as R
+from plait.formats import records as R
 
 WRITERS = 8
 EACH = 25

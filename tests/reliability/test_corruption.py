@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import plait
 from plait.cli import main
-from plait.core.blobs import blob_key
+from plait.storage.blobs import blob_key
 
 
 def _damage(store: plait.Store, digest: str, how: str) -> None:

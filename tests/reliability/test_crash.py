@@ -16,9 +16,10 @@ import signal
 import time
 
 import plait
-from plait.core import records as R
-from plait.core.blobs import blob_key
-from plait.core.manifest import decode_manifest
+from plait.formats import records as R
+from plait.storage.blobs import blob_key
+from plait.formats.manifest import decode_manifest
+from plait.index import versions as V
 
 TRIALS = 10
 
@@ -83,7 +84,7 @@ def test_sigkill_at_random_points_never_leaves_a_partial_version(file_store, spa
         time.sleep(0.001)
     _kill(proc, spawn)
     _assert_no_partial_version(store)
-    completed = "weights" in store.catalog.names()  # it may have stored its last blob as we looked
+    completed = "weights" in V.names(store.catalog)  # it may have stored its last blob as we looked
 
     before = {d: os.stat(store.backend.local_path(blob_key(d))).st_ino
               for d in (k.rsplit("/", 1)[-1] for k in store.backend.find("blobs"))}

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 import plait
 from plait.cli import main
-from plait.core.blobs import blob_key
-from plait.core.gc import read_marks
+from plait.storage.blobs import blob_key
+from plait.store.marks import read_marks
+from plait.index import events as E
 
 
 def test_gc_is_a_dry_run_by_default_and_frees_only_unreferenced_blobs(file_store):
@@ -66,7 +67,7 @@ def test_deleting_a_version_makes_its_unique_blobs_collectable(file_store):
     assert refused.exit_code != 0 and "still has aliases" in refused.output and "--force" in refused.output
     assert runner.invoke(main, ["--store", file_store.url, "delete", "m:v1", "--force"]).exit_code == 0
     assert [h.kind for h in plait.Store(file_store.url).get("m:v0").history()][0] == "version.logged"
-    kinds = [r[1] for r in file_store.catalog.events_for("m", 1)]
+    kinds = [e.kind for e in E.of_version(file_store.catalog, "m", 1)]
     assert kinds[-1] == "version.deleted"
     report = file_store.gc(dry_run=False, grace_seconds=0)
     assert report.blobs == [unique] and report.bytes == len(b"v1 bytes")

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 import plait
 from plait.cli import main
-from plait.core.blobs import blob_key
-from plait.core.digest import hash_bytes
-from plait.core.gc import read_marks
+from plait.storage.blobs import blob_key
+from plait.storage.digest import hash_bytes
+from plait.store.marks import read_marks
 
 GRACE = 0.4
 

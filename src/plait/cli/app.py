@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from plait.core.errors import PlaitError
+from plait.errors import PlaitError
 
 
 class PlaitGroup(click.Group):
@@ -39,10 +39,10 @@ class Context:
         """Open the store at ``url`` with the global ``--store-option`` settings.
 
         :param url: the store URL (``None``: the default store).
-        :param kwargs: passed to :class:`~plait.core.store.Store` (e.g. ``hash``).
+        :param kwargs: passed to :class:`~plait.store.base.Store` (e.g. ``hash``).
         :returns: the store.
         """
-        from plait.core.store import Store
+        from plait.api.store import Store
 
         return Store(url, storage_options=self.storage_options, **kwargs)
 
@@ -89,25 +89,25 @@ def parse_store_options(pairs: tuple[str, ...] | list[str], env: str | None = No
         ``{"a": 1}``), else text; a dotted ``KEY`` nests (``config_kwargs.retries.max_attempts=1``).
     :param env: a JSON object to start from; the pairs are set on top of it.
     :returns: the nested options.
-    :raises InvalidNameError: for a pair without ``=`` or an ``env`` that is not a JSON object.
+    :raises InvalidInputError: for a pair without ``=`` or an ``env`` that is not a JSON object.
     """
-    from plait.core.errors import InvalidNameError
+    from plait.errors import InvalidInputError
 
     options: dict[str, Any] = {}
     if env and env.strip():
         try:
             options = json.loads(env)
         except ValueError as exc:
-            raise InvalidNameError(f"PLAIT_STORE_OPTIONS is not valid JSON ({exc}); give an object like "
-                                   '{"client_kwargs": {"endpoint_url": "http://..."}}', name="PLAIT_STORE_OPTIONS") from None
+            raise InvalidInputError(f"PLAIT_STORE_OPTIONS is not valid JSON ({exc}); give an object like "
+                                    '{"client_kwargs": {"endpoint_url": "http://..."}}') from None
         if not isinstance(options, dict):
-            raise InvalidNameError("PLAIT_STORE_OPTIONS must be a JSON object, like "
-                                   '{"client_kwargs": {"endpoint_url": "http://..."}}', name="PLAIT_STORE_OPTIONS")
+            raise InvalidInputError("PLAIT_STORE_OPTIONS must be a JSON object, like "
+                                    '{"client_kwargs": {"endpoint_url": "http://..."}}')
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key.strip() or any(not part for part in key.split(".")):
-            raise InvalidNameError(f"--store-option {pair!r} is not KEY=VALUE; write e.g. "
-                                   "--store-option client_kwargs.endpoint_url=http://127.0.0.1:9000", name=pair)
+            raise InvalidInputError(f"--store-option {pair!r} is not KEY=VALUE; write e.g. "
+                                    "--store-option client_kwargs.endpoint_url=http://127.0.0.1:9000")
         try:
             value: Any = json.loads(text)
         except ValueError:

@@ -26,7 +26,7 @@ def demo(ctx: Context, store_url: str | None, workdir: str) -> None:
     store = ctx.store
     store.init()
     os.environ["PLAIT_STORE"] = store.url  # the flows log to the default store: make it this one
-    from plait.core.errors import MissingExtraError
+    from plait.errors import MissingExtraError
 
     try:
         from plait.demo.pipeline import run_pipeline

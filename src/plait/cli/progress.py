@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from plait.core.progress import Progress
+from plait.base.progress import Progress
 
 
 class RichProgress(Progress):

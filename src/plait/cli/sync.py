@@ -17,11 +17,11 @@ from plait.cli.app import Context, human_size, main, pass_ctx
 @pass_ctx
 def sync(ctx: Context, specs: tuple[str, ...], to_url: str | None, from_url: str | None, lineage: bool, aliases: str) -> None:
     """Copy versions (all, or SPECS and their upstream lineage) --to or --from another store."""
-    from plait.core.errors import InvalidNameError
-    from plait.core.sync import sync as sync_stores
+    from plait.errors import InvalidInputError
+    from plait.ops.sync import sync as sync_stores
 
     if bool(to_url) == bool(from_url):
-        raise InvalidNameError("give exactly one of --to URL or --from URL")
+        raise InvalidInputError("give exactly one of --to URL or --from URL")
     here = ctx.store
     other = ctx.open_store(to_url or from_url)
     other.progress = here.progress

@@ -7,7 +7,7 @@ import ipaddress
 import click
 
 from plait.cli.app import Context, main, pass_ctx
-from plait.core.errors import MissingExtraError
+from plait.errors import MissingExtraError
 
 
 def is_loopback(host: str) -> bool:

@@ -12,7 +12,7 @@ from plait.cli.app import Context, human_size, main, pass_ctx, table
 
 
 def _parse_meta(pairs: tuple[str, ...]) -> dict[str, Any]:
-    from plait.core.errors import InvalidMetadataError
+    from plait.errors import InvalidMetadataError
 
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -50,7 +50,7 @@ def init(ctx: Context, url: str | None, algorithm: str) -> None:
 def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, ...], meta: tuple[str, ...],
             description: str | None, reference: bool) -> None:
     """Log a file or folder (or a reference) as a new version of NAME."""
-    from plait.core.artifact import Artifact
+    from plait.formats.artifact import Artifact
 
     art = Artifact(name, type=type_, description=description or "", metadata=_parse_meta(meta))
     if reference:
@@ -158,7 +158,7 @@ def history(ctx: Context, spec: str) -> None:
 @pass_ctx
 def diff(ctx: Context, old: str, new: str) -> None:
     """Compare two versions: added, removed and modified paths."""
-    from plait.api import diff as diff_versions
+    from plait.api.functions import diff as diff_versions
 
     d = diff_versions(old, new, store=ctx.store)
     ctx.emit(d.to_dict(), str(d))

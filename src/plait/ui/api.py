@@ -14,8 +14,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 import plait
-from plait.core.errors import InvalidNameError, ReadOnlyError
-from plait.core.names import check_name
+from plait.errors import InvalidInputError, ReadOnlyError
+from plait.formats.names import check_name
 from plait.ui import queries
 from plait.ui.notes import check_note, render_markdown
 from plait.ui.preview import kind_of, preview
@@ -41,7 +41,7 @@ def _store(request: Request) -> plait.Store:
 
 def _version(request: Request, name: str, number: int) -> plait.ArtifactVersion:
     if number < 0:
-        raise InvalidNameError(f"a version number is 0 or more, not {number}", name=str(number))
+        raise InvalidInputError(f"a version number is 0 or more, not {number}")
     return _store(request).get(f"{name}:v{number}")
 
 
@@ -95,7 +95,7 @@ def show_version(request: Request, name: str, number: int) -> dict[str, Any]:
 def list_files(request: Request, name: str, number: int, offset: int = 0, limit: int = 100) -> dict[str, Any]:
     """Return one page of a version's files with their size, digest and preview kind."""
     if not 1 <= limit <= MAX_FILES or offset < 0:
-        raise InvalidNameError(f"offset must be 0 or more and limit between 1 and {MAX_FILES}", name=str(limit))
+        raise InvalidInputError(f"offset must be 0 or more and limit between 1 and {MAX_FILES}")
     entries = _version(request, name, number).files()
     items = [{"path": e.path, "size": e.size, "digest": e.digest, "kind": "reference" if e.ref else kind_of(e.path),
               "reference": e.ref.uri if e.ref else None} for e in entries[offset:offset + limit]]
@@ -157,7 +157,7 @@ def list_runs(request: Request, name: str | None = Query(None, max_length=128), 
 def show_run(request: Request, run_id: str) -> dict[str, Any]:
     """Return a run: config, environment, inputs, outputs, parent and child runs (an id prefix is enough)."""
     if not run_id.isalnum() or len(run_id) > 26:
-        raise InvalidNameError(f"{run_id!r} is not a run id (26 letters and digits, or a prefix)", name=run_id)
+        raise InvalidInputError(f"{run_id!r} is not a run id (26 letters and digits, or a prefix)")
     run = _store(request).get_run(run_id)
     data = run.to_dict()
     data["inputs"] = [_brief(v) for v in run.inputs]

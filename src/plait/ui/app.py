@@ -24,12 +24,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from plait.core.errors import (
+from plait.errors import (
     CorruptRecordError,
     IntegrityError,
-    InvalidMetadataError,
-    InvalidNameError,
-    InvalidPathError,
+    InvalidInputError,
     NotFoundError,
     PlaitError,
     ReadOnlyError,
@@ -37,7 +35,7 @@ from plait.core.errors import (
 from plait.ui.api import router
 
 if TYPE_CHECKING:
-    from plait.core.store import Store
+    from plait.api.store import Store
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -50,9 +48,7 @@ _SECURITY_HEADERS = {
 _STATUS: list[tuple[type[PlaitError], int]] = [
     (NotFoundError, 404),
     (ReadOnlyError, 403),
-    (InvalidNameError, 400),
-    (InvalidPathError, 400),
-    (InvalidMetadataError, 400),
+    (InvalidInputError, 400),
     (IntegrityError, 500),
     (CorruptRecordError, 500),
 ]

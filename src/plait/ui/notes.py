@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from plait.core.errors import InvalidMetadataError
+from plait.errors import InvalidMetadataError
 
 #: The longest description the dashboard accepts (the store allows 1 MiB; notes are prose).
 MAX_NOTE_CHARS = 100_000

@@ -15,11 +15,11 @@ import posixpath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from plait.core.errors import InvalidPathError
+from plait.errors import InvalidPathError
 
 if TYPE_CHECKING:
-    from plait.core.manifest import Entry
-    from plait.core.version import ArtifactVersion
+    from plait.formats.manifest import Entry
+    from plait.tracking.nodes import ArtifactVersion
 
 #: How much of a text file a preview shows.
 TEXT_HEAD_BYTES = 64 << 10

@@ -52,7 +52,7 @@ class Counter:
 @pytest.fixture
 def work(monkeypatch: pytest.MonkeyPatch) -> dict[str, Counter]:
     """Count files hashed by plait and datasets written by the integration."""
-    from plait.core import publish
+    from plait.store import publish
     from plait.integrations.huggingface import serialize
 
     counters = {"hashed": Counter(publish.digest_file), "written": Counter(serialize.write)}

@@ -37,7 +37,7 @@ def track(dataset: Any, name: str | None = None, *, aliases: Iterable[str] = (),
     require_datasets()
     if kind_of(dataset) is None:
         raise plait.ConversionError(
-            f"track() takes a datasets.Dataset or DatasetDict, not {_type_name(dataset)}"
+            f"track() takes a datasets.Dataset or DatasetDict, not {plait.type_name(dataset)}"
             + ("; materialize an iterable dataset first, e.g. Dataset.from_generator(lambda: (yield from it))"
                if "Iterable" in type(dataset).__name__ else "")
         )
@@ -111,11 +111,6 @@ def load_dataset(path: str, *args: Any, store: plait.Store | str | None = None, 
     if kind_of(result) is not None:
         convert.remember(result, version)
     return result
-
-
-def _type_name(obj: Any) -> str:
-    cls = type(obj)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _data_files(datasets: Any, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:

@@ -22,13 +22,7 @@ tracking: contextvars.ContextVar[bool] = contextvars.ContextVar("plait_hf_tracki
 
 def resolve_store(store: plait.Store | str | None) -> plait.Store:
     """Return the store to work on: the given one, else the active run's, else the default store."""
-    if isinstance(store, plait.Store):
-        return store
-    if store is None:
-        run = plait.active_run()
-        if run is not None:
-            return run.store
-    return plait.Store(os.fspath(store) if store is not None else None)
+    return plait.current_store(store)
 
 
 def split_fingerprints(obj: Any) -> list[str]:
@@ -62,8 +56,7 @@ def default_name(obj: Any) -> str:
 
 def safe_name(text: str) -> str:
     """Return ``text`` made into a valid artifact name (unusable characters become ``-``)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-_")[:128].rstrip(".")
-    return name or "dataset"
+    return plait.safe_name(text, "dataset")
 
 
 def known_spec(store: plait.Store, fingerprint: str) -> str | None:
@@ -76,8 +69,7 @@ def known_spec(store: plait.Store, fingerprint: str) -> str | None:
     if spec is not None:
         return spec
     datasets = require_datasets()
-    key = f"{datasets.Dataset.__module__}.{datasets.Dataset.__qualname__}:{fingerprint}"
-    version = plait.Run(store, "huggingface-lookup").store_fingerprint(key)
+    version = store.by_fingerprint(f"{plait.type_name(datasets.Dataset)}:{fingerprint}")
     return version.spec if version is not None else None
 
 

@@ -30,7 +30,7 @@ TRAINER_SETTINGS = ("max_epochs", "min_epochs", "max_steps", "min_steps", "accum
                     "check_val_every_n_epoch", "limit_train_batches", "limit_val_batches", "log_every_n_steps")
 
 
-class CheckpointLoggingWarning(UserWarning):
+class CheckpointLoggingWarning(plait.PlaitWarning):
     """Warned when plait could not record a checkpoint or the fit; training goes on."""
 
 
@@ -120,7 +120,7 @@ class PlaitCheckpoints(_L.Callback):  # type: ignore[misc,name-defined]
         datamodule = getattr(trainer, "datamodule", None)
         if datamodule is not None and getattr(datamodule, "hparams", None):
             config["datamodule"] = _jsonable(dict(datamodule.hparams))
-        info = {"lightning": {"package": _L.package, "version": _L.version, "model": _qualname(pl_module),
+        info = {"lightning": {"package": _L.package, "version": _L.version, "model": plait.type_name(pl_module),
                               "artifact": self.name, "log": self.log_mode}}
         run = Run(store, self.run_name or type(pl_module).__name__, kind=KIND, config=config, parent=parent, info=info)
         run.__enter__()
@@ -135,7 +135,7 @@ class PlaitCheckpoints(_L.Callback):  # type: ignore[misc,name-defined]
         if self._store_url is None and outer is not None:
             return outer.store, outer.id
         url = self._store_url or (self._outer[0] if self._outer else None)
-        store = Store(url) if url is not None else Store()
+        store = plait.current_store(url)
         if outer is not None and outer.store == store:
             return store, outer.id
         return store, self._outer[1] if self._outer and self._outer[0] == store.url else None
@@ -278,9 +278,6 @@ def _loaders(trainer: Any) -> list[Any]:
 def _is_hf_dataset(obj: Any) -> bool:
     return type(obj).__module__.startswith("datasets.") and type(obj).__name__ in ("Dataset", "DatasetDict", "IterableDataset")
 
-
-def _qualname(obj: Any) -> str:
-    return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
 __all__ = ["CheckpointLoggingWarning", "PlaitCheckpoints"]

@@ -95,7 +95,4 @@ def link_checkpoint(run: Run, path: str | os.PathLike[str]) -> ArtifactVersion |
 
 def plait_name(text: str) -> str:
     """Turn a file stem like ``epoch=3-step=90`` into a valid artifact name (``epoch-3-step-90``)."""
-    import re
-
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-_")[:128] or "checkpoint"
-    return name
+    return plait.safe_name(text, "checkpoint")

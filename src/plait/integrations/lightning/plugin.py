@@ -15,6 +15,7 @@ import os
 import sys
 from typing import Any
 
+import plait
 from plait import Artifact, hookimpl
 
 STATE_DICT_ENTRY = "model.pt"
@@ -36,7 +37,7 @@ def plait_object_to_artifact(obj: Any, name: str | None, type: str | None, store
 
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in obj.state_dict().items()}, buffer)  # same weights, same bytes
-    cls = builtin_type(obj)
+    cls = plait.type_name(obj)
     metadata: dict[str, Any] = {"class": cls, "parameters": sum(p.numel() for p in obj.parameters())}
     hparams = getattr(obj, "hparams", None)
     if hparams:
@@ -68,14 +69,9 @@ def plait_artifact_to_object(version: Any, as_type: Any) -> Any:
 
 
 def _is_lightning_class(cls: type) -> bool:
-    return any(f"{c.__module__}.{c.__qualname__}".endswith("core.module.LightningModule") for c in cls.__mro__)
-
-
-def builtin_type(obj: Any) -> str:
-    """Return ``module.Class`` of an object."""
-    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+    return any(plait.type_name(c).endswith("core.module.LightningModule") for c in cls.__mro__)
 
 
 def type_to_name(obj: Any) -> str:
     """Name a module's artifact after its class, lower-cased (``TinyClassifier`` -> ``tinyclassifier``)."""
-    return type(obj).__name__.lower()[:128] or "model"
+    return plait.safe_name(type(obj).__name__.lower(), "model")

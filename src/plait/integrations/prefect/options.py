@@ -136,6 +136,4 @@ def _check_alias(alias: Any) -> str:
 
 def safe_name(text: str) -> str:
     """Turn a task name or output key into a valid artifact or run name (``my task`` -> ``my-task``)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-_")
-    name = re.sub(r"\.{2,}", ".", name)[:128].rstrip(".")
-    return name or "prefect"
+    return plait.safe_name(text, "prefect")

@@ -10,10 +10,9 @@ Prefect: a failure becomes a :class:`PrefectTrackingWarning` and the user's flow
 from __future__ import annotations
 
 import contextvars
-from abc import ABC, abstractmethod
 import json
+from abc import ABC, abstractmethod
 import logging
-import threading
 import warnings
 from typing import Any
 
@@ -26,12 +25,10 @@ FLOW_KIND, TASK_KIND = "prefect.flow", "prefect.task"
 #: The attribute ``track`` sets on a flow or task (and on its function, so ``with_options`` keeps it).
 OPTIONS_ATTR = "__plait_track__"
 
-_stores: dict[str, Any] = {}
-_stores_lock = threading.Lock()
 _options: contextvars.ContextVar[TrackOptions | None] = contextvars.ContextVar("plait_prefect_options", default=None)
 
 
-class PrefectTrackingWarning(UserWarning):
+class PrefectTrackingWarning(plait.PlaitWarning):
     """Warned when plait could not record part of a Prefect run; the flow itself is unaffected."""
 
 
@@ -61,19 +58,6 @@ def on_start(kind: str, engine: Any) -> _Tracker | None:
         return None
 
 
-def _store(store: Any) -> Any:
-    """Return the store object for a URL, made once per process: opening a store costs ~100 ms."""
-    if not isinstance(store, str):
-        return store
-    outer = plait.active_run()
-    if outer is not None and outer.store.url == store:
-        return outer.store
-    with _stores_lock:
-        if store not in _stores:
-            _stores[store] = plait.Store(store)
-        return _stores[store]
-
-
 def _warn(when: str, engine: Any, exc: BaseException) -> None:
     what = getattr(getattr(engine, "task", None) or getattr(engine, "flow", None), "name", "?")
     message = (f"plait could not record the {when} of Prefect run {what!r} ({type(exc).__name__}: {exc}); "
@@ -94,7 +78,7 @@ class _Tracker(ABC):
         self.owner = self._owner(engine)
         self.inputs: dict[str, str] = {}
         config, self._artifacts = self._parameters(dict(engine.parameters or {}))
-        self._context = plait.run(safe_name(self.owner), kind=self.kind, config=config, store=_store(options.store),
+        self._context = plait.run(safe_name(self.owner), kind=self.kind, config=config, store=plait.current_store(options.store),
                                   info={"prefect": self._info(engine)})
         self.run: plait.Run = self._context.__enter__()
         self._token = _options.set(options)

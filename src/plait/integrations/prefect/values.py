@@ -78,9 +78,7 @@ def json_artifact(name: str, data: Any, type: str | None = None) -> plait.Artifa
 
 def type_label(value: Any) -> str:
     """Return ``<module.Class>`` for an object recorded by its type only."""
-    cls = type(value)
-    where = "" if cls.__module__ == "builtins" else f"{cls.__module__}."
-    return f"<{where}{cls.__qualname__}>"
+    return f"<{plait.type_name(value)}>"
 
 
 def _is_plait(value: Any) -> bool:

@@ -1,0 +1,104 @@
+"""The module-level API: ``plait.log``, ``plait.get``, ``plait.use``, ``plait.run``, … .
+
+Each function works on ``store`` if given, else on the store of the active run, else on the
+default store (see :func:`plait.current_store`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from plait import plugins
+from plait.api.store import Store, current_store
+from plait.base.describe import type_name
+from plait.errors import ConversionError
+from plait.ops.diff import Diff
+from plait.ops.diff import diff as diff_versions
+from plait.tracking.lineage import LineageGraph
+from plait.tracking.nodes import ArtifactVersion
+from plait.tracking.run import Run, active_run, run_for
+
+
+def log(obj: Any, name: str | None = None, type: str | None = None, *, aliases: Iterable[str] = (),
+        description: str | None = None, metadata: Mapping[str, Any] | None = None, store: Store | str | None = None) -> ArtifactVersion:
+    """Log a path, bytes, an :class:`plait.Artifact` or any object a plugin converts.
+
+    The version is produced by the active run, or the process's implicit run. See
+    :meth:`plait.Run.log` for every parameter.
+    """
+    return run_for(current_store(store)).log(obj, name=name, type=type, aliases=aliases, description=description, metadata=metadata)
+
+
+def use(obj: Any, *, name: str | None = None, type: str | None = None, store: Store | str | None = None) -> ArtifactVersion:
+    """Record that the active run (or the implicit run) uses a version; return it.
+
+    See :meth:`plait.Run.use`.
+    """
+    return run_for(current_store(store)).use(obj, name=name, type=type)
+
+
+def get(spec: str, *, store: Store | str | None = None) -> ArtifactVersion:
+    """Return the version a spec names (``images``, ``images:v3``, ``images:latest``, ``images:best``).
+
+    Reading a version does not record a use; :func:`use` does.
+
+    :raises NotFoundError: listing what exists.
+    """
+    return current_store(store).get(spec)
+
+
+def load(spec: str, as_type: Any = None, *, store: Store | str | None = None) -> Any:
+    """Use a version and turn it into a Python object through the conversion plugins.
+
+    :param as_type: the wanted type (default: a local path to the downloaded files).
+    :raises ConversionError: if no plugin makes that type.
+    """
+    version = get(spec, store=store)
+    obj = plugins.artifact_to_object(version=version, as_type=as_type)
+    if obj is None:
+        raise ConversionError(f"no plugin turns {version.spec} ({version.type}) into a {type_name(as_type)}")
+    use(version, store=current_store(version.store))  # recorded only once the object exists: a failed load uses nothing
+    return obj
+
+
+def diff(old: str | ArtifactVersion, new: str | ArtifactVersion, *, store: Store | str | None = None) -> Diff:
+    """Compare two versions path by path: added, removed and modified files with sizes."""
+    s = current_store(store)
+    a = old if isinstance(old, ArtifactVersion) else s.get(old)
+    b = new if isinstance(new, ArtifactVersion) else s.get(new)
+    return diff_versions(a, b)
+
+
+def lineage(spec: str, direction: str = "upstream", depth: int | None = None, *, store: Store | str | None = None) -> LineageGraph:
+    """Return the lineage graph of a version or run.
+
+    :param direction: ``upstream``, ``downstream`` or ``both``.
+    :param depth: how many runs away to go (``None``: all).
+    """
+    return current_store(store).lineage(spec, direction=direction, depth=depth)
+
+
+@contextmanager
+def run(name: str, *, config: Mapping[str, Any] | None = None, kind: str = "manual", store: Store | str | None = None,
+        parent: Run | str | None = None, info: Mapping[str, Any] | None = None) -> Iterator[Run]:
+    """Start a run and make it the active run of this context until the block ends.
+
+    An exception inside the block marks the run ``failed`` (keeping what it used and logged)
+    and propagates.
+
+    :param name: the run's name.
+    :param config: parameters to record (JSON).
+    :param kind: ``manual`` unless an integration says otherwise.
+    :param store: the store (default: the active run's, else the default store).
+    :param parent: the parent run (default: the active run).
+    :param info: extra facts to record (integrations put their ids here).
+    """
+    outer = active_run()
+    target = current_store(store)
+    parent_id = parent.id if isinstance(parent, Run) else parent
+    if parent_id is None and outer is not None and outer.store == target:
+        parent_id = outer.id
+    with Run(target, name, kind=kind, config=config, parent=parent_id, info=info) as current:
+        yield current

@@ -1,0 +1,223 @@
+"""Every error plait raises on purpose, and every warning it gives.
+
+::
+
+    PlaitError
+     ├── InvalidInputError (ValueError)      an argument plait cannot take (a direction, a page size, CLI syntax)
+     │    ├── InvalidNameError               a name, alias or spec that is not allowed
+     │    ├── InvalidPathError               an entry path that would escape its folder
+     │    └── InvalidMetadataError           metadata that is not JSON
+     ├── NotFoundError (LookupError)         an unknown name, version, alias, run or path
+     ├── SourceError (OSError)               a file to log is missing, unreadable or changing
+     │    └── FileChangedError               a file changed while it was being read
+     ├── IntegrityError                      stored bytes do not match their digest
+     ├── CorruptRecordError (ValueError)     a stored record that cannot be read back
+     ├── StoreError                          the store cannot be used as asked
+     │    ├── UnsupportedStoreError          unknown protocol or no exclusive create
+     │    ├── ConflictError                  a record already exists (lost a race)
+     │    ├── StoreUnreachableError (ConnectionError) the store's endpoint or credentials do not work
+     │    └── ReadOnlyError (PermissionError) a write where writing is off (dashboard without --allow-edit)
+     ├── LineageError (ValueError)           an edge that would make the graph cyclic
+     ├── ConversionError (TypeError)         no plugin can turn an object into an artifact
+     └── MissingExtraError (ImportError)     an integration whose framework is not installed
+
+    PlaitWarning (UserWarning)               plait could not do part of what it does on the side
+     └── PluginWarning                       a plugin failed to load, or raised in a notification hook
+
+Each message says what went wrong and what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConflictError",
+    "ConversionError",
+    "CorruptRecordError",
+    "FileChangedError",
+    "IntegrityError",
+    "InvalidInputError",
+    "InvalidMetadataError",
+    "InvalidNameError",
+    "InvalidPathError",
+    "LineageError",
+    "MissingExtraError",
+    "NotFoundError",
+    "PlaitError",
+    "PlaitWarning",
+    "PluginWarning",
+    "ReadOnlyError",
+    "SourceError",
+    "StoreError",
+    "StoreUnreachableError",
+    "UnsupportedStoreError",
+]
+
+
+class PlaitError(Exception):
+    """Base class of every error plait raises on purpose.
+
+    The CLI turns any ``PlaitError`` into one line on stderr and exit code :attr:`exit_code`.
+    """
+
+    exit_code: int = 1
+
+
+class InvalidInputError(PlaitError, ValueError):
+    """Raised for an argument plait cannot take: an unknown choice, a number out of range, malformed syntax."""
+
+    exit_code = 2
+
+
+class InvalidNameError(InvalidInputError):
+    """Raised for a name, alias or spec that breaks the naming rules.
+
+    :ivar name: the offending text.
+    """
+
+    def __init__(self, message: str, *, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class InvalidPathError(InvalidInputError):
+    """Raised for an entry path that is absolute, has a drive, or climbs out with ``..``.
+
+    :ivar path: the offending path.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class InvalidMetadataError(InvalidInputError):
+    """Raised when metadata or a config cannot be stored as JSON."""
+
+
+class NotFoundError(PlaitError, LookupError):
+    """Raised for an unknown artifact, version, alias, run or file inside a version.
+
+    :ivar name: what was looked up.
+    :ivar candidates: what does exist, for the message.
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, name: str = "", candidates: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.candidates = candidates or []
+
+
+class SourceError(PlaitError, OSError):
+    """Raised when a file or folder to log is missing or unreadable.
+
+    :ivar path: the local path.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class FileChangedError(SourceError):
+    """Raised when a file changed (size or mtime) while plait was reading it."""
+
+
+class IntegrityError(PlaitError):
+    """Raised when bytes read from the store do not hash to the digest that names them.
+
+    :ivar digest: the expected digest.
+    :ivar path: the entry path or store key affected, when known.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, digest: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.digest = digest
+        self.path = path
+
+
+class CorruptRecordError(PlaitError, ValueError):
+    """Raised when a stored manifest, version record or event cannot be parsed or validated.
+
+    :ivar key: the store key of the record.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class StoreError(PlaitError):
+    """Raised when the store cannot be used as asked (not initialised, wrong format, read-only)."""
+
+
+class UnsupportedStoreError(StoreError):
+    """Raised for a store URL whose protocol is unknown or cannot create records exclusively."""
+
+    exit_code = 2
+
+
+class ConflictError(StoreError):
+    """Raised when an exclusive create finds the record already there.
+
+    :ivar key: the store key that already exists.
+    """
+
+    def __init__(self, message: str, *, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class StoreUnreachableError(StoreError, ConnectionError):
+    """Raised when a remote store cannot be reached or refuses the credentials given.
+
+    :ivar url: the store URL.
+    """
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class ReadOnlyError(StoreError, PermissionError):
+    """Raised for a write through an interface where writing is turned off (``plait ui`` without ``--allow-edit``)."""
+
+    exit_code = 2
+
+
+class LineageError(PlaitError, ValueError):
+    """Raised when recording an edge would make the lineage graph cyclic."""
+
+    exit_code = 2
+
+
+class ConversionError(PlaitError, TypeError):
+    """Raised when no plugin can turn an object into an artifact, or a version into an object."""
+
+    exit_code = 2
+
+
+class MissingExtraError(PlaitError, ImportError):
+    """Raised when an integration is used but its framework is not installed.
+
+    :ivar extra: the pip extra that installs it, e.g. ``huggingface``.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, extra: str = "") -> None:
+        super().__init__(message)
+        self.extra = extra
+
+
+class PlaitWarning(UserWarning):
+    """Base class of every warning plait gives: something on the side failed, the user's work goes on."""
+
+
+class PluginWarning(PlaitWarning):
+    """Warned when a plugin failed to load or its notification hook raised; the user's work goes on."""

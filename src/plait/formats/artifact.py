@@ -1,0 +1,229 @@
+"""Artifact: a draft of a new version, built up from files, folders, bytes and references.
+
+Nothing is hashed or stored while a draft is built; :func:`plait.log` does that. Folders are
+walked when they are added, so later changes to the folder's listing are not picked up, but a
+file that vanished or changed by the time it is logged is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from plait.errors import InvalidPathError, NotFoundError, SourceError
+from plait.formats.manifest import Entry, Reference
+from plait.formats.names import check_entry_path, check_name
+from plait.formats.records import check_json
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A local file to be stored at ``path`` inside the version."""
+
+    path: str
+    local: str
+
+
+@dataclass(frozen=True)
+class BytesSource:
+    """Bytes to be stored at ``path`` inside the version."""
+
+    path: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ReferenceSource:
+    """A file that stays where it is; its entry was built when it was added."""
+
+    path: str
+    entry: Entry
+
+
+Source = FileSource | BytesSource | ReferenceSource
+
+
+class Artifact:
+    """A draft of a new artifact version.
+
+    :param name: the artifact name (``[A-Za-z0-9][A-Za-z0-9._-]*``).
+    :param type: ``dataset``, ``model``, ``result`` or any other word.
+    :param description: free text (Markdown) shown with the version.
+    :param metadata: JSON-serializable facts about the version.
+    :raises InvalidNameError: for a bad name.
+    :raises InvalidMetadataError: for metadata that is not JSON.
+    """
+
+    def __init__(self, name: str, type: str = "dataset", description: str = "", metadata: Mapping[str, Any] | None = None) -> None:
+        self.name = check_name(name)
+        self.type = check_name(type, what="artifact type")
+        self.description = str(description or "")
+        self.metadata: dict[str, Any] = dict(check_json(dict(metadata or {})))
+        self._sources: dict[str, Source] = {}
+
+    def __repr__(self) -> str:
+        return f"<Artifact {self.name!r} type={self.type!r} files={len(self._sources)}>"
+
+    @property
+    def sources(self) -> list[Source]:
+        """The files added so far, sorted by path."""
+        return [self._sources[p] for p in sorted(self._sources)]
+
+    def _add(self, source: Source) -> None:
+        self._sources[source.path] = source
+
+    def add_file(self, path: str | os.PathLike[str], name: str | None = None) -> Artifact:
+        """Add one local file, under its base name or ``name``.
+
+        :param path: the local file.
+        :param name: its path inside the version (relative, ``/``-separated).
+        :returns: this draft, for chaining.
+        :raises SourceError: if the file does not exist or is not a file.
+        :raises InvalidPathError: if ``name`` would escape the version.
+        """
+        local = os.fspath(path)
+        if not os.path.isfile(local):
+            what = "a folder; use add_dir()" if os.path.isdir(local) else "not an existing file"
+            raise SourceError(f"cannot add {local}: it is {what}", path=local)
+        self._add(FileSource(check_entry_path(name if name is not None else os.path.basename(local)), os.path.abspath(local)))
+        return self
+
+    def add_dir(self, path: str | os.PathLike[str], prefix: str = "", *, follow_external_symlinks: bool = False) -> Artifact:
+        """Add every file below a local folder, with paths relative to it.
+
+        Symlinks to files inside the folder are followed; a symlink that points outside it is
+        refused unless ``follow_external_symlinks`` is set, so logging a folder never picks up
+        files elsewhere by accident.
+
+        :param path: the local folder.
+        :param prefix: a folder inside the version to put the files under.
+        :param follow_external_symlinks: also follow symlinks that leave the folder.
+        :returns: this draft, for chaining.
+        :raises SourceError: if the folder does not exist, or holds an external symlink.
+        """
+        root = os.path.abspath(os.fspath(path))
+        if not os.path.isdir(root):
+            raise SourceError(f"cannot add {root}: it is not an existing folder", path=root)
+        base = check_entry_path(prefix) + "/" if prefix else ""
+        real_root = os.path.realpath(root)
+        for local, rel, is_link in _walk(root):
+            if is_link and not follow_external_symlinks:
+                target = os.path.realpath(local)
+                if os.path.commonpath([target, real_root]) != real_root:
+                    raise SourceError(
+                        f"{local} is a symlink to {target}, outside {root}; pass "
+                        "follow_external_symlinks=True to log it anyway",
+                        path=local,
+                    )
+            self._add(FileSource(check_entry_path(base + rel), local))
+        return self
+
+    def add_bytes(self, data: bytes, name: str) -> Artifact:
+        """Add in-memory bytes as a file named ``name``.
+
+        :returns: this draft, for chaining.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"add_bytes() takes bytes, not {type(data).__name__}")
+        self._add(BytesSource(check_entry_path(name), bytes(data)))
+        return self
+
+    def add_json(self, value: Any, name: str) -> Artifact:
+        """Add a JSON document (sorted keys, so equal values give equal bytes).
+
+        :returns: this draft, for chaining.
+        """
+        check_json(value, what=f"the content of {name}")
+        return self.add_bytes(json.dumps(value, sort_keys=True, indent=2).encode() + b"\n", name)
+
+    def add_reference(self, uri: str, name: str | None = None, *, storage_options: Mapping[str, Any] | None = None) -> Artifact:
+        """Record data that stays where it is (a bucket, a URL, a local path) without copying it.
+
+        Each object found at ``uri`` (every object below it, for a prefix) is recorded with what
+        identifies it there: ETag or checksum, version id, size and modification time. Its digest
+        is a hash of that identity, so the version changes when the data at the source does.
+
+        :param uri: ``s3://bucket/prefix/``, ``https://…``, a local file or folder, any fsspec URL.
+        :param name: the path inside the version for a single object (a prefix for many).
+        :param storage_options: passed to fsspec.
+        :returns: this draft, for chaining.
+        :raises NotFoundError: if nothing exists at ``uri``.
+        """
+        for rel, entry in _reference_entries(uri, dict(storage_options or {})):
+            path = check_entry_path(f"{name}/{rel}" if name and rel else (name or rel))
+            self._add(ReferenceSource(path, entry.model_copy(update={"path": path})))
+        return self
+
+
+def _walk(root: str) -> list[tuple[str, str, bool]]:
+    """Return ``(path, relative path, is a symlink)`` of every file below ``root``, sorted.
+
+    ``os.scandir`` already knows each entry's type: no ``lstat`` per file (20,000 of them cost
+    ~0.09 s of a re-log).
+    """
+    out: list[tuple[str, str, bool]] = []
+    stack = [("", root)]
+    while stack:
+        rel_dir, folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except PermissionError:
+            raise SourceError(f"cannot read folder {folder}: permission denied", path=folder) from None
+        for item in entries:
+            rel = f"{rel_dir}{item.name}"
+            if item.is_dir(follow_symlinks=False):
+                stack.append((rel + "/", item.path))
+            elif item.is_file(follow_symlinks=True):
+                out.append((item.path, rel, item.is_symlink()))
+            elif item.is_symlink() and os.path.isdir(item.path) and _inside(item.path, root):
+                stack.append((rel + "/", item.path))
+    return sorted(out, key=lambda t: t[1])
+
+
+def _inside(path: str, root: str) -> bool:
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
+
+
+def _reference_entries(uri: str, storage_options: dict[str, Any]) -> list[tuple[str, Entry]]:
+    from fsspec.core import url_to_fs
+
+    fs, root = url_to_fs(uri, **storage_options)
+    try:
+        if fs.isdir(root):
+            found = fs.find(root, detail=True)
+            items = [(p[len(root.rstrip("/")) + 1 :], p, info) for p, info in sorted(found.items())]
+        else:
+            info = fs.info(root)
+            items = [("", root, info)]
+    except FileNotFoundError:
+        raise NotFoundError(f"nothing exists at {uri}; check the URL and your credentials", name=uri) from None
+    if not items:
+        raise NotFoundError(f"{uri} is an empty folder or prefix; there is nothing to reference", name=uri)
+    out = []
+    protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
+    for rel, full, info in items:
+        full_uri = full if "://" in full or protocol == "file" else f"{protocol}://{full}"
+        ref = Reference(
+            uri=full_uri,
+            etag=_text(info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("checksum")),
+            version_id=_text(info.get("VersionId") or info.get("version_id") or info.get("generation")),
+            mtime=_text(info.get("LastModified") or info.get("mtime") or info.get("updated") or info.get("last_modified")),
+        )
+        size = int(info.get("size") or 0)
+        identity = json.dumps([ref.uri, ref.etag, ref.version_id, ref.mtime, size]).encode()
+        # the digest names the identity, not the bytes: blake2b-128 keeps it the same width as xxh3-128
+        digest = hashlib.blake2b(identity, digest_size=16).hexdigest()
+        try:
+            out.append((rel if rel else os.path.basename(full.rstrip("/")), Entry(path="x", digest=digest, size=size, ref=ref)))
+        except ValueError as exc:
+            raise InvalidPathError(f"cannot reference {full_uri}: {exc}", path=full_uri) from None
+    return out
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,203 @@
+"""Manifests: the sorted list of files in one version, and its canonical, hashable form.
+
+A manifest's digest is the hash of its canonical serialization (compact JSON, sorted keys,
+entries sorted by path), so two versions holding the same files have the same digest whatever
+order the files were added in. In the store a manifest is kept zlib-compressed under its digest.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from plait.storage.digest import XXH3_128, hash_bytes, is_digest
+from plait.errors import CorruptRecordError, InvalidPathError
+from plait.formats.names import check_entry_path
+
+MANIFEST_FORMAT = 1
+#: Manifest size guard when reading records back: a crafted record cannot exhaust memory.
+MAX_MANIFEST_BYTES = 1 << 30
+
+
+class Reference(BaseModel):
+    """Where data that stays outside the store lives, and what identified it when it was logged.
+
+    :ivar uri: ``s3://…``, ``gs://…``, ``https://…`` or a local path.
+    :ivar etag: the object's ETag or checksum, when the filesystem gives one.
+    :ivar version_id: the object version, on versioned buckets.
+    :ivar mtime: modification time as the filesystem reported it (ISO text or a number).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    uri: str = Field(min_length=1, max_length=4096)
+    etag: str | None = Field(default=None, max_length=512)
+    version_id: str | None = Field(default=None, max_length=1024)
+    mtime: str | None = Field(default=None, max_length=64)
+
+
+class Entry(BaseModel):
+    """One file of a version.
+
+    :ivar path: relative path inside the version, with ``/``.
+    :ivar digest: digest of the file's bytes (for a reference: of what identifies it).
+    :ivar size: length in bytes.
+    :ivar chunks: ``[(digest, size), …]`` when the file is stored as content-defined chunks.
+    :ivar ref: set when the data stays at its source and is not copied into the store.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    digest: str
+    size: int = Field(ge=0)
+    chunks: tuple[tuple[str, int], ...] | None = None
+    ref: Reference | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _safe_path(cls, value: str) -> str:
+        try:
+            normal = check_entry_path(value)
+        except InvalidPathError as exc:
+            raise ValueError(str(exc)) from None
+        if normal != value:
+            raise ValueError(f"entry path {value!r} is not in normal form (expected {normal!r})")
+        return value
+
+    @field_validator("digest")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        if not (is_digest(value, XXH3_128) or is_digest(value, "blake3")):
+            raise ValueError(f"digest {value[:80]!r} is not a 32 or 64 digit lowercase hex string")
+        return value
+
+    @model_validator(mode="after")
+    def _chunks_add_up(self) -> Entry:
+        if self.chunks is not None:
+            if sum(size for _, size in self.chunks) != self.size:
+                raise ValueError(f"chunks of {self.path!r} do not add up to its size {self.size}")
+            for digest, size in self.chunks:
+                if size < 0 or not (is_digest(digest, XXH3_128) or is_digest(digest, "blake3")):
+                    raise ValueError(f"chunk {digest[:80]!r} of {self.path!r} is malformed")
+        return self
+
+    @property
+    def blobs(self) -> tuple[tuple[str, int], ...]:
+        """The ``(digest, size)`` blobs holding this file; empty for a reference."""
+        if self.ref is not None:
+            return ()
+        return self.chunks if self.chunks is not None else ((self.digest, self.size),)
+
+
+class Manifest(BaseModel):
+    """The files of one version, sorted by path; immutable.
+
+    :ivar entries: the files.
+    :ivar algorithm: the hash algorithm of every digest inside.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: int = MANIFEST_FORMAT
+    algorithm: str = XXH3_128
+    entries: tuple[Entry, ...] = ()
+
+    @field_validator("entries")
+    @classmethod
+    def _sorted_unique(cls, entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
+        entries = tuple(sorted(entries, key=lambda e: e.path))
+        for a, b in zip(entries, entries[1:]):
+            if a.path == b.path:
+                raise ValueError(f"path {a.path!r} appears twice in the manifest")
+        return entries
+
+    @classmethod
+    def of(cls, entries: Iterable[Entry], algorithm: str = XXH3_128) -> Manifest:
+        """Build a manifest from entries in any order.
+
+        :raises ValueError: if two entries share a path.
+        """
+        return cls(algorithm=algorithm, entries=tuple(entries))
+
+    def canonical(self) -> bytes:
+        """Return the canonical serialization whose hash is the manifest digest."""
+        # the same bytes as json.dumps(model_dump(mode="json", exclude_none=True), sort_keys=True),
+        # built by hand because model_dump is ten times slower (tests/storage/test_chunking.py checks both agree)
+        body = {"algorithm": self.algorithm, "entries": [_entry_body(e) for e in self.entries], "format": self.format}
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @cached_property
+    def digest(self) -> str:
+        """The manifest digest: hash of :meth:`canonical` (computed once)."""
+        return hash_bytes(self.canonical(), self.algorithm)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Manifest:
+        """Return a copy (with ``update`` applied); its digest is computed afresh.
+
+        :param update: fields to replace.
+        :param deep: copy the entries too.
+        :returns: the new manifest.
+        """
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("digest", None)  # the cached digest of the original
+        return copy
+
+    @property
+    def size(self) -> int:
+        """Total bytes of all files."""
+        return sum(e.size for e in self.entries)
+
+    def __iter__(self) -> Iterator[Entry]:  # type: ignore[override]
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, path: str) -> Entry | None:
+        """Return the entry at ``path``, or ``None``."""
+        path = check_entry_path(path)
+        return next((e for e in self.entries if e.path == path), None)
+
+    def blobs(self) -> dict[str, int]:
+        """Return every blob digest this manifest needs, with its size."""
+        return {d: s for e in self.entries for d, s in e.blobs}
+
+
+def _entry_body(entry: Entry) -> dict[str, Any]:
+    body: dict[str, Any] = {"digest": entry.digest, "path": entry.path, "size": entry.size}
+    if entry.chunks is not None:
+        body["chunks"] = [[d, n] for d, n in entry.chunks]
+    if entry.ref is not None:
+        body["ref"] = entry.ref.model_dump(mode="json", exclude_none=True)
+    return body
+
+
+def encode_manifest(manifest: Manifest) -> tuple[str, bytes]:
+    """Return ``(digest, compressed bytes)`` for storing a manifest."""
+    return manifest.digest, zlib.compress(manifest.canonical(), 6)
+
+
+def decode_manifest(data: bytes, digest: str, key: str = "") -> Manifest:
+    """Parse stored manifest bytes, checking they hash to ``digest``.
+
+    :raises CorruptRecordError: if the bytes are not a valid manifest or do not match.
+    """
+    try:
+        raw = zlib.decompressobj().decompress(data, MAX_MANIFEST_BYTES)
+        body: Any = json.loads(raw)
+        manifest = Manifest.model_validate(body)
+    except (zlib.error, ValueError, ValidationError, RecursionError) as exc:
+        raise CorruptRecordError(f"manifest {key or digest} cannot be read: {_first_line(exc)}", key=key) from None
+    if hash_bytes(raw, manifest.algorithm) != digest:
+        raise CorruptRecordError(f"manifest {key or digest} does not match its digest; the store is damaged", key=key)
+    return manifest
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__

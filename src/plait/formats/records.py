@@ -1,0 +1,293 @@
+"""The immutable JSON records a store holds besides blobs and manifests: versions and events.
+
+A version record is created once, exclusively, at ``versions/<name>/<number>``; it never
+changes. Everything that happens afterwards — runs starting and finishing, versions used and
+logged, aliases moving, notes and metadata edited, versions deleted — is an :class:`Event`, one
+immutable record each at ``events/<yyyy-mm-dd>/<ulid>``. The index folds them in ULID order.
+
+Records read back from a store are validated here: a crafted or damaged record becomes a
+:class:`CorruptRecordError`, never an exception from deep inside.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import zlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from plait.storage.digest import XXH3_128
+from plait.errors import CorruptRecordError, InvalidMetadataError, InvalidNameError
+from plait.formats.names import check_name
+
+RECORD_FORMAT = 1
+#: A record larger than this is refused when read back (metadata is meant to be small).
+MAX_RECORD_BYTES = 16 << 20
+
+RUN_STARTED = "run.started"
+RUN_FINISHED = "run.finished"
+VERSION_LOGGED = "version.logged"
+VERSION_USED = "version.used"
+ALIAS_SET = "alias.set"
+ALIAS_REMOVED = "alias.removed"
+VERSION_UPDATED = "version.updated"
+VERSION_DELETED = "version.deleted"
+EVENT_KINDS = (
+    RUN_STARTED,
+    RUN_FINISHED,
+    VERSION_LOGGED,
+    VERSION_USED,
+    ALIAS_SET,
+    ALIAS_REMOVED,
+    VERSION_UPDATED,
+    VERSION_DELETED,
+)
+
+
+def check_json(value: Any, what: str = "metadata") -> Any:
+    """Return ``value`` if it round-trips through JSON unchanged in meaning, else raise.
+
+    :raises InvalidMetadataError: naming the first key that is not JSON-serializable.
+    """
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadataError(
+            f"{what} must be JSON-serializable (str, int, float, bool, None, list, dict with str keys): {exc}"
+        ) from None
+    _check_keys(value, what)
+    return value
+
+
+def _check_keys(value: Any, what: str) -> None:
+    # json.dumps quietly turns int keys into strings; the stored record would not round-trip
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            bad = next((k for k in item if not isinstance(k, str)), None)
+            if bad is not None:
+                raise InvalidMetadataError(f"{what} must be JSON with string keys; got key {bad!r}: use str({bad!r})")
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
+@functools.lru_cache(maxsize=4096)  # names repeat across events: check each once
+def _checked_name(value: str) -> str:
+    try:
+        return check_name(value)
+    except InvalidNameError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class VersionRecord(BaseModel):
+    """The immutable record of one artifact version, as stored.
+
+    :ivar name: artifact name.
+    :ivar number: version number (``v3`` is 3).
+    :ivar type: ``dataset``, ``model``, ``result`` or any other word.
+    :ivar digest: the manifest digest.
+    :ivar size: total bytes of its files.
+    :ivar file_count: number of files.
+    :ivar description: the description at creation time (later edits are events).
+    :ivar metadata: JSON metadata at creation time.
+    :ivar created_at: ISO UTC time.
+    :ivar created_by: the id of the run that logged it.
+    :ivar algorithm: the hash algorithm of its manifest.
+    :ivar origin: where it was copied from by ``sync``: ``{"store": id, "number": n}``.
+    :ivar file_digest: for a version of exactly one stored file, that file's digest, so the same
+        bytes under another file name still find it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: int = RECORD_FORMAT
+    name: str
+    number: int = Field(ge=0, lt=10**18)
+    type: str = Field(min_length=1, max_length=128)
+    digest: str = Field(min_length=32, max_length=64, pattern=r"^[0-9a-f]+$")
+    size: int = Field(ge=0)
+    file_count: int = Field(ge=0)
+    description: str = Field(default="", max_length=1 << 20)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: str = Field(max_length=64)
+    created_by: str | None = Field(default=None, max_length=64)
+    algorithm: str = XXH3_128
+    origin: dict[str, Any] | None = None
+    file_digest: str | None = Field(default=None, min_length=32, max_length=64, pattern=r"^[0-9a-f]+$")
+
+    _name = field_validator("name")(_checked_name)
+
+
+class Event(BaseModel):
+    """One immutable thing that happened in a store.
+
+    :ivar id: a ULID; events apply in id order and the later id wins a conflict.
+    :ivar kind: one of :data:`EVENT_KINDS`.
+    :ivar time: ISO UTC time.
+    :ivar user: who did it (the OS user unless given).
+    :ivar run: the id of the run it happened in, if any.
+    :ivar data: what the kind needs (see :mod:`plait.index.catalog` for each kind's fold).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: int = RECORD_FORMAT
+    id: str = Field(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")
+    kind: str
+    time: str = Field(max_length=64)
+    user: str = Field(default="", max_length=256)
+    run: str | None = Field(default=None, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _data_fits_kind(self) -> Event:
+        _check_event_data(self.kind, self.data)
+        return self
+
+    @property
+    def key(self) -> str:
+        """The store key of this event: ``events/<yyyy-mm-dd>/<ulid>``."""
+        from plait.base.ids import ulid_time
+
+        return f"events/{ulid_time(self.id):%Y-%m-%d}/{self.id}"
+
+
+_NUMBER = (int,)
+_REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
+    RUN_STARTED: {"id": (str,), "name": (str,), "kind": (str,)},
+    RUN_FINISHED: {"id": (str,), "status": (str,)},
+    VERSION_USED: {"name": (str,), "number": _NUMBER},
+    ALIAS_SET: {"name": (str,), "alias": (str,), "number": _NUMBER},
+    ALIAS_REMOVED: {"name": (str,), "alias": (str,), "number": _NUMBER},
+    VERSION_UPDATED: {"name": (str,), "number": _NUMBER, "new": (dict,)},
+    VERSION_DELETED: {"name": (str,), "number": _NUMBER},
+}
+
+
+def _check_event_data(kind: str, data: dict[str, Any]) -> None:
+    if kind == VERSION_LOGGED:
+        VersionRecord.model_validate(data)
+        return
+    for key, types in _REQUIRED[kind].items():
+        value = data.get(key)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ValueError(f"{kind} event needs {key!r} of type {types[0].__name__}")
+    if "name" in data:
+        _checked_name(data["name"])
+    if "alias" in data:
+        _checked_name(data["alias"])
+    if "number" in data and not 0 <= data["number"] < 10**18:
+        raise ValueError(f"{kind} event has a version number out of range")
+
+
+def encode(record: BaseModel) -> bytes:
+    """Serialize a record as compact, key-sorted JSON."""
+    return json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode(model: type[BaseModel], data: bytes, key: str) -> Any:
+    """Parse and validate stored record bytes.
+
+    :raises CorruptRecordError: if they are too large, not JSON, or not a valid record.
+    """
+    if len(data) > MAX_RECORD_BYTES:
+        raise CorruptRecordError(f"record {key} is {len(data)} bytes, more than a record may be", key=key)
+    try:
+        return model.model_validate_json(data)
+    except (ValidationError, ValueError, RecursionError) as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(first[:3])[:300] if first else type(exc).__name__
+        raise CorruptRecordError(f"record {key} cannot be read: {detail}", key=key) from None
+
+
+def decode_events(blobs: dict[str, bytes]) -> tuple[list[Event], list[str]]:
+    """Parse and validate many stored events; a damaged one is skipped, never fatal.
+
+    :param blobs: ``{key: bytes}`` as read from the store.
+    :returns: the valid events and the keys of the damaged ones (``plait verify`` reports them).
+    """
+    events, damaged = [], []
+    for key, data in blobs.items():
+        try:
+            events.append(decode(Event, data, key))
+        except CorruptRecordError:
+            damaged.append(key)
+    return events, damaged
+
+
+# -- segments: the events of one old day, packed into one record by `plait compact` ---------------
+
+#: Segments live beside the day folders: ``events/<yyyy-mm-dd>.<part>.segment``.
+SEGMENT_SUFFIX = ".segment"
+#: Events per segment; a busier day is packed into several parts.
+SEGMENT_EVENTS = 100_000
+#: A segment that inflates to more than this is refused as damaged (or a zip bomb).
+MAX_SEGMENT_BYTES = 1 << 30
+
+
+def segment_key(day: str, part: int) -> str:
+    """Return the store key of part ``part`` of the segment of ``day`` (``yyyy-mm-dd``)."""
+    return f"events/{day}.{part}{SEGMENT_SUFFIX}"
+
+
+def parse_segment_name(name: str) -> tuple[str, int] | None:
+    """Return ``(day, part)`` for a name under ``events/`` that is a segment, else ``None``."""
+    if not name.endswith(SEGMENT_SUFFIX) or len(name) < 12 or name[10] != ".":
+        return None
+    part = name[11 : -len(SEGMENT_SUFFIX)]
+    return (name[:10], int(part)) if part.isdigit() else None
+
+
+def encode_segment(day: str, raw_events: list[bytes]) -> bytes:
+    """Pack stored event records (their exact bytes, already validated) into one zlib record."""
+    body = b'{"day":"' + day.encode() + b'","events":[' + b",".join(raw_events) + b'],"format":1}'
+    return zlib.compress(body, 6)
+
+
+class _Segment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: int = RECORD_FORMAT
+    day: str = Field(max_length=10)
+    events: list[Event]
+
+
+def decode_segment(data: bytes, key: str) -> tuple[list[Event], int]:
+    """Unpack a segment: return its valid events and how many of them were damaged.
+
+    :raises CorruptRecordError: if the record itself cannot be inflated or parsed.
+    """
+    try:
+        inflater = zlib.decompressobj()
+        body = inflater.decompress(data, MAX_SEGMENT_BYTES)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise ValueError("truncated or larger than a segment may be")
+    except (zlib.error, ValueError) as exc:
+        raise CorruptRecordError(f"segment {key} cannot be inflated: {exc}", key=key) from None
+    try:
+        return list(_Segment.model_validate_json(body).events), 0
+    except ValidationError:  # one bad event must not hide the others: validate them one by one
+        pass
+    try:
+        items = json.loads(body)["events"]
+        assert isinstance(items, list)
+    except (ValueError, KeyError, TypeError, AssertionError, RecursionError):
+        raise CorruptRecordError(f"segment {key} is not a list of events", key=key) from None
+    events = []
+    for item in items:
+        try:
+            events.append(Event.model_validate(item))
+        except (ValidationError, ValueError, TypeError):
+            continue
+    return events, len(items) - len(events)

@@ -1,0 +1,175 @@
+"""Paginated lists for the dashboard, answered with LIMIT/OFFSET and touching only one page's rows.
+
+``versions`` is keyed by ``(name, number)``, so the per-artifact aggregates are an index scan:
+the page's names are found first, then the aggregates are computed for those names only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from plait.index.catalog import Catalog
+
+
+@dataclass(frozen=True)
+class ArtifactSummary:
+    """One artifact in a list: its latest live version and how many it has.
+
+    :ivar name: artifact name.
+    :ivar type: type of its latest version.
+    :ivar versions: how many live versions.
+    :ivar latest: number of the latest.
+    :ivar size: bytes of the latest.
+    :ivar file_count: files in the latest.
+    :ivar updated_at: when the newest version was logged.
+    """
+
+    name: str
+    type: str
+    versions: int
+    latest: int
+    size: int
+    file_count: int
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One version in an artifact's list, with the run that logged it.
+
+    :ivar number: version number.
+    :ivar type: artifact type.
+    :ivar size: bytes.
+    :ivar file_count: files.
+    :ivar created_at: when it was logged.
+    :ivar digest: manifest digest.
+    :ivar run_id: the producing run, if any (and its name and kind).
+    """
+
+    number: int
+    type: str
+    size: int
+    file_count: int
+    created_at: str
+    digest: str
+    run_id: str | None
+    run_name: str | None
+    run_kind: str | None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run in a list, with how many versions it used and logged.
+
+    :ivar id: run id; the others as in ``runs``.
+    """
+
+    id: str
+    name: str | None
+    kind: str | None
+    parent: str | None
+    status: str
+    started_at: str | None
+    ended_at: str | None
+    inputs: int
+    outputs: int
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+_LATEST_TYPE = "(SELECT l.type FROM versions l WHERE l.name = versions.name AND l.deleted = 0 ORDER BY l.number DESC LIMIT 1)"
+_PAGE_DETAILS = """
+SELECT m.name, v.type, m.count, m.latest, v.size, v.file_count, m.updated
+FROM (SELECT name, COUNT(*) AS count, MAX(number) AS latest, MAX(created_at) AS updated
+      FROM versions WHERE deleted = 0 AND name IN ({marks}) GROUP BY name) m
+JOIN versions v ON v.name = m.name AND v.number = m.latest ORDER BY m.name
+"""
+
+
+def artifacts(catalog: Catalog, *, type: str | None, q: str | None, offset: int, limit: int) -> tuple[list[ArtifactSummary], int]:
+    """Return one page of artifacts by name and the total count.
+
+    :param type: only artifacts whose latest version has this type.
+    :param q: only names containing this text (case-insensitive).
+    """
+    sql, params = "SELECT name FROM versions WHERE deleted = 0", []
+    if q:
+        sql += " AND name LIKE ? ESCAPE '\\'"
+        params.append(_like(q))
+    sql += " GROUP BY name"
+    if type:
+        sql += f" HAVING {_LATEST_TYPE} = ?"
+        params.append(type)
+    total = catalog.fetch(f"SELECT COUNT(*) FROM ({sql})", params)[0][0]
+    names = [r[0] for r in catalog.fetch(sql + " ORDER BY name LIMIT ? OFFSET ?", [*params, limit, offset])]
+    rows = catalog.fetch(_PAGE_DETAILS.format(marks=",".join("?" for _ in names)), names) if names else []
+    return [ArtifactSummary(*r) for r in rows], int(total)
+
+
+def types(catalog: Catalog) -> list[tuple[str, int]]:
+    """Return ``(type, artifacts)`` for every type, counting artifacts by their latest version."""
+    return [(t, int(c)) for t, c in catalog.fetch(
+        f"SELECT type, COUNT(*) FROM (SELECT {_LATEST_TYPE} AS type FROM versions WHERE deleted = 0 GROUP BY name) "
+        "GROUP BY type ORDER BY type")]
+
+
+def live_aliases(catalog: Catalog, names: list[str]) -> dict[str, dict[str, int]]:
+    """Return ``{name: {alias: number}}`` for these names."""
+    if not names:
+        return {}
+    marks = ",".join("?" for _ in names)
+    out: dict[str, dict[str, int]] = {}
+    for name, alias, number in catalog.fetch(
+        f"SELECT name, alias, number FROM aliases WHERE number IS NOT NULL AND name IN ({marks})", names
+    ):
+        out.setdefault(name, {})[alias] = number
+    return out
+
+
+def versions(catalog: Catalog, name: str, *, offset: int, limit: int) -> tuple[list[VersionSummary], int]:
+    """Return one page of an artifact's live versions, newest first, and the total count."""
+    total = catalog.fetch("SELECT COUNT(*) FROM versions WHERE name = ? AND deleted = 0", (name,))[0][0]
+    rows = catalog.fetch(
+        "SELECT v.number, v.type, v.size, v.file_count, v.created_at, v.digest, v.created_by, r.name, r.kind "
+        "FROM versions v LEFT JOIN runs r ON r.id = v.created_by WHERE v.name = ? AND v.deleted = 0 "
+        "ORDER BY v.number DESC LIMIT ? OFFSET ?",
+        (name, limit, offset),
+    )
+    return [VersionSummary(*r) for r in rows], int(total)
+
+
+def runs(catalog: Catalog, *, name: str | None, kind: str | None, offset: int, limit: int) -> tuple[list[RunSummary], int]:
+    """Return one page of runs, newest first, and the total count."""
+    where, params = [], []
+    for column, value in (("name", name), ("kind", kind)):
+        if value:
+            where.append(f"r.{column} = ?")
+            params.append(value)
+    clause = " WHERE " + " AND ".join(where) if where else ""
+    total = catalog.fetch(f"SELECT COUNT(*) FROM runs r{clause}", params)[0][0]
+    rows = catalog.fetch(
+        "SELECT r.id, r.name, r.kind, r.parent, r.status, r.started_at, r.ended_at, "
+        "(SELECT COUNT(*) FROM uses u WHERE u.run = r.id), "
+        "(SELECT COUNT(*) FROM versions v WHERE v.created_by = r.id AND v.deleted = 0) "
+        f"FROM runs r{clause} ORDER BY r.id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return [RunSummary(*r) for r in rows], int(total)
+
+
+def run_kinds(catalog: Catalog) -> list[str]:
+    """Return every run kind in the index."""
+    return [r[0] for r in catalog.fetch("SELECT DISTINCT kind FROM runs WHERE kind IS NOT NULL ORDER BY kind")]
+
+
+def counts(catalog: Catalog) -> dict[str, int]:
+    """Return how many artifacts, live versions and runs the index holds."""
+    q = catalog.fetch
+    return {
+        "artifacts": q("SELECT COUNT(DISTINCT name) FROM versions WHERE deleted = 0")[0][0],
+        "versions": q("SELECT COUNT(*) FROM versions WHERE deleted = 0")[0][0],
+        "runs": q("SELECT COUNT(*) FROM runs")[0][0],
+    }

@@ -1,0 +1,99 @@
+"""Queries about runs and the versions they used."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from plait.index.catalog import Catalog
+from plait.index.rows import RunRow, VersionRow
+
+
+def run(catalog: Catalog, run_id: str) -> RunRow | None:
+    """Return the run with exactly this id, or ``None``."""
+    found = catalog.fetch(f"SELECT {RunRow.select()} FROM runs WHERE id = ?", (run_id,))
+    return RunRow.from_sql(found[0]) if found else None
+
+
+def rows(catalog: Catalog, ids: Iterable[str]) -> list[RunRow]:
+    """Return the runs with these ids (those that exist), by id."""
+    out: list[RunRow] = []
+    ids = sorted(set(ids))
+    for batch in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        marks = ", ".join("?" * len(batch))
+        out += [RunRow.from_sql(r) for r in catalog.fetch(f"SELECT {RunRow.select()} FROM runs WHERE id IN ({marks})", batch)]
+    return sorted(out, key=lambda r: r.id)
+
+
+def ids_starting_with(catalog: Catalog, prefix: str, limit: int = 10) -> list[str]:
+    """Return up to ``limit`` run ids that start with ``prefix`` (case-insensitive), oldest first."""
+    escaped = prefix.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return [r[0] for r in catalog.fetch("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?",
+                                        (escaped + "%", limit))]
+
+
+def find(catalog: Catalog, *, name: str | None = None, kind: str | None = None, parent: str | None = None,
+         limit: int | None = None) -> list[RunRow]:
+    """Return runs, newest first, filtered by name, kind and parent run id."""
+    sql, params = f"SELECT {RunRow.select()} FROM runs WHERE 1 = 1", []
+    for column, value in (("name", name), ("kind", kind), ("parent", parent)):
+        if value is not None:
+            sql += f" AND {column} = ?"
+            params.append(value)
+    sql += " ORDER BY id DESC"
+    if limit:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return [RunRow.from_sql(r) for r in catalog.fetch(sql, params)]
+
+
+def children(catalog: Catalog, run_id: str) -> list[RunRow]:
+    """Return the runs started inside ``run_id``, oldest first."""
+    return [RunRow.from_sql(r) for r in catalog.fetch(f"SELECT {RunRow.select()} FROM runs WHERE parent = ? ORDER BY id", (run_id,))]
+
+
+def ids(catalog: Catalog) -> set[str]:
+    """Return the id of every indexed run."""
+    return {r[0] for r in catalog.fetch("SELECT id FROM runs")}
+
+
+def count(catalog: Catalog) -> int:
+    """Return how many runs are indexed."""
+    return int(catalog.fetch("SELECT COUNT(*) FROM runs")[0][0])
+
+
+def inputs(catalog: Catalog, run_id: str) -> list[VersionRow]:
+    """Return the versions a run used, in the order it used them."""
+    return [VersionRow.from_sql(r) for r in catalog.fetch(
+        f"SELECT {VersionRow.select('v.')} FROM uses u JOIN versions v ON v.name = u.name AND v.number = u.number "
+        "WHERE u.run = ? ORDER BY u.event_id", (run_id,))]
+
+
+def users(catalog: Catalog, name: str, number: int) -> list[str]:
+    """Return the ids of the runs that used ``name:v<number>``, in the order they used it."""
+    return [r[0] for r in catalog.fetch("SELECT run FROM uses WHERE name = ? AND number = ? ORDER BY event_id", (name, number))]
+
+
+def uses(catalog: Catalog, run_ids: Iterable[str]) -> list[tuple[str, str, int]]:
+    """Return ``(run, name, number)`` for every use recorded by these runs."""
+    ids_ = sorted(set(run_ids))
+    out: list[tuple[str, str, int]] = []
+    for batch in (ids_[i : i + 500] for i in range(0, len(ids_), 500)):
+        marks = ", ".join("?" * len(batch))
+        out += [(r, n, int(v)) for r, n, v in catalog.fetch(f"SELECT run, name, number FROM uses WHERE run IN ({marks})", batch)]
+    return out
+
+
+def produced(catalog: Catalog, run_ids: Iterable[str]) -> list[tuple[str, str, int]]:
+    """Return ``(run, name, number)`` for every version these runs logged."""
+    ids_ = sorted(set(run_ids))
+    out: list[tuple[str, str, int]] = []
+    for batch in (ids_[i : i + 500] for i in range(0, len(ids_), 500)):
+        marks = ", ".join("?" * len(batch))
+        out += [(r, n, int(v)) for r, n, v in catalog.fetch(
+            f"SELECT created_by, name, number FROM versions WHERE created_by IN ({marks})", batch)]
+    return out
+
+
+def used(catalog: Catalog, run_id: str, name: str, number: int) -> bool:
+    """Tell whether ``run_id`` recorded a use of ``name:v<number>``."""
+    return bool(catalog.fetch("SELECT 1 FROM uses WHERE run = ? AND name = ? AND number = ?", (run_id, name, number)))

@@ -1,0 +1,57 @@
+"""The tables of a store's SQLite index, and the version of their layout.
+
+A change here bumps :data:`SCHEMA_VERSION`; an index of another version is emptied and folded
+again from the store (it is only a cache).
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 3
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, time TEXT, user TEXT, run TEXT,
+    name TEXT, number INTEGER, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_version ON events (name, number);
+CREATE INDEX IF NOT EXISTS events_run ON events (run);
+CREATE TABLE IF NOT EXISTS versions (
+    name TEXT NOT NULL, number INTEGER NOT NULL, type TEXT NOT NULL, digest TEXT NOT NULL,
+    size INTEGER NOT NULL, file_count INTEGER NOT NULL, description TEXT NOT NULL,
+    metadata TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT, algorithm TEXT NOT NULL,
+    origin TEXT, deleted INTEGER NOT NULL DEFAULT 0, description_event TEXT, metadata_event TEXT,
+    file_digest TEXT,
+    PRIMARY KEY (name, number)
+);
+CREATE INDEX IF NOT EXISTS versions_digest ON versions (digest);
+CREATE INDEX IF NOT EXISTS versions_file_digest ON versions (file_digest);
+CREATE INDEX IF NOT EXISTS versions_created_by ON versions (created_by);
+CREATE INDEX IF NOT EXISTS versions_type ON versions (type);
+CREATE TABLE IF NOT EXISTS aliases (
+    name TEXT NOT NULL, alias TEXT NOT NULL, number INTEGER, event_id TEXT NOT NULL,
+    PRIMARY KEY (name, alias)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, name TEXT, kind TEXT, parent TEXT, status TEXT NOT NULL,
+    started_at TEXT, ended_at TEXT, body TEXT NOT NULL DEFAULT '{}', finish TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS runs_name ON runs (name);
+CREATE INDEX IF NOT EXISTS runs_parent ON runs (parent);
+CREATE TABLE IF NOT EXISTS uses (
+    run TEXT NOT NULL, name TEXT NOT NULL, number INTEGER NOT NULL, event_id TEXT NOT NULL,
+    PRIMARY KEY (run, name, number)
+);
+CREATE INDEX IF NOT EXISTS uses_version ON uses (name, number);
+CREATE TABLE IF NOT EXISTS run_scope (
+    run TEXT NOT NULL, scope TEXT NOT NULL, PRIMARY KEY (run, scope)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_scope_scope ON run_scope (scope);
+CREATE TABLE IF NOT EXISTS fingerprints (
+    fingerprint TEXT NOT NULL, name TEXT NOT NULL, number INTEGER NOT NULL,
+    PRIMARY KEY (fingerprint, name)
+);
+"""
+
+#: The tables :meth:`~plait.index.catalog.Catalog.clear` empties (everything but ``meta``'s schema).
+TABLES = ("events", "versions", "aliases", "runs", "uses", "run_scope", "fingerprints")

@@ -1,0 +1,67 @@
+"""diff: what changed between two versions, path by path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from plait.tracking.nodes import ArtifactVersion
+
+
+@dataclass(frozen=True)
+class Diff:
+    """The difference between two versions.
+
+    :ivar old: spec of the first version.
+    :ivar new: spec of the second version.
+    :ivar added: ``(path, size)`` only in ``new``.
+    :ivar removed: ``(path, size)`` only in ``old``.
+    :ivar modified: ``(path, old size, new size)`` in both with different content.
+    :ivar unchanged: how many paths are identical.
+    """
+
+    old: str
+    new: str
+    added: list[tuple[str, int]] = field(default_factory=list)
+    removed: list[tuple[str, int]] = field(default_factory=list)
+    modified: list[tuple[str, int, int]] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything differs."""
+        return bool(self.added or self.removed or self.modified)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready form."""
+        return {
+            "old": self.old, "new": self.new, "unchanged": self.unchanged,
+            "added": [{"path": p, "size": s} for p, s in self.added],
+            "removed": [{"path": p, "size": s} for p, s in self.removed],
+            "modified": [{"path": p, "old_size": a, "new_size": b} for p, a, b in self.modified],
+        }
+
+    def __str__(self) -> str:
+        lines = [f"{self.old} -> {self.new}: {len(self.added)} added, {len(self.removed)} removed, "
+                 f"{len(self.modified)} modified, {self.unchanged} unchanged"]
+        lines += [f"+ {p} ({s} B)" for p, s in self.added]
+        lines += [f"- {p} ({s} B)" for p, s in self.removed]
+        lines += [f"M {p} ({a} B -> {b} B)" for p, a, b in self.modified]
+        return "\n".join(lines)
+
+
+def diff(old: ArtifactVersion, new: ArtifactVersion) -> Diff:
+    """Compare the manifests of two versions (of any names)."""
+    a = {e.path: e for e in old.files()}
+    b = {e.path: e for e in new.files()}
+    result = Diff(old.spec, new.spec)
+    for path in sorted(a.keys() | b.keys()):
+        if path not in b:
+            result.removed.append((path, a[path].size))
+        elif path not in a:
+            result.added.append((path, b[path].size))
+        elif a[path].digest != b[path].digest:
+            result.modified.append((path, a[path].size, b[path].size))
+        else:
+            object.__setattr__(result, "unchanged", result.unchanged + 1)
+    return result

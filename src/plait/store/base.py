@@ -1,0 +1,435 @@
+"""BaseStore: one plait store on one fsspec filesystem — blobs, manifests, version records and events.
+
+Layout under the store root::
+
+    plait.json                   format, hash algorithm and store id (created once, exclusively)
+    blobs/ab/<digest>            file contents and chunks; immutable
+    manifests/ab/<digest>        manifests (zlib JSON), by their own digest; immutable
+    versions/<name>/<number>     version records; the exclusive create allocates the number
+    events/<yyyy-mm-dd>/<ulid>   everything that happens, one immutable record each
+    events/<yyyy-mm-dd>.<n>.segment  the events of an old day packed into one record (compact)
+    gc/<ulid>                    what a gc found unreferenced (see :mod:`plait.store.marks`)
+    cache/                       (local stores only) the SQLite index; safe to delete
+
+The store is the source of truth; :class:`~plait.index.catalog.Catalog` indexes it locally.
+This class holds the records; the public :class:`plait.Store` adds what is built on them
+(versions as objects, runs, lineage, gc, sync).
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from plait.base.ids import new_ulid, utcnow
+from plait.base.paths import default_store_url, user_cache_dir
+from plait.base.progress import NO_PROGRESS, Progress
+from plait.errors import ConflictError, CorruptRecordError, NotFoundError, StoreError
+from plait.formats import records as R
+from plait.formats.manifest import Manifest, decode_manifest, encode_manifest
+from plait.formats.names import LATEST, Spec, check_alias, parse_spec
+from plait.index import versions as V
+from plait.index.catalog import Catalog
+from plait.index.rows import VersionRow
+from plait.index.statcache import NoStatCache, StatCache
+from plait.storage.backend import Backend, open_backend
+from plait.storage.blobs import BlobStore
+from plait.storage.digest import ALGORITHMS, XXH3_128, hash_bytes, is_digest
+from plait.store.shared import SharedState, shared
+
+STORE_FORMAT = 1
+CONFIG_KEY = "plait.json"
+#: How many times to try the next number when another writer took the one we chose.
+MAX_ALLOCATION_TRIES = 10_000
+#: Manifests kept decoded in memory per store object.
+MANIFEST_CACHE = 64
+
+
+class BaseStore:
+    """The records of a plait store at any fsspec URL.
+
+    :param url: a local folder (default: see :func:`plait.base.paths.default_store_url`),
+        ``memory://name``, ``s3://bucket/prefix``, ``gs://…``, ``az://…``.
+    :param storage_options: passed to fsspec (credentials, ``endpoint_url``, …).
+    :param hash: the hash algorithm for a new store (``xxh3-128`` or ``blake3``); an existing
+        store keeps its own.
+    :raises UnsupportedStoreError: for an unknown protocol (with the ``pip install`` hint).
+    """
+
+    def __init__(self, url: str | os.PathLike[str] | None = None, *, storage_options: Mapping[str, Any] | None = None,
+                 hash: str = XXH3_128) -> None:
+        self.url = os.fspath(url) if url is not None else default_store_url()
+        self.backend: Backend = open_backend(self.url, dict(storage_options or {}))
+        if hash not in ALGORITHMS:
+            raise StoreError(f"unknown hash algorithm {hash!r}; choose one of {', '.join(ALGORITHMS)}")
+        self.requested_hash = hash
+        self._config: dict[str, Any] | None = None
+        self._catalog: Catalog | None = None
+        self._blobs: BlobStore | None = None
+        self._stat_cache: NoStatCache | None = None
+        self._manifests: OrderedDict[str, Manifest] = OrderedDict()
+        self._lock = threading.RLock()
+        self.shared: SharedState = shared(self.url)
+        self.progress: Progress = NO_PROGRESS
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BaseStore) and other.url == self.url
+
+    def __hash__(self) -> int:
+        return hash(self.url)
+
+    # -- configuration --------------------------------------------------------------------------
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The store's ``plait.json`` (format, algorithm, id); empty defaults if not created yet."""
+        if self._config is None:
+            try:
+                data = self.backend.read(CONFIG_KEY)
+            except FileNotFoundError:
+                return {"format": STORE_FORMAT, "algorithm": self.requested_hash, "id": None}
+            self._config = _parse_config(data, self.url)
+        return self._config
+
+    def init(self) -> BaseStore:
+        """Create the store if it does not exist yet (idempotent); return it.
+
+        :raises UnsupportedStoreError: if the filesystem cannot create records exclusively.
+        """
+        if self._config is not None and self._config.get("id"):
+            return self
+        self.backend.require_writable()
+        body = {"format": STORE_FORMAT, "algorithm": self.requested_hash, "id": new_ulid(), "created_at": utcnow()}
+        try:
+            self.backend.create(CONFIG_KEY, json.dumps(body, indent=2).encode())
+        except (NotADirectoryError, PermissionError, IsADirectoryError, FileExistsError) as exc:
+            raise StoreError(f"cannot create a store at {self.url}: {exc.strerror or exc}. "
+                             "Choose a folder you can write to (--store or $PLAIT_STORE).") from exc
+        self._config = None
+        _ = self.config
+        return self
+
+    @property
+    def exists(self) -> bool:
+        """Tell whether the store has been created."""
+        return bool(self.config.get("id"))
+
+    @property
+    def algorithm(self) -> str:
+        """The hash algorithm of this store."""
+        return str(self.config["algorithm"])
+
+    @property
+    def id(self) -> str | None:
+        """The store's unique id (a ULID), or ``None`` before it is created."""
+        return self.config.get("id")
+
+    @property
+    def cache_dir(self) -> str:
+        """The local folder for this store's index and fetched blobs."""
+        if self.backend.is_local:
+            return self.backend.local_path("cache")
+        if self.backend.protocol == "memory":
+            return self.shared.scratch_dir()
+        return str(user_cache_dir() / "stores" / hash_bytes(self.url.encode())[:16])
+
+    # -- collaborators --------------------------------------------------------------------------
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The blob store."""
+        if self._blobs is None:
+            self._blobs = BlobStore(self.backend, self.algorithm, self.cache_dir)
+        return self._blobs
+
+    @property
+    def stat_cache(self) -> NoStatCache:
+        """The stat cache used when logging local files."""
+        if self._stat_cache is None:
+            if os.environ.get("PLAIT_NO_STAT_CACHE"):
+                self._stat_cache = NoStatCache()
+            else:
+                self._stat_cache = StatCache(user_cache_dir() / f"stat-{self.algorithm}.sqlite")
+        return self._stat_cache
+
+    @property
+    def catalog(self) -> Catalog:
+        """The local SQLite index, synced with the store on every access."""
+        self.shared.events.flush()  # read your own writes
+        with self._lock:
+            catalog = self._open_catalog()
+            catalog.sync()
+            return catalog
+
+    def _open_catalog(self) -> Catalog:
+        """Return the index without syncing it (``reindex`` clears it first: one read, not two)."""
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = Catalog(os.path.join(self.cache_dir, "index.sqlite"), self.backend, self.id or "")
+            return self._catalog
+
+    def reindex(self) -> int:
+        """Rebuild the index from the store alone; return the number of versions indexed."""
+        catalog = self._open_catalog()
+        catalog.reset(self.id or "")
+        catalog.sync(force=True)
+        known = set(V.keys(catalog))
+        missing = []  # version records whose event never made it (a writer died in between)
+        for key in self.backend.find("versions"):
+            found = record_key(key)
+            if found is not None and found not in known:
+                missing.append(key)
+        for key, data in self.backend.read_many(missing).items():
+            try:
+                catalog.add_version(R.decode(R.VersionRecord, data, key))
+            except CorruptRecordError:
+                continue
+        return V.count(catalog)
+
+    # -- manifests and version records ----------------------------------------------------------
+
+    def put_manifest(self, manifest: Manifest) -> str:
+        """Store a manifest (if new) and return its digest."""
+        digest = manifest.digest
+        key = manifest_key(digest)
+        if not self.backend.exists(key):  # encode only when new
+            self.backend.write(key, encode_manifest(manifest)[1])
+        self._remember_manifest(digest, manifest)
+        return digest
+
+    def manifest(self, digest: str) -> Manifest:
+        """Return the manifest with this digest, verified.
+
+        :raises CorruptRecordError: if it is missing or damaged.
+        """
+        with self._lock:
+            if digest in self._manifests:
+                self._manifests.move_to_end(digest)
+                return self._manifests[digest]
+        if not is_digest(digest, self.algorithm):
+            raise CorruptRecordError(f"{digest!r} is not a manifest digest of this store", key=digest)
+        key = manifest_key(digest)
+        try:
+            data = self.backend.read(key)
+        except FileNotFoundError:
+            raise CorruptRecordError(f"manifest {digest} is missing from the store", key=key) from None
+        manifest = decode_manifest(data, digest, key)
+        self._remember_manifest(digest, manifest)
+        return manifest
+
+    def _remember_manifest(self, digest: str, manifest: Manifest) -> None:
+        with self._lock:
+            self._manifests[digest] = manifest
+            while len(self._manifests) > MANIFEST_CACHE:
+                self._manifests.popitem(last=False)
+
+    def create_version(self, fields: dict[str, Any]) -> R.VersionRecord:
+        """Allocate the next version number of ``fields['name']`` and create its record.
+
+        The number is found by listing ``versions/<name>/``; the exclusive create makes sure
+        two writers never get the same one: the loser moves on to the next number.
+        """
+        self.init()
+        name = fields["name"]
+        taken = [int(n) for n in self.backend.listdir(f"versions/{name}") if n.isdigit()]
+        number = max(taken) + 1 if taken else 0
+        for _ in range(MAX_ALLOCATION_TRIES):
+            record = R.VersionRecord(number=number, algorithm=self.algorithm, **fields)
+            if self.backend.create(f"versions/{name}/{number}", R.encode(record)):
+                return record
+            number += 1
+        raise ConflictError(f"could not allocate a version number for {name!r}", key=f"versions/{name}")
+
+    def read_version_record(self, name: str, number: int) -> R.VersionRecord:
+        """Read a version record straight from the store (bypassing the index)."""
+        key = f"versions/{name}/{number}"
+        try:
+            return R.decode(R.VersionRecord, self.backend.read(key), key)
+        except FileNotFoundError:
+            raise NotFoundError(f"{name}:v{number} does not exist", name=f"{name}:v{number}") from None
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def write_event(self, kind: str, data: dict[str, Any], run: str | None = None, user: str | None = None,
+                    *, background: bool = False) -> R.Event:
+        """Append one event to the store's log and to the local index.
+
+        :param background: queue the event for the store's writer thread and return at once
+            (run bookkeeping: see :mod:`plait.store.events`); otherwise write it now, after
+            everything queued before it.
+        """
+        event = R.Event(id=new_ulid(), kind=kind, time=utcnow(), user=user or current_user(), run=run, data=data)
+        if background:
+            self.shared.events.submit(self, event)
+            return event
+        return self.append_event(event)
+
+    def append_event(self, event: R.Event) -> R.Event:
+        """Write a fully formed event (its id must be new) and fold it into the local index.
+
+        :raises ConflictError: if an event with that id already exists.
+        """
+        self.shared.events.flush()
+        self.write_event_record(event)
+        self.fold_events([event])
+        return event
+
+    def flush(self) -> None:
+        """Wait until every event queued for the background writer is in the store.
+
+        Runs queue their start, end and uses; a top-level run's end, any version logged and
+        interpreter exit flush them, so call this only before handing the store to another
+        process while a run is still going.
+
+        :raises StoreError: if a queued event could not be written (it stays queued; flush again
+            to retry).
+        """
+        self.shared.events.flush()
+
+    def write_event_record(self, event: R.Event) -> None:
+        """Create one event's record in the store (the writer thread calls this)."""
+        self.init()
+        if not self.backend.create(event.key, R.encode(event)):
+            raise ConflictError(f"event {event.key} already exists", key=event.key)
+
+    def fold_events(self, events: list[R.Event]) -> None:
+        """Fold events already in the store into the index, if it is open."""
+        if self._catalog is not None:
+            self._catalog.fold(events)
+
+    # -- names, numbers and aliases -------------------------------------------------------------
+
+    def resolve(self, spec: str | Spec) -> tuple[str, int]:
+        """Return ``(name, number)`` for a spec, or raise listing what exists.
+
+        :raises InvalidNameError: for a malformed spec.
+        :raises NotFoundError: for an unknown name, version or alias.
+        """
+        parsed = spec if isinstance(spec, Spec) else parse_spec(spec)
+        catalog = self.catalog
+        name = parsed.name
+        if parsed.number is not None:
+            row = V.version(catalog, name, parsed.number)
+            if row is None:
+                try:
+                    catalog.add_version(self.read_version_record(name, parsed.number))
+                    row = V.version(catalog, name, parsed.number)
+                except NotFoundError:
+                    row = None
+            if row is None or row.deleted:
+                raise self.unknown(name, f"version v{parsed.number}")
+            return name, parsed.number
+        if parsed.alias == LATEST:
+            number = V.latest_number(catalog, name)
+            if number is None:
+                raise self.unknown(name, "any version")
+            return name, number
+        number = V.alias_number(catalog, name, parsed.alias or "")
+        if number is None:
+            raise self.unknown(name, f"alias {parsed.alias!r}")
+        return name, number
+
+    def row(self, spec: str | Spec) -> VersionRow:
+        """Return the index row of the live version a spec names.
+
+        :raises NotFoundError: listing what exists.
+        """
+        name, number = self.resolve(spec)
+        row = V.version(self.catalog, name, number)
+        assert row is not None
+        return row
+
+    def unknown(self, name: str, what: str) -> NotFoundError:
+        """Return the error for a missing version or alias, listing what exists."""
+        catalog = self.catalog
+        numbers = V.live_numbers(catalog, name)
+        if not numbers:
+            names = V.names(catalog)
+            listing = ", ".join(names[:20]) + (" …" if len(names) > 20 else "") if names else "none yet"
+            return NotFoundError(f"no artifact named {name!r} in {self.url} (artifacts: {listing})", name=name, candidates=names)
+        aliases = sorted({a for lst in V.aliases_of(catalog, name).values() for a in lst})
+        listing = ", ".join(f"v{n}" for n in numbers[-10:]) + (", aliases: " + ", ".join(aliases) if aliases else "")
+        return NotFoundError(f"{name!r} has no {what} (it has {listing})", name=name, candidates=[f"v{n}" for n in numbers] + aliases)
+
+    def set_alias(self, spec: str, alias: str, run: str | None = None) -> None:
+        """Point ``alias`` at the version ``spec`` names, moving it from wherever it was."""
+        check_alias(alias)
+        name, number = self.resolve(spec)
+        old = V.alias_number(self.catalog, name, alias)
+        if old == number:
+            return
+        self.write_event(R.ALIAS_SET, {"name": name, "alias": alias, "number": number, "old": old}, run=run)
+
+    def remove_alias(self, spec: str, alias: str, run: str | None = None) -> None:
+        """Remove ``alias`` from the version ``spec`` names.
+
+        :raises NotFoundError: if the alias is not on that version.
+        """
+        check_alias(alias)
+        name, number = self.resolve(spec)
+        if V.alias_number(self.catalog, name, alias) != number:
+            raise NotFoundError(f"{name}:v{number} has no alias {alias!r}", name=f"{name}:{alias}")
+        self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number}, run=run)
+
+    def delete(self, spec: str, *, force: bool = False, run: str | None = None) -> None:
+        """Delete a version (recorded as an event); its unique blobs become collectable by ``gc``.
+
+        :param force: also drop the aliases pointing at it (otherwise they must be moved first).
+        :raises StoreError: if aliases still point at it and ``force`` is not set.
+        """
+        name, number = self.resolve(spec)
+        aliases = V.aliases_of(self.catalog, name, number).get(number, [])
+        if aliases and not force:
+            raise StoreError(
+                f"{name}:v{number} still has aliases {', '.join(aliases)}; move them first or pass force=True (--force)"
+            )
+        for alias in aliases:
+            self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number}, run=run)
+        self.write_event(R.VERSION_DELETED, {"name": name, "number": number}, run=run)
+
+
+def manifest_key(digest: str) -> str:
+    """Return the store key of a manifest."""
+    return f"manifests/{digest[:2]}/{digest}"
+
+
+def record_key(key: str) -> tuple[str, int] | None:
+    """Return ``(name, number)`` for a key ``versions/<name>/<number>``, else ``None``."""
+    parts = key.split("/")
+    return (parts[1], int(parts[2])) if len(parts) == 3 and parts[0] == "versions" and parts[2].isdigit() else None
+
+
+def _parse_config(data: bytes, url: str) -> dict[str, Any]:
+    try:
+        config = json.loads(data)
+        assert isinstance(config, dict)
+    except (ValueError, AssertionError):
+        raise StoreError(f"{url}/plait.json is damaged; it should hold the store's format and hash algorithm") from None
+    if config.get("format") != STORE_FORMAT:
+        raise StoreError(f"{url} is a format {config.get('format')!r} store; this plait reads format {STORE_FORMAT}: upgrade plait")
+    if config.get("algorithm") not in ALGORITHMS:
+        raise StoreError(f"{url} hashes with {config.get('algorithm')!r}, which this plait does not know")
+    return config
+
+
+def current_user() -> str:
+    """Return who is acting: ``$PLAIT_USER``, else the OS login name."""
+    return os.environ.get("PLAIT_USER") or _login_name()
+
+
+@functools.cache
+def _login_name() -> str:
+    """The OS login name, looked up once per process (``getpwuid`` is a system call)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

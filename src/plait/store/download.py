@@ -1,0 +1,165 @@
+"""Reading a version's files out of a store: to a folder, or one file into the cache; each verified.
+
+Nothing is written outside the destination folder, and a failed download leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from plait.base.parallel import parallel_map, parallel_map_batched
+from plait.errors import IntegrityError, InvalidPathError, NotFoundError
+from plait.formats.manifest import Entry
+from plait.formats.names import check_entry_path
+from plait.storage.backend import temporary_name, unlink_quietly
+from plait.storage.digest import FileDigest, digest_file, stat_key
+
+if TYPE_CHECKING:
+    from plait.store.base import BaseStore as Store
+
+
+def safe_join(dest: str, path: str) -> str:
+    """Join an entry path under ``dest``, refusing anything that would land outside it.
+
+    Symlinks already inside ``dest`` are resolved first, so a link planted there cannot
+    redirect a write elsewhere.
+
+    :raises InvalidPathError: if the result escapes ``dest``.
+    """
+    return safe_joins(dest, [path])[0]
+
+
+def safe_joins(dest: str, paths: Iterable[str]) -> list[str]:
+    """:func:`safe_join` for many paths: each folder is resolved once, not once per file.
+
+    The last part of each path is not resolved: files are written to a temporary name and
+    renamed over it, which replaces a symlink there instead of following it.
+    """
+    root = os.path.realpath(dest)
+    folders: dict[str, str] = {"": root}
+    out = []
+    for path in paths:
+        rel = check_entry_path(path)
+        parent, _, name = rel.rpartition("/")
+        folder = folders.get(parent)
+        if folder is None:
+            folder = folders[parent] = os.path.realpath(os.path.join(root, *parent.split("/")))
+            if os.path.commonpath([folder, root]) != root:
+                raise InvalidPathError(f"entry {path!r} would be written outside {dest}; refusing", path=path)
+        out.append(os.path.join(folder, name))
+    return out
+
+
+def download(store: Store, entries: list[Entry], folder: str, label: str) -> str:
+    """Write ``entries`` below ``folder`` and return the folder.
+
+    See :meth:`plait.ArtifactVersion.download`.
+
+    :param label: what the files belong to (``name:vN``), for messages.
+    """
+    targets = list(zip(entries, safe_joins(folder, [e.path for e in entries])))  # every path is checked before anything is written
+    created = not os.path.isdir(folder)
+    os.makedirs(folder, exist_ok=True)
+    todo = [(e, t) for e, t in targets if not _already_there(store, e, t)]
+    try:
+        store.blobs.prefetch(d for e, _ in todo for d, _ in e.blobs)
+    except IntegrityError as exc:  # name the file, not only the blob
+        _undo(folder, [], created)
+        owner = next((e.path for e, _ in todo if any(d == exc.digest for d, _ in e.blobs)), "")
+        raise IntegrityError(f"{label}/{owner}: {exc}", digest=exc.digest, path=owner) from None
+    store.progress.start("downloading", sum(e.size for e, _ in todo))
+    written: list[tuple[str, Entry]] = []
+
+    def write(item: tuple[Entry, str]) -> None:
+        entry, target = item
+        if entry.ref is not None:
+            _fetch_reference(entry, target)
+        else:
+            store.blobs.write_entry(entry.blobs, entry.digest, target, f"{label}/{entry.path}")
+            written.append((target, entry))
+        store.progress.advance(entry.size)
+
+    try:
+        if store.backend.is_local:
+            parallel_map_batched(write, todo, lambda item: item[0].size, 2)
+        else:
+            parallel_map(write, todo, max(2, store.blobs.workers))
+    except BaseException:
+        _undo(folder, [t for _, t in todo], created)  # a failed download leaves nothing behind
+        raise
+    finally:
+        store.progress.finish()
+    # every byte was verified as it was written: remember the copies, so checking them later reads nothing
+    store.stat_cache.remember((t, stat_key(os.stat(t)), FileDigest(e.digest, e.size, e.chunks)) for t, e in written)
+    return folder
+
+
+def _undo(folder: str, targets: list[str], created: bool) -> None:
+    """Remove what a failed download wrote: its files (and their folders, if it made ``folder``)."""
+    if created:  # everything inside is ours; the empty folder stays, as before
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder, exist_ok=True)
+        return
+    for target in targets:
+        unlink_quietly(target)
+
+
+def _already_there(store: Store, entry: Entry, target: str) -> bool:
+    try:
+        st = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size or entry.ref is not None:
+        return False  # a symlink is replaced by the file, never followed
+    cached = store.stat_cache.lookup([(target, stat_key(st))]).get(target)
+    if cached is None:
+        cached = digest_file(target, store.algorithm)
+        store.stat_cache.remember([(target, stat_key(st), cached)])
+    return cached.digest == entry.digest
+
+
+def fetch_entry(store: Store, entry: Entry) -> str:
+    """Return a local path holding one entry's verified bytes (fetching into the cache if needed)."""
+    if entry.ref is not None:
+        target = os.path.join(store.cache_dir, "refs", entry.digest[:2], entry.digest)
+        if not os.path.isfile(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            _fetch_reference(entry, target)
+        return target
+    if entry.chunks is None:
+        path = store.blobs.local_copy(entry.digest)
+        if store.backend.is_local and not store.blobs.verify(entry.digest):
+            raise IntegrityError(f"{entry.path}: blob {entry.digest} is damaged; run `plait verify`", digest=entry.digest, path=entry.path)
+        return path
+    target = os.path.join(store.cache_dir, "files", entry.digest[:2], entry.digest)
+    if not os.path.isfile(target):
+        store.blobs.write_entry(entry.blobs, entry.digest, target, entry.path)
+    return target
+
+
+def _fetch_reference(entry: Entry, target: str) -> None:
+    from fsspec.core import url_to_fs
+
+    assert entry.ref is not None
+    fs, path = url_to_fs(entry.ref.uri)
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    tmp = temporary_name(target)
+    try:
+        try:
+            fs.get_file(path, tmp)
+        except FileNotFoundError:
+            raise NotFoundError(f"{entry.path}: the referenced {entry.ref.uri} no longer exists", name=entry.ref.uri) from None
+        if os.path.getsize(tmp) != entry.size:
+            raise IntegrityError(
+                f"{entry.path}: {entry.ref.uri} has changed since it was logged (size {os.path.getsize(tmp)}, "
+                f"expected {entry.size})",
+                digest=entry.digest,
+                path=entry.path,
+            )
+        os.replace(tmp, target)
+    finally:
+        unlink_quietly(tmp)

@@ -1,0 +1,191 @@
+"""Publishing: turn an Artifact draft into stored blobs, a manifest and a new version record.
+
+The order is what makes a crash harmless: blobs first, then the manifest, then the version
+record (exclusive create allocates its number), then the event that announces it. A crash at
+any point leaves unreferenced blobs at most, never a version whose data is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from plait.base.ids import utcnow
+from plait.base.parallel import parallel_map, parallel_map_batched
+from plait.base.progress import NO_PROGRESS, Progress
+from plait.errors import SourceError
+from plait.formats import records as R
+from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource
+from plait.formats.manifest import Entry, Manifest
+from plait.index import versions as V
+from plait.index.rows import VersionRow
+from plait.index.statcache import StatKey
+from plait.storage.digest import FileDigest, digest_file, hash_bytes, stat_key
+from plait.store.marks import protect
+
+if TYPE_CHECKING:
+    from plait.store.base import BaseStore as Store
+
+#: Threads hashing and copying files. Two saturate both cores: xxh3 releases the GIL while it
+#: hashes a buffer, and file reads release it too.
+HASH_WORKERS = 2
+
+
+def stat_files(artifact: Artifact) -> dict[str, StatKey]:
+    """Return the stat key of every local file of a draft.
+
+    :raises SourceError: for a file that no longer exists.
+    """
+    stats = {}
+    for src in artifact.sources:
+        if isinstance(src, FileSource):
+            try:
+                stats[src.local] = stat_key(os.stat(src.local))
+            except FileNotFoundError:
+                raise SourceError(f"{src.local} was added to {artifact.name!r} but no longer exists", path=src.local) from None
+    return stats
+
+
+def tree_signature(artifact: Artifact, stats: dict[str, StatKey], algorithm: str) -> str | None:
+    """Return a digest of where every file of a draft goes and its stat, or ``None`` when the
+    draft holds anything but local files (bytes and references are not covered by a stat).
+
+    Equal signatures mean equal manifests, as far as the stat cache can tell (see
+    :mod:`plait.index.statcache`).
+    """
+    files = [s for s in artifact.sources if isinstance(s, FileSource)]
+    if not files or len(files) != len(artifact.sources):
+        return None
+    lines = [algorithm]
+    for src in files:
+        inode, size, mtime_ns = stats[src.local]
+        lines.append(f"{src.path}\0{src.local}\0{inode}\0{size}\0{mtime_ns}")
+    return hash_bytes("\n".join(lines).encode("utf-8", "surrogateescape"))
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The stat of every local file of a draft, and the draft's tree signature (or ``None``)."""
+
+    stats: dict[str, StatKey]
+    signature: str | None
+
+
+def survey(artifact: Artifact, algorithm: str) -> Survey:
+    """Stat every local file of a draft once, for :func:`known_manifest` and :func:`build_manifest`."""
+    stats = stat_files(artifact)
+    return Survey(stats, tree_signature(artifact, stats, algorithm))
+
+
+def known_manifest(store: Store, artifact: Artifact) -> tuple[str | None, Survey]:
+    """Return the digest of the manifest a draft would make, when its files' stats say it is
+    known without reading them, and the survey (to hand to :func:`build_manifest`)."""
+    found = survey(artifact, store.algorithm)
+    return (store.stat_cache.tree(found.signature) if found.signature else None), found
+
+
+def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PROGRESS,
+                   surveyed: Survey | None = None) -> Manifest:
+    """Hash every source of a draft and store the blobs the store lacks; return the manifest.
+
+    Unchanged files (same inode, size and mtime as when last hashed) are not read again. When
+    the result equals a live version's manifest, its blobs are known to be stored (gc keeps a
+    live version's blobs) and the store is not asked about each one.
+
+    :param surveyed: the files' stats and signature, if :func:`known_manifest` already took them.
+    :raises SourceError: for a file that vanished, cannot be read, or changed while read.
+    """
+    files = [s for s in artifact.sources if isinstance(s, FileSource)]
+    surveyed = survey(artifact, store.algorithm) if surveyed is None else surveyed
+    stats = surveyed.stats
+    cached = store.stat_cache.lookup(stats.items())
+    todo = [s.local for s in files if s.local not in cached]
+    progress.start("hashing", sum(stats[p][1] for p in todo))
+    hashed = parallel_map_batched(lambda p: digest_file(p, store.algorithm, on_bytes=progress.advance), todo, lambda p: stats[p][1], HASH_WORKERS)
+    progress.finish()
+    store.stat_cache.remember((p, stats[p], fd) for p, fd in zip(todo, hashed))
+    digests: dict[str, FileDigest] = {**cached, **dict(zip(todo, hashed))}
+
+    entries = []
+    for src in artifact.sources:
+        if isinstance(src, FileSource):
+            fd = digests[src.local]
+            entries.append(Entry(path=src.path, digest=fd.digest, size=fd.size, chunks=fd.chunks))
+        elif isinstance(src, BytesSource):
+            entries.append(Entry(path=src.path, digest=hash_bytes(src.data, store.algorithm), size=len(src.data)))
+        elif isinstance(src, ReferenceSource):
+            entries.append(src.entry)
+    manifest = Manifest.of(entries, store.algorithm)
+    if surveyed.signature is not None:
+        store.stat_cache.remember_tree(surveyed.signature, manifest.digest)
+    if store.exists and V.by_content(store.catalog, manifest.digest):
+        return manifest
+
+    store.init()  # plait.json before the first blob: a crash never leaves blobs in a folder that is no store
+    need = set(store.blobs.missing(d for fd in digests.values() for d, _ in fd.blobs))
+    uploads = list({s.local: s for s in files if any(d in need for d, _ in digests[s.local].blobs)}.values())
+    progress.start("storing", sum(digests[s.local].size for s in uploads))
+
+    def put(s: FileSource) -> int:
+        return store.blobs.put_file(s.local, digests[s.local], stats[s.local], progress.advance)
+
+    if store.blobs.backend.is_local:
+        parallel_map_batched(put, uploads, lambda s: stats[s.local][1], store.blobs.workers)
+    else:
+        parallel_map(put, uploads, store.blobs.workers)
+    progress.finish()
+    for src in artifact.sources:
+        if isinstance(src, BytesSource):
+            store.blobs.put_bytes(src.data)
+    return manifest
+
+
+def publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_existing: bool = False,
+            on_hashed: Callable[[], Any] | None = None) -> tuple[VersionRow, bool]:
+    """Store a draft; return the row of its version and whether it is new.
+
+    The latest version of the draft's name with the same digest is returned instead of a new
+    one. With ``prefer_existing`` any live version with that content is (for ``use``).
+
+    :param created_by: the run that logs it, if any.
+    :param on_hashed: called once every file hashed and its blobs are stored, before any record.
+    """
+    known, surveyed = known_manifest(store, draft)
+    if known is not None and store.exists:  # unchanged files: no manifest to build if it is the latest
+        row = V.latest(store.catalog, draft.name)
+        if row is not None and row.digest == known:  # a live version's blobs and manifest are stored (gc keeps them)
+            if on_hashed is not None:
+                on_hashed()
+            return row, False
+    manifest = build_manifest(store, draft, store.progress, surveyed)
+    if on_hashed is not None:
+        on_hashed()
+    digest = store.put_manifest(manifest)
+    if protect(store, manifest):  # a gc swept blobs this log found stored: store them again
+        manifest = build_manifest(store, draft, store.progress)
+        protect(store, manifest)
+    catalog = store.catalog
+    row = V.latest(catalog, draft.name)
+    if row is not None and row.digest == digest:
+        return row, False
+    file_digest = manifest.entries[0].digest if len(manifest) == 1 and manifest.entries[0].ref is None else None
+    if prefer_existing:
+        rows = V.by_content(catalog, digest, file_digest)
+        if rows:
+            return rows[0], False
+    elif created_by is not None:
+        # a task handing on the checkpoint its own training logged is that version, not a copy
+        nested = V.logged_inside(catalog, created_by, digest, file_digest)
+        if nested is not None:
+            return nested, False
+    record = store.create_version({
+        "name": draft.name, "type": draft.type, "digest": digest, "size": manifest.size,
+        "file_count": len(manifest), "description": draft.description, "metadata": draft.metadata,
+        "created_at": utcnow(), "created_by": created_by, "file_digest": file_digest,
+    })
+    store.write_event(R.VERSION_LOGGED, record.model_dump(mode="json"), run=created_by)
+    row = V.version(store.catalog, record.name, record.number)
+    assert row is not None
+    return row, True

@@ -1,0 +1,104 @@
+"""What every :class:`~plait.store.base.BaseStore` object of one store URL shares in a process.
+
+Users and integrations may open the same store many times (``plait.Store(url)`` in several
+places, a Prefect task, a Lightning callback); they must still share one queue of run events,
+one scratch folder for a ``memory://`` store and one cache of gc marks, and the layers above
+keep their own per-store objects (the opened :class:`plait.Store`, the implicit run) in
+:meth:`SharedState.slot`. :func:`shared` is the one place these live.
+
+At interpreter exit every queue is drained; a forked child starts with empty queues (its
+parent writes what it queued).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from plait.errors import StoreError
+from plait.store.events import EventWriter
+
+T = TypeVar("T")
+
+_states: dict[str, SharedState] = {}
+_lock = threading.Lock()
+_hooks_installed = False
+
+
+@dataclass
+class SharedState:
+    """The per-process state of one store URL.
+
+    :ivar url: the store URL.
+    :ivar events: the queue of run events and the thread that writes them.
+    :ivar marks: gc marks read so far (immutable records, read once): ``{key: (blobs, manifests)}``.
+    """
+
+    url: str
+    events: EventWriter
+    marks: OrderedDict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=OrderedDict)
+    _slots: dict[str, Any] = field(default_factory=dict)
+    _scratch: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def slot(self, key: str, make: Callable[[], T]) -> T:
+        """Return the object kept under ``key`` for this store, made by ``make()`` the first time."""
+        with self._lock:
+            if key not in self._slots:
+                self._slots[key] = make()
+            return self._slots[key]
+
+    def pop(self, key: str) -> Any:
+        """Forget and return the object kept under ``key`` (``None`` if there is none)."""
+        with self._lock:
+            return self._slots.pop(key, None)
+
+    def scratch_dir(self) -> str:
+        """Return a private folder for this process (a ``memory://`` store's index), removed at exit."""
+        with self._lock:
+            if self._scratch is None:
+                self._scratch = tempfile.mkdtemp(prefix="plait-memory-")
+                atexit.register(shutil.rmtree, self._scratch, True)
+            return self._scratch
+
+
+def shared(url: str) -> SharedState:
+    """Return the shared state of the store at ``url`` in this process."""
+    global _hooks_installed
+    with _lock:
+        state = _states.get(url)
+        if state is None:
+            state = _states[url] = SharedState(url, EventWriter(url))
+        if not _hooks_installed:
+            atexit.register(flush_all)
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+            _hooks_installed = True
+        return state
+
+
+def states() -> list[SharedState]:
+    """Return the shared state of every store this process opened."""
+    with _lock:
+        return list(_states.values())
+
+
+def flush_all() -> None:
+    """Drain every store's queue of run events (at interpreter exit); report what could not be written."""
+    for state in states():
+        try:
+            state.events.flush()
+        except StoreError as exc:
+            print(f"plait: {exc}", file=sys.stderr)
+
+
+def _after_fork_in_child() -> None:
+    for state in list(_states.values()):  # the parent writes what it queued; the child starts empty
+        state.events.reset()

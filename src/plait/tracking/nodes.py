@@ -1,0 +1,448 @@
+"""The two kinds of node in the lineage graph: artifact versions and the runs that used and logged them.
+
+An :class:`ArtifactVersion` is one logged, immutable version. Its files never change; its
+aliases, description and metadata can, each change an event in the store, and the methods that
+make one return the version as it is afterwards (the object itself is a value). A
+:class:`RunRecord` is a run as the store records it: what it was, what it used and what it
+logged. The live :class:`~plait.tracking.run.Run` a user logs into is a ``RunRecord`` too.
+
+The two refer to each other (a version's producing run, a run's input versions), so they live
+in one module.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import io
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from plait.errors import CorruptRecordError, NotFoundError
+from plait.formats import records as R
+from plait.formats.manifest import Entry, Manifest
+from plait.formats.names import check_alias
+from plait.formats.records import check_json
+from plait.index import events as E
+from plait.index import runs as RQ
+from plait.index import versions as V
+from plait.index.rows import RunRow, VersionRow
+from plait.store.base import BaseStore as Store
+from plait.store.checks import damaged_paths
+from plait.store.download import download, fetch_entry
+
+#: The run the current context works in (a live :class:`~plait.tracking.run.Run`); see
+#: :func:`plait.active_run`.
+ACTIVE_RUN: contextvars.ContextVar[RunRecord | None] = contextvars.ContextVar("plait_active_run", default=None)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One change in a version's history.
+
+    :ivar time: ISO UTC time.
+    :ivar kind: ``logged``, ``alias.set``, ``alias.removed``, ``updated`` or ``deleted``.
+    :ivar version: the ``name:vN`` it concerns.
+    :ivar user: who made it.
+    :ivar run: the run it happened in, if any.
+    :ivar detail: the alias, field, old and new values.
+    """
+
+    time: str
+    kind: str
+    version: str
+    user: str
+    run: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        d = self.detail
+        if self.kind == R.ALIAS_SET:
+            moved = f" (from v{d['old']})" if d.get("old") is not None else ""
+            what = f"alias {d['alias']!r} set{moved}"
+        elif self.kind == R.ALIAS_REMOVED:
+            what = f"alias {d['alias']!r} removed"
+        elif self.kind == R.VERSION_UPDATED:
+            what = "updated " + ", ".join(f"{k}: {json.dumps(d['old'].get(k))} -> {json.dumps(v)}" for k, v in d["new"].items())
+        elif self.kind == R.VERSION_LOGGED:
+            what = "logged"
+        else:
+            what = self.kind.split(".")[-1]
+        return f"{self.time}  {self.version:<24} {what}  by {self.user}"
+
+
+@dataclass(frozen=True)
+class ArtifactVersion:
+    """An immutable, logged artifact version.
+
+    :ivar store: the store holding it.
+    :ivar name: artifact name.
+    :ivar number: version number.
+    :ivar type: artifact type.
+    :ivar digest: manifest digest (equal digests mean equal files).
+    :ivar size: total bytes.
+    :ivar file_count: number of files.
+    :ivar description: current description.
+    :ivar metadata: current metadata.
+    :ivar created_at: ISO UTC time it was logged.
+    :ivar created_by: id of the run that logged it.
+    :ivar aliases: aliases pointing at it (``latest`` included when it is the newest).
+    """
+
+    store: Store = field(repr=False, compare=False)
+    name: str
+    number: int
+    type: str
+    digest: str
+    size: int
+    file_count: int
+    description: str
+    metadata: Mapping[str, Any]
+    created_at: str
+    created_by: str | None
+    aliases: tuple[str, ...] = ()
+    deleted: bool = False
+
+    @classmethod
+    def from_rows(cls, store: Store, rows: Iterable[VersionRow]) -> list[ArtifactVersion]:
+        """Build versions from index rows, with their aliases (``latest`` first where it applies)."""
+        rows = list(rows)
+        labels = V.labels(store.catalog, rows) if rows else {}
+        return [
+            cls(store=store, name=r.name, number=r.number, type=r.type, digest=r.digest, size=r.size,
+                file_count=r.file_count, description=r.description, metadata=r.metadata, created_at=r.created_at,
+                created_by=r.created_by, aliases=labels[r.key], deleted=r.deleted)
+            for r in rows
+        ]
+
+    @classmethod
+    def from_row(cls, store: Store, row: VersionRow) -> ArtifactVersion:
+        """Build one version from its index row."""
+        return cls.from_rows(store, [row])[0]
+
+    @classmethod
+    def by_fingerprint(cls, store: Store, fingerprint: str, name: str | None = None) -> ArtifactVersion | None:
+        """Return the live version an object with this fingerprint was logged as (of ``name``, if given).
+
+        Fingerprints (see the ``plait_fingerprint`` hook) are remembered in the local index only.
+        """
+        catalog = store.catalog
+        for row_name, number in V.fingerprinted(catalog, fingerprint):
+            if name is not None and row_name != name:
+                continue
+            row = V.version(catalog, row_name, number)
+            if row is not None and not row.deleted:
+                return cls.from_row(store, row)
+        return None
+
+    @classmethod
+    def load(cls, store: Store, spec: str) -> ArtifactVersion:
+        """Return the version a spec names: ``name``, ``name:v3``, ``name:latest``, ``name:<alias>``.
+
+        :raises NotFoundError: listing what exists.
+        """
+        return cls.from_row(store, store.row(spec))
+
+    def __str__(self) -> str:
+        return self.spec
+
+    @property
+    def spec(self) -> str:
+        """``name:vN``."""
+        return f"{self.name}:v{self.number}"
+
+    @property
+    def version(self) -> str:
+        """``vN``."""
+        return f"v{self.number}"
+
+    # -- content --------------------------------------------------------------------------------
+
+    @property
+    def manifest(self) -> Manifest:
+        """The version's manifest."""
+        return self.store.manifest(self.digest)
+
+    def files(self) -> list[Entry]:
+        """Return the version's entries (path, digest, size, chunks, reference), sorted by path."""
+        return list(self.manifest.entries)
+
+    def entry(self, path: str) -> Entry:
+        """Return one entry.
+
+        :raises NotFoundError: listing a few paths that exist.
+        """
+        entry = self.manifest.get(path)
+        if entry is None:
+            paths = [e.path for e in self.manifest.entries]
+            sample = ", ".join(paths[:10]) + (" …" if len(paths) > 10 else "")
+            raise NotFoundError(f"{self.spec} has no file {path!r} (it has {sample or 'no files'})", name=path, candidates=paths)
+        return entry
+
+    def open(self, path: str) -> io.BufferedReader:
+        """Open one file of the version for reading (fetched and verified first).
+
+        :raises NotFoundError: for a path that is not in the version.
+        :raises IntegrityError: if its stored bytes are damaged.
+        """
+        return open(fetch_entry(self.store, self.entry(path)), "rb")  # noqa: SIM115
+
+    def read_bytes(self, path: str) -> bytes:
+        """Return the bytes of one file of the version."""
+        with self.open(path) as f:
+            return f.read()
+
+    def download(self, dest: str | os.PathLike[str] | None = None, *, paths: list[str] | None = None) -> str:
+        """Write the version's files below ``dest``, each verified against its digest.
+
+        Each file is written to a temporary name and renamed into place only once its digest
+        matched, so a damaged blob leaves nothing at ``dest``. Files already at ``dest`` with the
+        right digest are left alone.
+
+        :param dest: a folder (default: ``<cache>/versions/<name>/v<N>``).
+        :param paths: only these entry paths.
+        :returns: the folder.
+        :raises IntegrityError: if stored bytes are damaged.
+        """
+        folder = os.fspath(dest) if dest is not None else os.path.join(self.store.cache_dir, "versions", self.name, self.version)
+        entries = [self.entry(p) for p in paths] if paths is not None else self.files()
+        return download(self.store, entries, folder, self.spec)
+
+    def verify(self) -> list[str]:
+        """Check every blob of this version; return the entry paths that are damaged or missing."""
+        try:
+            return damaged_paths(self.store, self.manifest)
+        except CorruptRecordError:
+            return [""]
+
+    # -- changes --------------------------------------------------------------------------------
+
+    def set_alias(self, alias: str) -> ArtifactVersion:
+        """Point ``alias`` at this version (moving it from another version of the name).
+
+        :returns: this version as it is now.
+        """
+        self.store.set_alias(self.spec, check_alias(alias), run=_active_run_id(self.store))
+        return self.refresh()
+
+    def remove_alias(self, alias: str) -> ArtifactVersion:
+        """Remove ``alias`` from this version.
+
+        :raises NotFoundError: if the alias is not on this version.
+        """
+        self.store.remove_alias(self.spec, alias, run=_active_run_id(self.store))
+        return self.refresh()
+
+    def update(self, *, metadata: Mapping[str, Any] | None = None, description: str | None = None, replace: bool = False) -> ArtifactVersion:
+        """Change the description and/or metadata; each change is recorded in the history.
+
+        :param metadata: keys to set (merged into the current metadata unless ``replace``).
+        :param description: the new description (Markdown).
+        :param replace: replace the metadata entirely instead of merging.
+        :returns: this version as it is now.
+        :raises InvalidMetadataError: for metadata that is not JSON.
+        """
+        new: dict[str, Any] = {}
+        old: dict[str, Any] = {}
+        if metadata is not None:
+            merged = dict(metadata) if replace else {**self.metadata, **metadata}
+            check_json(merged)
+            if merged != dict(self.metadata):
+                new["metadata"], old["metadata"] = merged, dict(self.metadata)
+        if description is not None and str(description) != self.description:
+            new["description"], old["description"] = str(description), self.description
+        if new:
+            self.store.write_event(
+                R.VERSION_UPDATED, {"name": self.name, "number": self.number, "old": old, "new": new},
+                run=_active_run_id(self.store),
+            )
+        return self.refresh()
+
+    def delete(self, *, force: bool = False) -> None:
+        """Delete this version (see :meth:`Store.delete`)."""
+        self.store.delete(self.spec, force=force, run=_active_run_id(self.store))
+
+    def refresh(self) -> ArtifactVersion:
+        """Return this version as the store has it now."""
+        row = V.version(self.store.catalog, self.name, self.number)
+        assert row is not None
+        return ArtifactVersion.from_row(self.store, row)
+
+    def history(self) -> list[HistoryEntry]:
+        """Return every change to this version — logged, aliases, notes, metadata — oldest first.
+
+        Alias moves away from this version (the alias set on another one) are included.
+        """
+        out = []
+        for event in E.of_name(self.store.catalog, self.name):
+            d = event.data
+            number = d.get("number")
+            if number != self.number and not (event.kind == R.ALIAS_SET and d.get("old") == self.number):
+                continue
+            detail = {k: v for k, v in d.items() if k in ("alias", "old", "new", "number")} if event.kind != R.VERSION_LOGGED else {}
+            out.append(HistoryEntry(event.time, event.kind, f"{self.name}:v{number}", event.user, event.run, detail))
+        # by the time each change happened: events copied in by `sync` arrive later than they happened
+        return sorted(out, key=lambda h: h.time)
+
+    # -- lineage --------------------------------------------------------------------------------
+
+    @property
+    def produced_by(self) -> RunRecord | None:
+        """The run that logged this version."""
+        return RunRecord.load(self.store, self.created_by) if self.created_by else None
+
+    @property
+    def used_by(self) -> list[RunRecord]:
+        """The runs that used this version, in the order they used it."""
+        ids = RQ.users(self.store.catalog, self.name, self.number)
+        found = {r.id: r for r in RQ.rows(self.store.catalog, ids)}
+        return [RunRecord.from_row(self.store, found[i]) for i in ids if i in found]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready summary."""
+        return {
+            "name": self.name, "version": self.version, "spec": self.spec, "type": self.type, "digest": self.digest,
+            "size": self.size, "file_count": self.file_count, "description": self.description,
+            "metadata": dict(self.metadata), "created_at": self.created_at, "created_by": self.created_by,
+            "aliases": list(self.aliases),
+        }
+
+
+RUNNING, FINISHED, FAILED = "running", "finished", "failed"
+#: Fields of a run's start event that are not kept in :attr:`RunRecord.info`.
+_OWN_FIELDS = ("id", "name", "kind", "parent", "config", "started_at")
+
+
+class RunRecord:
+    """A run as the store records it: what it was, what it used and what it logged.
+
+    Read past runs with :meth:`plait.Store.get_run` or from a version (:attr:`ArtifactVersion.produced_by`);
+    a live run (:func:`plait.run`) is one too.
+
+    :ivar store: the store it is recorded in.
+    :ivar id: a ULID.
+    :ivar name: what the run is called (``train``, a flow or task name, …).
+    :ivar kind: ``manual``, ``prefect.flow``, ``prefect.task``, ``lightning.fit``, …
+    :ivar parent: the id of the run it ran inside, or ``None``.
+    :ivar status: ``running``, ``finished`` or ``failed``.
+    :ivar config: parameters and settings (JSON).
+    :ivar info: everything recorded at start: host, user, command, git commit and dirtiness,
+        Python version, and what integrations add (``info["prefect"]``, …).
+    :ivar started_at: ISO UTC start time.
+    :ivar ended_at: ISO UTC end time, once it ended.
+    :ivar error: ``Type: message`` of what ended a failed run.
+    :ivar summary: what was recorded at the end (metrics, integration facts).
+    """
+
+    store: Store
+    id: str
+    name: str
+    kind: str
+    parent: str | None
+    status: str
+    config: dict[str, Any]
+    info: dict[str, Any]
+    started_at: str
+    ended_at: str | None
+    error: str | None
+    summary: dict[str, Any]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} {self.kind} {self.id} {self.status}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunRecord) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @classmethod
+    def from_row(cls, store: Store, row: RunRow) -> RunRecord:
+        """Build a run from its index row."""
+        run = RunRecord.__new__(RunRecord)
+        run.store, run.id, run.name, run.kind, run.parent = store, row.id, row.name or "?", row.kind or "manual", row.parent
+        run.config = row.body.get("config", {})
+        run.info = {k: v for k, v in row.body.items() if k not in _OWN_FIELDS}
+        run.status, run.started_at, run.ended_at = row.status, row.started_at or "", row.ended_at
+        run.error, run.summary = row.finish.get("error"), row.finish.get("summary", {})
+        return run
+
+    @classmethod
+    def load(cls, store: Store, run_id: str) -> RunRecord:
+        """Return a run from the store's index; a unique id prefix (any case) is enough.
+
+        :raises NotFoundError: for an unknown id, or a prefix several runs share (listing them).
+        """
+        catalog = store.catalog
+        row = RQ.run(catalog, run_id)
+        if row is None and run_id and len(run_id) < 26:
+            matches = RQ.ids_starting_with(catalog, run_id)
+            if len(matches) > 1:
+                raise NotFoundError(f"run id {run_id!r} is ambiguous: it starts {', '.join(matches)}; give more of it",
+                                    name=run_id, candidates=matches)
+            row = RQ.run(catalog, matches[0]) if matches else None
+        if row is None:
+            raise NotFoundError(f"no run {run_id!r} in {store.url} (list them with `plait runs`)", name=run_id)
+        return cls.from_row(store, row)
+
+    @property
+    def inputs(self) -> list[ArtifactVersion]:
+        """The versions this run used, in the order it used them."""
+        return ArtifactVersion.from_rows(self.store, RQ.inputs(self.store.catalog, self.id))
+
+    @property
+    def outputs(self) -> list[ArtifactVersion]:
+        """The versions this run logged, oldest first."""
+        return ArtifactVersion.from_rows(self.store, V.outputs(self.store.catalog, self.id))
+
+    @property
+    def children(self) -> list[RunRecord]:
+        """Runs started inside this one, oldest first."""
+        return [RunRecord.from_row(self.store, r) for r in RQ.children(self.store.catalog, self.id)]
+
+    @property
+    def parent_run(self) -> RunRecord | None:
+        """The run this one ran inside."""
+        return RunRecord.load(self.store, self.parent) if self.parent else None
+
+    @property
+    def git_commit(self) -> str | None:
+        """The git commit of the working directory when the run started."""
+        return (self.info.get("git") or {}).get("commit")
+
+    @property
+    def git_dirty(self) -> bool | None:
+        """Whether the git tree had uncommitted changes when the run started."""
+        return (self.info.get("git") or {}).get("dirty")
+
+    @property
+    def command(self) -> str | None:
+        """The command line that started the process."""
+        return self.info.get("command")
+
+    @property
+    def host(self) -> str | None:
+        """The host the run ran on."""
+        return self.info.get("host")
+
+    @property
+    def user(self) -> str | None:
+        """Who ran it."""
+        return self.info.get("user")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready summary with inputs and outputs."""
+        return {
+            "id": self.id, "name": self.name, "kind": self.kind, "parent": self.parent, "status": self.status,
+            "started_at": self.started_at, "ended_at": self.ended_at, "config": self.config, "info": self.info,
+            "error": self.error, "summary": self.summary,
+            "inputs": [v.spec for v in self.inputs], "outputs": [v.spec for v in self.outputs],
+        }
+
+
+def _active_run_id(store: Store) -> str | None:
+    run = ACTIVE_RUN.get()
+    return run.id if run is not None and run.store == store else None
+

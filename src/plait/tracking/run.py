@@ -1,0 +1,367 @@
+"""Run: a live unit of work that uses and logs versions, and the active run of the current context.
+
+``with plait.run("train") as run:`` makes ``run`` the active run of the current context (a
+:mod:`contextvars` variable, so threads started with a copied context and asyncio tasks see it);
+runs started inside it record it as their parent. Outside any run, ``plait.log``/``plait.use``
+go to an implicit run for the process, finished when the process exits.
+
+Every start, finish, use and log is an event in the store; a run's record is their fold.
+
+A run tells the plugins what happens and asks them to convert objects through a
+:class:`HookRelay`. This layer knows no plugin manager: the plugin layer installs its relay
+(:func:`install_hook_relay`) when a :class:`plait.Store` is opened; until then the relay is a
+null object that notifies no one and converts nothing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from plait.base.describe import type_name
+from plait.base.ids import new_ulid, utcnow
+from plait.errors import ConversionError, InvalidNameError, LineageError, NotFoundError, StoreError
+from plait.formats import records as R
+from plait.formats.artifact import Artifact
+from plait.formats.names import check_alias, check_name, parse_spec, safe_name
+from plait.formats.records import check_json
+from plait.index import graph as G
+from plait.index import versions as V
+from plait.store.base import BaseStore as Store
+from plait.store.publish import publish
+from plait.store.shared import states
+from plait.tracking.environment import environment, program_name
+from plait.tracking.nodes import ACTIVE_RUN, FAILED, FINISHED, RUNNING, ArtifactVersion, RunRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["FAILED", "FINISHED", "RUNNING", "HookRelay", "Run", "active_run", "install_hook_relay", "run_for"]
+
+#: Key of the implicit run in a store's shared state.
+IMPLICIT_SLOT = "plait.implicit-run"
+
+
+class HookRelay:
+    """What a run tells the plugins and asks of them. This base class is the null relay.
+
+    The plugin layer subclasses it to call the ``plait_*`` hooks (see :mod:`plait.hookspecs`).
+    """
+
+    def run_started(self, run: Run) -> None:
+        """A run started (its start event is queued)."""
+
+    def run_finished(self, run: Run, error: BaseException | None) -> None:
+        """A run ended (its end event is queued)."""
+
+    def artifact_used(self, run: Run, version: ArtifactVersion) -> None:
+        """A run recorded a use."""
+
+    def artifact_logged(self, run: Run, version: ArtifactVersion, created: bool) -> None:
+        """A run logged a version (``created``: a new one, not an existing one with that content)."""
+
+    def object_to_artifact(self, obj: Any, name: str | None, type: str | None, store: Store) -> Artifact | None:
+        """Return a draft for ``obj``, or ``None`` if no plugin converts it."""
+        return None
+
+    def fingerprint(self, obj: Any) -> str | None:
+        """Return a cheap identity for ``obj``, or ``None``."""
+        return None
+
+
+_relay: HookRelay = HookRelay()
+
+
+def install_hook_relay(relay: HookRelay) -> None:
+    """Make ``relay`` the one every run talks to (the plugin layer calls this)."""
+    global _relay
+    _relay = relay
+
+
+def hook_relay() -> HookRelay:
+    """Return the relay runs talk to."""
+    return _relay
+
+
+def active_run() -> Run | None:
+    """Return the active run of the current context, or ``None``."""
+    return cast("Run | None", ACTIVE_RUN.get())
+
+
+class Run(RunRecord):
+    """A live unit of work, with what it uses and what it logs.
+
+    Start runs with :func:`plait.run` (or use one as a context manager); past runs are
+    :class:`RunRecord` objects.
+
+    :param store: the store to record to.
+    :param name: what the run is called.
+    :param kind: ``manual`` unless an integration says otherwise.
+    :param config: parameters and settings (JSON).
+    :param parent: the id of the run it runs inside.
+    :param info: facts to record at start (integrations put their ids here).
+    :param run_id: the id to use (default: a new ULID).
+    """
+
+    def __init__(self, store: Store, name: str, *, kind: str = "manual", config: Mapping[str, Any] | None = None,
+                 parent: str | None = None, info: Mapping[str, Any] | None = None, run_id: str | None = None) -> None:
+        self.store = store
+        self.id = run_id or new_ulid()
+        self.name = check_name(name, what="run name")
+        self.kind = kind
+        self.parent = parent
+        self.config = dict(check_json(dict(config or {}), what="run config"))
+        self.info = dict(info or {})
+        self.status = RUNNING
+        self.started_at = ""
+        self.ended_at = None
+        self.error = None
+        self.summary = {}
+        self._token: contextvars.Token[RunRecord | None] | None = None
+        self._started = False
+        self._environment: dict[str, Any] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        """Whether the run's start is recorded."""
+        return self._started
+
+    def start(self) -> Run:
+        """Record the start of the run in the store and notify plugins; return the run."""
+        if self._started:
+            return self
+        self.store.init()  # an unwritable or unreachable store fails here, not later on the writer thread
+        self._started = True
+        self.started_at = utcnow()
+        outer = ACTIVE_RUN.get()
+        nested = isinstance(outer, Run) and outer.id == self.parent and outer._environment
+        self._environment = outer._environment if nested else environment()  # type: ignore[union-attr]
+        body = {
+            "id": self.id, "name": self.name, "kind": self.kind, "parent": self.parent, "config": self.config,
+            "started_at": self.started_at, **self._environment, **self.info,
+        }
+        self.info = {k: v for k, v in body.items() if k not in ("id", "name", "kind", "parent", "config", "started_at")}
+        self.store.write_event(R.RUN_STARTED, check_json(body, what="run info"), run=self.id, background=True)
+        _relay.run_started(run=self)
+        return self
+
+    def finish(self, error: BaseException | None = None, *, status: str | None = None, summary: Mapping[str, Any] | None = None) -> None:
+        """Record the end of the run: ``failed`` if ``error`` is given, else ``finished``."""
+        if self.status != RUNNING:
+            return
+        self.status = status or (FAILED if error is not None else FINISHED)
+        self.ended_at = utcnow()
+        self.error = f"{type(error).__name__}: {error}" if error is not None else None
+        self.summary.update(check_json(dict(summary or {}), what="run summary"))
+        data = {"id": self.id, "status": self.status, "ended_at": self.ended_at, "error": self.error, "summary": self.summary}
+        self.store.write_event(R.RUN_FINISHED, data, run=self.id, background=True)
+        _relay.run_finished(run=self, error=error)
+
+    def __enter__(self) -> Run:
+        self.start()
+        self._token = ACTIVE_RUN.set(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._token is not None:
+            ACTIVE_RUN.reset(self._token)
+            self._token = None
+        self.finish(exc)
+        outer = ACTIVE_RUN.get()
+        if outer is None or outer.store != self.store:  # a top-level run: its record is complete on disk
+            try:
+                self.store.flush()
+            except StoreError:
+                if exc is None:
+                    raise
+                # the block's own error matters more; the events stay queued for the exit flush
+
+    # -- use and log ----------------------------------------------------------------------------
+
+    def use(self, obj: Any, *, name: str | None = None, type: str | None = None) -> ArtifactVersion:
+        """Record that this run uses a version, and return it.
+
+        ``obj`` may be a spec (``"raw:latest"``), an :class:`ArtifactVersion`, a local path, bytes,
+        or any object a plugin converts. For anything but a spec or a version, the content is
+        hashed and linked to an existing version with the same manifest digest (whatever its
+        name); if there is none, it is logged first as a new version with no producing run.
+
+        :raises NotFoundError: for an unknown spec.
+        :raises LineageError: if the version was produced downstream of this run (a cycle).
+        :raises ConversionError: if no plugin can turn ``obj`` into an artifact.
+        """
+        version = self._resolve_used(obj, name, type)
+        if version.created_by == self.id:
+            return version  # reading back one's own output is not an input
+        self._check_acyclic(version)
+        self.start()
+        self.store.write_event(R.VERSION_USED, {"name": version.name, "number": version.number, "digest": version.digest},
+                               run=self.id, background=True)
+        _relay.artifact_used(run=self, version=version)
+        return version
+
+    def _resolve_used(self, obj: Any, name: str | None, type: str | None) -> ArtifactVersion:
+        if isinstance(obj, ArtifactVersion):
+            return obj if obj.store == self.store else self._match_or_import(obj, name, type)
+        if isinstance(obj, str) and not os.path.exists(obj):
+            try:
+                parse_spec(obj)
+            except InvalidNameError:
+                raise NotFoundError(f"{obj!r} is neither an existing path nor a version spec like 'name:v3'", name=obj) from None
+            return ArtifactVersion.load(self.store, obj)
+        if isinstance(obj, str):
+            try:
+                return ArtifactVersion.load(self.store, obj)  # a valid spec that exists wins over a same-named path
+            except (InvalidNameError, NotFoundError):
+                pass
+        return self._match_or_import(obj, name, type)
+
+    def _match_or_import(self, obj: Any, name: str | None, type: str | None) -> ArtifactVersion:
+        fingerprint = _fingerprint(obj)
+        known = self.store_fingerprint(fingerprint)
+        if known is not None:
+            return known
+        draft = _draft_from_version(obj) if isinstance(obj, ArtifactVersion) else to_artifact(obj, name, type, self.store)
+        row, _ = publish(self.store, draft, created_by=None, prefer_existing=True)
+        version = ArtifactVersion.from_row(self.store, row)
+        self._remember_fingerprint(fingerprint, version)
+        return version
+
+    def log(self, obj: Any, name: str | None = None, type: str | None = None, *, aliases: Iterable[str] = (),
+            description: str | None = None, metadata: Mapping[str, Any] | None = None) -> ArtifactVersion:
+        """Log an object as a new version produced by this run, and return the version.
+
+        ``obj`` may be a local path (file or folder), bytes, an :class:`Artifact` draft, an
+        :class:`ArtifactVersion` (recorded as is), or anything a plugin converts. If the content
+        equals the latest version of the name, that version is returned and no new one is made
+        (aliases are still applied).
+
+        :param name: the artifact name (default: from the object, e.g. a path's base name).
+        :param type: the artifact type (default: from the object, ``dataset`` for paths).
+        :param aliases: aliases to point at the version.
+        :param description: overrides the draft's description.
+        :param metadata: merged into the draft's metadata.
+        :raises ConversionError: if no plugin can turn ``obj`` into an artifact.
+        """
+        aliases = [check_alias(a) for a in aliases]
+        if isinstance(obj, ArtifactVersion) and obj.store == self.store:
+            self.start()
+            version, created = obj, False
+        else:
+            fingerprint = _fingerprint(obj)
+            known = self.store_fingerprint(fingerprint, name)
+            if known is not None and known.number == V.latest_number(self.store.catalog, known.name):
+                self.start()
+                version, created = known, False  # as for equal content: only the latest is reused
+            else:
+                draft = _draft_from_version(obj) if isinstance(obj, ArtifactVersion) else to_artifact(obj, name, type, self.store)
+                if name is not None and draft.name != name:
+                    draft.name = check_name(name)
+                if description is not None:
+                    draft.description = str(description)
+                if metadata:
+                    draft.metadata.update(check_json(dict(metadata)))
+                # started only once the files hashed: bad input leaves no trace in the store
+                row, created = publish(self.store, draft, created_by=self.id, on_hashed=self.start)
+                version = ArtifactVersion.from_row(self.store, row)
+                self._remember_fingerprint(fingerprint, version)
+        for alias in aliases:
+            self.store.set_alias(version.spec, alias, run=self.id)
+        if aliases:
+            version = version.refresh()
+        _relay.artifact_logged(run=self, version=version, created=created)
+        return version
+
+    def store_fingerprint(self, fingerprint: str | None, name: str | None = None) -> ArtifactVersion | None:
+        """Return the version a fingerprint was last logged as (of ``name``, if given), if any."""
+        return None if fingerprint is None else ArtifactVersion.by_fingerprint(self.store, fingerprint, name)
+
+    def _remember_fingerprint(self, fingerprint: str | None, version: ArtifactVersion) -> None:
+        if fingerprint is not None:
+            V.remember_fingerprint(self.store.catalog, fingerprint, version.name, version.number)
+
+    def _check_acyclic(self, version: ArtifactVersion) -> None:
+        if version.created_by and G.made_from_run(self.store.catalog, self.id, version.name, version.number):
+            raise LineageError(
+                f"run {self.name!r} ({self.id}) cannot use {version.spec}: that version was made from this "
+                "run's own outputs, so using it would make the lineage graph circular"
+            )
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def to_artifact(obj: Any, name: str | None, type: str | None, store: Store) -> Artifact:
+    """Turn any object into a draft through the conversion hooks.
+
+    :raises ConversionError: naming the type when no plugin handles it.
+    """
+    draft = _relay.object_to_artifact(obj=obj, name=name, type=type, store=store)
+    if draft is None:
+        raise ConversionError(
+            f"plait does not know how to log a {type_name(obj)}: pass a path, bytes or a plait.Artifact, "
+            "or install the plugin for it (e.g. pip install 'plait[huggingface]')"
+        )
+    if name is not None and draft.name != name:
+        draft.name = check_name(name)
+    return draft
+
+
+def _fingerprint(obj: Any) -> str | None:
+    if isinstance(obj, (str, bytes, os.PathLike)):
+        return None
+    fp = _relay.fingerprint(obj=obj)
+    return f"{type_name(obj)}:{fp}" if fp else None
+
+
+def _draft_from_version(version: ArtifactVersion) -> Artifact:
+    draft = Artifact(version.name, type=version.type, description=version.description, metadata=version.metadata)
+    folder = version.download()
+    for entry in version.files():
+        draft.add_file(os.path.join(folder, *entry.path.split("/")), name=entry.path)
+    return draft
+
+
+def run_for(store: Store, make_name: Callable[[], str] = program_name) -> Run:
+    """Return the active run if it records to ``store``, else the process's implicit run there.
+
+    :param make_name: names the implicit run when it is made.
+    """
+    run = active_run()
+    if run is not None and run.store == store:
+        return run
+    state = store.shared
+    parent = run.id if run is not None and run.store == store else None
+
+    def make() -> Run:
+        _register_exit_hook()
+        return Run(store, safe_name(make_name() or "python"), kind="manual", parent=parent, info={"implicit": True})
+
+    return state.slot(IMPLICIT_SLOT, make)
+
+
+_exit_hook_registered = False
+
+
+def _register_exit_hook() -> None:
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        atexit.register(end_implicit_runs)
+        _exit_hook_registered = True
+
+
+def end_implicit_runs() -> None:
+    """Finish the process's implicit runs (called at exit; tests and notebooks may call it)."""
+    for state in states():
+        implicit = state.pop(IMPLICIT_SLOT)
+        if implicit is not None and implicit.started:
+            try:
+                implicit.finish()
+                implicit.store.flush()
+            except Exception:  # at exit there is nobody left to tell
+                pass
