@@ -21,7 +21,6 @@ from typing import Any
 import pluggy
 
 from plait import builtin, hookspecs
-from plait.hookspecs import hookimpl
 from plait.errors import PluginWarning
 from plait.formats.artifact import Artifact
 from plait.store.base import BaseStore

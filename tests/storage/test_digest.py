@@ -13,7 +13,7 @@ import xxhash
 
 import plait
 from plait.storage import digest as D
-from plait.storage.backend import clone_file
+from plait.storage.local import clone_file
 from plait.formats.manifest import Entry, Manifest, Reference, decode_manifest, encode_manifest
 
 

@@ -6,8 +6,13 @@ mistake never prints a traceback. Each command module registers its commands on 
 
 from __future__ import annotations
 
-from plait.cli import demo, runs, sync, versions  # noqa: F401  (importing registers their commands)
-from plait.cli import ui  # noqa: F401  (registers `plait ui`)
+from plait.cli import (  # noqa: F401  (importing registers their commands)
+    demo,
+    runs,
+    sync,
+    ui,  # noqa: F401  (registers `plait ui`)
+    versions,
+)
 from plait.cli.app import main
 
 __all__ = ["main"]

@@ -74,12 +74,13 @@ def _harder_reviews() -> list[tuple[str, int]]:
 
 def build_flows(workdir: Path) -> dict[str, Any]:
     """Define the demo's tasks and tracked flows (imports Prefect, Lightning and datasets)."""
+    from prefect import flow, task
+
     import plait
     from plait.demo.model import accuracy, featurize, loaders, make_module
     from plait.integrations.huggingface import load_dataset
     from plait.integrations.lightning import PlaitCheckpoints, checkpoint_path
     from plait.integrations.prefect import track
-    from prefect import flow, task
 
     @task
     def clean(raw: Path) -> Any:

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from plait.storage.digest import XXH3_128, hash_bytes, is_digest
 from plait.errors import CorruptRecordError, InvalidPathError
 from plait.formats.names import check_entry_path
+from plait.storage.digest import XXH3_128, hash_bytes, is_digest
 
 MANIFEST_FORMAT = 1
 #: Manifest size guard when reading records back: a crafted record cannot exhaust memory.

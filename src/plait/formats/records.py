@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from plait.storage.digest import XXH3_128
 from plait.errors import CorruptRecordError, InvalidMetadataError, InvalidNameError
 from plait.formats.names import check_name
+from plait.storage.digest import XXH3_128
 
 RECORD_FORMAT = 1
 #: A record larger than this is refused when read back (metadata is meant to be small).

@@ -39,8 +39,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from plait.formats import records as R
 from plait.errors import CorruptRecordError
+from plait.formats import records as R
 from plait.index import fold as F
 from plait.index.schema import SCHEMA, SCHEMA_VERSION, TABLES
 from plait.storage.backend import Backend

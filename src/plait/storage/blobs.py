@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
+from plait.base.parallel import parallel_map
+from plait.errors import FileChangedError, IntegrityError, SourceError
 from plait.storage.backend import Backend, temporary_name, unlink_quietly
 from plait.storage.digest import BUFFER_SIZE, FileDigest, VerifyingWriter, hash_bytes, iter_chunks, stat_key
-from plait.errors import FileChangedError, IntegrityError, SourceError
-from plait.base.parallel import parallel_map
 
 #: Threads for remote requests: many small blobs are not sent one request at a time.
 REMOTE_WORKERS = 16

@@ -38,9 +38,10 @@ from plait.index import versions as V
 from plait.index.catalog import Catalog
 from plait.index.rows import VersionRow
 from plait.index.statcache import NoStatCache, StatCache
-from plait.storage.backend import Backend, open_backend
+from plait.storage.backend import Backend
 from plait.storage.blobs import BlobStore
 from plait.storage.digest import ALGORITHMS, XXH3_128, hash_bytes, is_digest
+from plait.storage.urls import open_backend
 from plait.store.shared import SharedState, shared
 
 STORE_FORMAT = 1

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from plait.base.ids import ulid_time
 from plait.formats.manifest import Manifest
-from plait.store.shared import shared
 from plait.storage.blobs import blob_key
+from plait.store.shared import shared
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store

@@ -18,8 +18,8 @@ from plait.errors import InvalidInputError, ReadOnlyError
 from plait.formats.names import check_name
 from plait.ui import queries
 from plait.ui.notes import check_note, render_markdown
-from plait.ui.preview import kind_of, preview
 from plait.ui.preview import image_bytes as _image_bytes
+from plait.ui.preview import kind_of, preview
 
 router = APIRouter(prefix="/api")
 

@@ -6,7 +6,6 @@ import contextvars
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 import weakref

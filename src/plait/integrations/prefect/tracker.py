@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextvars
 import json
-from abc import ABC, abstractmethod
 import logging
 import warnings
+from abc import ABC, abstractmethod
 from typing import Any
 
 import plait
