@@ -75,6 +75,39 @@ def test_symlinks_leaving_the_folder_are_refused_unless_asked(store: Store, make
     assert {e.path: v.read_bytes(e.path) for e in v.files()} == {"alias.txt": b"in", "in.txt": b"in", "link.txt": b"secret"}
 
 
+def test_a_folder_symlink_leaving_the_folder_is_refused_or_followed_never_dropped(store: Store, make_files, tmp_path: Path) -> None:
+    folder = make_files({"in.txt": "in"})
+    make_files({"x.txt": "x", "deep/y.txt": "y"}, folder="elsewhere")
+    os.symlink(tmp_path / "elsewhere", folder / "ext")
+    with pytest.raises(SourceError, match="ext is a symlink to .*elsewhere, outside .*follow_external_symlinks=True"):
+        Artifact("ds").add_dir(folder)
+    v = store.log(Artifact("ds").add_dir(folder, follow_external_symlinks=True))
+    assert [e.path for e in v.files()] == ["ext/deep/y.txt", "ext/x.txt", "in.txt"]
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_a_symlink_loop_in_a_folder_is_one_clear_error(make_files, tmp_path: Path, follow: bool) -> None:
+    folder = make_files({"a/in.txt": "in"})
+    os.symlink(folder, folder / "a" / "up")  # a folder holding itself
+    with pytest.raises(SourceError, match="up is a symlink to .*a folder that holds it: a loop"):
+        Artifact("ds").add_dir(folder, follow_external_symlinks=follow)
+    os.unlink(folder / "a" / "up")
+    os.symlink("p", folder / "a" / "q")
+    os.symlink("q", folder / "a" / "p")  # two links pointing at each other
+    with pytest.raises(SourceError, match="cannot be resolved .*Too many levels of symbolic links"):
+        Artifact("ds").add_dir(folder, follow_external_symlinks=follow)
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_before_anything_is_stored(store: Store, make_files, listing) -> None:
+    folder = make_files({"ok.txt": "ok"})
+    before = listing(store)
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.txt"), "wb") as f:
+        f.write(b"latin-1 name")
+    with pytest.raises(InvalidPathError, match=r"b'caf\\xe9.txt' is not valid UTF-8; rename the file"):
+        store.log(folder, name="ds")
+    assert listing(store) == before
+
+
 def test_a_reference_is_recorded_without_copying_the_data(store: Store, make_files, listing) -> None:
     folder = make_files({"raw/1.csv": "a,b\n", "raw/2.csv": "c,d\n"})
     v = store.log(Artifact("raw").add_reference(str(folder / "raw"), name="src"))

@@ -94,3 +94,26 @@ def test_stored_bytes_that_do_not_match_their_digest_are_refused() -> None:
         decode_manifest(b"not zlib", digest)
     with pytest.raises(CorruptRecordError, match="cannot be read"):
         decode_manifest(zlib.compress(b"[1, 2"), digest)
+
+
+def test_an_entry_that_is_both_a_file_and_a_folder_is_refused_by_name():
+    from plait import InvalidPathError
+
+    with pytest.raises(InvalidPathError, match="entry 'a' is both a file and a folder .*'a/b'"):
+        Manifest.of([Entry(path="a-b", digest=D1, size=1), Entry(path="a", digest=D1, size=1), Entry(path="a/b", digest=D1, size=1)])
+    with pytest.raises(InvalidPathError, match="entry 'x/y' is both a file and a folder"):
+        Manifest.of([Entry(path="x/y/z/w", digest=D1, size=1), Entry(path="x/y", digest=D1, size=1)])
+
+
+def test_a_crafted_manifest_error_names_the_entry():
+    body = {"algorithm": "xxh3-128", "format": 1, "entries": [
+        {"path": "ok.txt", "digest": D1, "size": 1},
+        {"path": "bad.txt", "digest": "not-hex", "size": 1},
+    ]}
+    raw = json.dumps(body).encode()
+    with pytest.raises(CorruptRecordError, match="entry 'bad.txt' field digest: digest 'not-hex'"):
+        decode_manifest(zlib.compress(raw), hash_bytes(raw))
+    body["entries"][1] = {"path": "ok.txt/inner", "digest": D1, "size": 1}
+    raw = json.dumps(body).encode()
+    with pytest.raises(CorruptRecordError, match="entry 'ok.txt' is both a file and a folder"):
+        decode_manifest(zlib.compress(raw), hash_bytes(raw))

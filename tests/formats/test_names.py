@@ -38,8 +38,10 @@ def test_invalid_names_are_refused_with_the_rule(name: object, message: str) -> 
 
 def test_an_alias_may_not_look_like_a_version_or_be_latest() -> None:
     assert check_alias("production") == "production"
-    with pytest.raises(InvalidNameError, match="looks like a version number"):
-        check_alias("v3")
+    for alias in ("v3", "v01", "V3", "v00", "v123456789012345678901234"):
+        with pytest.raises(InvalidNameError, match="looks like a version number"):
+            check_alias(alias)
+    assert check_alias("v3-candidate") == "v3-candidate" and check_alias("version3") == "version3"
     with pytest.raises(InvalidNameError, match="cannot be set by hand"):
         check_alias("latest")
     with pytest.raises(InvalidNameError, match="alias 'bad alias' is not allowed"):
@@ -54,7 +56,6 @@ def test_an_alias_may_not_look_like_a_version_or_be_latest() -> None:
         ("images:v0", Spec("images", number=0)),
         ("images:v12", Spec("images", number=12)),
         ("images:best", Spec("images", alias="best")),
-        ("images:v01", Spec("images", alias="v01")),  # not a canonical number, so an alias name
     ],
 )
 def test_specs_parse_to_a_name_and_a_number_or_alias(text: str, spec: Spec) -> None:
@@ -107,3 +108,24 @@ def test_entry_paths_that_could_escape_are_refused(path: str, message: str) -> N
     with pytest.raises(InvalidPathError, match=message) as info:
         check_entry_path(path)
     assert info.value.path == path
+
+
+@pytest.mark.parametrize("text", ["images:v01", "images:V3", "images:v00", "images:v1234567890123456789012"])
+def test_a_spec_that_looks_like_a_version_but_is_not_one_is_refused(text: str) -> None:
+    # an alias of that name could otherwise shadow the version the user meant
+    with pytest.raises(InvalidNameError, match="not a valid spec"):
+        parse_spec(text)
+
+
+def test_an_entry_path_part_longer_than_filesystems_allow_is_refused() -> None:
+    assert check_entry_path("d/" + "a" * 255) == "d/" + "a" * 255
+    for path in ("a" * 256, "d/" + "é" * 128, "é" * 200 + "/x"):  # é is two bytes in UTF-8
+        with pytest.raises(InvalidPathError, match="filesystems allow 255"):
+            check_entry_path(path)
+
+
+def test_an_entry_path_that_is_not_utf8_is_refused() -> None:
+    name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")  # a Latin-1 file name as os.listdir gives it
+    with pytest.raises(InvalidPathError, match=r"b'caf\\xe9.txt' is not valid UTF-8"):
+        check_entry_path(name)
+    assert check_entry_path("café.txt") == "café.txt"

@@ -115,15 +115,29 @@ class Manifest(BaseModel):
         for a, b in zip(entries, entries[1:]):
             if a.path == b.path:
                 raise ValueError(f"path {a.path!r} appears twice in the manifest")
+        folders: set[str] = set()
+        for entry in entries:
+            cut = entry.path.rfind("/")
+            while cut > 0 and entry.path[:cut] not in folders:  # a folder seen before brings its parents
+                folders.add(entry.path[:cut])
+                cut = entry.path.rfind("/", 0, cut)
+        clash = next((e.path for e in entries if e.path in folders), None)
+        if clash is not None:
+            inside = next(e.path for e in entries if e.path.startswith(clash + "/"))
+            raise ValueError(f"entry {clash!r} is both a file and a folder (the manifest also holds {inside!r})")
         return entries
 
     @classmethod
     def of(cls, entries: Iterable[Entry], algorithm: str = XXH3_128) -> Manifest:
         """Build a manifest from entries in any order.
 
-        :raises ValueError: if two entries share a path.
+        :raises InvalidPathError: if two entries share a path, or one entry's path is a folder
+            holding another.
         """
-        return cls(algorithm=algorithm, entries=tuple(entries))
+        try:
+            return cls(algorithm=algorithm, entries=tuple(entries))
+        except ValidationError as exc:
+            raise InvalidPathError(describe_error(exc, None)) from None
 
     def canonical(self) -> bytes:
         """Return the canonical serialization whose hash is the manifest digest."""
@@ -188,15 +202,41 @@ def decode_manifest(data: bytes, digest: str, key: str = "") -> Manifest:
 
     :raises CorruptRecordError: if the bytes are not a valid manifest or do not match.
     """
+    body: Any = None
     try:
         raw = zlib.decompressobj().decompress(data, MAX_MANIFEST_BYTES)
-        body: Any = json.loads(raw)
+        body = json.loads(raw)
         manifest = Manifest.model_validate(body)
-    except (zlib.error, ValueError, ValidationError, RecursionError) as exc:
+    except ValidationError as exc:
+        raise CorruptRecordError(f"manifest {key or digest} cannot be read: {describe_error(exc, body)}", key=key) from None
+    except (zlib.error, ValueError, RecursionError) as exc:
         raise CorruptRecordError(f"manifest {key or digest} cannot be read: {_first_line(exc)}", key=key) from None
     if hash_bytes(raw, manifest.algorithm) != digest:
         raise CorruptRecordError(f"manifest {key or digest} does not match its digest; the store is damaged", key=key)
     return manifest
+
+
+def describe_error(exc: ValidationError, body: Any) -> str:
+    """Return one line saying what is wrong with a manifest, naming the entry (by path) it concerns.
+
+    :param exc: what validating ``body`` raised.
+    :param body: the parsed manifest (``{"entries": [...]}``) or a list of entries.
+    """
+    first = exc.errors()[0] if exc.errors() else None
+    if first is None:
+        return _first_line(exc)
+    loc = list(first.get("loc", ()))
+    entries = body.get("entries") if isinstance(body, dict) else body
+    if loc and loc[0] == "entries":
+        loc.pop(0)
+    message = str(first.get("msg", "")).removeprefix("Value error, ")
+    if loc and isinstance(loc[0], int) and isinstance(entries, list) and 0 <= loc[0] < len(entries):
+        item = entries[loc[0]]
+        path = item.get("path") if isinstance(item, dict) else None
+        field = ".".join(str(p) for p in loc[1:])
+        name = f"entry {path!r}" if isinstance(path, str) else f"entry #{loc[0]}"
+        return f"{name}{' field ' + field if field else ''}: {message}"[:400]
+    return f"{'.'.join(str(p) for p in loc)}: {message}"[:400] if loc else message[:400]
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,9 +1,10 @@
 """The rules for artifact names, aliases, version specs and entry paths.
 
 Names and aliases are ``[A-Za-z0-9][A-Za-z0-9._-]*``, at most 128 characters. An alias may not
-look like a version number (``v3``) and ``latest`` is kept by plait itself. A spec is ``name``,
-``name:v3``, ``name:latest`` or ``name:<alias>``. Entry paths are relative, use ``/``, and never
-contain ``..``, an absolute root or a drive letter.
+look like a version number (``v3``, ``v01``, ``V3``) and ``latest`` is kept by plait itself. A
+spec is ``name``, ``name:v3``, ``name:latest`` or ``name:<alias>``. Entry paths are relative, use
+``/``, are valid UTF-8, never contain ``..``, an absolute root or a drive letter, and no part of
+one is longer than :data:`MAX_COMPONENT_BYTES` (what common filesystems allow).
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from plait.errors import InvalidNameError, InvalidPathError
 
 MAX_NAME_LENGTH = 128
 MAX_PATH_LENGTH = 4096
+#: The longest part of an entry path, in UTF-8 bytes (ext4, XFS, APFS, NTFS and tmpfs allow 255).
+MAX_COMPONENT_BYTES = 255
 LATEST = "latest"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _VERSION = re.compile(r"v(0|[1-9][0-9]{0,17})")
+#: Anything a reader could take for a version number: ``v01``, ``V3``, ``v00``.
+_VERSION_LIKE = re.compile(r"[vV][0-9]+")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 #: A path that needs no normalising: ``/``-separated parts, none empty, ``.`` or ``..``, no
 #: backslash or NUL, and no drive letter in front.
@@ -74,7 +79,7 @@ def check_alias(alias: object) -> str:
     """
     check_name(alias, what="alias")
     assert isinstance(alias, str)
-    if _VERSION.fullmatch(alias):
+    if _VERSION_LIKE.fullmatch(alias):
         raise InvalidNameError(f"alias {alias!r} looks like a version number; pick another name", name=alias)
     if alias == LATEST:
         raise InvalidNameError("'latest' always follows the newest version and cannot be set by hand", name=alias)
@@ -115,6 +120,12 @@ def parse_spec(spec: object) -> Spec:
         return Spec(name, number=int(ref[1:]))
     if ref == LATEST:
         return Spec(name, alias=LATEST)
+    if _VERSION_LIKE.fullmatch(ref):  # never an alias: v01 must not shadow v1
+        raise InvalidNameError(
+            f"{spec!r} is not a valid spec: write a version as 'v' and its number without leading zeros "
+            f"(e.g. '{name}:v{int(ref[1:])}')" if len(ref) < 20 else f"{spec!r} is not a valid spec: no such version number",
+            name=spec,
+        )
     try:
         check_name(ref, what="alias")
     except InvalidNameError:
@@ -134,8 +145,10 @@ def check_entry_path(path: object) -> str:
     :param path: the relative path of a file inside an artifact.
     :raises InvalidPathError: for an absolute path, a drive, ``..``, an empty path or a NUL.
     """
+    if isinstance(path, str) and len(path) <= MAX_COMPONENT_BYTES and path.isascii() and _NORMAL_PATH.fullmatch(path):
+        return path  # already normal and short: one regex, no split
     if isinstance(path, str) and len(path) <= MAX_PATH_LENGTH and _NORMAL_PATH.fullmatch(path):
-        return path  # already normal: one regex, no split
+        return _check_parts(path)
     if not isinstance(path, str) or not path:
         raise InvalidPathError(f"an entry path must be a non-empty string, got {path!r}", path=str(path))
     if len(path) > MAX_PATH_LENGTH or "\x00" in path:
@@ -150,4 +163,24 @@ def check_entry_path(path: object) -> str:
         raise InvalidPathError(f"entry path {path!r} names no file", path=path)
     if ".." in parts:
         raise InvalidPathError(f"entry path {path!r} climbs out of the artifact with '..'", path=path)
-    return "/".join(parts)
+    return _check_parts("/".join(parts))
+
+
+def _check_parts(path: str) -> str:
+    """Refuse a normal path that is not UTF-8 or has a part longer than :data:`MAX_COMPONENT_BYTES`."""
+    try:
+        encoded = path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = path.encode("utf-8", "surrogateescape")
+        raise InvalidPathError(
+            f"entry path {shown!r} is not valid UTF-8; rename the file to a UTF-8 name", path=path
+        ) from None
+    if len(encoded) > MAX_COMPONENT_BYTES:
+        long = max(encoded.split(b"/"), key=len)
+        if len(long) > MAX_COMPONENT_BYTES:
+            raise InvalidPathError(
+                f"entry path {path[:60]!r}... has a part of {len(long)} bytes; filesystems allow "
+                f"{MAX_COMPONENT_BYTES}: shorten it",
+                path=path,
+            )
+    return path
