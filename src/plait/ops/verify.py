@@ -48,6 +48,7 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
         versions = ArtifactVersion.from_rows(store, V.rows(store.catalog, V.keys(store.catalog, live_only=True)))
     report = VerifyReport(versions=len(versions))
     wanted: dict[str, list[tuple[str, str]]] = {}
+    sizes: dict[str, set[int]] = {}
     for version in versions:
         try:
             manifest = version.manifest
@@ -55,12 +56,13 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
             report.problems.append((version.spec, "", version.digest, str(exc)))
             continue
         for entry in manifest.entries:
-            for digest, _ in entry.blobs:
+            for digest, size in entry.blobs:
                 wanted.setdefault(digest, []).append((version.spec, entry.path))
+                sizes.setdefault(digest, set()).add(size)
     report.blobs = len(wanted)
-    for digest in sorted(damaged_blobs(store, wanted)):
+    for digest in sorted(damaged_blobs(store, sizes)):
         for spec_, path in wanted[digest]:
-            report.problems.append((spec_, path, digest, "missing or damaged blob"))
+            report.problems.append((spec_, path, digest, "missing or damaged blob, or not the size the manifest says"))
     if spec is None:
         _verify_events(store, report)
     report.problems.sort()

@@ -18,8 +18,11 @@ A filesystem that cannot create exclusively can be read but is refused for writi
 
 from __future__ import annotations
 
+import io
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import IO
 
 from plait.base.ids import random_suffix
 from plait.errors import StoreError, UnsupportedStoreError
@@ -37,7 +40,6 @@ def unlink_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
 
 
 class Backend(ABC):
@@ -77,10 +79,18 @@ class Backend(ABC):
         for key, data in items.items():
             self.write(key, data)
 
-    def write_file(self, key: str, local_path: str) -> None:
-        """Copy a local file to ``key`` atomically."""
+    def write_file(self, key: str, local_path: str, check: Callable[[IO[bytes]], None] | None = None) -> None:
+        """Copy a local file to ``key`` atomically.
+
+        :param check: called with the bytes about to be stored (as a file open for reading)
+            before they become visible at ``key``; whatever it raises stops the write. A file
+            that changes while it is copied cannot slip past a check of its copy.
+        """
         with open(local_path, "rb") as f:
-            self.write(key, f.read())
+            data = f.read()
+        if check is not None:
+            check(io.BytesIO(data))
+        self.write(key, data)
 
     @abstractmethod
     def create(self, key: str, data: bytes) -> bool:

@@ -15,7 +15,7 @@ from typing import IO, Any
 from plait.base.parallel import parallel_map
 from plait.errors import FileChangedError, IntegrityError, SourceError
 from plait.storage.backend import Backend, temporary_name, unlink_quietly
-from plait.storage.digest import BUFFER_SIZE, FileDigest, VerifyingWriter, hash_bytes, iter_chunks, stat_key
+from plait.storage.digest import BUFFER_SIZE, FileDigest, VerifyingWriter, hash_bytes, iter_chunks
 
 #: Threads for remote requests: many small blobs are not sent one request at a time.
 REMOTE_WORKERS = 16
@@ -70,20 +70,30 @@ class BlobStore:
             self._known.add(digest)
         return digest
 
-    def put_file(self, path: str, fd: FileDigest, st_key: tuple[int, int, int], on_bytes: Callable[[int], Any] | None = None) -> int:
+    def put_file(self, path: str, fd: FileDigest, on_bytes: Callable[[int], Any] | None = None) -> int:
         """Store the blobs of one hashed file that the store lacks; return bytes written.
+
+        What is stored is hashed once more on its way in (the copy, for a local store), so a
+        file rewritten after it was hashed — even in place, to the same size and mtime — is
+        refused instead of leaving a blob whose bytes do not match its name.
 
         :param path: the local file.
         :param fd: what hashing it found.
-        :param st_key: its ``(inode, size, mtime_ns)`` when it was hashed; a file that changed
-            since is refused, so a blob never holds bytes other than its name says.
         :raises FileChangedError: if the file changed after it was hashed.
+        :raises SourceError: if the file was deleted before it was stored.
         """
+        try:
+            return self._put_file(path, fd, on_bytes)
+        except FileNotFoundError:
+            if os.path.exists(path):
+                raise
+            raise SourceError(f"{path} was deleted while it was being stored; log it again", path=path) from None
+
+    def _put_file(self, path: str, fd: FileDigest, on_bytes: Callable[[int], Any] | None) -> int:
         if fd.chunks is None:
             if self.has(fd.digest):
                 return 0
-            self.backend.write_file(blob_key(fd.digest), path)
-            self._check_unchanged(path, st_key, fd.digest)
+            self.backend.write_file(blob_key(fd.digest), path, check=lambda f: self._check_copy(f, path, fd))
             self._known.add(fd.digest)
             if on_bytes:
                 on_bytes(fd.size)
@@ -110,13 +120,12 @@ class BlobStore:
         self._known.update(batch)
         batch.clear()
 
-    def _check_unchanged(self, path: str, st_key: tuple[int, int, int], digest: str) -> None:
-        try:
-            now = stat_key(os.stat(path))
-        except FileNotFoundError:
-            now = (0, -1, 0)
-        if now[1:] != st_key[1:]:
-            self.backend.delete(blob_key(digest))
+    def _check_copy(self, copy: IO[bytes], path: str, fd: FileDigest) -> None:
+        """Raise unless ``copy`` holds exactly the bytes ``fd`` describes."""
+        writer = VerifyingWriter(_Sink(), fd.digest, self.algorithm, path)
+        while data := copy.read(BUFFER_SIZE):
+            writer.write(data)
+        if writer.size != fd.size or not writer.matches():
             raise FileChangedError(f"{path} changed while it was being stored; log it again", path=path)
 
     def read(self, digest: str) -> bytes:
@@ -216,6 +225,9 @@ class BlobStore:
                             if chunk is not None:
                                 chunk.write(data)
                             whole.write(data)
+                    if left:
+                        raise IntegrityError(f"{what}: blob {blob} holds fewer bytes than the manifest says ({size}); "
+                                             "the store is damaged here (run `plait verify`)", digest=blob, path=what)
                     if chunk is not None:
                         chunk.check()
                 whole.check()
@@ -224,20 +236,26 @@ class BlobStore:
             unlink_quietly(tmp)
             raise
 
-    def verify(self, digest: str) -> bool:
-        """Tell whether the stored blob exists and hashes to its digest (reads it, streaming)."""
+    def verify(self, digest: str, size: int | None = None) -> bool:
+        """Tell whether the stored blob exists and hashes to its digest (reads it, streaming).
+
+        :param size: the size a manifest says it has; a blob of another size fails too.
+        """
+        actual = self.checked_size(digest)
+        return actual is not None and (size is None or actual == size)
+
+    def checked_size(self, digest: str) -> int | None:
+        """Return the size of the stored blob if it hashes to its digest, else ``None`` (reads it)."""
         try:
             if self.backend.is_local:
                 writer = VerifyingWriter(_Sink(), digest, self.algorithm, digest)
                 with open(self.backend.local_path(blob_key(digest)), "rb") as f:
                     while data := f.read(BUFFER_SIZE):
                         writer.write(data)
-                writer.check()
-            else:
-                self.read(digest)
-        except (IntegrityError, FileNotFoundError, SourceError):
-            return False
-        return True
+                return writer.size if writer.matches() else None
+            return len(self.read(digest))
+        except (IntegrityError, SourceError, OSError):
+            return None
 
     def delete(self, digest: str) -> None:
         """Delete a blob (garbage collection only)."""

@@ -262,6 +262,10 @@ class VerifyingWriter:
         self.fileobj.write(data)
         self.size += len(data)
 
+    def matches(self) -> bool:
+        """Tell whether everything written so far hashes to the expected digest."""
+        return self._hasher.hexdigest() == self.digest
+
     def check(self) -> None:
         """Raise :class:`IntegrityError` unless everything written hashed to the expected digest."""
         actual = self._hasher.hexdigest()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 from plait.base.parallel import BATCH_FILES, parallel_map
 from plait.storage.backend import Backend, temporary_name, unlink_quietly
@@ -75,15 +76,23 @@ class LocalBackend(Backend):
             out.update(got)
         return out
 
-    def _place(self, key: str, fill: Any, *, exclusive: bool) -> bool:
+    def _place(self, key: str, fill: Any, *, exclusive: bool, check: Callable[[IO[bytes]], None] | None = None) -> bool:
+        """Fill a temporary file beside ``key`` and move it into place; the temporary never stays.
+
+        Whatever fails — a full disk, a vanished source, a failed ``check`` — removes the
+        temporary file before the error goes on.
+        """
         path = self.local_path(key)
         tmp = temporary_name(path)
         try:
-            fill(tmp)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fill(tmp)
-        try:
+            try:
+                fill(tmp)
+            except FileNotFoundError:  # a new folder (or a vanished source: then this fails again)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                fill(tmp)
+            if check is not None:
+                with open(tmp, "rb") as f:
+                    check(f)
             if not exclusive:
                 os.replace(tmp, path)
                 return True
@@ -93,8 +102,7 @@ class LocalBackend(Backend):
                 return False
             return True
         finally:
-            if exclusive or os.path.exists(tmp):
-                unlink_quietly(tmp)
+            unlink_quietly(tmp)  # gone already after os.replace: one cheap system call
 
     def write(self, key: str, data: bytes) -> None:
         """Write ``data`` to a temporary file beside ``key`` and rename it into place."""
@@ -105,9 +113,12 @@ class LocalBackend(Backend):
 
         self._place(key, fill, exclusive=False)
 
-    def write_file(self, key: str, local_path: str) -> None:
-        """Copy a local file into place (``copy_file_range`` / reflink where the OS offers them)."""
-        self._place(key, lambda tmp: clone_file(local_path, tmp), exclusive=False)
+    def write_file(self, key: str, local_path: str, check: Callable[[IO[bytes]], None] | None = None) -> None:
+        """Copy a local file into place (``copy_file_range`` / reflink where the OS offers them).
+
+        :param check: called with the copy, open for reading, before it is moved into place.
+        """
+        self._place(key, lambda tmp: clone_file(local_path, tmp), exclusive=False, check=check)
 
     def create(self, key: str, data: bytes) -> bool:
         """Create ``key`` exclusively: the whole record appears at once, or not at all."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from plait.base.parallel import parallel_map
@@ -12,14 +12,28 @@ if TYPE_CHECKING:
     from plait.store.base import BaseStore
 
 
-def damaged_blobs(store: BaseStore, digests: Iterable[str]) -> set[str]:
-    """Return the blobs among ``digests`` that are missing or do not hash to their name (each read once)."""
-    todo = list(dict.fromkeys(digests))
-    healthy = parallel_map(store.blobs.verify, todo, max(2, store.blobs.workers))
-    return {d for d, good in zip(todo, healthy) if not good}
+def damaged_blobs(store: BaseStore, sizes: Mapping[str, int | Iterable[int]]) -> set[str]:
+    """Return the blobs that are missing, do not hash to their name, or are not the size a
+    manifest says (each read once).
+
+    :param sizes: ``{digest: size}``, or ``{digest: sizes}`` when several entries name one blob.
+    """
+    todo = list(sizes)
+    actual = parallel_map(store.blobs.checked_size, todo, max(2, store.blobs.workers))
+    bad = set()
+    for digest, found in zip(todo, actual):
+        claimed = sizes[digest]
+        claims = {claimed} if isinstance(claimed, int) else set(claimed)
+        if found is None or claims != {found}:
+            bad.add(digest)
+    return bad
 
 
 def damaged_paths(store: BaseStore, manifest: Manifest) -> list[str]:
-    """Return the entry paths of ``manifest`` whose blobs are missing or damaged, sorted."""
-    bad = damaged_blobs(store, manifest.blobs())
+    """Return the entry paths of ``manifest`` whose blobs are missing, damaged or of the wrong size, sorted."""
+    claims: dict[str, set[int]] = {}
+    for entry in manifest.entries:
+        for digest, size in entry.blobs:
+            claims.setdefault(digest, set()).add(size)
+    bad = damaged_blobs(store, claims)
     return sorted(e.path for e in manifest.entries if any(d in bad for d, _ in e.blobs))

@@ -129,7 +129,7 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
     progress.start("storing", sum(digests[s.local].size for s in uploads))
 
     def put(s: FileSource) -> int:
-        return store.blobs.put_file(s.local, digests[s.local], stats[s.local], progress.advance)
+        return store.blobs.put_file(s.local, digests[s.local], progress.advance)
 
     if store.blobs.backend.is_local:
         parallel_map_batched(put, uploads, lambda s: stats[s.local][1], store.blobs.workers)
