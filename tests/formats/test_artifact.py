@@ -307,6 +307,57 @@ def test_non_json_metadata_is_refused(seeded: Store, make_files, listing) -> Non
     assert listing(seeded) == before
 
 
+LONE = b"\xff".decode("utf-8", "surrogateescape")  # what a shell passes for a byte that is not UTF-8
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("case", ["surrogate in metadata", "surrogate in a key", "surrogate in description",
+                                  "nested thousands deep", "metadata over the record limit", "description over the limit"])
+def test_what_a_reader_could_not_read_back_is_refused_before_anything_is_stored(seeded: Store, make_files, listing, case: str) -> None:
+    """Every version logged must be readable by a fresh index: nothing is stored for a record that would not be."""
+    before = listing(seeded)
+    folder = make_files({"new.txt": "new bytes"}, folder="fresh")
+    kwargs = {
+        "surrogate in metadata": {"metadata": {"note": f"caf{LONE}"}},
+        "surrogate in a key": {"metadata": {f"k{LONE}": 1}},
+        "surrogate in description": {"description": f"bad {LONE} text"},
+        "nested thousands deep": {"metadata": {"deep": _nested(5000)}},
+        "metadata over the record limit": {"metadata": {"blob": "x" * (17 << 20)}},
+        "description over the limit": {"description": "d" * (2 << 20)},
+    }[case]
+    match = {"surrogate in metadata": r"metadata\['note'\] is not valid UTF-8 \(bytes b'\\xff'",
+             "surrogate in a key": "is not valid UTF-8",
+             "surrogate in description": r"description of 'ds' is not valid UTF-8 \(bytes b'\\xff' at character 4\)",
+             "nested thousands deep": "nests more than 64 levels deep; flatten it",
+             "metadata over the record limit": "a record holds at most 16,777,216",
+             "description over the limit": "description: String should have at most 1048576 characters"}[case]
+    with pytest.raises(InvalidMetadataError, match=match):
+        seeded.log(folder, name="ds", **kwargs)
+    assert listing(seeded) == before
+    assert Store(seeded.url).reindex() == 1 and seeded.verify().ok
+
+
+def test_an_edit_a_reader_could_not_read_back_is_refused(seeded: Store, listing) -> None:
+    before = listing(seeded)
+    version = seeded.get("ds")
+    with pytest.raises(InvalidMetadataError, match="is not valid UTF-8"):
+        version.update(description=f"x{LONE}")
+    with pytest.raises(InvalidMetadataError, match="nests more than"):
+        version.update(metadata={"deep": _nested(200)})
+    with pytest.raises(InvalidMetadataError, match="a record holds at most"):
+        version.update(metadata={"big": "y" * (17 << 20)})
+    with pytest.raises(InvalidMetadataError, match="is not valid UTF-8"):
+        with plait.run("r", config={"lr": LONE}, store=seeded):
+            pass
+    assert listing(seeded) == before
+
+
 def test_add_bytes_takes_only_bytes() -> None:
     with pytest.raises(TypeError, match="add_bytes\\(\\) takes bytes, not str"):
         Artifact("ds").add_bytes("text", "x.txt")  # type: ignore[arg-type]

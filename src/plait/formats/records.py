@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import zlib
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -22,8 +22,10 @@ from plait.errors import CorruptRecordError, InvalidMetadataError, InvalidNameEr
 from plait.formats.names import check_name
 from plait.storage.digest import XXH3_128
 
+M = TypeVar("M", bound=BaseModel)
+
 RECORD_FORMAT = 1
-#: A record larger than this is refused when read back (metadata is meant to be small).
+#: A record larger than this is refused when written and when read back (metadata is meant to be small).
 MAX_RECORD_BYTES = 16 << 20
 
 RUN_STARTED = "run.started"
@@ -46,33 +48,73 @@ EVENT_KINDS = (
 )
 
 
-def check_json(value: Any, what: str = "metadata") -> Any:
-    """Return ``value`` if it round-trips through JSON unchanged in meaning, else raise.
+def check_json(value: Any, what: str = "metadata", *, max_depth: int | None = None) -> Any:
+    """Return ``value`` if it can be stored in a record and read back unchanged, else raise.
 
-    :raises InvalidMetadataError: naming the first key that is not JSON-serializable.
+    Every reader must be able to parse what a writer stores, so this refuses what JSON or the
+    record parser cannot carry: values that are not JSON, keys that are not strings, text that
+    is not valid UTF-8 (a lone surrogate, as a shell passes undecodable bytes), and nesting
+    deeper than :data:`MAX_JSON_DEPTH`.
+
+    :param value: the value to check.
+    :param what: how to call it in the message.
+    :param max_depth: how deep it may nest (default :data:`MAX_JSON_DEPTH`).
+    :returns: ``value``.
+    :raises InvalidMetadataError: naming the first key that breaks a rule.
     """
+    _check_tree(value, what, MAX_JSON_DEPTH if max_depth is None else max_depth)
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidMetadataError(
             f"{what} must be JSON-serializable (str, int, float, bool, None, list, dict with str keys): {exc}"
         ) from None
-    _check_keys(value, what)
     return value
 
 
-def _check_keys(value: Any, what: str) -> None:
-    # json.dumps quietly turns int keys into strings; the stored record would not round-trip
-    stack = [value]
+#: How deep metadata, a config or a summary may nest (the record parser stops at 200 levels,
+#: and an event holds metadata a few levels down).
+MAX_JSON_DEPTH = 64
+
+
+def _check_tree(value: Any, what: str, max_depth: int) -> None:
+    """Refuse non-string keys, text that is not UTF-8 and nesting deeper than :data:`MAX_JSON_DEPTH`."""
+    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
     while stack:
-        item = stack.pop()
+        item, depth, where = stack.pop()
+        if isinstance(item, str):
+            check_text(item, f"{what}{where}")
+            continue
+        if not isinstance(item, (dict, list, tuple)):
+            continue
+        if depth >= max_depth:
+            raise InvalidMetadataError(f"{what}{where} nests more than {max_depth} levels deep; flatten it")
         if isinstance(item, dict):
-            bad = next((k for k in item if not isinstance(k, str)), None)
-            if bad is not None:
-                raise InvalidMetadataError(f"{what} must be JSON with string keys; got key {bad!r}: use str({bad!r})")
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
+            for key, child in item.items():
+                if not isinstance(key, str):  # json.dumps would quietly turn int keys into strings
+                    raise InvalidMetadataError(f"{what} must be JSON with string keys; got key {key!r}: use str({key!r})")
+                check_text(key, f"the key {key!r} of {what}{where}")
+                stack.append((child, depth + 1, f"{where}[{key!r}]"))
+        else:
+            stack.extend((child, depth + 1, f"{where}[{i}]") for i, child in enumerate(item))
+
+
+def check_text(text: str, what: str = "text") -> str:
+    """Return ``text`` if it is valid Unicode that UTF-8 can carry, else raise.
+
+    :param text: the text to check.
+    :param what: how to call it in the message.
+    :raises InvalidMetadataError: for a lone surrogate (bytes that were not UTF-8).
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = text[exc.start : exc.end].encode("utf-8", "surrogateescape")
+            raise InvalidMetadataError(
+                f"{what} is not valid UTF-8 (bytes {bad!r} at character {exc.start}); pass UTF-8 text"
+            ) from None
+    return text
 
 
 @functools.lru_cache(maxsize=4096)  # names repeat across events: check each once
@@ -194,6 +236,46 @@ def _check_event_data(kind: str, data: dict[str, Any]) -> None:
 def encode(record: BaseModel) -> bytes:
     """Serialize a record as compact, key-sorted JSON."""
     return json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+
+
+def build(model: type[M], what: str, **fields: Any) -> M:
+    """Make a record to store from ``fields``, refusing what a reader could not read back.
+
+    Every field is checked before anything is written: valid values, text that UTF-8 can
+    carry, nesting a reader can parse, and an encoded size within :data:`MAX_RECORD_BYTES`.
+
+    :param model: :class:`VersionRecord` or :class:`Event`.
+    :param what: what the record is, for the message (``the version record of images``).
+    :returns: the record.
+    :raises InvalidMetadataError: saying which rule the fields break.
+    """
+    for key in ("metadata", "data"):
+        if key in fields:
+            # an event holds metadata a few levels down: that is allowed its full depth
+            check_json(fields[key], what=f"the {key} of {what}", max_depth=MAX_JSON_DEPTH + 8)
+    for key in ("description", "user", "created_at", "time"):
+        if isinstance(fields.get(key), str):
+            check_text(fields[key], f"the {key} of {what}")
+    try:
+        record = model(**fields)
+    except ValidationError as exc:
+        raise InvalidMetadataError(f"{what} cannot be stored: {_first_error(exc)}") from None
+    size = len(encode(record))
+    if size > MAX_RECORD_BYTES:
+        raise InvalidMetadataError(
+            f"{what} would take {size:,} bytes; a record holds at most {MAX_RECORD_BYTES:,}: "
+            "keep large values in files of the version, not in its metadata or description"
+        )
+    return record
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return str(exc).splitlines()[0]
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{where}: {first.get('msg', '')}"[:300] if where else str(first.get("msg", ""))[:300]
 
 
 def decode(model: type[BaseModel], data: bytes, key: str) -> Any:

@@ -244,7 +244,7 @@ class BaseStore:
         taken = [int(n) for n in self.backend.listdir(f"versions/{name}") if n.isdigit()]
         number = max(taken) + 1 if taken else 0
         for _ in range(MAX_ALLOCATION_TRIES):
-            record = R.VersionRecord(number=number, algorithm=self.algorithm, **fields)
+            record = R.build(R.VersionRecord, f"the version record of {name!r}", number=number, algorithm=self.algorithm, **fields)
             if self.backend.create(f"versions/{name}/{number}", R.encode(record)):
                 return record
             number += 1
@@ -268,7 +268,8 @@ class BaseStore:
             (run bookkeeping: see :mod:`plait.store.events`); otherwise write it now, after
             everything queued before it.
         """
-        event = R.Event(id=new_ulid(), kind=kind, time=utcnow(), user=user or current_user(), run=run, data=data)
+        event = R.build(R.Event, f"the {kind} event", id=new_ulid(), kind=kind, time=utcnow(), user=user or current_user(),
+                        run=run, data=data)
         if background:
             self.shared.events.submit(self, event)
             return event

@@ -142,6 +142,24 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
     return manifest
 
 
+def check_storable(draft: Artifact, created_by: str | None) -> None:
+    """Refuse a draft whose version record, or the event announcing it, a reader could not read back.
+
+    Checked before any blob is written, with the widest digests a record can hold, so the real
+    record is never larger than the one checked here.
+
+    :raises InvalidMetadataError: saying what to change.
+    """
+    widest = "f" * 64
+    record = R.build(
+        R.VersionRecord, repr(draft.name), name=draft.name, number=10**18 - 1, type=draft.type,
+        digest=widest, size=0, file_count=0, description=draft.description, metadata=draft.metadata,
+        created_at=utcnow(), created_by=created_by, file_digest=widest,
+    )
+    R.build(R.Event, f"the event announcing {draft.name!r}", id="0" * 26, kind=R.VERSION_LOGGED, time=utcnow(),
+            user="u" * 256, run=created_by, data=record.model_dump(mode="json"))
+
+
 def publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_existing: bool = False,
             on_hashed: Callable[[], Any] | None = None) -> tuple[VersionRow, bool]:
     """Store a draft; return the row of its version and whether it is new.
@@ -151,7 +169,10 @@ def publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_exi
 
     :param created_by: the run that logs it, if any.
     :param on_hashed: called once every file hashed and its blobs are stored, before any record.
+    :raises InvalidMetadataError: before anything is stored, if the version's record could not
+        be stored and read back (text that is not UTF-8, metadata nested too deep, too large).
     """
+    check_storable(draft, created_by)
     known, surveyed = known_manifest(store, draft)
     if known is not None and store.exists:  # unchanged files: no manifest to build if it is the latest
         row = V.latest(store.catalog, draft.name)

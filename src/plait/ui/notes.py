@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from plait.errors import InvalidMetadataError
+from plait.formats.records import check_text
 
 #: The longest description the dashboard accepts (the store allows 1 MiB; notes are prose).
 MAX_NOTE_CHARS = 100_000
@@ -25,8 +26,8 @@ _ATTRIBUTES = {"a": {"href", "title"}, "td": {"align"}, "th": {"align"}, "code":
 def check_note(text: Any) -> str:
     """Return ``text`` if it can be stored as a description, else raise.
 
-    :raises InvalidMetadataError: for a non-string, a NUL character, or more than
-        :data:`MAX_NOTE_CHARS` characters.
+    :raises InvalidMetadataError: for a non-string, a NUL character, text that is not valid
+        UTF-8 (a lone surrogate), or more than :data:`MAX_NOTE_CHARS` characters.
     """
     if not isinstance(text, str):
         raise InvalidMetadataError(f"a description must be text, not {type(text).__name__}")
@@ -34,7 +35,7 @@ def check_note(text: Any) -> str:
         raise InvalidMetadataError(f"a description may have at most {MAX_NOTE_CHARS} characters, this one has {len(text)}; shorten it")
     if "\x00" in text:
         raise InvalidMetadataError("a description may not contain NUL characters; remove them")
-    return text
+    return check_text(text, "the description")
 
 
 @lru_cache(maxsize=1)
