@@ -164,6 +164,23 @@ class VersionRecord(BaseModel):
     _name = field_validator("name")(_checked_name)
 
 
+def version_key(name: str, number: int) -> str:
+    """Return the store key of a version record: ``versions/<name>/<number>``."""
+    return f"versions/{name}/{number}"
+
+
+def decode_version(data: bytes, name: str, number: int) -> VersionRecord:
+    """Parse the record stored at ``versions/<name>/<number>``, checking it is the record of that version.
+
+    :raises CorruptRecordError: if it cannot be read, or holds another version's record.
+    """
+    key = version_key(name, number)
+    record: VersionRecord = decode(VersionRecord, data, key)
+    if (record.name, record.number) != (name, number):
+        raise CorruptRecordError(f"record {key} holds the record of {record.name}:v{record.number}", key=key)
+    return record
+
+
 class Event(BaseModel):
     """One immutable thing that happened in a store.
 

@@ -231,7 +231,8 @@ class Catalog:
         known: set[str] = set()
         for batch in (fresh[i : i + 500] for i in range(0, len(fresh), 500)):
             marks = ", ".join("?" * len(batch))
-            known |= {r[0] for r in self.fetch(f"SELECT id FROM events WHERE id IN ({marks})", batch)}
+            known |= {r[0] for r in self.fetch(
+                f"SELECT id FROM events WHERE id IN ({marks}) UNION SELECT id FROM rejected WHERE id IN ({marks})", batch + batch)}
         seen |= known
         self._partition_stamps[day] = stamp if stamp is not None and now - stamp > STAMP_SETTLE else None
         return [f"{prefix}/{n}" for n in fresh if n not in known]
@@ -239,18 +240,47 @@ class Catalog:
     # -- writes ---------------------------------------------------------------------------------
 
     def fold(self, events: Iterable[R.Event]) -> None:
-        """Apply events to the index (idempotent; any order gives the same state)."""
+        """Apply events to the index (idempotent; any order gives the same state).
+
+        The versions that ``version.logged`` events announce are indexed from their records,
+        read from the store (in one batch) for those the index does not hold yet.
+        """
         ordered = sorted(events, key=lambda e: e.id)
         if not ordered:
             return
+        records = self._records_for([e for e in ordered if e.kind == R.VERSION_LOGGED])
         with self.transaction() as db:
             for event in ordered:
-                F.apply(db, event)
+                F.apply(db, event, records)
             last = self._meta("last_event")
             if last is None or ordered[-1].id > last:
                 self._set_meta("last_event", ordered[-1].id)
         if self._last_event is None or ordered[-1].id > self._last_event:
             self._last_event = ordered[-1].id
+
+    def _records_for(self, logged: list[R.Event]) -> dict[tuple[str, int], R.VersionRecord | str]:
+        """Read the records of the versions ``logged`` announces that the index lacks; a missing
+        or unreadable one maps to the reason."""
+        wanted = sorted({(e.data["name"], e.data["number"]) for e in logged})
+        if not wanted:
+            return {}
+        held: set[tuple[str, int]] = set()
+        for batch in (wanted[i : i + 400] for i in range(0, len(wanted), 400)):
+            pairs = ", ".join("(?, ?)" for _ in batch)
+            held |= {(n, int(v)) for n, v in self.fetch(
+                f"SELECT name, number FROM versions WHERE (name, number) IN (VALUES {pairs})", [x for k in batch for x in k])}
+        todo = [k for k in wanted if k not in held]
+        found = self.backend.read_many([R.version_key(*k) for k in todo]) if todo else {}
+        out: dict[tuple[str, int], R.VersionRecord | str] = {}
+        for name, number in todo:
+            data = found.get(R.version_key(name, number))
+            if data is None:
+                continue  # the fold says it is missing
+            try:
+                out[(name, number)] = R.decode_version(data, name, number)
+            except CorruptRecordError as exc:
+                out[(name, number)] = f"the record it announces cannot be read ({exc})"
+        return out
 
     def add_version(self, record: R.VersionRecord) -> None:
         """Index a version record read directly from ``versions/`` (one whose event is missing)."""

@@ -4,19 +4,43 @@
 description or metadata keeps the value of the event with the greatest id, whatever order the
 events arrive in; a version's later changes may arrive before the version itself and are
 applied when it does.
+
+A ``version.logged`` event only announces a version: what the version is (name, number, type,
+digest, size, file count, creator, creation time) comes from its exclusively created record,
+which the caller reads from the store and hands in. An announcement that disagrees with its
+record, or whose record is missing or unreadable, is kept in ``rejected`` with the reason (for
+``plait verify``) and changes nothing else.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from plait.formats import records as R
 
+#: What a version record holds that makes it that version (description and metadata may change later).
+IDENTITY = ("name", "number", "type", "digest", "size", "file_count", "created_at", "created_by", "algorithm",
+            "origin", "file_digest")
 
-def apply(db: sqlite3.Connection, event: R.Event) -> None:
-    """Record ``event`` in ``events`` and, if it is new, apply it to the other tables."""
+#: ``{(name, number): the record, or why it cannot be had}`` for the versions some events announce.
+Records = Mapping[tuple[str, int], "R.VersionRecord | str"]
+
+
+def apply(db: sqlite3.Connection, event: R.Event, records: Records) -> None:
+    """Record ``event`` in ``events`` and, if it is new, apply it to the other tables.
+
+    :param records: the records of the versions announced by ``version.logged`` events that
+        the index does not hold yet (read from the store by the caller).
+    """
+    if event.kind == R.VERSION_LOGGED:
+        reason = _announcement_problem(db, event, records)
+        if reason is not None:
+            db.execute("INSERT OR IGNORE INTO rejected VALUES (?, ?, ?, ?, ?)",
+                       (event.id, event.kind, event.data.get("name"), event.data.get("number"), reason))
+            return
     data = event.data
     inserted = db.execute(
         "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -25,6 +49,26 @@ def apply(db: sqlite3.Connection, event: R.Event) -> None:
     ).rowcount
     if inserted:
         _FOLD[event.kind](db, event)
+
+
+def _announcement_problem(db: sqlite3.Connection, event: R.Event, records: Records) -> str | None:
+    """Index the version a ``version.logged`` event announces, from its record; return what is wrong, if anything."""
+    name, number = event.data["name"], event.data["number"]
+    row = db.execute(f"SELECT {', '.join(IDENTITY)} FROM versions WHERE name = ? AND number = ?", (name, number)).fetchone()
+    if row is None:
+        found = records.get((name, number), f"the record {R.version_key(name, number)} it announces is missing")
+        if isinstance(found, str):
+            return found
+        insert_version(db, found.model_dump(mode="json"))
+        row = db.execute(f"SELECT {', '.join(IDENTITY)} FROM versions WHERE name = ? AND number = ?", (name, number)).fetchone()
+    indexed = dict(zip(IDENTITY, row))
+    indexed["origin"] = json.loads(indexed["origin"]) if indexed["origin"] else None
+    claimed = R.VersionRecord.model_validate(event.data).model_dump(mode="json")  # with its defaults filled in
+    differ = [k for k in IDENTITY if claimed[k] != indexed[k]]
+    if differ:
+        shown = ", ".join(f"{k} {claimed[k]!r} (record: {indexed[k]!r})" for k in differ[:3])
+        return f"it announces {name}:v{number} with {shown}; the record {R.version_key(name, number)} decides"
+    return None
 
 
 def insert_version(db: sqlite3.Connection, rec: dict[str, Any]) -> None:
@@ -61,7 +105,7 @@ def _apply_version_change(db: sqlite3.Connection, event_id: str, kind: str, data
 
 
 def _fold_logged(db: sqlite3.Connection, event: R.Event) -> None:
-    insert_version(db, event.data)
+    # the version itself was indexed from its record (see _announcement_problem)
     _add_scope(db, event.data.get("created_by"))
 
 

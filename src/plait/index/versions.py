@@ -55,6 +55,27 @@ def numbers(catalog: Catalog, name: str) -> set[int]:
     return {r[0] for r in catalog.fetch("SELECT number FROM versions WHERE name = ?", (name,))}
 
 
+def highest_known(catalog: Catalog, name: str) -> int | None:
+    """Return the highest version number of ``name`` the index knows of in any way: indexed, or
+    announced by an event (even one whose record is now missing or unreadable).
+
+    A new version never takes such a number, so a version whose record was lost is reported,
+    not silently replaced.
+    """
+    found = catalog.fetch(
+        "SELECT MAX(n) FROM (SELECT MAX(number) AS n FROM versions WHERE name = ? "
+        "UNION ALL SELECT MAX(number) FROM events WHERE name = ? AND kind = 'version.logged' "
+        "UNION ALL SELECT MAX(number) FROM rejected WHERE name = ? AND kind = 'version.logged')",
+        (name, name, name),
+    )
+    return found[0][0] if found and found[0][0] is not None else None
+
+
+def rejected(catalog: Catalog) -> list[tuple[str, str, int | None, str]]:
+    """Return ``(event id, artifact name, number, reason)`` of every announcement the index refused."""
+    return [(i, n, v, r) for i, n, v, r in catalog.fetch("SELECT id, name, number, reason FROM rejected ORDER BY id")]
+
+
 def keys(catalog: Catalog, *, live_only: bool = False) -> list[tuple[str, int]]:
     """Return ``(name, number)`` of every indexed version (only live ones with ``live_only``), sorted."""
     where = " WHERE deleted = 0" if live_only else ""

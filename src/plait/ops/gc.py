@@ -4,6 +4,9 @@ A writer stores its blobs and manifest before its version record, and skips a bl
 manifest) that is already stored. So "unreferenced now" is not "dead": a log in flight may be
 about to reference it. gc is therefore mark-and-sweep across runs:
 
+What is live comes from the version records (``versions/<name>/<n>``), every one of them read
+by each gc, and from the index; events only say which versions were deleted.
+
 1. **Mark.** Every ``gc(dry_run=False)`` lists what it found unreferenced (and older than the
    grace period) in one immutable record, ``gc/<ulid>`` (zlib JSON; ~1.8 MB for 100k digests).
    A gc with nothing to list and nothing to sweep writes none.
@@ -96,8 +99,7 @@ def gc(store: Store, *, dry_run: bool = True, grace_seconds: float | None = None
     grace = DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds
     if grace < 0:
         raise StoreError(f"the grace period must be zero or more seconds, not {grace}")
-    live_manifests = V.live_digests(store.catalog)
-    live_manifests |= _unannounced_versions(store)
+    live_manifests = V.live_digests(store.catalog) | _recorded_digests(store)
     live_blobs: set[str] = set()
     for digest in live_manifests:
         manifest = store.manifest(digest)  # a damaged manifest stops gc before it deletes anything
@@ -204,18 +206,20 @@ def _remove_spent_marks(store: Store, marks: list[Mark], now: float, grace: floa
     return len(spent)
 
 
-def _unannounced_versions(store: Store) -> set[str]:
-    """Return the manifest digests of version records the index has not seen.
+def _recorded_digests(store: Store) -> set[str]:
+    """Return the manifest digests of every version record in the store not deleted.
 
-    A writer that died between creating its version record and writing the event announcing
-    it leaves a whole version that ``name:vN`` still resolves to; its data must stay.
+    Liveness comes from the records themselves, not from what events say: a record that no
+    event announced (its writer died in between), or one an event misdescribes, keeps its data.
     """
-    known = set(V.keys(store.catalog))
-    keys = [k for k in store.backend.find("versions") if record_key(k) is not None and record_key(k) not in known]
+    deleted = set(V.keys(store.catalog)) - set(V.keys(store.catalog, live_only=True))
+    keys = {found: k for k in store.backend.find("versions") if (found := record_key(k)) is not None and found not in deleted}
     digests = set()
-    for key, data in store.backend.read_many(keys).items():
+    for key, data in store.backend.read_many(list(keys.values())).items():
+        found = record_key(key)
+        assert found is not None
         try:
-            digests.add(R.decode(R.VersionRecord, data, key).digest)
+            digests.add(R.decode_version(data, *found).digest)
         except CorruptRecordError:
-            continue  # a damaged record protects nothing; verify reports it
+            continue  # a damaged record protects nothing by itself; verify reports it
     return digests

@@ -1,13 +1,16 @@
-"""verify: re-hash stored bytes and name every version and path they break."""
+"""verify: re-hash stored bytes, re-read every record, and name every version, path and record that is damaged."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from plait.base.ids import ulid_time
 from plait.errors import CorruptRecordError
 from plait.formats import records as R
 from plait.index import versions as V
+from plait.index.fold import IDENTITY
 from plait.store.base import BaseStore as Store
+from plait.store.base import record_key
 from plait.store.checks import damaged_blobs
 from plait.tracking.nodes import ArtifactVersion
 
@@ -37,7 +40,9 @@ class VerifyReport:
 def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
     """Check one version (or every live version): each blob is read once and hashed.
 
-    A whole-store check also reads every event record (files and segments): the index skips a
+    The version records are read too (each must be there, readable, and what the index took it
+    for). A whole-store check also reads every record in ``versions/`` and every event record
+    (files and segments), and lists the announcements the index refused: the index skips a
     damaged one so reads go on, and this is where it is reported.
 
     :param spec: a version spec; ``None`` checks the whole store.
@@ -63,10 +68,48 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
     for digest in sorted(damaged_blobs(store, sizes)):
         for spec_, path in wanted[digest]:
             report.problems.append((spec_, path, digest, "missing or damaged blob, or not the size the manifest says"))
+    _verify_records(store, report, None if spec is None else [(v.name, v.number) for v in versions])
     if spec is None:
         _verify_events(store, report)
     report.problems.sort()
     return report
+
+
+def _verify_records(store: Store, report: VerifyReport, keys: list[tuple[str, int]] | None) -> None:
+    """Add every version record that is missing, unreadable, or not what the index took it for,
+    and every event whose announcement of a version the index refused.
+
+    :param keys: the versions to check (``None``: every record in the store and every version indexed).
+    """
+    catalog = store.catalog
+    refused = V.rejected(catalog) if keys is None else []
+    if keys is None:
+        stored = {found: k for k in store.backend.find("versions") if (found := record_key(k)) is not None}
+        announced = {(n, v) for _, n, v, _ in refused if v is not None}
+        wanted = sorted(set(stored) | set(V.keys(catalog)) | announced)
+    else:
+        wanted = sorted(keys)
+    blobs = store.backend.read_many([R.version_key(*k) for k in wanted])
+    indexed = {r.key: r for r in V.rows(catalog, wanted)}
+    for name, number in wanted:
+        key = R.version_key(name, number)
+        spec = f"{name}:v{number}"
+        if key not in blobs:
+            report.problems.append((spec, key, "", f"the version record {key} is missing; restore it from a backup or copy"))
+            continue
+        try:
+            record = R.decode_version(blobs[key], name, number)
+        except CorruptRecordError as exc:
+            report.problems.append((spec, key, "", str(exc)))
+            continue
+        row = indexed.get((name, number))
+        changed = [f for f in IDENTITY if row is not None and getattr(row, f) != getattr(record, f)]
+        if changed:
+            report.problems.append((spec, key, "", f"the record was rewritten after it was indexed ({', '.join(changed)} "
+                                                   "changed); a version record never changes: find out who wrote it"))
+    for event_id, name, number, reason in refused:
+        report.problems.append((f"{name}:v{number}", f"events/{ulid_time(event_id):%Y-%m-%d}/{event_id}", "",
+                                f"event ignored: {reason}"))
 
 
 def _verify_events(store: Store, report: VerifyReport) -> None:

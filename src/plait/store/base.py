@@ -190,10 +190,12 @@ class BaseStore:
             if found is not None and found not in known:
                 missing.append(key)
         for key, data in self.backend.read_many(missing).items():
+            found = record_key(key)
+            assert found is not None
             try:
-                catalog.add_version(R.decode(R.VersionRecord, data, key))
+                catalog.add_version(R.decode_version(data, *found))
             except CorruptRecordError:
-                continue
+                continue  # verify reports it
         return V.count(catalog)
 
     # -- manifests and version records ----------------------------------------------------------
@@ -236,25 +238,30 @@ class BaseStore:
     def create_version(self, fields: dict[str, Any]) -> R.VersionRecord:
         """Allocate the next version number of ``fields['name']`` and create its record.
 
-        The number is found by listing ``versions/<name>/``; the exclusive create makes sure
-        two writers never get the same one: the loser moves on to the next number.
+        The number follows every one in ``versions/<name>/`` and every one the index knows (a
+        version whose record was deleted or damaged keeps its number: verify reports it, and no
+        new version silently takes its place); the exclusive create makes sure two writers never
+        get the same one: the loser moves on to the next number.
         """
         self.init()
         name = fields["name"]
         taken = [int(n) for n in self.backend.listdir(f"versions/{name}") if n.isdigit()]
-        number = max(taken) + 1 if taken else 0
+        known = V.highest_known(self.catalog, name)
+        number = max(max(taken, default=-1), -1 if known is None else known) + 1
         for _ in range(MAX_ALLOCATION_TRIES):
             record = R.build(R.VersionRecord, f"the version record of {name!r}", number=number, algorithm=self.algorithm, **fields)
-            if self.backend.create(f"versions/{name}/{number}", R.encode(record)):
+            if self.backend.create(R.version_key(name, number), R.encode(record)):
+                if self._catalog is not None:  # the announcing event finds it indexed: no read back
+                    self._catalog.add_version(record)
                 return record
             number += 1
         raise ConflictError(f"could not allocate a version number for {name!r}", key=f"versions/{name}")
 
     def read_version_record(self, name: str, number: int) -> R.VersionRecord:
         """Read a version record straight from the store (bypassing the index)."""
-        key = f"versions/{name}/{number}"
+        key = R.version_key(name, number)
         try:
-            return R.decode(R.VersionRecord, self.backend.read(key), key)
+            return R.decode_version(self.backend.read(key), name, number)
         except FileNotFoundError:
             raise NotFoundError(f"{name}:v{number} does not exist", name=f"{name}:v{number}") from None
 
