@@ -12,7 +12,7 @@ from ulid import ULID
 
 import plait
 from plait.formats import records as R
-from plait.index.catalog import SYNC_OVERLAP, Catalog
+from plait.index.catalog import WIDE_SYNC_WINDOW, Catalog
 from plait.base.ids import utcnow
 from plait.index import versions as V
 
@@ -88,13 +88,31 @@ def test_a_writer_whose_clock_runs_ahead_does_not_hide_todays_events(store, tmp_
     assert {r[0] for r in other.fetch("SELECT name FROM runs")} >= {"from-the-future", "today"}
 
 
-def test_events_older_than_the_overlap_window_are_left_to_reindex(store, tmp_path):
+def test_a_writer_whose_clock_is_days_behind_is_seen_without_reindex(any_store, tmp_path):
+    """Its events land in old day partitions, beyond the narrow window: the wide sync finds them."""
+    store = any_store
+    store.log(b"x", name="x")
+    other = second_index(store, tmp_path)
+    other.sync(force=True)
+    behind = event_at(-2 * 86400, R.RUN_STARTED, started(str(ULID()), "two-days-behind"))
+    put_event(store, behind)
+    assert other.sync(force=True) == 0  # the narrow window of an index that just looked wide
+    other.wide_interval = 0.0  # as once WIDE_SYNC_INTERVAL has passed
+    assert other.sync(force=True) == 1
+    assert {r[0] for r in other.fetch("SELECT name FROM runs")} >= {"two-days-behind"}
+    assert second_index(store, tmp_path, "next-process").sync(force=True) >= 1  # a new process sees it at once
+    assert [r.name for r in plait.Store(store.url, storage_options=getattr(store.backend, "fs", None) and
+                                        store.backend.fs.storage_options).runs(name="two-days-behind")] == ["two-days-behind"]
+
+
+def test_events_older_than_the_wide_window_are_left_to_reindex(store, tmp_path):
     store.log(b"x", name="x")
     other = second_index(store, tmp_path)
     other.sync()
-    ancient = event_at(-(SYNC_OVERLAP.total_seconds() + 3 * 86400), R.RUN_STARTED, started(str(ULID()), "ancient"))
+    ancient = event_at(-(WIDE_SYNC_WINDOW.total_seconds() + 2 * 86400), R.RUN_STARTED, started(str(ULID()), "ancient"))
     put_event(store, ancient)
-    assert other.sync() == 0  # beyond the window: incremental sync does not look that far back
+    other.wide_interval = 0.0
+    assert other.sync() == 0  # beyond the wide window: incremental sync does not look that far back
     store.reindex()
     assert [r.name for r in store.runs(name="ancient")] == ["ancient"]
 

@@ -35,11 +35,12 @@ import os
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from plait.errors import CorruptRecordError
+from plait.errors import CorruptRecordError, PlaitWarning, StoreError
 from plait.formats import records as R
 from plait.index import fold as F
 from plait.index.schema import SCHEMA, SCHEMA_VERSION, TABLES
@@ -52,6 +53,10 @@ SYNC_OVERLAP = _dt.timedelta(minutes=15)
 STAMP_SETTLE = 1.0
 #: Seconds between two listings of a remote store (override with ``$PLAIT_SYNC_INTERVAL``).
 REMOTE_SYNC_INTERVAL = 1.0
+#: How far back the first sync of each index object, and one every :data:`WIDE_SYNC_INTERVAL`,
+#: lists partitions: a writer whose clock runs this far behind is still seen without a reindex.
+WIDE_SYNC_WINDOW = _dt.timedelta(days=7)
+WIDE_SYNC_INTERVAL = 600.0
 
 
 class Catalog:
@@ -63,23 +68,23 @@ class Catalog:
     """
 
     def __init__(self, path: str, backend: Backend, store_id: str = "") -> None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         self.path = path
         self.backend = backend
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._db = _open(path)
         if self._meta("schema") not in (None, str(SCHEMA_VERSION)):
             self.clear()
-        self._set_meta("schema", str(SCHEMA_VERSION))
+        if self._meta("schema") != str(SCHEMA_VERSION):  # written only when it changes: reads must work on a full disk
+            self._set_meta("schema", str(SCHEMA_VERSION))
         self._forget_listings()
+        self._stale_warned = False
         self._last_event = self._meta("last_event")
         self._segments_done = {r[0][len("segment:"):] for r in self._db.execute(
             "SELECT key FROM meta WHERE key LIKE 'segment:%'")}
         remote = not backend.is_local and backend.protocol != "memory"
         self.sync_interval = float(os.environ.get("PLAIT_SYNC_INTERVAL", REMOTE_SYNC_INTERVAL)) if remote else 0.0
+        #: Seconds between two syncs that list :data:`WIDE_SYNC_WINDOW` of partitions (the first sync always does).
+        self.wide_interval = WIDE_SYNC_INTERVAL
         if self._meta("store") != store_id:
             self.reset(store_id)
 
@@ -89,18 +94,31 @@ class Catalog:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Hold the index's lock in an ``IMMEDIATE`` transaction; roll back on error."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise
+                raise damaged_index(self.path, exc) from None
 
     def fetch(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a read query and return every row as a tuple."""
+        """Run a read query and return every row as a tuple.
+
+        :raises StoreError: if the index file turns out to be damaged (with what to do).
+        """
         with self._lock:
-            return self._db.execute(sql, tuple(params)).fetchall()
+            try:
+                return self._db.execute(sql, tuple(params)).fetchall()
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise
+                raise damaged_index(self.path, exc) from None
 
     @contextmanager
     def keys(self, keys: Iterable[tuple[str, int]]) -> Iterator[sqlite3.Connection]:
@@ -130,6 +148,20 @@ class Catalog:
         with self._lock:
             self._db.close()
 
+    def discard(self) -> None:
+        """Close the database and delete its files (``reindex`` starts from nothing, whatever their state)."""
+        self.close()
+        self.remove(self.path)
+
+    @staticmethod
+    def remove(path: str) -> None:
+        """Delete the index file at ``path`` and its journal files, if they are there."""
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(path + suffix)
+            except FileNotFoundError:
+                pass
+
     def clear(self) -> None:
         """Forget everything indexed (the store is untouched)."""
         with self.transaction() as db:
@@ -147,6 +179,7 @@ class Catalog:
             self._set_meta("store", store_id)
 
     def _forget_listings(self) -> None:
+        self._wide_sync = float("-inf")  # the first sync of this index object looks WIDE_SYNC_WINDOW back
         self._partition_stamps: dict[str, float | None] = {}
         self._partition_seen: dict[str, set[str]] = {}
         self._last_sync = 0.0
@@ -180,11 +213,27 @@ class Catalog:
             day, name = key.split("/")[1:]
             self._partition_seen.setdefault(day, set()).add(name)
         events, _ = R.decode_events(blobs)  # a damaged event is reported by `plait verify`; it must not block reads
-        self.fold(events)
+        if not self._fold_if_possible(events):
+            return count
         if gone:  # listed, then gone: a compactor packed them into a segment meanwhile
             self._days_cache = (None, [])
             count += self._fold_segments([s for s in self.backend.listdir("events") if s[:10] in gone and R.parse_segment_name(s)])
         return count + len(events)
+
+    def _fold_if_possible(self, events: list[R.Event]) -> bool:
+        """Fold ``events``; when the index cannot be written (a full disk, a read-only file), say so
+        once and go on with what it holds, so that reading still works."""
+        try:
+            self.fold(events)
+            return True
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                raise
+            if not self._stale_warned:
+                self._stale_warned = True
+                warnings.warn(f"the index {self.path} cannot be updated ({exc}); showing what it held, which may miss "
+                              "the newest changes", PlaitWarning, stacklevel=4)
+            return False
 
     def _fold_segments(self, names: list[str]) -> int:
         """Fold the segments (``events/<day>.<part>.segment``) not folded yet; return their events."""
@@ -213,10 +262,17 @@ class Catalog:
             self._days_cache = (stamp if stamp is not None and now - stamp > STAMP_SETTLE else None, listing)
         listing = self._days_cache[1]
         last = self._last_event
-        if last:
+        if not last:
+            self._wide_sync = now  # every partition is listed: as wide as it gets
+        else:
             # min(): a writer whose clock runs ahead must not push the window past today
             newest = min(_ulid_seconds(last), now)
             cutoff = time.strftime("%Y-%m-%d", time.gmtime(newest - SYNC_OVERLAP.total_seconds()))
+            if now - self._wide_sync >= self.wide_interval:
+                # now and then, look further back: a writer whose clock runs days behind writes
+                # its events into old partitions, where the narrow window never looks
+                self._wide_sync = now
+                cutoff = min(cutoff, time.strftime("%Y-%m-%d", time.gmtime(now - WIDE_SYNC_WINDOW.total_seconds())))
             listing = [d for d in listing if d[:10] >= cutoff]
         return [d for d in listing if len(d) == 10], [d for d in listing if len(d) > 10]
 
@@ -286,6 +342,57 @@ class Catalog:
         """Index a version record read directly from ``versions/`` (one whose event is missing)."""
         with self.transaction() as db:
             F.insert_version(db, record.model_dump(mode="json"))
+
+
+def _open(path: str) -> sqlite3.Connection:
+    """Open (or create) the index at ``path``.
+
+    A file that is not a sound SQLite database is deleted and made afresh (the index is a cache;
+    the next sync refills it), with one warning saying so. An index that cannot be written where
+    it lives (a read-only folder, a full disk) is kept in memory for this process instead.
+    """
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return _connect(path)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):
+            return _in_memory(path, exc)
+        warnings.warn(f"the index {path} was damaged ({exc}); rebuilding it from the store", PlaitWarning, stacklevel=3)
+        try:
+            Catalog.remove(path)
+        except OSError as err:
+            return _in_memory(path, err)
+        try:
+            return _connect(path)
+        except sqlite3.DatabaseError as err:
+            return _in_memory(path, err)
+    except OSError as exc:
+        return _in_memory(path, exc)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA trusted_schema=OFF")  # the file may come from elsewhere: no functions from its schema
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal" and path != ":memory:":
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        return db
+    except BaseException:
+        db.close()
+        raise
+
+
+def _in_memory(path: str, exc: BaseException) -> sqlite3.Connection:
+    warnings.warn(f"cannot use the index {path} ({exc}); indexing the store in memory for this command",
+                  PlaitWarning, stacklevel=4)
+    return _connect(":memory:")
+
+
+def damaged_index(path: str, exc: BaseException) -> StoreError:
+    """Return the error for an index found damaged while in use."""
+    return StoreError(f"the index {path} is damaged ({exc}); run `plait reindex` to rebuild it (or delete the file)")
 
 
 _CROCKFORD = {c: i for i, c in enumerate("0123456789ABCDEFGHJKMNPQRSTVWXYZ")}
