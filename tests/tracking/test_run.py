@@ -280,3 +280,36 @@ def test_a_run_handing_on_what_a_run_inside_it_logged_returns_that_version(store
     assert [a.name for a in store.artifacts()] == ["classifier"]
     with plait.run("other", store=store) as other:  # outside that scope the same bytes are a new version
         assert other.log(str(ckpt), name="copy").spec == "copy:v0"
+
+
+def _s3_env(s3_options: dict) -> dict[str, str]:
+    return {**os.environ, "AWS_ENDPOINT_URL": s3_options["client_kwargs"]["endpoint_url"],
+            "AWS_ACCESS_KEY_ID": s3_options["key"], "AWS_SECRET_ACCESS_KEY": s3_options["secret"],
+            "PLAIT_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
+def test_an_implicit_run_on_s3_finishes_when_a_python_process_exits(s3_url, s3_options, tmp_path):
+    """concurrent.futures shuts down before atexit handlers run; the run's end must still reach S3."""
+    script = textwrap.dedent(f"""
+        import plait
+        store = plait.Store({s3_url!r}, storage_options={s3_options!r})
+        plait.log(b"weights", name="model", store=store)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "cannot schedule" not in done.stderr and "plait:" not in done.stderr, done.stderr
+    store = plait.Store(s3_url, storage_options=s3_options)
+    (run,) = store.runs()
+    assert run.info["implicit"] is True and run.status == "finished" and run.outputs[0].spec == "model:v0"
+
+
+def test_plait_log_on_s3_ends_its_implicit_run_before_the_command_returns(s3_url, s3_options, tmp_path):
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"bytes")
+    env = _s3_env(s3_options)
+    logged = subprocess.run([sys.executable, "-m", "plait", "--store", s3_url, "log", str(data), "--name", "data"],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert logged.returncode == 0 and logged.stderr == "", logged.stderr
+    listed = subprocess.run([sys.executable, "-m", "plait", "--store", s3_url, "--json", "runs"],
+                            capture_output=True, text=True, timeout=120, env=env)
+    (run,) = json.loads(listed.stdout)
+    assert run["status"] == "finished" and run["outputs"] == ["data:v0"]

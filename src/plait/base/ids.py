@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import random
+import re
 import threading
 import time
 
@@ -51,6 +52,14 @@ def random_suffix() -> str:
     """Return 12 random hex digits for temporary names (no system call; see the module docstring)."""
     with _lock:
         return f"{_random.getrandbits(48):012x}"
+
+
+_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+
+
+def is_ulid(text: str) -> bool:
+    """Tell whether ``text`` is a ULID in its canonical form (26 Crockford base-32 characters)."""
+    return bool(_ULID.fullmatch(text))
 
 
 def ulid_time(ulid: str) -> _dt.datetime:

@@ -5,25 +5,84 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from typing import Any
 
 import click
 
-from plait.errors import PlaitError
+from plait.errors import PlaitError, PlaitWarning
 
 
 class PlaitGroup(click.Group):
-    """A click group that turns plait errors into one line and an exit code."""
+    """A click group that turns errors into one line and an exit code, and warnings into one line each.
+
+    A :class:`PlaitError` exits with its own code; an error of the system underneath (a full
+    disk, a read-only folder, a name too long) with 1. A command that logged through the
+    process's implicit run ends that run before it returns (``failed`` if the command failed).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except PlaitError as exc:
-            click.echo(f"plait: error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("plait: interrupted", err=True)
-            ctx.exit(130)
+        from plait.tracking.run import end_implicit_runs, implicit_runs
+
+        error: BaseException | None = None
+        before = implicit_runs()  # a command run inside a Python process ends only its own
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", PlaitWarning)
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except PlaitError as exc:
+                error = exc
+                click.echo(f"plait: error: {one_line(str(exc))}", err=True)
+                ctx.exit(exc.exit_code)
+            except OSError as exc:
+                error = exc
+                click.echo(f"plait: error: {one_line(describe_os_error(exc))}", err=True)
+                ctx.exit(1)
+            except KeyboardInterrupt as exc:
+                error = exc
+                click.echo("plait: interrupted", err=True)
+                ctx.exit(130)
+            finally:
+                end_implicit_runs(error, keep=before)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """Print a warning as one line on stderr (``plait: warning: …``), never a source line."""
+    click.echo(f"plait: warning: {one_line(str(message))}", err=True)
+
+
+def one_line(text: str) -> str:
+    """Return ``text`` on one line, with control characters escaped (nothing from a store can move the cursor)."""
+    return printable(text.replace("\n", " ").strip(), keep="")
+
+
+def describe_os_error(exc: OSError) -> str:
+    """Say what an error of the system underneath was, and on which file."""
+    where = exc.filename if exc.filename is not None else ""
+    what = exc.strerror or type(exc).__name__
+    return f"{what}: {where}" if where else f"{what} ({exc})" if str(exc) and str(exc) != what else what
+
+
+#: C0 and C1 controls (escape sequences, carriage return, backspace) and the bidirectional
+#: overrides that can make a file name read as another.
+_CONTROL = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+            for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def printable(text: str, keep: str = "\n\t") -> str:
+    """Escape the control characters of ``text`` (ANSI escape sequences, carriage returns, …).
+
+    Names, descriptions and file names come from the store, written by anyone who can write the
+    bucket; printed raw, an escape sequence could rewrite the terminal.
+
+    :param keep: control characters to leave as they are (new lines and tabs of a description).
+    """
+    if text.isprintable():
+        return text
+    table = {c: r for c, r in _CONTROL.items() if chr(c) not in keep}
+    return text.translate(table)
 
 
 class Context:
@@ -58,11 +117,12 @@ class Context:
         return self._store
 
     def emit(self, data: Any, text: str | None = None) -> None:
-        """Print ``data`` as JSON in ``--json`` mode, else ``text`` (or ``data`` as text)."""
+        """Print ``data`` as JSON in ``--json`` mode, else ``text`` (or ``data`` as text), control
+        characters escaped (JSON escapes them itself)."""
         if self.as_json:
             click.echo(json.dumps(data, indent=2, default=str))
         else:
-            click.echo(text if text is not None else str(data))
+            click.echo(printable(text if text is not None else str(data)))
 
 
 pass_ctx = click.make_pass_decorator(Context)

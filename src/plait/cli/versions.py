@@ -13,6 +13,7 @@ from plait.cli.app import Context, human_size, main, pass_ctx, table
 
 def _parse_meta(pairs: tuple[str, ...]) -> dict[str, Any]:
     from plait.errors import InvalidMetadataError
+    from plait.formats.records import MAX_JSON_DEPTH
 
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -23,6 +24,8 @@ def _parse_meta(pairs: tuple[str, ...]) -> dict[str, Any]:
             out[key] = json.loads(value)
         except ValueError:
             out[key] = value
+        except RecursionError:
+            raise InvalidMetadataError(f"--meta {key} nests more than {MAX_JSON_DEPTH} levels deep; flatten it") from None
     return out
 
 

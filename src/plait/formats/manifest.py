@@ -234,7 +234,8 @@ def describe_error(exc: ValidationError, body: Any) -> str:
         item = entries[loc[0]]
         path = item.get("path") if isinstance(item, dict) else None
         field = ".".join(str(p) for p in loc[1:])
-        name = f"entry {path!r}" if isinstance(path, str) else f"entry #{loc[0]}"
+        shown = path if not isinstance(path, str) or len(path) <= 80 else path[:60] + "…"
+        name = f"entry {shown!r}" if isinstance(path, str) else f"entry #{loc[0]}"
         return f"{name}{' field ' + field if field else ''}: {message}"[:400]
     return f"{'.'.join(str(p) for p in loc)}: {message}"[:400] if loc else message[:400]
 

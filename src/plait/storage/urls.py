@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from plait.errors import UnsupportedStoreError
+from plait.errors import StoreUnreachableError, UnsupportedStoreError
 from plait.storage.backend import Backend
 from plait.storage.local import LocalBackend
-from plait.storage.remote import FsspecBackend, MemoryBackend
+from plait.storage.remote import FsspecBackend, MemoryBackend, unreachable_error
 
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gcs": "gcs", "gs": "gcs", "az": "azure", "abfs": "azure", "adl": "azure"}
 
@@ -31,6 +31,9 @@ def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Bac
     retries = options.pop("retries", None)  # s3fs takes it as an attribute, not an argument
     try:
         fs, root = url_to_fs(url, **options)
+    except OSError as exc:  # filesystems that connect when made (ftp, sftp, smb) and are refused
+        raise unreachable_error(exc, url) or StoreUnreachableError(
+            f"cannot open {url}: {exc.strerror or exc}; check the URL, the network and the credentials", url=url) from None
     except (ValueError, ImportError) as exc:
         if protocol not in fsspec.available_protocols() and protocol not in _EXTRAS:
             raise UnsupportedStoreError(

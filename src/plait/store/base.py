@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from plait.base.ids import new_ulid, utcnow
+from plait.base.ids import is_ulid, new_ulid, utcnow
 from plait.base.paths import default_store_url, user_cache_dir
 from plait.base.progress import NO_PROGRESS, Progress
 from plait.errors import ConflictError, CorruptRecordError, NotFoundError, StoreError
@@ -67,6 +67,9 @@ class BaseStore:
                  hash: str = XXH3_128) -> None:
         self.url = os.fspath(url) if url is not None else default_store_url()
         self.backend: Backend = open_backend(self.url, dict(storage_options or {}))
+        root = os.path.normpath(self.backend.local_path("")) if self.backend.is_local else ""
+        if root and os.path.exists(root) and not os.path.isdir(root):
+            raise StoreError(f"{self.url} is a file, not a store: give the folder of a store (--store or $PLAIT_STORE)")
         if hash not in ALGORITHMS:
             raise StoreError(f"unknown hash algorithm {hash!r}; choose one of {', '.join(ALGORITHMS)}")
         self.requested_hash = hash
@@ -136,9 +139,17 @@ class BaseStore:
 
     @property
     def cache_dir(self) -> str:
-        """The local folder for this store's index and fetched blobs."""
+        """The local folder for this store's index and fetched blobs.
+
+        A local store keeps it inside itself (``<root>/cache``) when the folder is this user's
+        and writable; a store on a read-only mount, or another user's, gets one in the user's
+        cache folder, so that reading it writes nothing into it.
+        """
         if self.backend.is_local:
-            return self.backend.local_path("cache")
+            root = os.path.normpath(self.backend.local_path(""))
+            if not os.path.exists(root) or _own_writable_folder(root):
+                return self.backend.local_path("cache")
+            return str(user_cache_dir() / "stores" / hash_bytes(os.path.realpath(root).encode())[:16])
         if self.backend.protocol == "memory":
             return self.shared.scratch_dir()
         return str(user_cache_dir() / "stores" / hash_bytes(self.url.encode())[:16])
@@ -179,7 +190,16 @@ class BaseStore:
             return self._catalog
 
     def reindex(self) -> int:
-        """Rebuild the index from the store alone; return the number of versions indexed."""
+        """Rebuild the index from the store alone; return the number of versions indexed.
+
+        The index file is deleted and made afresh, whatever state it was in.
+        """
+        with self._lock:
+            if self._catalog is None:
+                Catalog.remove(os.path.join(self.cache_dir, "index.sqlite"))
+            else:
+                self._catalog.discard()
+                self._catalog = None
         catalog = self._open_catalog()
         catalog.reset(self.id or "")
         catalog.sync(force=True)
@@ -418,16 +438,28 @@ def record_key(key: str) -> tuple[str, int] | None:
 
 
 def _parse_config(data: bytes, url: str) -> dict[str, Any]:
+    damaged = StoreError(f"{url}/plait.json is damaged; it should hold the store's format, hash algorithm and id "
+                         "(restore it from a copy of the store)")
     try:
         config = json.loads(data)
-        assert isinstance(config, dict)
-    except (ValueError, AssertionError):
-        raise StoreError(f"{url}/plait.json is damaged; it should hold the store's format and hash algorithm") from None
+    except (ValueError, RecursionError):
+        raise damaged from None
+    if not isinstance(config, dict) or not isinstance(config.get("id"), str) or not is_ulid(config["id"]):
+        raise damaged
     if config.get("format") != STORE_FORMAT:
         raise StoreError(f"{url} is a format {config.get('format')!r} store; this plait reads format {STORE_FORMAT}: upgrade plait")
     if config.get("algorithm") not in ALGORITHMS:
         raise StoreError(f"{url} hashes with {config.get('algorithm')!r}, which this plait does not know")
     return config
+
+
+def _own_writable_folder(path: str) -> bool:
+    """Tell whether ``path`` is a folder this user owns and may write (not a read-only mount)."""
+    try:
+        owned = os.stat(path).st_uid == os.getuid() if hasattr(os, "getuid") else True
+    except OSError:
+        return False
+    return owned and os.access(path, os.W_OK)
 
 
 def current_user() -> str:

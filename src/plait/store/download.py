@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from plait.base.parallel import parallel_map, parallel_map_batched
-from plait.errors import IntegrityError, InvalidPathError, NotFoundError
+from plait.errors import IntegrityError, InvalidInputError, InvalidPathError, NotFoundError
 from plait.formats.manifest import Entry
 from plait.formats.names import check_entry_path
 from plait.storage.backend import temporary_name, unlink_quietly
@@ -61,6 +61,8 @@ def download(store: Store, entries: list[Entry], folder: str, label: str) -> str
 
     :param label: what the files belong to (``name:vN``), for messages.
     """
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise InvalidInputError(f"{folder} is a file; give a folder to write the files of {label} into")
     targets = list(zip(entries, safe_joins(folder, [e.path for e in entries])))  # every path is checked before anything is written
     created = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)

@@ -56,6 +56,11 @@ class SharedState:
                 self._slots[key] = make()
             return self._slots[key]
 
+    def get(self, key: str) -> Any:
+        """Return the object kept under ``key`` (``None`` if there is none)."""
+        with self._lock:
+            return self._slots.get(key)
+
     def pop(self, key: str) -> Any:
         """Forget and return the object kept under ``key`` (``None`` if there is none)."""
         with self._lock:
@@ -78,10 +83,30 @@ def shared(url: str) -> SharedState:
         if state is None:
             state = _states[url] = SharedState(url, EventWriter(url))
         if not _hooks_installed:
-            atexit.register(flush_all)
+            at_exit(flush_all)
             os.register_at_fork(after_in_child=_after_fork_in_child)
             _hooks_installed = True
         return state
+
+
+def at_exit(func: Callable[[], None]) -> None:
+    """Call ``func`` when the interpreter exits, while threads can still be started.
+
+    ``concurrent.futures`` refuses new work once the interpreter begins to shut down (from a
+    hook of its own in ``threading``, before ``atexit`` runs): an S3 request made from an
+    ``atexit`` handler then fails with "cannot schedule new futures after shutdown". So ``func``
+    runs from the same kind of hook, registered after that one (they run in reverse order, so
+    ours comes first), and from ``atexit`` as a fallback; it must be harmless to call twice.
+    """
+    import concurrent.futures.thread  # noqa: F401  (its shutdown hook must be registered before ours)
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(func)
+        except RuntimeError:  # the interpreter is already shutting down
+            pass
+    atexit.register(func)
 
 
 def states() -> list[SharedState]:

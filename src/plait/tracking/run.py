@@ -15,7 +15,6 @@ null object that notifies no one and converts nothing.
 
 from __future__ import annotations
 
-import atexit
 import contextvars
 import os
 from collections.abc import Iterable, Mapping
@@ -32,7 +31,7 @@ from plait.index import graph as G
 from plait.index import versions as V
 from plait.store.base import BaseStore as Store
 from plait.store.publish import publish
-from plait.store.shared import states
+from plait.store.shared import at_exit, states
 from plait.tracking.environment import environment, program_name
 from plait.tracking.nodes import ACTIVE_RUN, FAILED, FINISHED, RUNNING, ArtifactVersion, RunRecord
 
@@ -351,17 +350,31 @@ _exit_hook_registered = False
 def _register_exit_hook() -> None:
     global _exit_hook_registered
     if not _exit_hook_registered:
-        atexit.register(end_implicit_runs)
+        at_exit(end_implicit_runs)  # registered after the stores' flush: runs before it
         _exit_hook_registered = True
 
 
-def end_implicit_runs() -> None:
-    """Finish the process's implicit runs (called at exit; tests and notebooks may call it)."""
+def implicit_runs() -> list[Run]:
+    """Return the implicit runs this process holds now (one per store it logged to outside a run)."""
+    return [run for state in states() if (run := state.get(IMPLICIT_SLOT)) is not None]
+
+
+def end_implicit_runs(error: BaseException | None = None, *, keep: Iterable[Run] = ()) -> None:
+    """Finish the process's implicit runs and write their last events.
+
+    Called at exit, and by the command line when a command ends; tests and notebooks may call it.
+
+    :param error: what ended the work, if it failed (the runs are marked ``failed``).
+    :param keep: implicit runs to leave going (those that were there before a command began).
+    """
+    kept = {id(run) for run in keep}
     for state in states():
+        if id(state.get(IMPLICIT_SLOT)) in kept:
+            continue
         implicit = state.pop(IMPLICIT_SLOT)
         if implicit is not None and implicit.started:
             try:
-                implicit.finish()
+                implicit.finish(error)
                 implicit.store.flush()
             except Exception:  # at exit there is nobody left to tell
                 pass
