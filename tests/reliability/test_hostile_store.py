@@ -157,3 +157,159 @@ def test_a_rewritten_version_record_is_reported_and_another_versions_record_is_r
     problems = {(s, p): r for s, p, _, r in reader.verify().problems}
     assert "holds the record of b:v0" in problems[("a:v0", R.version_key("a", 0))]
     assert reader.get("b:v0").read_bytes("b") == b"b bytes"
+
+
+# -- stores that cannot be written: a read-only mount, a full disk -------------------------------
+
+
+def _mount(args: list[str], target) -> None:
+    """Mount something at ``target`` or skip the test, saying why (needs root and mount rights)."""
+    if sys.platform != "linux" or os.geteuid() != 0:
+        pytest.skip("mounting a read-only folder or a small tmpfs needs Linux and root")
+    done = subprocess.run(["mount", *args, str(target)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"this machine does not let the tests mount ({done.stderr.strip()})")
+
+
+@pytest.fixture
+def mounts():
+    """Mount points made by a test, unmounted at its end."""
+    made: list[str] = []
+    yield made
+    for target in reversed(made):
+        subprocess.run(["umount", "-l", target], capture_output=True)
+
+
+def _pipeline(store: plait.Store, make_files) -> None:
+    """A few versions, a run with an input and an output, an alias and a note."""
+    store.log(make_files({"a.txt": "alpha", "b/c.txt": "gamma"}, folder="raw"), name="raw")
+    with plait.run("prepare", store=store) as run:
+        run.use("raw:v0")
+        run.log(make_files({"clean.txt": "clean"}, folder="clean"), name="clean", aliases=["good"])
+    store.get("clean:v0").update(description="checked")
+    store.log(b"other bytes", name="raw")
+    store.flush()
+
+
+READ_COMMANDS = [["ls"], ["versions", "raw"], ["show", "clean:good"], ["history", "clean"], ["diff", "raw:v0", "raw:v1"],
+                 ["lineage", "clean:v0"], ["runs"], ["verify"], ["gc"], ["--json", "ls"]]
+
+
+def test_every_read_command_works_on_a_read_only_mount_and_writes_say_so_in_one_line(file_store, make_files, mounts, tmp_path):
+    _pipeline(file_store, make_files)
+    file_store.blobs.put_bytes(b"garbage no version needs")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    _mount(["--bind", "-o", "ro", file_store.url], ro)
+    mounts.append(str(ro))
+    with pytest.raises(OSError):
+        (ro / "probe").write_text("x")  # really read-only, for root too
+    store = plait.Store(str(ro))
+    assert not store.cache_dir.startswith(str(ro))  # the index goes to the user's cache
+    for args in READ_COMMANDS:
+        result = cli(store, *args)
+        assert result.exit_code == 0 and result.stderr == "", (args, result.output)
+    run_id = store.get("clean:v0").created_by
+    assert cli(store, "run", "show", run_id).exit_code == 0
+    got = cli(store, "get", "clean:v0", str(tmp_path / "out"))
+    assert got.exit_code == 0 and (tmp_path / "out" / "clean.txt").read_text() == "clean"
+    assert "clean:v0" in cli(store, "show", "clean").output and "checked" in cli(store, "show", "clean").output
+    line = one_line_error(cli(store, "log", str(make_files({"n.txt": "new"}, folder="new")), "--name", "new"), 1)
+    assert "Read-only file system" in line
+    assert "Read-only file system" in one_line_error(cli(store, "gc", "--delete", "--grace", "0"), 1)
+
+
+def test_a_full_disk_is_one_line_leaves_no_temporary_files_and_reads_still_work(make_files, mounts, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    _mount(["-t", "tmpfs", "-o", "size=2m", "tmpfs"], disk)
+    mounts.append(str(disk))
+    store = plait.Store(str(disk / "store"))
+    _pipeline(store, make_files)
+    big = make_files({"big.bin": os.urandom(3 << 20)}, folder="big")
+    line = one_line_error(cli(store, "log", str(big), "--name", "big"), 1)
+    assert "No space left on device" in line
+    assert [f for _, _, files in os.walk(disk) for f in files if f.endswith(".tmp")] == []
+    late = R.Event(id=str(ULID()), kind=R.ALIAS_SET, time="2024-01-01T00:00:00Z", user="elsewhere",
+                   data={"name": "raw", "alias": "late", "number": 1})
+    plant(store, late)  # written by another machine: this index has yet to fold it
+    try:  # fill what is left, to the last block
+        with open(disk / "filler", "wb", buffering=0) as f:
+            while True:
+                f.write(b"\0" * 4096)
+    except OSError:
+        pass
+    for args in READ_COMMANDS:
+        result = cli(store, *args)
+        assert result.exit_code == 0, (args, result.output)
+        assert result.stderr.splitlines() == [f"plait: warning: the index {store.cache_dir}/index.sqlite cannot be updated "
+                                              "(database or disk is full); showing what it held, which may miss the newest changes"]
+    assert cli(store, "get", "raw:v0", str(tmp_path / "out")).exit_code == 0
+
+
+@pytest.fixture(scope="module")
+def read_only_s3(tmp_path_factory):
+    """An S3 server that checks credentials, with a user who may do anything and one who may only read.
+
+    moto checks signatures and IAM policies once its first ``INITIAL_NO_AUTH_ACTION_COUNT``
+    requests (the six that make the two users) are done.
+    """
+    pytest.importorskip("moto.server")
+    import socket
+
+    import boto3
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "6"}
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(1200):  # the server answers once it has imported every service (seconds on a busy machine)
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.1).close()
+                break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.skip("moto's S3 server did not start")
+                import time
+
+                time.sleep(0.05)
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup",
+                           aws_secret_access_key="setup")
+        keys = {}
+        for user, actions in (("admin", ["s3:*"]), ("reader", ["s3:GetObject", "s3:ListBucket"])):
+            iam.create_user(UserName=user)
+            key = iam.create_access_key(UserName=user)["AccessKey"]
+            keys[user] = {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"], "client_kwargs": {"endpoint_url": endpoint}}
+            iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+        yield keys
+    finally:
+        server.kill()
+        server.wait()
+
+
+@pytest.mark.slow  # starts an S3 server of its own, with credentials checked
+def test_every_read_command_works_for_a_user_who_may_only_read_the_bucket(read_only_s3, make_files, tmp_path):
+    import s3fs
+
+    s3fs.S3FileSystem(**read_only_s3["admin"]).mkdir("team-store")
+    url = "s3://team-store/plait"
+    _pipeline(plait.Store(url, storage_options=read_only_s3["admin"]), make_files)
+    plait.tracking.run.end_implicit_runs()
+    reader = plait.Store(url, storage_options=read_only_s3["reader"])
+    reader.get("raw:v0").read_bytes("a.txt")
+    with pytest.raises(plait.StoreError, match="refused access"):
+        reader.backend.write("probe", b"x")  # really read-only for this user
+    env = {"AWS_ENDPOINT_URL": read_only_s3["reader"]["client_kwargs"]["endpoint_url"],
+           "AWS_ACCESS_KEY_ID": read_only_s3["reader"]["key"], "AWS_SECRET_ACCESS_KEY": read_only_s3["reader"]["secret"]}
+    for args in [*READ_COMMANDS, ["get", "clean:v0", str(tmp_path / "out")]]:
+        result = CliRunner().invoke(main, ["--store", url, *args], env=env)
+        assert result.exit_code == 0 and result.stderr == "", (args, result.output)
+    assert (tmp_path / "out" / "clean.txt").read_text() == "clean"
+    folder = str(make_files({"n.txt": "new"}, folder="new"))
+    line = one_line_error(CliRunner().invoke(main, ["--store", url, "log", folder, "--name", "new"], env=env), 1)
+    assert "refused access" in line

@@ -3,6 +3,7 @@ else ./.plait created on first write."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,49 @@ def test_the_cache_folder_follows_plait_cache_dir(isolated: Path) -> None:
     from plait.base.paths import user_cache_dir
 
     assert user_cache_dir() == isolated / "_cache"
+
+
+def test_a_dot_plait_another_user_owns_is_passed_over_with_one_line_saying_how_to_use_it(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from click.testing import CliRunner
+
+    from plait import PlaitWarning
+    from plait.cli import main
+
+    if not hasattr(os, "getuid") or os.getuid() != 0:
+        pytest.skip("giving a folder to another user needs root")
+    theirs = isolated / ".plait"
+    theirs.mkdir()
+    os.chown(theirs, 54321, 54321)
+    deep = isolated / "project"
+    deep.mkdir()
+    monkeypatch.chdir(deep)
+    with pytest.warns(PlaitWarning, match=f"ignoring {theirs}: it belongs to another user; pass --store {theirs}"):
+        assert default_store_url() == str(deep / ".plait")
+    result = CliRunner().invoke(main, ["ls"])
+    assert result.exit_code == 0 and "no artifacts yet" in result.output
+    assert result.stderr.splitlines() == [f"plait: warning: ignoring {theirs}: it belongs to another user; pass --store "
+                                          f"{theirs} (or set $PLAIT_STORE) to use it"]
+    assert os.listdir(theirs) == []  # nothing read into it, nothing written
+
+
+def test_logging_a_project_never_takes_its_store_or_cache_as_data(isolated: Path, make_files) -> None:
+    from click.testing import CliRunner
+
+    from plait.cli import main
+
+    make_files({"train.py": "print('hi')", "data/rows.csv": "a,b\n"}, folder=".")
+    first = CliRunner().invoke(main, ["--json", "log", ".", "--name", "project"])
+    assert first.exit_code == 0, first.output
+    assert (isolated / ".plait" / "cache" / "index.sqlite").exists()
+    version = plait.get("project")
+    assert sorted(e.path for e in version.files()) == ["data/rows.csv", "train.py"]
+    again = CliRunner().invoke(main, ["--json", "log", ".", "--name", "project"])  # the store grew meanwhile
+    assert again.exit_code == 0 and json.loads(again.output)["spec"] == "project:v0"
+    nested = isolated / "data" / "copy-of-store"
+    import shutil
+
+    shutil.copytree(isolated / ".plait", nested, ignore=shutil.ignore_patterns("cache"))
+    assert sorted(e.path for e in plait.log(str(isolated / "data"), name="data").files()) == ["rows.csv"]

@@ -1,7 +1,8 @@
 """Where things are: the default store URL and the local cache folder.
 
 The default store is, in order: the explicit argument, ``$PLAIT_STORE``, the nearest ``.plait/``
-folder found walking up from the working directory, else ``./.plait`` (created on first write).
+folder of the current user found walking up from the working directory (one another user owns is
+passed over, with a warning), else ``./.plait`` (created on first write).
 Caches (the SQLite index, the stat cache, downloaded blobs) live under ``$PLAIT_CACHE_DIR``,
 else ``$XDG_CACHE_HOME/plait``, else ``~/.cache/plait``; a local store keeps its index beside
 itself in ``<root>/cache/`` so the folder stays self-contained.
@@ -10,7 +11,10 @@ itself in ``<root>/cache/`` so the folder stays self-contained.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
+
+from plait.errors import PlaitWarning
 
 STORE_ENV = "PLAIT_STORE"
 CACHE_ENV = "PLAIT_CACHE_DIR"
@@ -29,8 +33,22 @@ def default_store_url(start: str | os.PathLike[str] | None = None) -> str:
     for folder in (here, *here.parents):
         candidate = folder / DEFAULT_DIRNAME
         if candidate.is_dir():
+            if _owned_by_someone_else(candidate):
+                # a folder another user made could hold anything: never read or write it unasked
+                warnings.warn(f"ignoring {candidate}: it belongs to another user; pass --store {candidate} "
+                              "(or set $PLAIT_STORE) to use it", PlaitWarning, stacklevel=2)
+                continue
             return str(candidate)
     return str(here / DEFAULT_DIRNAME)
+
+
+def _owned_by_someone_else(path: Path) -> bool:
+    if not hasattr(os, "getuid"):
+        return False
+    try:
+        return path.stat().st_uid != os.getuid()
+    except OSError:
+        return True
 
 
 def user_cache_dir() -> Path:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from plait.base.paths import user_cache_dir
 from plait.errors import InvalidPathError, NotFoundError, SourceError
 from plait.formats.manifest import Entry, Reference
 from plait.formats.names import check_entry_path, check_name
@@ -98,7 +99,8 @@ class Artifact:
         Symlinks to files and folders inside the folder are followed; a symlink that points
         outside it is refused unless ``follow_external_symlinks`` is set, so logging a folder
         never picks up files elsewhere by accident. A symlink that loops back into a folder
-        holding it is refused either way.
+        holding it is refused either way. A plait store inside the folder (a project's
+        ``.plait/``, with its cache) and plait's own cache folder are left out.
 
         :param path: the local folder.
         :param prefix: a folder inside the version to put the files under.
@@ -117,14 +119,14 @@ class Artifact:
         return self
 
     def exclude(self, folders: list[str]) -> Artifact:
-        """Drop the local files below any of ``folders`` (a store, its caches) from this draft.
+        """Drop the local files below any of ``folders`` (a store's own records) from this draft.
 
-        :param folders: absolute local folders.
+        :param folders: local folders (compared as given and resolved, not per file).
         :returns: this draft, for chaining.
         """
-        roots = tuple(os.path.join(f, "") for f in {os.path.abspath(f) for f in folders} | {os.path.realpath(f) for f in folders})
+        roots = tuple({os.path.join(f, "") for f in folders} | {os.path.join(os.path.realpath(f), "") for f in folders})
         for key, src in list(self._sources.items()):
-            if isinstance(src, FileSource) and (src.local.startswith(roots) or os.path.realpath(src.local).startswith(roots)):
+            if isinstance(src, FileSource) and src.local.startswith(roots):
                 del self._sources[key]
         return self
 
@@ -173,6 +175,7 @@ def _walk(root: str, follow_external: bool) -> list[tuple[str, str]]:
     ``follow_external``, and one to a folder the walk is already inside (a loop) always.
     """
     real_root = os.path.realpath(root)
+    cache = os.path.realpath(user_cache_dir())
     out: list[tuple[str, str]] = []
     stack: list[tuple[str, str, str, frozenset[str]]] = [("", root, real_root, frozenset([real_root]))]
     while stack:
@@ -183,6 +186,8 @@ def _walk(root: str, follow_external: bool) -> list[tuple[str, str]]:
             raise SourceError(f"cannot read folder {folder}: permission denied", path=folder) from None
         except OSError as exc:
             raise SourceError(f"cannot read folder {folder}: {exc.strerror or exc}", path=folder) from None
+        if rel_dir and (is_store(entries) or real_folder == cache):
+            continue  # a plait store inside the folder (its cache too), or plait's own cache, is never data to log
         for item in entries:
             rel = f"{rel_dir}{item.name}"
             if not item.is_symlink():
@@ -203,6 +208,12 @@ def _walk(root: str, follow_external: bool) -> list[tuple[str, str]]:
             elif os.path.isfile(target):
                 out.append((item.path, rel))
     return sorted(out, key=lambda t: t[1])
+
+
+def is_store(entries: list[os.DirEntry[str]]) -> bool:
+    """Tell whether a folder's entries are those of a plait store (``plait.json`` beside ``versions/`` or ``blobs/``)."""
+    names = {e.name: e for e in entries if e.name in ("plait.json", "versions", "blobs")}
+    return "plait.json" in names and any(n in names and names[n].is_dir() for n in ("versions", "blobs"))
 
 
 def _link_target(link: str, real_root: str, follow_external: bool) -> str | None:

@@ -142,6 +142,20 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
     return manifest
 
 
+#: What plait writes inside a local store, and inside its cache, that is never data to log
+#: (downloaded versions in the cache are: a draft may be made of them).
+STORE_AREAS = ("blobs", "manifests", "versions", "events", "gc")
+CACHE_AREAS = ("blobs",)
+
+
+def own_folders(store: Store) -> list[str]:
+    """Return the local folders plait itself writes for ``store``: never data to log."""
+    folders = [os.path.join(store.cache_dir, area) for area in CACHE_AREAS]
+    if store.backend.is_local:
+        folders += [store.backend.local_path(area) for area in STORE_AREAS]
+    return folders
+
+
 def check_storable(draft: Artifact, created_by: str | None) -> None:
     """Refuse a draft whose version record, or the event announcing it, a reader could not read back.
 
@@ -173,6 +187,7 @@ def publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_exi
         be stored and read back (text that is not UTF-8, metadata nested too deep, too large).
     """
     check_storable(draft, created_by)
+    draft.exclude(own_folders(store))
     known, surveyed = known_manifest(store, draft)
     if known is not None and store.exists:  # unchanged files: no manifest to build if it is the latest
         row = V.latest(store.catalog, draft.name)
