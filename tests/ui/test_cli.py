@@ -7,9 +7,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
-from plait.cli.ui import bind_warning, is_loopback
+from plait.cli.ui import allowed_hosts, bind_warning, is_loopback
 
 
 def free_port() -> int:
@@ -23,6 +24,12 @@ def test_loopback_binds_need_no_warning():
     assert bind_warning("127.0.0.1", allow_edit=True) is None
     assert "anyone who can reach this machine can read every artifact" in bind_warning("0.0.0.0", allow_edit=False)
     assert "and edit the notes of" in bind_warning("192.168.1.5", allow_edit=True)
+
+
+def test_the_dashboard_answers_only_to_loopback_names_its_address_and_the_names_allowed():
+    assert allowed_hosts("127.0.0.1") == ("127.0.0.1", "localhost", "::1")
+    assert allowed_hosts("0.0.0.0") == ("127.0.0.1", "localhost", "::1")  # listening everywhere allows no name by itself
+    assert allowed_hosts("192.168.1.5", ["Dash.Example"]) == ("127.0.0.1", "localhost", "::1", "192.168.1.5", "dash.example")
 
 
 def test_plait_help_does_not_import_the_web_stack():
@@ -40,8 +47,8 @@ def test_missing_extra_says_what_to_install(file_store):
 def test_ui_serves_the_store_and_warns_off_loopback(file_store):
     file_store.log(b"hello", name="greeting", type="result")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "plait", "ui", "--store", file_store.url, "--host", "0.0.0.0", "--port", str(port)],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "plait", "ui", "--store", file_store.url, "--host", "0.0.0.0", "--port", str(port),
+                             "--allow-edit", "--allowed-host", "dash.example"], stderr=subprocess.PIPE, text=True)
     try:
         body = None
         deadline = time.monotonic() + 60  # a cold start imports fastapi and uvicorn
@@ -53,7 +60,22 @@ def test_ui_serves_the_store_and_warns_off_loopback(file_store):
             except OSError:
                 time.sleep(0.1)
         assert body is not None and [a["name"] for a in body["items"]] == ["greeting"]
+
+        def status(host: str, method: str = "GET") -> int:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/versions/greeting/0/description", method=method,
+                                             headers={"Host": host, "Content-Type": "application/json"},
+                                             data=b'{"description": "rebound"}' if method == "PUT" else None)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as r:
+                    return r.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert status(f"dash.example:{port}") == 405  # an allowed name reaches the routes (GET is not one here)
+        assert status(f"attacker.example:{port}", "PUT") == 400  # DNS rebinding: a foreign name, even bound to 0.0.0.0
+        assert file_store.get("greeting").description == ""
+        assert status(f"dash.example:{port}", "PUT") == 200
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=10)
-    assert "warning: binding to 0.0.0.0" in err and f"serving {file_store.url} at http://0.0.0.0:{port}/ (read-only)" in err
+    assert "warning: binding to 0.0.0.0" in err and f"serving {file_store.url} at http://0.0.0.0:{port}/ (editing on)" in err

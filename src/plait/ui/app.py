@@ -117,7 +117,8 @@ def _host_name(host: str) -> str:
 def _refusal(request: Request, hosts: set[str] | None) -> tuple[int, str] | None:
     host = request.headers.get("host", "")
     if hosts is not None and _host_name(host) not in hosts:
-        return 400, f"this dashboard answers only to {', '.join(sorted(hosts))}; open it at http://127.0.0.1:<port>/"
+        return 400, (f"this dashboard answers only to {', '.join(sorted(hosts))}; open it by one of those names "
+                     "(or start it with --allowed-host NAME)")
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return None
     origin = request.headers.get("origin")
