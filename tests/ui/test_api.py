@@ -172,6 +172,14 @@ def test_bad_notes_are_refused(edit_client, demo, body, status, message):
     assert demo[0].get("raw:v1").description == ""
 
 
+def test_a_note_that_is_not_utf8_is_refused_and_writes_no_event(edit_client, demo):
+    events = len(demo[0].backend.find("events"))
+    r = edit_client.put("/api/versions/raw/1/description", content=b'{"description": "bad \\udc80 text"}',
+                        headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "is not valid UTF-8" in r.json()["error"]
+    assert len(demo[0].backend.find("events")) == events and demo[0].verify().ok
+
+
 def test_notes_are_sanitised(edit_client):
     attack = '<img src=x onerror=alert(1)><script>alert(2)</script> [x](javascript:alert(3)) <a href="https://ok.example">ok</a>'
     html = edit_client.put("/api/versions/clean/0/description", json={"description": attack}).json()["description_html"]
