@@ -92,14 +92,20 @@ def plait_object_to_artifact(obj: Any, name: str | None, type: str | None, store
 
 
 @hookspec(firstresult=True)
-def plait_artifact_to_object(version: ArtifactVersion, as_type: Any) -> Any:
+def plait_artifact_to_object(version: ArtifactVersion, as_type: Any, trusted: bool) -> Any:
     """Turn a stored version back into a Python object of the requested type, or ``None``.
 
     Called by :func:`plait.load`. Stops at the first non-``None`` result; the built-in
     implementation returns a local folder path for ``as_type`` ``None``, ``str`` or ``Path``.
 
+    A store is written by everyone who can write its bucket: a plugin must never run code it
+    finds there (no unpickling, no ``trust_remote_code``) unless ``trusted`` is set; it loads
+    weights only, or refuses with a :class:`plait.ConversionError` saying how to opt in.
+
     :param version: the version to load (download it with ``version.download()``).
     :param as_type: the type the caller wants (a class, or a string hint), or ``None``.
+    :param trusted: the user said this store's every writer is trusted (``plait.load(...,
+        trusted=True)``, or the store listed under ``[load] trusted`` in the user's settings).
     :returns: the object, or ``None`` if this plugin cannot make that type.
     """
 

@@ -155,9 +155,9 @@ def install() -> None:
     install_hook_relay(_relay)
 
 
-def artifact_to_object(version: ArtifactVersion, as_type: Any) -> Any:
+def artifact_to_object(version: ArtifactVersion, as_type: Any, trusted: bool = False) -> Any:
     """Call ``plait_artifact_to_object`` (first result wins); ``None`` if no plugin makes that type."""
-    return get_plugin_manager().hook.plait_artifact_to_object(version=version, as_type=as_type)
+    return get_plugin_manager().hook.plait_artifact_to_object(version=version, as_type=as_type, trusted=trusted)
 
 
 def plugin_list() -> list[tuple[str, str]]:

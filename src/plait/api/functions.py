@@ -13,6 +13,7 @@ from typing import Any
 from plait import plugins
 from plait.api.store import Store, current_store
 from plait.base.describe import type_name
+from plait.base.usersettings import trusts_store
 from plait.errors import ConversionError
 from plait.ops.diff import Diff
 from plait.ops.diff import diff as diff_versions
@@ -49,14 +50,22 @@ def get(spec: str, *, store: Store | str | None = None) -> ArtifactVersion:
     return current_store(store).get(spec)
 
 
-def load(spec: str, as_type: Any = None, *, store: Store | str | None = None) -> Any:
+def load(spec: str, as_type: Any = None, *, store: Store | str | None = None, trusted: bool = False) -> Any:
     """Use a version and turn it into a Python object through the conversion plugins.
 
+    Nothing read from a store is executed: models load their weights only (``torch.load(...,
+    weights_only=True)``). A file that needs unpickling loads only from a store whose every
+    writer you trust: say so with ``trusted=True``, or list the store under ``[load] trusted``
+    in your settings file (``~/.config/plait/config.toml``). A store cannot say it of itself.
+
     :param as_type: the wanted type (default: a local path to the downloaded files).
-    :raises ConversionError: if no plugin makes that type.
+    :param trusted: allow the plugins to unpickle this store's files (they may run code).
+    :raises ConversionError: if no plugin makes that type, or the file needs unpickling and the
+        store is not trusted.
     """
     version = get(spec, store=store)
-    obj = plugins.artifact_to_object(version=version, as_type=as_type)
+    trusted = trusted or trusts_store(version.store.url)
+    obj = plugins.artifact_to_object(version=version, as_type=as_type, trusted=trusted)
     if obj is None:
         raise ConversionError(f"no plugin turns {version.spec} ({version.type}) into a {type_name(as_type)}")
     use(version, store=current_store(version.store))  # recorded only once the object exists: a failed load uses nothing

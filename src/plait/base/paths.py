@@ -4,8 +4,10 @@ The default store is, in order: the explicit argument, ``$PLAIT_STORE``, the nea
 folder of the current user found walking up from the working directory (one another user owns is
 passed over, with a warning), else ``./.plait`` (created on first write).
 Caches (the SQLite index, the stat cache, downloaded blobs) live under ``$PLAIT_CACHE_DIR``,
-else ``$XDG_CACHE_HOME/plait``, else ``~/.cache/plait``; a local store keeps its index beside
-itself in ``<root>/cache/`` so the folder stays self-contained.
+else ``$XDG_CACHE_HOME/plait``, else ``~/.cache/plait``; a local store of the current user keeps
+its index beside itself in ``<root>/cache/`` so the folder stays self-contained. The user's own
+settings (what only this user decides, never a store) are in ``$PLAIT_CONFIG``, else
+``$XDG_CONFIG_HOME/plait/config.toml``, else ``~/.config/plait/config.toml``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from plait.errors import PlaitWarning
 
 STORE_ENV = "PLAIT_STORE"
 CACHE_ENV = "PLAIT_CACHE_DIR"
+CONFIG_ENV = "PLAIT_CONFIG"
 DEFAULT_DIRNAME = ".plait"
 
 
@@ -58,3 +61,13 @@ def user_cache_dir() -> Path:
         return Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return Path(xdg or Path.home() / ".cache") / "plait"
+
+
+def user_config_path() -> Path:
+    """Return the user's settings file: ``$PLAIT_CONFIG``, else ``$XDG_CONFIG_HOME/plait/config.toml``,
+    else ``~/.config/plait/config.toml`` (it need not exist)."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return Path(xdg or Path.home() / ".config") / "plait" / "config.toml"

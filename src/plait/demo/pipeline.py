@@ -101,7 +101,7 @@ def build_flows(workdir: Path) -> dict[str, Any]:
         logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # Lightning resets it on import
         module = make_module(lr)
         if init is not None:
-            state = torch.load(checkpoint_path(init), map_location="cpu", weights_only=False)
+            state = torch.load(checkpoint_path(init), map_location="cpu", weights_only=True)
             module.load_state_dict(state["state_dict"])
         checkpoints = ModelCheckpoint(dirpath=workdir / "checkpoints" / stage, monitor="val_loss", mode="min",
                                       save_top_k=2, save_last=True, filename="{epoch}-{val_loss:.3f}")
@@ -120,7 +120,7 @@ def build_flows(workdir: Path) -> dict[str, Any]:
         import torch
 
         module = make_module(0.1)
-        module.load_state_dict(torch.load(model, map_location="cpu", weights_only=False)["state_dict"])
+        module.load_state_dict(torch.load(model, map_location="cpu", weights_only=True)["state_dict"])
         acc = accuracy(module, data)
         return plait.Artifact(f"metrics-{stage}", type="result").add_json({"stage": stage, "accuracy": acc}, "metrics.json")
 

@@ -176,11 +176,87 @@ def layout(paths: list[str]) -> str | None:
 def read(folder: str, *, kind: str, keep_in_memory: bool | None = None) -> Any:
     """Open a folder written by :func:`write` (or by ``save_to_disk``).
 
+    A version is written by anyone who can write the store: before ``datasets`` opens it, every
+    shard and split its JSON names must be a file or folder of the version itself, and after,
+    no image, audio or video cell may point at a file elsewhere (``write`` embeds their bytes).
+
     :param folder: the local folder.
     :param kind: ``"Dataset"`` or ``"DatasetDict"`` (see :func:`layout`).
     :param keep_in_memory: copy the data into memory instead of memory-mapping the files.
     :returns: the dataset.
+    :raises ConversionError: if the version names files outside itself.
     """
     datasets = require_datasets()
+    check_layout(folder, kind)
     cls = datasets.DatasetDict if kind == "DatasetDict" else datasets.Dataset
-    return cls.load_from_disk(folder, keep_in_memory=keep_in_memory)
+    obj = cls.load_from_disk(folder, keep_in_memory=keep_in_memory)
+    for split in obj.values() if kind == "DatasetDict" else [obj]:
+        _check_no_outside_files(split, folder)
+    return obj
+
+
+def check_layout(folder: str, kind: str) -> None:
+    """Refuse a dataset folder whose JSON names a split or shard that is not its own file.
+
+    :raises ConversionError: naming the file and what it names.
+    """
+    if kind != "DatasetDict":
+        _check_shards(folder)
+        return
+    splits = _read_json(folder, DICT).get("splits")
+    if not isinstance(splits, list):
+        raise ConversionError(f"{os.path.join(folder, DICT)} has no list of splits; the version is damaged")
+    for split in splits:
+        if not _plain_name(split) or not os.path.isdir(os.path.join(folder, split)):
+            raise ConversionError(f"{os.path.join(folder, DICT)} names a split {split!r} that is not a folder of the "
+                                  "version; refusing to read outside it")
+        _check_shards(os.path.join(folder, split))
+
+
+def _check_shards(folder: str) -> None:
+    shards = _read_json(folder, STATE).get("_data_files")
+    if not isinstance(shards, list):
+        raise ConversionError(f"{os.path.join(folder, STATE)} has no list of data files; the version is damaged")
+    for shard in shards:
+        name = shard.get("filename") if isinstance(shard, dict) else None
+        if not _plain_name(name) or not os.path.isfile(os.path.join(folder, name)):
+            raise ConversionError(f"{os.path.join(folder, STATE)} names a data file {name!r} that is not a file of the "
+                                  "version; refusing to read outside it")
+
+
+def _plain_name(name: Any) -> bool:
+    return (isinstance(name, str) and name not in ("", ".", "..") and not any(c in name for c in "/\\\0:")
+            and not os.path.isabs(name))
+
+
+def _read_json(folder: str, name: str) -> dict[str, Any]:
+    path = os.path.join(folder, name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ConversionError(f"{path} cannot be read ({exc}); the version is damaged") from None
+    if not isinstance(value, dict):
+        raise ConversionError(f"{path} is not a JSON object; the version is damaged")
+    return value
+
+
+def _check_no_outside_files(ds: Any, folder: str) -> None:
+    """Refuse a dataset whose image, audio or video cells name a file instead of holding its bytes.
+
+    Decoding such a cell opens the path (or fetches the URL) it names, wherever that is.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for column, feature in ds.features.items():
+        storage = getattr(feature, "pa_type", None)
+        if not getattr(feature, "decode", False) or not pa.types.is_struct(storage):
+            continue
+        if storage.get_field_index("bytes") < 0 or storage.get_field_index("path") < 0:
+            continue
+        cells = ds.data.column(column)
+        outside = pc.and_(pc.is_null(pc.struct_field(cells, "bytes")), pc.is_valid(pc.struct_field(cells, "path")))
+        if pc.any(outside).as_py():
+            raise ConversionError(f"the dataset in {folder} has {column!r} cells that name files instead of holding "
+                                  "their bytes; refusing to read outside the version")
