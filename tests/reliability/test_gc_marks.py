@@ -5,6 +5,7 @@ marked at least a grace period ago, and a writer touches marked blobs it reuses.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import zlib
@@ -130,13 +131,16 @@ def test_cli_gc_reports_deleted_marked_and_young(file_store):
     file_store.init()
     file_store.blobs.put_bytes(b"old garbage")
     _age()
-    file_store.blobs.put_bytes(b"young garbage")
+    young = file_store.backend.local_path(blob_key(file_store.blobs.put_bytes(b"young garbage")))
+    later = time.time() + 3600
+    os.utime(young, (later, later))  # young however long this machine takes to get to the gc
     runner = CliRunner()
     out = runner.invoke(main, ["--store", file_store.url, "gc", "--delete", "--grace", str(GRACE)])
     assert out.exit_code == 0, out.output
     assert "freed 0 B in 0 blobs and 0 manifests" in out.output
     assert "marked 1 blobs (11 B) and 0 manifests: a gc after " in out.output and "deletes them" in out.output
     assert "kept 1 younger than 0.4s" in out.output
+    os.utime(young)  # written now, after all
     _age()
     out = runner.invoke(main, ["--json", "--store", file_store.url, "gc", "--delete", "--grace", str(GRACE)])
     data = json.loads(out.output)

@@ -3,7 +3,8 @@
 Actions:
   ``log NAME COUNT TAG``   log COUNT small versions of NAME (bytes unique to TAG and i)
   ``alias NAME ALIAS N``   point ALIAS at NAME:v0…v(N-1) in turn (starting at a random one)
-  ``big NAME FOLDER``      log FOLDER as NAME (the crash test kills this one)
+  ``big NAME FOLDER [PHASE]``  log FOLDER as NAME (the crash test kills this one); with PHASE, print it
+                           and stop there (see ``pause_at``) for the test to kill
 Every action waits for the file named by $PLAIT_TEST_GO (if set) before starting, so that all
 writers start together.
 """
@@ -36,11 +37,67 @@ def main() -> None:
             store.set_alias(f"{name}:v{(start + i) % n}", alias)
     elif action == "big":
         name, folder = sys.argv[4], sys.argv[5]
+        if len(sys.argv) > 6:
+            pause_at(sys.argv[6])
         print("started", flush=True)
         store.log(folder, name=name)
         print("done", flush=True)
     else:
         raise SystemExit(f"unknown action {action}")
+
+
+def pause_at(phase: str) -> None:
+    """Make the log stop for good in ``phase``, once it says so on stdout (the test then kills it).
+
+    ``hashing``: before the first file is hashed; ``storing-N``: once N files' blobs are stored;
+    ``chunks``: once the first batch of a chunked file is stored; ``manifest``: once the manifest
+    is stored; ``record``: once the version record exists, before its event; ``event``: once
+    the event is written too.
+    """
+    import threading
+
+    from plait.storage.blobs import BlobStore
+    from plait.store import publish
+    from plait.store.base import BaseStore
+
+    calls = {"n": 0}
+    lock = threading.Lock()
+
+    def stop() -> None:
+        print(phase, flush=True)
+        threading.Event().wait()  # forever: the test kills the process here
+
+    def after(owner, method: str, when=lambda *a, **k: True) -> None:
+        original = getattr(owner, method)
+
+        def wrapper(*args, **kwargs):
+            result = original(*args, **kwargs)
+            if when(*args, **kwargs):
+                stop()
+            return result
+
+        setattr(owner, method, wrapper)
+
+    if phase == "hashing":
+        hash_file = publish.digest_file
+        publish.digest_file = lambda *a, **k: (stop(), hash_file(*a, **k))[1]
+    elif phase.startswith("storing-"):
+        wanted = int(phase.split("-")[1])
+
+        def nth(*args, **kwargs) -> bool:
+            with lock:
+                calls["n"] += 1
+                return calls["n"] == wanted
+
+        after(BlobStore, "put_file", nth)
+    elif phase == "chunks":
+        after(BlobStore, "_flush", lambda self, batch: True)
+    elif phase in ("manifest", "record"):
+        after(BaseStore, {"manifest": "put_manifest", "record": "create_version"}[phase])
+    elif phase == "event":
+        after(BaseStore, "write_event", lambda self, kind, *a, **k: kind == "version.logged")
+    else:
+        raise SystemExit(f"unknown phase {phase}")
 
 
 if __name__ == "__main__":
