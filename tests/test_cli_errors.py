@@ -127,18 +127,3 @@ def test_show_escapes_terminal_sequences_from_the_store(store) -> None:
     assert result.exit_code == 0 and "\x1b" not in result.output and "\x07" not in result.output
     assert "f\\x1b]0;pwned\\x07\\x1b[2J.txt" in result.output and "looks \\x1b]0;pwned" in result.output
     assert json.loads(run("--json", "show", "x", store=store.url).output)["description"] == f"looks {evil} fine"
-
-
-def test_a_garbled_index_is_rebuilt_with_one_line_saying_so(store) -> None:
-    store.log(b"bytes", name="x")
-    index = Path(store.cache_dir, "index.sqlite")
-    store.catalog.close()
-    for suffix in ("-wal", "-shm"):
-        Path(f"{index}{suffix}").unlink(missing_ok=True)
-    index.write_bytes(b"this is not a database" * 100)
-    result = run("ls", store=store.url)
-    assert result.exit_code == 0 and "x" in result.output
-    assert result.stderr.strip().splitlines() == [
-        f"plait: warning: the index {index} was damaged (file is not a database); rebuilding it from the store"]
-    index.write_bytes(b"still garbage" * 100)
-    assert run("reindex", store=store.url).exit_code == 0

@@ -10,10 +10,12 @@ record, and every failure is one line. Each test plays one attack on both backen
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import subprocess
 import sys
+import zlib
 
 import pytest
 from click.testing import CliRunner
@@ -23,7 +25,7 @@ import plait
 from plait.cli import main
 from plait.formats import records as R
 from plait.formats.manifest import Entry, Manifest
-from plait.storage.blobs import blob_key
+from plait.storage.digest import hash_bytes
 from plait.store.base import manifest_key
 
 
@@ -157,6 +159,89 @@ def test_a_rewritten_version_record_is_reported_and_another_versions_record_is_r
     problems = {(s, p): r for s, p, _, r in reader.verify().problems}
     assert "holds the record of b:v0" in problems[("a:v0", R.version_key("a", 0))]
     assert reader.get("b:v0").read_bytes("b") == b"b bytes"
+
+
+# -- what a writer puts in: payloads, crafted manifests, oversized and invalid records ------------
+
+
+def test_a_pickled_payload_in_a_model_never_runs(hostile, tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("pytorch_lightning")
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))
+
+    buffer = io.BytesIO()
+    torch.save({"state_dict": {}, "x": Payload()}, buffer)
+    hostile.log(plait.Artifact("model", type="model").add_bytes(buffer.getvalue(), "model.pt"))
+    with pytest.raises(plait.ConversionError, match="holds more than weights"):
+        plait.load("model", dict, store=hostile)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("path", ["../escaped.txt", "/tmp/escaped.txt", "a/../../escaped.txt", "C:/escaped.txt"])
+def test_a_crafted_manifest_never_writes_outside_the_destination(hostile, tmp_path, path):
+    digest = hostile.init().blobs.put_bytes(b"escaped")
+    raw = json.dumps({"algorithm": hostile.algorithm, "format": 1, "entries": [
+        {"path": "ok.txt", "digest": digest, "size": 7}, {"path": path, "digest": digest, "size": 7}]}).encode()
+    manifest_digest = hash_bytes(raw, hostile.algorithm)
+    hostile.backend.write(manifest_key(manifest_digest), zlib.compress(raw))
+    record = hostile.create_version({"name": "evil", "type": "dataset", "digest": manifest_digest, "size": 14,
+                                     "file_count": 2, "created_at": "2024-01-01T00:00:00Z"})
+    hostile.write_event(R.VERSION_LOGGED, record.model_dump(mode="json"))
+    dest = tmp_path / "box" / "dest"
+    line = one_line_error(cli(hostile, "get", "evil:v0", str(dest)), 4)
+    assert "entry" in line and "cannot be read" in line
+    assert not any(p.name == "escaped.txt" for p in tmp_path.rglob("*")) and not os.path.exists("/tmp/escaped.txt")
+    assert [(s, p) for s, p, _, _ in hostile.verify().problems] == [("evil:v0", "")]
+
+
+def test_oversized_and_invalid_records_are_named_and_never_block_reads(hostile):
+    hostile.log(b"fine", name="fine")
+    day = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    big, bad = f"events/{day}/{ULID()}", f"events/{day}/{ULID()}"
+    hostile.backend.create(big, b'{"kind": "alias.set", "data": "' + b"x" * (17 << 20) + b'"}')
+    hostile.backend.create(bad, b'{"format": 1, "id": "not a ulid", "kind": "run.started"')
+    hostile.backend.create(R.version_key("huge", 0), b"{" + b" " * (17 << 20) + b"}")
+    reader = fresh(hostile)
+    assert reader.get("fine").read_bytes("fine") == b"fine"
+    named = {p for _, p, _, _ in reader.verify().problems}
+    assert {big, bad, R.version_key("huge", 0)} <= named
+    result = cli(hostile, "verify")
+    assert result.exit_code == 4 and f"DAMAGED {big}: " in result.output and "more than a record may be" in result.output
+
+
+def test_reordered_alias_events_cannot_undo_a_later_move(hostile):
+    hostile.log(b"one", name="m")
+    hostile.log(b"two", name="m")
+    hostile.set_alias("m:v0", "prod")
+    hostile.set_alias("m:v1", "prod")
+    moves = [e for e in R.decode_events(hostile.backend.read_many(
+        [k for k in hostile.backend.find("events") if k.count("/") == 2]))[0] if e.kind == R.ALIAS_SET]
+    last = max(moves, key=lambda e: e.id)
+    plant(hostile, forged_event(R.ALIAS_SET, {"name": "m", "alias": "prod", "number": 0}, before=last.id))
+    assert fresh(hostile).get("m:prod").spec == "m:v1"  # the move with the greatest id wins, in any index
+    assert hostile.get("m:prod").spec == "m:v1"
+
+
+def test_a_garbled_index_is_rebuilt_with_one_line_saying_so(hostile):
+    hostile.log(b"kept", name="kept")
+    index = os.path.join(hostile.cache_dir, "index.sqlite")
+    hostile.catalog.close()
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(index + suffix):
+            os.unlink(index + suffix)
+    with open(index, "wb") as f:
+        f.write(os.urandom(8192))
+    result = cli(hostile, "ls")
+    assert result.exit_code == 0 and "kept" in result.output
+    assert result.stderr.splitlines() == [f"plait: warning: the index {index} was damaged (file is not a database); "
+                                          "rebuilding it from the store"]
+    with open(index, "wb") as f:
+        f.write(b"garbage again" * 100)
+    assert cli(hostile, "reindex").exit_code == 0 and "kept" in cli(hostile, "ls").output
 
 
 # -- stores that cannot be written: a read-only mount, a full disk -------------------------------
