@@ -389,12 +389,14 @@ def test_every_read_command_works_for_a_user_who_may_only_read_the_bucket(read_o
     reader.get("raw:v0").read_bytes("a.txt")
     with pytest.raises(plait.StoreError, match="refused access"):
         reader.backend.write("probe", b"x")  # really read-only for this user
-    env = {"AWS_ENDPOINT_URL": read_only_s3["reader"]["client_kwargs"]["endpoint_url"],
-           "AWS_ACCESS_KEY_ID": read_only_s3["reader"]["key"], "AWS_SECRET_ACCESS_KEY": read_only_s3["reader"]["secret"]}
+    creds = read_only_s3["reader"]
+    # as options, not the environment: fsspec reuses a filesystem made from the same (empty) options
+    options = ["--store-option", f"key={creds['key']}", "--store-option", f"secret={creds['secret']}",
+               "--store-option", f"client_kwargs.endpoint_url={creds['client_kwargs']['endpoint_url']}"]
     for args in [*READ_COMMANDS, ["get", "clean:v0", str(tmp_path / "out")]]:
-        result = CliRunner().invoke(main, ["--store", url, *args], env=env)
+        result = CliRunner().invoke(main, ["--store", url, *options, *args])
         assert result.exit_code == 0 and result.stderr == "", (args, result.output)
     assert (tmp_path / "out" / "clean.txt").read_text() == "clean"
     folder = str(make_files({"n.txt": "new"}, folder="new"))
-    line = one_line_error(CliRunner().invoke(main, ["--store", url, "log", folder, "--name", "new"], env=env), 1)
+    line = one_line_error(CliRunner().invoke(main, ["--store", url, *options, "log", folder, "--name", "new"]), 1)
     assert "refused access" in line
