@@ -84,6 +84,12 @@ def test_a_dot_plait_another_user_owns_is_passed_over_with_one_line_saying_how_t
     assert result.stderr.splitlines() == [f"plait: warning: ignoring {theirs}: it belongs to another user; pass --store "
                                           f"{theirs} (or set $PLAIT_STORE) to use it"]
     assert os.listdir(theirs) == []  # nothing read into it, nothing written
+    monkeypatch.chdir(isolated)  # where ./.plait itself is theirs: no store of ours to fall back to
+    result = CliRunner().invoke(main, ["ls"])
+    assert result.exit_code == 1 and result.stderr.splitlines() == [
+        f"plait: error: {theirs} belongs to another user; pass --store {theirs} to use it, or --store URL "
+        "(or $PLAIT_STORE) for another store"]
+    assert os.listdir(theirs) == []
 
 
 def test_logging_a_project_never_takes_its_store_or_cache_as_data(isolated: Path, make_files) -> None:

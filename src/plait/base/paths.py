@@ -16,7 +16,7 @@ import os
 import warnings
 from pathlib import Path
 
-from plait.errors import PlaitWarning
+from plait.errors import PlaitWarning, StoreError
 
 STORE_ENV = "PLAIT_STORE"
 CACHE_ENV = "PLAIT_CACHE_DIR"
@@ -28,11 +28,16 @@ def default_store_url(start: str | os.PathLike[str] | None = None) -> str:
     """Return the URL of the store to use when none is given.
 
     :param start: where to start looking for ``.plait/`` (the working directory by default).
+    :raises StoreError: if ``./.plait`` itself belongs to another user.
     """
     env = os.environ.get(STORE_ENV)
     if env:
         return env
     here = Path(start or os.getcwd()).resolve()
+    if (here / DEFAULT_DIRNAME).is_dir() and _owned_by_someone_else(here / DEFAULT_DIRNAME):
+        # the fallback ./.plait is that very folder: there is no store of ours to pick
+        raise StoreError(f"{here / DEFAULT_DIRNAME} belongs to another user; pass --store {here / DEFAULT_DIRNAME} "
+                         "to use it, or --store URL (or $PLAIT_STORE) for another store")
     for folder in (here, *here.parents):
         candidate = folder / DEFAULT_DIRNAME
         if candidate.is_dir():
