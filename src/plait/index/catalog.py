@@ -70,9 +70,13 @@ class Catalog:
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         if self._meta("schema") not in (None, str(SCHEMA_VERSION)):
-            self.clear()
+            # another layout: its tables may lack columns, so they are made again, not just emptied
+            for table in TABLES:
+                self._db.execute(f"DROP TABLE IF EXISTS {table}")
+            self._db.execute("DELETE FROM meta")
+        self._db.executescript(SCHEMA)
         self._set_meta("schema", str(SCHEMA_VERSION))
         self._forget_listings()
         self._last_event = self._meta("last_event")
@@ -109,11 +113,17 @@ class Catalog:
         A join with ``seed`` is one indexed lookup per key, where a long ``OR`` of
         ``(name, number)`` pairs makes SQLite scan.
         """
+        with self.temp("seed", ("name TEXT", "number INTEGER"), keys) as db:
+            yield db
+
+    @contextmanager
+    def temp(self, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> Iterator[sqlite3.Connection]:
+        """Fill the temporary table ``table`` (``columns`` as ``"name TYPE"``) with ``rows`` and hold the lock."""
         with self._lock:
             with self.transaction() as db:
-                db.execute("CREATE TEMP TABLE IF NOT EXISTS seed (name TEXT, number INTEGER)")
-                db.execute("DELETE FROM seed")
-                db.executemany("INSERT INTO seed VALUES (?, ?)", list(keys))
+                db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({', '.join(columns)})")
+                db.execute(f"DELETE FROM {table}")
+                db.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(columns))})", list(rows))
             yield self._db
 
     def _meta(self, key: str) -> str | None:

@@ -1,74 +1,97 @@
-"""The lineage walks: recursive queries over ``uses``, ``versions.created_by`` and ``run_scope``.
+"""The lineage walks over ``uses``, ``producers`` and ``run_scope``, safe on any graph.
 
-A run's inputs are what it used and what the runs around it (``run_scope``: a Prefect task
-around a Lightning fit, a flow around its tasks) had used before it started. Depth counts runs:
-one step goes from a version to the versions its producing run used (upstream), or to the
-versions made by the runs that used it (downstream).
+One step goes from a version to the versions its producing run used (upstream), or from a
+version to the versions made by the runs that used it (downstream); depth counts these steps.
+Which runs produced a version is :mod:`plait.index.producers`: by default the walks follow each
+version's preferred producer, with ``mode="all"`` every producer.
+
+What a run's output is made from:
+
+- what the run used *before* it logged the output: a run that logs ``a``, then uses ``b`` made
+  from ``a``, did not make ``a`` from ``b``;
+- what the runs around it (``run_scope``: a Prefect task around a Lightning fit, a flow around
+  its tasks, an implicit run's earlier segment) had used before it started.
+
+The walks go breadth first and visit each version once, so a cycle (a run that uses what was
+made from its own outputs records the use) or a chain thousands of runs deep ends, and each
+version is reported at its shortest distance. Each step is one query for the whole frontier.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from plait.index import producers as P
 from plait.index.catalog import Catalog
 
-#: A hard stop for recursive queries, far beyond any real pipeline.
-MAX_DEPTH = 10_000
-
-_UP = """
-WITH RECURSIVE up(name, number, depth) AS (
-    SELECT name, number, 0 FROM seed
-    UNION
-    SELECT u.name, u.number, up.depth + 1
-    FROM up
-    JOIN versions v ON v.name = up.name AND v.number = up.number
-    JOIN run_scope s ON s.run = v.created_by
-    JOIN uses u ON u.run = s.scope AND (s.scope = s.run OR u.event_id < s.run)
-    WHERE v.created_by IS NOT NULL AND up.depth < ?
-)
-SELECT name, number, MIN(depth) FROM up GROUP BY name, number
+#: The versions the seeded runs' outputs were made from (``step``: a producing run and the moment
+#: of its production).
+_INPUTS = """
+SELECT DISTINCT u.name, u.number FROM step t
+JOIN run_scope s ON s.run = t.run
+JOIN uses u ON u.run = s.scope
+LEFT JOIN runs r ON r.id = t.run
+WHERE u.at < t.at AND (s.scope = t.run OR u.at < r.started_at)
 """
 
-_DOWN = """
-WITH RECURSIVE down(name, number, depth) AS (
-    SELECT name, number, 0 FROM seed
-    UNION
-    SELECT v.name, v.number, down.depth + 1
-    FROM down
-    JOIN uses u ON u.name = down.name AND u.number = down.number
-    JOIN run_scope s ON s.scope = u.run AND (s.scope = s.run OR u.event_id < s.run)
-    JOIN versions v ON v.created_by = s.run
-    WHERE down.depth < ?
-)
-SELECT name, number, MIN(depth) FROM down GROUP BY name, number
+#: ``(name, number, run)`` of what runs made after they (or a run around them) used a seeded version.
+_MADE_FROM = """
+SELECT DISTINCT p.name, p.number, p.run FROM seed k
+JOIN uses u ON u.name = k.name AND u.number = k.number
+JOIN run_scope s ON s.scope = u.run
+LEFT JOIN runs r ON r.id = s.run
+JOIN producers p ON p.run = s.run
+WHERE u.at < p.last_at AND (s.run = u.run OR u.at < r.started_at)
 """
 
 
-def _walk(catalog: Catalog, sql: str, seeds: Iterable[tuple[str, int]], depth: int | None) -> dict[tuple[str, int], int]:
-    with catalog.keys(seeds) as db:
-        # a path visits each run at most once, so more steps than runs can only go round a
-        # cycle (which the API refuses to make, but a hand-edited store could hold): stop there
-        runs = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-        limit = min(MAX_DEPTH if depth is None else depth, runs + 1)
-        return {(n, num): d for n, num, d in db.execute(sql, (limit,)).fetchall()}
+def upstream(catalog: Catalog, seeds: Iterable[tuple[str, int]], depth: int | None,
+             mode: str = P.PREFERRED) -> dict[tuple[str, int], int]:
+    """Return ``{(name, number): steps away}`` of every version the seeds were made from (seeds at 0).
+
+    :param depth: the most steps to take (``None``: all).
+    :param mode: follow each version's preferred producer (``"preferred"``) or every one (``"all"``).
+    """
+    found = {key: 0 for key in seeds}
+    frontier = list(found)
+    level = 0
+    while frontier and (depth is None or level < depth):
+        made = P.chosen(catalog, frontier, mode)
+        steps = {(p.run, p.last_at) for rows in made.values() for p in rows}
+        level += 1
+        with catalog.temp("step", ("run TEXT", "at TEXT"), steps) as db:
+            inputs = [(n, int(v)) for n, v in db.execute(_INPUTS).fetchall()]
+        frontier = [key for key in inputs if key not in found]
+        found.update((key, level) for key in frontier)
+    return found
 
 
-def upstream(catalog: Catalog, seeds: Iterable[tuple[str, int]], depth: int | None) -> dict[tuple[str, int], int]:
-    """Return ``{(name, number): runs away}`` of every version the seeds were made from (seeds at 0)."""
-    return _walk(catalog, _UP, seeds, depth)
+def downstream(catalog: Catalog, seeds: Iterable[tuple[str, int]], depth: int | None,
+               mode: str = P.PREFERRED) -> dict[tuple[str, int], int]:
+    """Return ``{(name, number): steps away}`` of every version made from the seeds (seeds at 0).
+
+    :param depth: the most steps to take (``None``: all).
+    :param mode: as for :func:`upstream`; a version counts as made from a seed only through a
+        producer the walk follows.
+    """
+    found = {key: 0 for key in seeds}
+    frontier = list(found)
+    level = 0
+    while frontier and (depth is None or level < depth):
+        with catalog.keys(frontier) as db:
+            made = [(n, int(v), run) for n, v, run in db.execute(_MADE_FROM).fetchall()]
+        if mode != P.ALL:
+            follow = P.chosen(catalog, {(n, v) for n, v, _ in made}, mode)
+            made = [(n, v, run) for n, v, run in made if any(p.run == run for p in follow.get((n, v), ()))]
+        level += 1
+        frontier = sorted({(n, v) for n, v, _ in made if (n, v) not in found})
+        found.update((key, level) for key in frontier)
+    return found
 
 
-def downstream(catalog: Catalog, seeds: Iterable[tuple[str, int]], depth: int | None) -> dict[tuple[str, int], int]:
-    """Return ``{(name, number): runs away}`` of every version made from the seeds (seeds at 0)."""
-    return _walk(catalog, _DOWN, seeds, depth)
-
-
-def producers(catalog: Catalog, keys: Iterable[tuple[str, int]]) -> set[str]:
-    """Return the ids of the runs that logged these versions."""
-    with catalog.keys(keys) as db:
-        return {r[0] for r in db.execute(
-            "SELECT v.created_by FROM seed s JOIN versions v ON v.name = s.name AND v.number = s.number "
-            "WHERE v.created_by IS NOT NULL").fetchall()}
+def producers(catalog: Catalog, keys: Iterable[tuple[str, int]], mode: str = P.PREFERRED) -> set[str]:
+    """Return the ids of the runs a walk follows as producers of these versions."""
+    return {p.run for rows in P.chosen(catalog, keys, mode).values() for p in rows}
 
 
 def consumers(catalog: Catalog, keys: Iterable[tuple[str, int]]) -> set[str]:
@@ -83,11 +106,11 @@ def used_by_run(catalog: Catalog, run_id: str) -> list[tuple[str, int]]:
 
 
 def logged_by_run(catalog: Catalog, run_id: str) -> list[tuple[str, int]]:
-    """Return ``(name, number)`` of what one run logged."""
-    return [(n, int(v)) for n, v in catalog.fetch("SELECT name, number FROM versions WHERE created_by = ?", (run_id,))]
+    """Return ``(name, number)`` of what one run logged (made, or logged again)."""
+    return [(n, int(v)) for n, v in catalog.fetch("SELECT name, number FROM producers WHERE run = ?", (run_id,))]
 
 
-def made_from_run(catalog: Catalog, run_id: str, name: str, number: int) -> bool:
-    """Tell whether ``name:v<number>`` was logged by ``run_id`` or made from its outputs."""
-    outputs = logged_by_run(catalog, run_id)
-    return bool(outputs) and (name, number) in downstream(catalog, outputs, None)
+def derived_from_run(catalog: Catalog, run_id: str, name: str, number: int) -> bool:
+    """Tell whether ``name:v<number>`` was made, through any producer, from something ``run_id`` logged."""
+    found = upstream(catalog, [(name, number)], None, P.ALL)
+    return run_id in producers(catalog, found, P.ALL)

@@ -1,0 +1,113 @@
+"""Which runs produced a version, which of them is preferred, and which version a hand-off means.
+
+A version has every run that produced it: the run that logged it first and every run that later
+logged the same content under that name (:mod:`plait.index.fold`). One of them is *preferred*,
+the one lineage follows by default and ``produced_by`` names:
+
+1. a run that finished, and no run around it failed (a task of a failed flow counts as failed);
+2. else one still running;
+3. else a failed one;
+
+and among equals the one that produced it last. So a flow that failed and then succeeded on a
+rerun credits the rerun's task, and a version made again today by a pipeline that works is
+credited to today's run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from plait.index.catalog import Catalog
+from plait.index.rows import ProducerRow, VersionRow
+
+#: Every producer of the seeded versions, with its status and whether a run around it failed.
+_OF_SEEDS = """
+SELECT p.name, p.number, p.run, p.first_at, p.last_at, r.status,
+       EXISTS (SELECT 1 FROM run_scope s JOIN runs a ON a.id = s.scope
+               WHERE s.run = p.run AND s.scope != p.run AND a.status = 'failed')
+FROM seed k JOIN producers p ON p.name = k.name AND p.number = k.number LEFT JOIN runs r ON r.id = p.run
+ORDER BY p.first_at, p.run
+"""
+
+#: What ``producers=`` accepts in lineage queries: the preferred producer of each version, or all.
+PREFERRED, ALL = "preferred", "all"
+MODES = (PREFERRED, ALL)
+
+
+def of(catalog: Catalog, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], list[ProducerRow]]:
+    """Return ``{(name, number): producers}`` for the versions that have any, oldest producer first."""
+    out: dict[tuple[str, int], list[ProducerRow]] = {}
+    with catalog.keys(keys) as db:
+        for row in db.execute(_OF_SEEDS).fetchall():
+            producer = ProducerRow.from_sql(row)
+            out.setdefault(producer.key, []).append(producer)
+    return out
+
+
+def preferred(rows: Sequence[ProducerRow]) -> ProducerRow | None:
+    """Return the producer lineage follows (see the module docstring), or ``None`` if there is none."""
+    newest_first = sorted(rows, key=lambda r: r.last_at, reverse=True)
+    return min(newest_first, key=lambda r: r.standing) if newest_first else None
+
+
+def chosen(catalog: Catalog, keys: Iterable[tuple[str, int]], mode: str = PREFERRED) -> dict[tuple[str, int], list[ProducerRow]]:
+    """Return the producers a lineage query follows for each version: the preferred one, or all (``mode="all"``)."""
+    found = of(catalog, keys)
+    if mode == ALL:
+        return found
+    return {key: [best] for key, rows in found.items() if (best := preferred(rows)) is not None}
+
+
+def runs_of(catalog: Catalog, name: str, number: int) -> list[str]:
+    """Return the ids of every run that produced ``name:v<number>``, oldest first."""
+    return [r[0] for r in catalog.fetch(
+        "SELECT run FROM producers WHERE name = ? AND number = ? ORDER BY first_at, run", (name, number))]
+
+
+def inside(catalog: Catalog, run_ids: Iterable[str], outer: str) -> bool:
+    """Tell whether one of ``run_ids`` ran inside the run ``outer`` (not ``outer`` itself)."""
+    ids = [i for i in run_ids if i != outer]
+    with catalog.temp("among", ("run TEXT",), [(i,) for i in ids]) as db:
+        return db.execute("SELECT 1 FROM among a JOIN run_scope s ON s.run = a.run WHERE s.scope = ? LIMIT 1",
+                          (outer,)).fetchone() is not None
+
+
+def roots(catalog: Catalog, run_ids: Iterable[str]) -> set[str]:
+    """Return the outermost runs around these runs (a run with nothing around it is its own root).
+
+    An implicit run's next segment counts as inside the segment before it.
+    """
+    ids = list(run_ids)
+    with catalog.temp("among", ("run TEXT",), [(i,) for i in ids]) as db:
+        return {r[0] for r in db.execute(
+            "SELECT DISTINCT s.scope FROM among a JOIN run_scope s ON s.run = a.run WHERE NOT EXISTS "
+            "(SELECT 1 FROM run_scope o WHERE o.run = s.scope AND o.scope != s.scope)").fetchall()}
+
+
+def handoff(catalog: Catalog, candidates: Sequence[VersionRow], upstream: Iterable[str], scope: Iterable[str]) -> VersionRow:
+    """Choose which of several live versions holding the same content a run receives.
+
+    In order: the version produced last by one of the ``upstream`` runs (or a run inside one);
+    then the version produced last inside the ``scope`` runs (the caller's own top-level run);
+    then the first candidate (the oldest with that content).
+
+    :param candidates: the live versions with the content, as :func:`plait.index.versions.by_content` orders them.
+    """
+    if len(candidates) > 1:
+        keys = [c.key for c in candidates]
+        for runs in (list(upstream), list(scope)):
+            if runs:
+                found = _produced_inside(catalog, keys, runs)
+                if found is not None:
+                    return next(c for c in candidates if c.key == found)
+    return candidates[0]
+
+
+def _produced_inside(catalog: Catalog, keys: list[tuple[str, int]], runs: list[str]) -> tuple[str, int] | None:
+    with catalog.temp("among", ("run TEXT",), [(r,) for r in runs]):
+        with catalog.keys(keys) as db:
+            row = db.execute(
+                "SELECT p.name, p.number FROM seed k JOIN producers p ON p.name = k.name AND p.number = k.number "
+                "JOIN run_scope s ON s.run = p.run JOIN among a ON a.run = s.scope ORDER BY p.last_at DESC LIMIT 1"
+            ).fetchone()
+    return (row[0], int(row[1])) if row else None
