@@ -4,13 +4,14 @@ A version has every run that produced it: the run that logged it first and every
 logged the same content under that name (:mod:`plait.index.fold`). One of them is *preferred*,
 the one lineage follows by default and ``produced_by`` names:
 
-1. a run that finished, and no run around it failed (a task of a failed flow counts as failed);
-2. else one still running;
-3. else a failed one;
+1. a run that made it, rather than one that used it and handed the same content on (a
+   fine-tuning stage that kept the weights it started from did not make them);
+2. a run that finished, and no run around it failed (a task of a failed flow counts as failed);
+   else one still running; else a failed one;
+3. among equals, the one that produced it last.
 
-and among equals the one that produced it last. So a flow that failed and then succeeded on a
-rerun credits the rerun's task, and a version made again today by a pipeline that works is
-credited to today's run.
+So a flow that failed and then succeeded on a rerun credits the rerun's task, and a version
+made again today by a pipeline that works is credited to today's run.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from plait.index.rows import ProducerRow, VersionRow
 _OF_SEEDS = """
 SELECT p.name, p.number, p.run, p.first_at, p.last_at, r.status,
        EXISTS (SELECT 1 FROM run_scope s JOIN runs a ON a.id = s.scope
-               WHERE s.run = p.run AND s.scope != p.run AND a.status = 'failed')
+               WHERE s.run = p.run AND s.scope != p.run AND a.status = 'failed'),
+       EXISTS (SELECT 1 FROM uses u WHERE u.run = p.run AND u.name = p.name AND u.number = p.number AND u.at < p.first_at)
 FROM seed k JOIN producers p ON p.name = k.name AND p.number = k.number LEFT JOIN runs r ON r.id = p.run
 ORDER BY p.first_at, p.run
 """
@@ -47,7 +49,7 @@ def of(catalog: Catalog, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int
 def preferred(rows: Sequence[ProducerRow]) -> ProducerRow | None:
     """Return the producer lineage follows (see the module docstring), or ``None`` if there is none."""
     newest_first = sorted(rows, key=lambda r: r.last_at, reverse=True)
-    return min(newest_first, key=lambda r: r.standing) if newest_first else None
+    return min(newest_first, key=lambda r: (r.passed_on, r.standing)) if newest_first else None
 
 
 def chosen(catalog: Catalog, keys: Iterable[tuple[str, int]], mode: str = PREFERRED) -> dict[tuple[str, int], list[ProducerRow]]:

@@ -119,9 +119,10 @@ class ProducerRow:
     :ivar last_at: moment of its last production of the version.
     :ivar status: the run's status (``running`` while its start or end is not indexed).
     :ivar inside_failed: whether a run around it (a flow around a task) failed.
+    :ivar passed_on: whether the run had used the version before it logged the same content.
     """
 
-    COLUMNS = ("name", "number", "run", "first_at", "last_at", "status", "inside_failed")
+    COLUMNS = ("name", "number", "run", "first_at", "last_at", "status", "inside_failed", "passed_on")
 
     name: str
     number: int
@@ -130,12 +131,13 @@ class ProducerRow:
     last_at: str
     status: str
     inside_failed: bool
+    passed_on: bool = False
 
     @classmethod
     def from_sql(cls, row: Sequence[Any]) -> ProducerRow:
         """Build a row from a tuple in :attr:`COLUMNS` order."""
-        name, number, run, first_at, last_at, status, inside_failed = row
-        return cls(name, int(number), run, first_at, last_at, status or "running", bool(inside_failed))
+        name, number, run, first_at, last_at, status, inside_failed, passed_on = row
+        return cls(name, int(number), run, first_at, last_at, status or "running", bool(inside_failed), bool(passed_on))
 
     @property
     def key(self) -> tuple[str, int]:
