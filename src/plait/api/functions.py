@@ -17,7 +17,7 @@ from plait.errors import ConversionError
 from plait.ops.diff import Diff
 from plait.ops.diff import diff as diff_versions
 from plait.tracking.lineage import LineageGraph
-from plait.tracking.nodes import ArtifactVersion
+from plait.tracking.nodes import ArtifactVersion, RunRecord
 from plait.base.paths import default_store_url
 from plait.tracking.run import Run, implicit_run, run_for
 from plait.tracking.run import active_run as _context_run
@@ -34,7 +34,7 @@ def log(obj: Any, name: str | None = None, type: str | None = None, *, aliases: 
 
 
 def use(obj: Any, *, name: str | None = None, type: str | None = None, store: Store | str | None = None,
-        upstream: Iterable[str | Run] = ()) -> ArtifactVersion:
+        upstream: Iterable[str | RunRecord] = ()) -> ArtifactVersion:
     """Record that the active run (or the implicit run) uses a version; return it.
 
     See :meth:`plait.Run.use`.
