@@ -39,6 +39,30 @@ def test_every_run_that_logs_the_same_content_is_a_producer(store):
     assert store.get("model:v0").produced_by.id == rerun.id and logs_nothing.outputs == []
 
 
+def test_what_a_run_received_is_credited_to_a_producer_that_had_made_it_by_then(store):
+    """A later rerun that made the same bytes is the preferred producer now, but not of what an
+    earlier run received: the earlier report's lineage is the first run's, in both directions."""
+    store.log(b"raw", name="raw")
+    store.log(b"raw v2", name="raw2")
+    with plait.run("clean", store=store) as first:
+        first.use("raw:v0")
+        first.log(b"clean rows", name="clean")
+    with plait.run("report", store=store) as report:
+        report.use("clean:v0")
+        report.log(b"report", name="report")
+    with plait.run("clean", store=store) as again:  # other raw data, the same clean rows
+        again.use("raw2:v0")
+        again.log(b"clean rows", name="clean")
+
+    assert store.get("clean:v0").produced_by.id == again.id
+    assert set(store.lineage("clean:v0").versions) == {"clean:v0", "raw2:v0"}
+    up = store.lineage("report:v0")
+    assert set(up.versions) == {"report:v0", "clean:v0", "raw:v0"} and again.id not in up.runs
+    assert (f"run:{first.id}", "clean:v0", "produced") in up.edges
+    assert "report:v0" in store.lineage("raw:v0", direction="downstream").versions
+    assert "report:v0" not in store.lineage("raw2:v0", direction="downstream").versions
+
+
 def test_a_failed_producer_is_preferred_only_when_no_other_finished(store):
     with pytest.raises(ValueError), plait.run("crashes", store=store) as crashed:
         crashed.log(b"half", name="out")

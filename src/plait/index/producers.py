@@ -52,12 +52,34 @@ def preferred(rows: Sequence[ProducerRow]) -> ProducerRow | None:
     return min(newest_first, key=lambda r: (r.passed_on, r.standing)) if newest_first else None
 
 
+def pick(rows: Sequence[ProducerRow], mode: str = PREFERRED, before: str | None = None) -> list[ProducerRow]:
+    """Return the producers of one version a lineage query follows: every one (``mode="all"``),
+    or the preferred one among those that had produced it ``before`` a moment (a use: a run that
+    made the same bytes only afterwards did not make what that run received), if any did."""
+    if mode == ALL:
+        return list(rows)
+    earlier = [r for r in rows if r.first_at < before] if before is not None else []
+    best = preferred(earlier or rows)
+    return [best] if best is not None else []
+
+
 def chosen(catalog: Catalog, keys: Iterable[tuple[str, int]], mode: str = PREFERRED) -> dict[tuple[str, int], list[ProducerRow]]:
     """Return the producers a lineage query follows for each version: the preferred one, or all (``mode="all"``)."""
+    return {key: found for key, rows in of(catalog, keys).items() if (found := pick(rows, mode))}
+
+
+def credited(catalog: Catalog, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], set[str]]:
+    """Return the producers a lineage query may go through for each version: its preferred
+    producer now, and for each run that used it the producer preferred at the moment of that use."""
+    keys = set(keys)
     found = of(catalog, keys)
-    if mode == ALL:
-        return found
-    return {key: [best] for key, rows in found.items() if (best := preferred(rows)) is not None}
+    out = {key: {p.run for p in pick(rows)} for key, rows in found.items()}
+    with catalog.keys(keys) as db:
+        uses = db.execute("SELECT u.name, u.number, u.at FROM seed k JOIN uses u ON u.name = k.name AND u.number = k.number").fetchall()
+    for name, number, at in uses:
+        key = (name, int(number))
+        out.setdefault(key, set()).update(p.run for p in pick(found.get(key, []), PREFERRED, at))
+    return out
 
 
 def runs_of(catalog: Catalog, name: str, number: int) -> list[str]:

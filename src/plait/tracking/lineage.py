@@ -243,32 +243,39 @@ def lineage(store: Store, spec: str, direction: str = "upstream", depth: int | N
         raise InvalidInputError(f"depth must be 0 or more, not {depth}")
     catalog = store.catalog
     run_root = _as_run(store, spec)
+    up_seeds: list[tuple[tuple[str, int], str | None]]  # what the root was made from, and when it was used
     if run_root is not None:
         root = f"run:{run_root}"
-        up_seeds = G.used_by_run(catalog, run_root)
+        up_seeds = list(G.used_by_run(catalog, run_root))
         down_seeds = G.logged_by_run(catalog, run_root)
         run_depth = None if depth is None else depth - 1
     else:
         name, number = store.resolve(spec)
         root = f"{name}:v{number}"
-        up_seeds = down_seeds = [(name, number)]
+        up_seeds, down_seeds = [((name, number), None)], [(name, number)]
         run_depth = depth
     graph = LineageGraph(root=root, direction=direction)
     run_ids: set[str] = {run_root} if run_root else set()
     version_keys: set[tuple[str, int]] = set()
+    made_by: dict[tuple[str, int], set[str]] = {}
     if run_depth is None or run_depth >= 0:
+        walks = []
         if direction in ("upstream", "both"):
-            found = G.upstream(catalog, up_seeds, run_depth, producers)
-            version_keys |= set(found)
-            run_ids |= G.producers(catalog, [k for k, d in found.items() if run_depth is None or d < run_depth], producers)
+            walks.append(G.upstream(catalog, up_seeds, run_depth, producers))
         if direction in ("downstream", "both"):
-            found = G.downstream(catalog, down_seeds, run_depth, producers)
-            version_keys |= set(found)
-            run_ids |= G.consumers(catalog, [k for k, d in found.items() if run_depth is None or d < run_depth])
-            run_ids |= G.producers(catalog, [k for k, d in found.items() if d > 0], producers)  # runs nested in a consumer
+            walks.append(G.downstream(catalog, down_seeds, run_depth, producers))
+        for walk in walks:
+            version_keys |= set(walk.versions)
+            run_ids |= walk.runs
+            for key, runs in walk.made_by.items():
+                made_by.setdefault(key, set()).update(runs)
     if run_root is None:
-        version_keys.add(up_seeds[0])
-    _fill(store, graph, version_keys, run_ids, parents, producers)
+        version_keys.add((name, number))
+    else:
+        made_by_root = {key for key in G.logged_by_run(catalog, run_root) if key in version_keys}
+        for key in made_by_root:
+            made_by.setdefault(key, set()).add(run_root)
+    _fill(store, graph, version_keys, run_ids, parents, producers, made_by)
     return graph
 
 
@@ -288,7 +295,7 @@ def _as_run(store: Store, spec: str) -> str | None:
 
 
 def _fill(store: Store, graph: LineageGraph, version_keys: set[tuple[str, int]], run_ids: set[str], parents: bool,
-          mode: str) -> None:
+          mode: str, made_by: dict[tuple[str, int], set[str]]) -> None:
     """Build the graph's nodes in bulk (one query per kind, on one synced index) and its edges."""
     catalog = store.catalog
     graph.versions.update((v.spec, v) for v in ArtifactVersion.from_rows(store, V.rows(catalog, version_keys)))
@@ -308,8 +315,13 @@ def _fill(store: Store, graph: LineageGraph, version_keys: set[tuple[str, int]],
     for run_id, name, number in RQ.uses(catalog, graph.runs):
         if f"{name}:v{number}" in graph.versions:
             graph.edges.append((f"{name}:v{number}", f"run:{run_id}", "used"))
-    for (name, number), made in P.chosen(catalog, version_keys, mode).items():
-        graph.edges.extend((f"run:{p.run}", f"{name}:v{number}", "produced") for p in made if p.run in graph.runs)
+    # the producers the walks went through; a version they did not step through (a seed of a
+    # downstream query) shows the producers a query of its own would follow
+    made = dict(made_by)
+    for key, rows in P.chosen(catalog, [k for k in version_keys if k not in made_by], mode).items():
+        made[key] = {p.run for p in rows}
+    for (name, number), runs in made.items():
+        graph.edges.extend((f"run:{run}", f"{name}:v{number}", "produced") for run in runs if run in graph.runs)
     graph.edges = sorted(set(graph.edges))
     graph.versions = dict(sorted(graph.versions.items()))
 
