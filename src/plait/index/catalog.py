@@ -35,7 +35,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -50,6 +50,8 @@ from plait.storage.backend import Backend
 SYNC_OVERLAP = _dt.timedelta(minutes=15)
 #: A partition's directory mtime is trusted to mean "unchanged" only once it is this old.
 STAMP_SETTLE = 1.0
+#: Rows of the first table in one :meth:`Catalog.fetch_with` query (SQLite allows 32,766 parameters).
+VALUES_BATCH = 500
 #: Seconds between two listings of a remote store (override with ``$PLAIT_SYNC_INTERVAL``).
 REMOTE_SYNC_INTERVAL = 1.0
 
@@ -113,18 +115,37 @@ class Catalog:
         A join with ``seed`` is one indexed lookup per key, where a long ``OR`` of
         ``(name, number)`` pairs makes SQLite scan.
         """
-        with self.temp("seed", ("name TEXT", "number INTEGER"), keys) as db:
-            yield db
-
-    @contextmanager
-    def temp(self, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> Iterator[sqlite3.Connection]:
-        """Fill the temporary table ``table`` (``columns`` as ``"name TYPE"``) with ``rows`` and hold the lock."""
         with self._lock:
             with self.transaction() as db:
-                db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({', '.join(columns)})")
-                db.execute(f"DELETE FROM {table}")
-                db.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(columns))})", list(rows))
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS seed (name TEXT, number INTEGER)")
+                db.execute("DELETE FROM seed")
+                db.executemany("INSERT INTO seed VALUES (?, ?)", list(keys))
             yield self._db
+
+    def fetch_with(self, sql: str, tables: dict[str, tuple[tuple[str, ...], Sequence[tuple[Any, ...]]]],
+                   params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query that joins small lists of rows given as ``WITH name(columns) AS (VALUES …)``.
+
+        Unlike :meth:`keys` this needs no transaction (a walk step costs microseconds, not a
+        commit); the first table is sent in batches of :data:`VALUES_BATCH` rows, so the query
+        must be a join from it whose results can be concatenated.
+
+        :param tables: ``{name: (column names, rows)}``; with any table empty nothing is run.
+        """
+        if any(not rows for _, rows in tables.values()):
+            return []
+        first, *rest = tables
+        out: list[tuple[Any, ...]] = []
+        columns, rows = tables[first]
+        for start in range(0, len(rows), VALUES_BATCH):
+            batch = {first: (columns, rows[start : start + VALUES_BATCH]), **{t: tables[t] for t in rest}}
+            clauses, args = [], []
+            for name, (cols, values) in batch.items():
+                marks = "(" + ", ".join("?" * len(cols)) + ")"
+                clauses.append(f"{name}({', '.join(cols)}) AS (VALUES {', '.join([marks] * len(values))})")
+                args.extend(v for row in values for v in row)
+            out += self.fetch(f"WITH {', '.join(clauses)} {sql}", [*args, *params])
+        return out
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

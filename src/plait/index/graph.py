@@ -90,8 +90,7 @@ def upstream(catalog: Catalog, seeds: Iterable[Key | tuple[Key, str | None]], de
                     followed.add((key, p.run))
                     steps.add((p.run, p.last_at))
         level += 1
-        with catalog.temp("step", ("run TEXT", "at TEXT"), steps) as db:
-            inputs = [((n, int(v)), at) for n, v, at in db.execute(_INPUTS).fetchall()]
+        inputs = [((n, int(v)), at) for n, v, at in catalog.fetch_with(_INPUTS, {"step": (("run", "at"), sorted(steps))})]
         for key, _ in inputs:
             walk.versions.setdefault(key, level)
         frontier = set(inputs)
@@ -117,9 +116,8 @@ def downstream(catalog: Catalog, seeds: Iterable[Key], depth: int | None, mode: 
         for key, run in frontier:
             via.setdefault(key, set()).add(run)
         producers = P.of(catalog, via) if mode != P.ALL else {}
-        with catalog.keys(via) as db:
-            uses = db.execute("SELECT u.name, u.number, u.run, u.at FROM seed k "
-                              "JOIN uses u ON u.name = k.name AND u.number = k.number").fetchall()
+        uses = catalog.fetch_with("SELECT u.name, u.number, u.run, u.at FROM seed k JOIN uses u ON u.name = k.name "
+                                  "AND u.number = k.number", {"seed": (("name", "number"), sorted(via))})
         kept = set()
         for name, number, run, at in uses:
             key = (name, int(number))
@@ -127,8 +125,7 @@ def downstream(catalog: Catalog, seeds: Iterable[Key], depth: int | None, mode: 
             if mode == P.ALL or None in via[key] or credited & via[key]:
                 kept.add((run, at))
                 walk.runs.add(run)
-        with catalog.temp("used", ("run TEXT", "at TEXT"), kept) as db:
-            made = [((n, int(v)), run) for n, v, run in db.execute(_MADE_AFTER).fetchall()]
+        made = [((n, int(v)), run) for n, v, run in catalog.fetch_with(_MADE_AFTER, {"used": (("run", "at"), sorted(kept))})]
         if mode != P.ALL:
             follow = P.credited(catalog, {key for key, _ in made})
             made = [(key, run) for key, run in made if run in follow.get(key, ())]

@@ -30,6 +30,7 @@ SELECT p.name, p.number, p.run, p.first_at, p.last_at, r.status,
 FROM seed k JOIN producers p ON p.name = k.name AND p.number = k.number LEFT JOIN runs r ON r.id = p.run
 ORDER BY p.first_at, p.run
 """
+_KEY = ("name", "number")
 
 #: What ``producers=`` accepts in lineage queries: the preferred producer of each version, or all.
 PREFERRED, ALL = "preferred", "all"
@@ -39,10 +40,9 @@ MODES = (PREFERRED, ALL)
 def of(catalog: Catalog, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], list[ProducerRow]]:
     """Return ``{(name, number): producers}`` for the versions that have any, oldest producer first."""
     out: dict[tuple[str, int], list[ProducerRow]] = {}
-    with catalog.keys(keys) as db:
-        for row in db.execute(_OF_SEEDS).fetchall():
-            producer = ProducerRow.from_sql(row)
-            out.setdefault(producer.key, []).append(producer)
+    for row in catalog.fetch_with(_OF_SEEDS, {"seed": (_KEY, sorted(set(keys)))}):
+        producer = ProducerRow.from_sql(row)
+        out.setdefault(producer.key, []).append(producer)
     return out
 
 
@@ -74,8 +74,8 @@ def credited(catalog: Catalog, keys: Iterable[tuple[str, int]]) -> dict[tuple[st
     keys = set(keys)
     found = of(catalog, keys)
     out = {key: {p.run for p in pick(rows)} for key, rows in found.items()}
-    with catalog.keys(keys) as db:
-        uses = db.execute("SELECT u.name, u.number, u.at FROM seed k JOIN uses u ON u.name = k.name AND u.number = k.number").fetchall()
+    uses = catalog.fetch_with("SELECT u.name, u.number, u.at FROM seed k JOIN uses u ON u.name = k.name AND u.number = k.number",
+                              {"seed": (_KEY, sorted(keys))})
     for name, number, at in uses:
         key = (name, int(number))
         out.setdefault(key, set()).update(p.run for p in pick(found.get(key, []), PREFERRED, at))
@@ -90,10 +90,9 @@ def runs_of(catalog: Catalog, name: str, number: int) -> list[str]:
 
 def inside(catalog: Catalog, run_ids: Iterable[str], outer: str) -> bool:
     """Tell whether one of ``run_ids`` ran inside the run ``outer`` (not ``outer`` itself)."""
-    ids = [i for i in run_ids if i != outer]
-    with catalog.temp("among", ("run TEXT",), [(i,) for i in ids]) as db:
-        return db.execute("SELECT 1 FROM among a JOIN run_scope s ON s.run = a.run WHERE s.scope = ? LIMIT 1",
-                          (outer,)).fetchone() is not None
+    ids = [(i,) for i in run_ids if i != outer]
+    return bool(catalog.fetch_with("SELECT 1 FROM among a JOIN run_scope s ON s.run = a.run WHERE s.scope = ? LIMIT 1",
+                                   {"among": (("run",), ids)}, (outer,)))
 
 
 def roots(catalog: Catalog, run_ids: Iterable[str]) -> set[str]:
@@ -101,11 +100,9 @@ def roots(catalog: Catalog, run_ids: Iterable[str]) -> set[str]:
 
     An implicit run's next segment counts as inside the segment before it.
     """
-    ids = list(run_ids)
-    with catalog.temp("among", ("run TEXT",), [(i,) for i in ids]) as db:
-        return {r[0] for r in db.execute(
-            "SELECT DISTINCT s.scope FROM among a JOIN run_scope s ON s.run = a.run WHERE NOT EXISTS "
-            "(SELECT 1 FROM run_scope o WHERE o.run = s.scope AND o.scope != s.scope)").fetchall()}
+    return {r[0] for r in catalog.fetch_with(
+        "SELECT DISTINCT s.scope FROM among a JOIN run_scope s ON s.run = a.run WHERE NOT EXISTS "
+        "(SELECT 1 FROM run_scope o WHERE o.run = s.scope AND o.scope != s.scope)", {"among": (("run",), [(i,) for i in run_ids])})}
 
 
 def handoff(catalog: Catalog, candidates: Sequence[VersionRow], upstream: Iterable[str], scope: Iterable[str]) -> VersionRow:
@@ -128,10 +125,8 @@ def handoff(catalog: Catalog, candidates: Sequence[VersionRow], upstream: Iterab
 
 
 def _produced_inside(catalog: Catalog, keys: list[tuple[str, int]], runs: list[str]) -> tuple[str, int] | None:
-    with catalog.temp("among", ("run TEXT",), [(r,) for r in runs]):
-        with catalog.keys(keys) as db:
-            row = db.execute(
-                "SELECT p.name, p.number FROM seed k JOIN producers p ON p.name = k.name AND p.number = k.number "
-                "JOIN run_scope s ON s.run = p.run JOIN among a ON a.run = s.scope ORDER BY p.last_at DESC LIMIT 1"
-            ).fetchone()
-    return (row[0], int(row[1])) if row else None
+    found = catalog.fetch_with(
+        "SELECT p.name, p.number, p.last_at FROM seed k JOIN producers p ON p.name = k.name AND p.number = k.number "
+        "JOIN run_scope s ON s.run = p.run JOIN among a ON a.run = s.scope", {"seed": (_KEY, keys), "among": (("run",), [(r,) for r in runs])})
+    newest = max(found, key=lambda r: r[2], default=None)
+    return (newest[0], int(newest[1])) if newest else None
