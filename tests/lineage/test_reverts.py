@@ -44,6 +44,8 @@ def test_every_reader_agrees_on_latest_after_a_revert(store, tmp_path):
 
     listed = json.loads(CliRunner().invoke(main, ["--store", store.url, "--json", "ls"]).output)
     assert {a["name"]: a["version"] for a in listed}["clean"] == "v0"
+    table = CliRunner().invoke(main, ["--store", store.url, "ls"]).output
+    assert [line.split()[:4] for line in table.splitlines() if line.startswith("clean")] == [["clean", "result", "v0", "2"]]
     assert [v.spec for v in store.artifacts() if v.name == "clean"] == ["clean:v0"]
 
     from plait.ui import queries

@@ -76,8 +76,11 @@ def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, 
 @pass_ctx
 def ls_cmd(ctx: Context, type_: str | None) -> None:
     """List artifacts with their latest version."""
+    from plait.index import versions as V
+
     arts = ctx.store.artifacts(type=type_)
-    rows = [[a.name, a.type, a.version, str(a.number + 1), human_size(a.size), a.created_at[:19]] for a in arts]
+    counts = V.live_counts(ctx.store.catalog) if arts else {}
+    rows = [[a.name, a.type, a.version, str(counts.get(a.name, 0)), human_size(a.size), a.created_at[:19]] for a in arts]
     ctx.emit([a.to_dict() for a in arts], table(rows, ["NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "UPDATED"]) if rows else "no artifacts yet")
 
 

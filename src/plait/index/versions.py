@@ -80,6 +80,11 @@ def count(catalog: Catalog) -> int:
     return int(catalog.fetch("SELECT COUNT(*) FROM versions")[0][0])
 
 
+def live_counts(catalog: Catalog) -> dict[str, int]:
+    """Return ``{name: how many live versions}`` for every artifact name."""
+    return {n: int(c) for n, c in catalog.fetch("SELECT name, COUNT(*) FROM versions WHERE deleted = 0 GROUP BY name")}
+
+
 def names(catalog: Catalog) -> list[str]:
     """Return every artifact name with a live version, sorted."""
     return [r[0] for r in catalog.fetch("SELECT DISTINCT name FROM versions WHERE deleted = 0 ORDER BY name")]
