@@ -38,6 +38,32 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_plugin_manager()
 
 
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Run Prefect flows against one ephemeral Prefect server for the whole session.
+
+    Prefect 3 starts a local API server for the first flow (6-10 s, more on a busy machine); one
+    ``prefect_test_harness`` per session keeps that cost to once, whichever folder's tests ask
+    first. The flow heartbeat is turned off (it adds about a second per flow) and task results
+    go to a session folder, so a cached task never finds a result from an earlier session.
+    """
+    pytest.importorskip("prefect", reason="the Prefect integration needs Prefect 3: pip install 'plait[prefect]'")
+    from prefect.settings import temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    results = tmp_path_factory.mktemp("prefect-results")
+    with prefect_test_harness(server_startup_timeout=180), temporary_settings(
+        updates={"flows.heartbeat_frequency": None, "results.local_storage_path": str(results)}
+    ):
+        yield
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():  # the sockets Prefect's async client leaves to the server
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
 @pytest.fixture
 def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Prove the core with the built-in plugin alone (the integrations have their own tests)."""

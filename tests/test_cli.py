@@ -58,7 +58,11 @@ def test_log_prints_the_version_and_json_describes_it(cli, make_files) -> None:
     assert (data["spec"], data["file_count"], data["size"], data["metadata"]) == ("images:v0", 2, 10, {"k": "v", "n": 3})
     assert data["aliases"] == ["latest", "candidate"] and data["description"] == "raw"
     text = cli("log", str(folder / "a.txt"), "--name", "single").output
-    assert text.startswith("single:v0  1 files, 5 B")
+    assert text.startswith("single:v0  (new)  1 files, 5 B")
+    again = cli("log", str(folder / "a.txt"), "--name", "single", json_out=True).output
+    assert (json.loads(again)["spec"], json.loads(again)["created"], data["created"]) == ("single:v0", False, True)
+    text = cli("log", str(folder / "a.txt"), "--name", "single").output
+    assert text.startswith("single:v0  (existing: the same content was logged before)  1 files")
 
 
 def test_log_by_reference_copies_nothing(cli, make_files, tmp_path: Path) -> None:

@@ -142,8 +142,10 @@ def test_plait_fingerprint_skips_converting_and_hashing_an_object_seen_before(pl
     changed = Table([{"id": 2}], version="fp-2")
     with plait.run("b", store=store) as run:
         assert run.log(changed, name="labels").spec == "labels:v1"
-        assert run.log(table, name="labels").spec == "labels:v2"  # an old fingerprint is not the latest
-    assert plugin.converted == 3
+        back = run.log(table, name="labels")  # an old fingerprint: that version again, now latest
+        assert back.spec == "labels:v0" and "latest" in back.aliases
+    assert plugin.converted == 2
+    assert [r.name for r in store.get("labels:v0").producers] == ["a", "b"]
 
 
 def test_a_plugin_raising_in_a_notification_hook_is_a_warning_not_a_failure(plugin, store):

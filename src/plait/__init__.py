@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from plait.api.functions import (
+        active_run,
         diff,
         get,
         lineage,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
         InvalidMetadataError,
         InvalidNameError,
         InvalidPathError,
-        LineageError,
         MissingExtraError,
         NotFoundError,
         PlaitError,
@@ -77,10 +77,7 @@ if TYPE_CHECKING:
         HistoryEntry,
         RunRecord,
     )
-    from plait.tracking.run import (
-        Run,
-        active_run,
-    )
+    from plait.tracking.run import Run
 
 #: Where each export lives. Exports are imported on first use (PEP 562), so ``import plait``
 #: loads none of pydantic, fsspec or the core. Keep in step with the imports above and ``__all__``.
@@ -99,7 +96,6 @@ _EXPORTS = {
     "InvalidMetadataError": "plait.errors",
     "InvalidNameError": "plait.errors",
     "InvalidPathError": "plait.errors",
-    "LineageError": "plait.errors",
     "LineageGraph": "plait.tracking.lineage",
     "Manifest": "plait.formats.manifest",
     "MissingExtraError": "plait.errors",
@@ -117,7 +113,7 @@ _EXPORTS = {
     "StoreUnreachableError": "plait.errors",
     "SyncReport": "plait.ops.sync",
     "UnsupportedStoreError": "plait.errors",
-    "active_run": "plait.tracking.run",
+    "active_run": "plait.api.functions",
     "current_store": "plait.api.store",
     "diff": "plait.api.functions",
     "get": "plait.api.functions",
@@ -165,7 +161,6 @@ __all__ = [
     "InvalidMetadataError",
     "InvalidNameError",
     "InvalidPathError",
-    "LineageError",
     "LineageGraph",
     "Manifest",
     "MissingExtraError",

@@ -17,7 +17,6 @@
      │    ├── ConflictError                  a record already exists (lost a race)
      │    ├── StoreUnreachableError (ConnectionError) the store's endpoint or credentials do not work
      │    └── ReadOnlyError (PermissionError) a write where writing is off (dashboard without --allow-edit)
-     ├── LineageError (ValueError)           an edge that would make the graph cyclic
      ├── ConversionError (TypeError)         no plugin can turn an object into an artifact
      └── MissingExtraError (ImportError)     an integration whose framework is not installed
 
@@ -39,7 +38,6 @@ __all__ = [
     "InvalidMetadataError",
     "InvalidNameError",
     "InvalidPathError",
-    "LineageError",
     "MissingExtraError",
     "NotFoundError",
     "PlaitError",
@@ -186,12 +184,6 @@ class StoreUnreachableError(StoreError, ConnectionError):
 
 class ReadOnlyError(StoreError, PermissionError):
     """Raised for a write through an interface where writing is turned off (``plait ui`` without ``--allow-edit``)."""
-
-    exit_code = 2
-
-
-class LineageError(PlaitError, ValueError):
-    """Raised when recording an edge would make the lineage graph cyclic."""
 
     exit_code = 2
 

@@ -70,8 +70,9 @@ def plait_artifact_logged(run: Run, version: ArtifactVersion, created: bool) -> 
     """Called after a run logged a version.
 
     :param run: the run that logged it.
-    :param version: the version (new, or the existing latest one with the same content).
-    :param created: ``False`` when the content equalled the latest version and no new one was made.
+    :param version: the version: new, or an existing live version of the name with the same
+        content (the run is then recorded as one more of its producers).
+    :param created: ``False`` when the content equalled an existing version and no new one was made.
     """
 
 

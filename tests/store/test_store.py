@@ -94,14 +94,16 @@ def test_logging_content_identical_to_the_latest_version_returns_that_version(st
     assert store.log(draft).spec == "ds:v0"
 
 
-def test_content_equal_to_an_older_version_gets_a_new_number(store: Store, make_files) -> None:
+def test_content_equal_to_an_older_version_is_that_version_and_becomes_latest(store: Store, make_files) -> None:
     folder = make_files({"a.txt": "one"})
     store.log(folder, name="ds")
     (folder / "a.txt").write_text("two")
     store.log(folder, name="ds")
     (folder / "a.txt").write_text("one")
-    v2 = store.log(folder, name="ds")
-    assert v2.number == 2 and v2.digest == store.get("ds:v0").digest
+    back = store.log(folder, name="ds")
+    assert back.spec == "ds:v0" and "latest" in back.aliases
+    assert [v.version for v in store.versions("ds")] == ["v0", "v1"]
+    assert store.get("ds:latest").spec == store.get("ds").spec == "ds:v0"
 
 
 def test_version_numbers_count_from_v0_per_name(store: Store) -> None:

@@ -11,7 +11,6 @@ from ulid import ULID
 
 import plait
 from plait.formats import records as R
-from plait.base.ids import utcnow
 
 STAGES, BRANCHES, BACKTRACK_STAGE, BACKTRACK_TO = 20, 3, 12, 9
 
@@ -137,31 +136,32 @@ def test_rebuilding_the_index_from_scratch_gives_the_same_graph(file_store):
     assert fresh.lineage("ft-data:v0", direction="downstream").to_json() == down
 
 
-def _event(kind: str, data: dict, run: str | None = None) -> R.Event:
-    return R.Event(id=str(ULID()), kind=kind, time=utcnow(), user="crafted", run=run, data=data)
-
-
 def test_a_hand_made_cycle_in_the_store_does_not_hang_queries(store):
     store.init()
     a, b = str(ULID()), str(ULID())
-    digest = "ab" * 16
-    record = {"format": 1, "type": "dataset", "digest": digest, "size": 0, "file_count": 0, "description": "",
-              "metadata": {}, "created_at": utcnow(), "algorithm": "xxh3-128", "origin": None}
-    for event in [
-        _event(R.RUN_STARTED, {"id": a, "name": "a", "kind": "manual"}, run=a),
-        _event(R.RUN_STARTED, {"id": b, "name": "b", "kind": "manual"}, run=b),
-        _event(R.VERSION_LOGGED, {**record, "name": "y", "number": 0, "created_by": a}, run=a),
-        _event(R.VERSION_LOGGED, {**record, "name": "x", "number": 0, "created_by": b}, run=b),
-        _event(R.VERSION_USED, {"name": "x", "number": 0}, run=a),
-        _event(R.VERSION_USED, {"name": "y", "number": 0}, run=b),
-    ]:
+    record = {"format": 1, "type": "dataset", "digest": "ab" * 16, "size": 0, "file_count": 0, "description": "",
+              "metadata": {}, "algorithm": "xxh3-128", "origin": None}
+    steps = [  # each run uses the other's output before it logs its own: a true cycle
+        (R.RUN_STARTED, {"id": a, "name": "a", "kind": "manual"}, a),
+        (R.RUN_STARTED, {"id": b, "name": "b", "kind": "manual"}, b),
+        (R.VERSION_USED, {"name": "x", "number": 0}, a),
+        (R.VERSION_USED, {"name": "y", "number": 0}, b),
+        (R.VERSION_LOGGED, {**record, "name": "y", "number": 0, "created_by": a}, a),
+        (R.VERSION_LOGGED, {**record, "name": "x", "number": 0, "created_by": b}, b),
+    ]
+    for second, (kind, data, run) in enumerate(steps):
+        when = f"2024-05-01T12:00:{second:02d}.000000Z"  # distinct times: the order of the steps above
+        data = {**data, "created_at": when} if kind == R.VERSION_LOGGED else data
+        event = R.Event(id=str(ULID()), kind=kind, time=when, user="crafted", run=run, data=data)
         store.backend.create(event.key, R.encode(event))
         if event.kind == R.VERSION_LOGGED:  # a version is its record; the event only announces it
             store.backend.create(R.version_key(event.data["name"], 0), R.encode(R.VersionRecord.model_validate(event.data)))
     for direction in ("upstream", "downstream", "both"):
         graph = store.lineage("y:v0", direction=direction)
         assert set(graph.runs) == {a, b} and set(graph.versions) == {"x:v0", "y:v0"}
-    assert "y:v0" in store.lineage("y:v0").to_tree()
+        assert graph.to_tree().count("y:v0") == 2 * (1 + (direction == "both"))  # the root, then "(see above)"
+    deep = store.lineage("y:v0", producers="all")
+    assert set(deep.versions) == {"x:v0", "y:v0"} and "flowchart LR" in deep.to_mermaid() and deep.to_dot()
 
 
 def test_bad_lineage_queries_say_what_is_allowed(store):

@@ -170,15 +170,20 @@ def test_reading_back_ones_own_output_is_not_an_input(store):
     assert store.get_run(run.id).inputs == []
 
 
-def test_a_run_cannot_use_a_version_made_from_its_own_outputs(store):
+def test_a_run_may_use_a_version_made_from_its_own_outputs(store):
+    """The use is recorded (the graph holds a loop), but ``y`` was logged before ``a`` used ``z``:
+    it is not made from ``z``, while ``w``, logged after, is."""
     with plait.run("a", store=store) as a:
         a.log(b"y", name="y")
         with plait.run("b", parent=None) as b:
             b.use("y:v0")
             b.log(b"z", name="z")
-        with pytest.raises(plait.LineageError, match=r"cannot use z:v0.*circular"):
-            a.use("z:v0")
-    assert store.get_run(a.id).inputs == []
+        a.use("z:v0")
+        a.log(b"w", name="w")
+    assert [v.spec for v in store.get_run(a.id).inputs] == ["z:v0"]
+    assert set(store.lineage("y:v0").versions) == {"y:v0"}
+    assert set(store.lineage("w:v0").versions) == {"w:v0", "z:v0", "y:v0"}
+    assert set(store.lineage("y:v0", direction="downstream").versions) == {"y:v0", "z:v0", "w:v0"}
 
 
 def test_using_something_that_is_neither_a_path_nor_a_spec_says_so(store):

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+import plait
+
 #: The fine-tuning stages of the demo store (see conftest.build_demo).
 STAGES = 20
 
@@ -253,3 +255,37 @@ def test_pages_and_openapi(client):
     assert {"/api/artifacts", "/api/artifacts/{name}/versions", "/api/versions/{name}/{number}", "/api/lineage",
             "/api/versions/{name}/{number}/description", "/api/runs/{run_id}"} <= set(paths)
     assert paths["/api/versions/{name}/{number}/description"]["put"]["summary"] == "Edit a version's notes"
+
+
+def test_a_version_made_by_a_failed_run_and_its_rerun(file_store):
+    """The dashboard credits the rerun, lists both producers, and draws either graph; a loop is served as is."""
+    from fastapi.testclient import TestClient
+
+    from plait.ui import create_app
+
+    with pytest.raises(RuntimeError), plait.run("train", store=file_store) as failed:
+        failed.log(b"weights", name="model")
+        raise RuntimeError("out of memory")
+    with plait.run("train", store=file_store) as rerun:
+        rerun.log(b"weights", name="model")
+        rerun.use("model:v0")  # reading back its own output: not an input
+    with plait.run("loop", store=file_store) as loop:
+        loop.log(b"x", name="x")
+        with plait.run("derive", store=file_store, parent=None) as derive:
+            derive.use("x:v0")
+            derive.log(b"y", name="y")
+        loop.use("y:v0")
+    with TestClient(create_app(file_store)) as client:
+        v = client.get("/api/versions/model/0").json()
+        assert v["run"]["id"] == rerun.id and [(r["id"], r["status"]) for r in v["producers"]] == [
+            (failed.id, "failed"), (rerun.id, "finished")]
+        assert client.get("/api/artifacts/model/versions").json()["items"][0]["run"]["id"] == rerun.id
+        runs = {n["run_id"] for n in client.get("/api/lineage", params={"spec": "model:v0"}).json()["nodes"] if n["node"] == "run"}
+        assert runs == {rerun.id}
+        g = client.get("/api/lineage", params={"spec": "model:v0", "producers": "all"}).json()
+        assert {n["run_id"]: n["status"] for n in g["nodes"] if n["node"] == "run"} == {failed.id: "failed", rerun.id: "finished"}
+        g = client.get("/api/lineage", params={"spec": "y:v0", "direction": "both"}).json()
+        edges = {(e["source"], e["target"], e["kind"]) for e in g["edges"]}
+        assert {("y:v0", f"run:{loop.id}", "used"), (f"run:{loop.id}", "x:v0", "produced"), ("x:v0", f"run:{derive.id}", "used")} <= edges
+        r = client.get("/api/lineage", params={"spec": "model:v0", "producers": "best"})
+        assert r.status_code == 400 and "producers must be one of preferred, all" in r.json()["error"]

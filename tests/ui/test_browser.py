@@ -205,3 +205,25 @@ def test_read_only_dashboard_has_no_editor(demo, browser):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_a_graph_with_a_loop_is_laid_out_left_to_right_and_failed_runs_are_red(served, page):
+    """A run that used what was made from its own outputs closes a loop: the layout cuts it open
+    (one edge points back) instead of piling the loop's nodes into one column."""
+    url, _, _ = served
+    page.goto(url + "/")
+    page.locator("h1").first.wait_for()
+    data = {"root": "x:v0", "nodes": [
+        {"id": "x:v0", "node": "version", "spec": "x:v0", "type": "dataset", "aliases": []},
+        {"id": "y:v0", "node": "version", "spec": "y:v0", "type": "dataset", "aliases": []},
+        {"id": "run:A", "node": "run", "run_id": "A" * 26, "name": "loop", "kind": "manual", "status": "failed"},
+        {"id": "run:B", "node": "run", "run_id": "B" * 26, "name": "derive", "kind": "manual", "status": "finished"}],
+        "edges": [{"source": "run:A", "target": "x:v0", "kind": "produced"}, {"source": "x:v0", "target": "run:B", "kind": "used"},
+                  {"source": "run:B", "target": "y:v0", "kind": "produced"}, {"source": "y:v0", "target": "run:A", "kind": "used"}]}
+    layers = page.evaluate("d => { const l = window.PlaitGraph.layout(d); "
+                           "return Object.fromEntries(Object.keys(l.nodes).map(k => [k, l.nodes[k].x])); }", data)
+    assert len({layers[n] for n in ("x:v0", "y:v0", "run:A", "run:B")}) == 4  # four columns, not one
+    page.evaluate("d => { const div = document.createElement('div'); div.id = 'loop'; document.body.appendChild(div); "
+                  "window.PlaitGraph.render(div, d, () => {}); }", data)
+    assert page.locator("#loop g.node.run.failed").count() == 1
+    assert page.errors == []

@@ -18,8 +18,10 @@ from plait.errors import ConversionError
 from plait.ops.diff import Diff
 from plait.ops.diff import diff as diff_versions
 from plait.tracking.lineage import LineageGraph
-from plait.tracking.nodes import ArtifactVersion
-from plait.tracking.run import Run, active_run, run_for
+from plait.tracking.nodes import ArtifactVersion, RunRecord
+from plait.base.paths import default_store_url
+from plait.tracking.run import Run, implicit_run, run_for
+from plait.tracking.run import active_run as _context_run
 
 
 def log(obj: Any, name: str | None = None, type: str | None = None, *, aliases: Iterable[str] = (),
@@ -32,12 +34,28 @@ def log(obj: Any, name: str | None = None, type: str | None = None, *, aliases: 
     return run_for(current_store(store)).log(obj, name=name, type=type, aliases=aliases, description=description, metadata=metadata)
 
 
-def use(obj: Any, *, name: str | None = None, type: str | None = None, store: Store | str | None = None) -> ArtifactVersion:
+def use(obj: Any, *, name: str | None = None, type: str | None = None, store: Store | str | None = None,
+        upstream: Iterable[str | RunRecord] = ()) -> ArtifactVersion:
     """Record that the active run (or the implicit run) uses a version; return it.
 
     See :meth:`plait.Run.use`.
     """
-    return run_for(current_store(store)).use(obj, name=name, type=type)
+    return run_for(current_store(store)).use(obj, name=name, type=type, upstream=upstream)
+
+
+def active_run() -> Run | None:
+    """Return the run that ``plait.log``/``plait.use`` record to here: the active run of this
+    context, else the implicit run of the default store once it exists (after the first
+    ``log``/``use`` outside any run; in a notebook, the run named after the notebook), else ``None``.
+
+    The implicit run only collects the calls made outside any run: runs started afterwards
+    (``plait.run()``, a Lightning fit, a tracked Prefect flow) are not its children.
+    ``run.implicit`` tells it apart.
+    """
+    run = _context_run()
+    if run is not None:
+        return run
+    return implicit_run(default_store_url())
 
 
 def get(spec: str, *, store: Store | str | None = None) -> ArtifactVersion:
@@ -80,13 +98,16 @@ def diff(old: str | ArtifactVersion, new: str | ArtifactVersion, *, store: Store
     return diff_versions(a, b)
 
 
-def lineage(spec: str, direction: str = "upstream", depth: int | None = None, *, store: Store | str | None = None) -> LineageGraph:
+def lineage(spec: str, direction: str = "upstream", depth: int | None = None, *, producers: str = "preferred",
+            store: Store | str | None = None) -> LineageGraph:
     """Return the lineage graph of a version or run.
 
     :param direction: ``upstream``, ``downstream`` or ``both``.
     :param depth: how many runs away to go (``None``: all).
+    :param producers: ``preferred`` follows each version's preferred producer, ``all`` every run
+        that produced it (a failed run and its rerun, each run of a revert).
     """
-    return current_store(store).lineage(spec, direction=direction, depth=depth)
+    return current_store(store).lineage(spec, direction=direction, depth=depth, producers=producers)
 
 
 @contextmanager
@@ -101,10 +122,11 @@ def run(name: str, *, config: Mapping[str, Any] | None = None, kind: str = "manu
     :param config: parameters to record (JSON).
     :param kind: ``manual`` unless an integration says otherwise.
     :param store: the store (default: the active run's, else the default store).
-    :param parent: the parent run (default: the active run).
+    :param parent: the parent run (default: the run active in this context, if it records to the
+        same store; the implicit run is never a parent).
     :param info: extra facts to record (integrations put their ids here).
     """
-    outer = active_run()
+    outer = _context_run()
     target = current_store(store)
     parent_id = parent.id if isinstance(parent, Run) else parent
     if parent_id is None and outer is not None and outer.store == target:

@@ -108,9 +108,10 @@ class Store(BaseStore):
         """
         return RunRecord.load(self, run_id)
 
-    def lineage(self, spec: str, direction: str = "upstream", depth: int | None = None) -> LineageGraph:
+    def lineage(self, spec: str, direction: str = "upstream", depth: int | None = None, *,
+                producers: str = "preferred") -> LineageGraph:
         """Return the lineage graph of a version (``name:v3``) or a run (its id). See :func:`plait.lineage`."""
-        return lineage(self, spec, direction=direction, depth=depth)
+        return lineage(self, spec, direction=direction, depth=depth, producers=producers)
 
     # -- operations -----------------------------------------------------------------------------
 

@@ -16,10 +16,12 @@ from plait.cli.app import Context, main, pass_ctx, table
 @click.option("--both", "direction", flag_value="both", help="Both directions.")
 @click.option("--depth", type=click.IntRange(min=0), default=None, help="How many runs away to go (default: all).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["tree", "dot", "mermaid", "json", "openlineage"]), default="tree", show_default=True)
+@click.option("--all-producers", is_flag=True,
+              help="Follow every run that produced a version (a failed run and its rerun), not only the preferred one.")
 @pass_ctx
-def lineage(ctx: Context, spec: str, direction: str, depth: int | None, fmt: str) -> None:
+def lineage(ctx: Context, spec: str, direction: str, depth: int | None, fmt: str, all_producers: bool) -> None:
     """Show the lineage of a version (name:vN, name:alias) or a run id."""
-    graph = ctx.store.lineage(spec, direction=direction, depth=depth)
+    graph = ctx.store.lineage(spec, direction=direction, depth=depth, producers="all" if all_producers else "preferred")
     if ctx.as_json or fmt == "json":
         click.echo(graph.to_json())
     elif fmt == "openlineage":

@@ -52,8 +52,9 @@ def init(ctx: Context, url: str | None, algorithm: str) -> None:
 @pass_ctx
 def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, ...], meta: tuple[str, ...],
             description: str | None, reference: bool) -> None:
-    """Log a file or folder (or a reference) as a new version of NAME."""
+    """Log a file or folder (or a reference) as a version of NAME (the existing one if a version holds the same content)."""
     from plait.formats.artifact import Artifact
+    from plait.index import versions as V
 
     art = Artifact(name, type=type_, description=description or "", metadata=_parse_meta(meta))
     if reference:
@@ -65,8 +66,12 @@ def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, 
             art.add_dir(path)
         else:
             art.add_file(path)
+    before = V.live_digests(ctx.store.catalog, name) if ctx.store.exists else set()
     version = ctx.store.log(art, aliases=aliases)
-    ctx.emit(version.to_dict(), f"{version.spec}  {version.file_count} files, {human_size(version.size)}  {' '.join(version.aliases)}")
+    created = version.digest not in before  # else a version of NAME held this content already
+    state = "new" if created else "existing: the same content was logged before"
+    ctx.emit({**version.to_dict(), "created": created},
+             f"{version.spec}  ({state})  {version.file_count} files, {human_size(version.size)}  {' '.join(version.aliases)}")
 
 
 @main.command("ls")
@@ -74,8 +79,11 @@ def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, 
 @pass_ctx
 def ls_cmd(ctx: Context, type_: str | None) -> None:
     """List artifacts with their latest version."""
+    from plait.index import versions as V
+
     arts = ctx.store.artifacts(type=type_)
-    rows = [[a.name, a.type, a.version, str(a.number + 1), human_size(a.size), a.created_at[:19]] for a in arts]
+    counts = V.live_counts(ctx.store.catalog) if arts else {}
+    rows = [[a.name, a.type, a.version, str(counts.get(a.name, 0)), human_size(a.size), a.created_at[:19]] for a in arts]
     ctx.emit([a.to_dict() for a in arts], table(rows, ["NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "UPDATED"]) if rows else "no artifacts yet")
 
 
@@ -85,8 +93,11 @@ def ls_cmd(ctx: Context, type_: str | None) -> None:
 def versions_cmd(ctx: Context, name: str) -> None:
     """List the versions of NAME."""
     vs = ctx.store.versions(name)
-    rows = [[v.version, human_size(v.size), str(v.file_count), ",".join(v.aliases), v.created_at[:19], (v.created_by or "")[-8:]] for v in vs]
-    ctx.emit([v.to_dict() for v in vs], table(rows, ["VERSION", "SIZE", "FILES", "ALIASES", "CREATED", "RUN"]))
+    producers = [v.produced_by for v in vs]
+    rows = [[v.version, human_size(v.size), str(v.file_count), ",".join(v.aliases), v.created_at[:19], p.id[-8:] if p else ""]
+            for v, p in zip(vs, producers)]
+    ctx.emit([{**v.to_dict(), "produced_by": p.id if p else None} for v, p in zip(vs, producers)],
+             table(rows, ["VERSION", "SIZE", "FILES", "ALIASES", "CREATED", "RUN"]))
 
 
 @main.command()
@@ -98,13 +109,19 @@ def show(ctx: Context, spec: str, files: bool) -> None:
     v = ctx.store.get(spec)
     data = v.to_dict()
     data["files"] = [e.model_dump(mode="json", exclude_none=True) for e in v.files()] if files else None
-    producer = v.produced_by
+    producer, producers = v.produced_by, v.producers
+    data["produced_by"] = producer.id if producer else None
+    data["producers"] = [{"id": r.id, "name": r.name, "kind": r.kind, "status": r.status} for r in producers]
     lines = [
         f"{v.spec}  ({v.type})  {' '.join(v.aliases)}",
         f"digest      {v.digest}",
         f"size        {human_size(v.size)} in {v.file_count} files",
-        f"created     {v.created_at} by run {producer.name + ' ' + producer.id if producer else '-'}",
+        f"created     {v.created_at} by run {v.created_by or '-'}",
+        f"produced by {producer.name + ' ' + producer.id + ' (' + producer.status + ')' if producer else '-'}",
     ]
+    others = [r for r in producers if producer is None or r.id != producer.id]
+    if others:
+        lines.append(f"also by     {', '.join(f'{r.name} {r.id[-8:]} ({r.status})' for r in others)}")
     if v.description:
         lines.append(f"description {v.description}")
     if v.metadata:

@@ -2,8 +2,9 @@
 
 A version record is created once, exclusively, at ``versions/<name>/<number>``; it never
 changes. Everything that happens afterwards — runs starting and finishing, versions used and
-logged, aliases moving, notes and metadata edited, versions deleted — is an :class:`Event`, one
-immutable record each at ``events/<yyyy-mm-dd>/<ulid>``. The index folds them in ULID order.
+logged, a version produced again by another run (the same content logged again), aliases
+moving, notes and metadata edited, versions deleted — is an :class:`Event`, one immutable record
+each at ``events/<yyyy-mm-dd>/<ulid>``. The index folds them in ULID order.
 
 Records read back from a store are validated here: a crafted or damaged record becomes a
 :class:`CorruptRecordError`, never an exception from deep inside.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import zlib
 from typing import Any, TypeVar
 
@@ -32,6 +34,7 @@ RUN_STARTED = "run.started"
 RUN_FINISHED = "run.finished"
 VERSION_LOGGED = "version.logged"
 VERSION_USED = "version.used"
+VERSION_PRODUCED = "version.produced"
 ALIAS_SET = "alias.set"
 ALIAS_REMOVED = "alias.removed"
 VERSION_UPDATED = "version.updated"
@@ -41,6 +44,7 @@ EVENT_KINDS = (
     RUN_FINISHED,
     VERSION_LOGGED,
     VERSION_USED,
+    VERSION_PRODUCED,
     ALIAS_SET,
     ALIAS_REMOVED,
     VERSION_UPDATED,
@@ -212,6 +216,8 @@ class Event(BaseModel):
     @model_validator(mode="after")
     def _data_fits_kind(self) -> Event:
         _check_event_data(self.kind, self.data)
+        if self.kind == VERSION_PRODUCED and not self.run:
+            raise ValueError(f"{VERSION_PRODUCED} event needs the producing run")
         return self
 
     @property
@@ -223,10 +229,12 @@ class Event(BaseModel):
 
 
 _NUMBER = (int,)
+_DIGEST = re.compile(r"[0-9a-f]{32,64}")
 _REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
     RUN_STARTED: {"id": (str,), "name": (str,), "kind": (str,)},
     RUN_FINISHED: {"id": (str,), "status": (str,)},
     VERSION_USED: {"name": (str,), "number": _NUMBER},
+    VERSION_PRODUCED: {"name": (str,), "number": _NUMBER, "digest": (str,)},
     ALIAS_SET: {"name": (str,), "alias": (str,), "number": _NUMBER},
     ALIAS_REMOVED: {"name": (str,), "alias": (str,), "number": _NUMBER},
     VERSION_UPDATED: {"name": (str,), "number": _NUMBER, "new": (dict,)},
@@ -248,6 +256,8 @@ def _check_event_data(kind: str, data: dict[str, Any]) -> None:
         _checked_name(data["alias"])
     if "number" in data and not 0 <= data["number"] < 10**18:
         raise ValueError(f"{kind} event has a version number out of range")
+    if kind == VERSION_PRODUCED and not _DIGEST.fullmatch(data["digest"]):
+        raise ValueError(f"{kind} event has a digest that is not 32 to 64 hex digits")
 
 
 def encode(record: BaseModel) -> bytes:

@@ -36,7 +36,7 @@ import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,6 +51,8 @@ from plait.storage.backend import Backend
 SYNC_OVERLAP = _dt.timedelta(minutes=15)
 #: A partition's directory mtime is trusted to mean "unchanged" only once it is this old.
 STAMP_SETTLE = 1.0
+#: Rows of the first table in one :meth:`Catalog.fetch_with` query (SQLite allows 32,766 parameters).
+VALUES_BATCH = 500
 #: Seconds between two listings of a remote store (override with ``$PLAIT_SYNC_INTERVAL``).
 REMOTE_SYNC_INTERVAL = 1.0
 #: How far back the first sync of each index object, and one every :data:`WIDE_SYNC_INTERVAL`,
@@ -72,8 +74,6 @@ class Catalog:
         self.backend = backend
         self._lock = threading.RLock()
         self._db = _open(path)
-        if self._meta("schema") not in (None, str(SCHEMA_VERSION)):
-            self.clear()
         if self._meta("schema") != str(SCHEMA_VERSION):  # written only when it changes: reads must work on a full disk
             self._set_meta("schema", str(SCHEMA_VERSION))
         self._forget_listings()
@@ -133,6 +133,31 @@ class Catalog:
                 db.execute("DELETE FROM seed")
                 db.executemany("INSERT INTO seed VALUES (?, ?)", list(keys))
             yield self._db
+
+    def fetch_with(self, sql: str, tables: dict[str, tuple[tuple[str, ...], Sequence[tuple[Any, ...]]]],
+                   params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query that joins small lists of rows given as ``WITH name(columns) AS (VALUES …)``.
+
+        Unlike :meth:`keys` this needs no transaction (a walk step costs microseconds, not a
+        commit); the first table is sent in batches of :data:`VALUES_BATCH` rows, so the query
+        must be a join from it whose results can be concatenated.
+
+        :param tables: ``{name: (column names, rows)}``; with any table empty nothing is run.
+        """
+        if any(not rows for _, rows in tables.values()):
+            return []
+        first, *rest = tables
+        out: list[tuple[Any, ...]] = []
+        columns, rows = tables[first]
+        for start in range(0, len(rows), VALUES_BATCH):
+            batch = {first: (columns, rows[start : start + VALUES_BATCH]), **{t: tables[t] for t in rest}}
+            clauses, args = [], []
+            for name, (cols, values) in batch.items():
+                marks = "(" + ", ".join("?" * len(cols)) + ")"
+                clauses.append(f"{name}({', '.join(cols)}) AS (VALUES {', '.join([marks] * len(values))})")
+                args.extend(v for row in values for v in row)
+            out += self.fetch(f"WITH {', '.join(clauses)} {sql}", [*args, *params])
+        return out
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -377,6 +402,13 @@ def _connect(path: str) -> sqlite3.Connection:
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal" and path != ":memory:":
             db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if found is not None and found[0] != str(SCHEMA_VERSION):
+            # another layout: its tables may lack columns, so they are made again, not just emptied
+            for table in TABLES:
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+            db.execute("DELETE FROM meta")
         db.executescript(SCHEMA)
         return db
     except BaseException:

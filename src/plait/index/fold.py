@@ -3,7 +3,8 @@
 :func:`apply` records the event and, the first time it is seen, applies it. An alias, a
 description or metadata keeps the value of the event with the greatest id, whatever order the
 events arrive in; a version's later changes may arrive before the version itself and are
-applied when it does.
+applied when it does. A version's producers and its ``touched`` moment (which decides
+``latest``) are kept the same way: whatever order the events arrive in, the fold is the same.
 
 A ``version.logged`` event only announces a version: what the version is (name, number, type,
 digest, size, file count, creator, creation time) comes from its exclusively created record,
@@ -71,21 +72,55 @@ def _announcement_problem(db: sqlite3.Connection, event: R.Event, records: Recor
     return None
 
 
-def insert_version(db: sqlite3.Connection, rec: dict[str, Any]) -> None:
+def moment(time: str | None, event_id: str) -> str:
+    """Return the key that orders events by when they happened: ``<ISO time>|<event id>``.
+
+    The time comes first because ``sync`` copies events under new ids but keeps their time.
+    """
+    return f"{time or ''}|{event_id}"
+
+
+def insert_version(db: sqlite3.Connection, rec: dict[str, Any], at: str | None = None) -> None:
+    """Index a version record; ``at`` is the moment of its ``version.logged`` event, if known."""
+    at = at if at is not None else moment(rec["created_at"], "")
     db.execute(
         "INSERT OR IGNORE INTO versions (name, number, type, digest, size, file_count, description, metadata, "
-        "created_at, created_by, algorithm, origin, file_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_at, created_by, algorithm, origin, file_digest, touched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (rec["name"], rec["number"], rec["type"], rec["digest"], rec["size"], rec["file_count"],
          rec.get("description", ""), json.dumps(rec.get("metadata") or {}, sort_keys=True), rec["created_at"],
          rec.get("created_by"), rec.get("algorithm", "xxh3-128"),
-         json.dumps(rec["origin"], sort_keys=True) if rec.get("origin") else None, rec.get("file_digest")),
+         json.dumps(rec["origin"], sort_keys=True) if rec.get("origin") else None, rec.get("file_digest"), at),
     )
+    name, number = rec["name"], rec["number"]
+    _credit_creator(db, name, number, rec.get("created_by"), at)
     # events about this version may have arrived before it: apply them now
     for (eid, kind, data) in db.execute(
         "SELECT id, kind, data FROM events WHERE name = ? AND number = ? AND kind IN (?, ?) ORDER BY id",
-        (rec["name"], rec["number"], R.VERSION_UPDATED, R.VERSION_DELETED),
+        (name, number, R.VERSION_UPDATED, R.VERSION_DELETED),
     ).fetchall():
         _apply_version_change(db, eid, kind, json.loads(data))
+
+
+def _credit_creator(db: sqlite3.Connection, name: str, number: int, run: str | None, at: str) -> None:
+    """Count the run that created a version as one of its producers, at the moment ``at``."""
+    digest = db.execute("SELECT digest FROM versions WHERE name = ? AND number = ?", (name, number)).fetchone()[0]
+    # a producer claiming other content than the record holds is not one (events never change a record)
+    db.execute("DELETE FROM producers WHERE name = ? AND number = ? AND digest != ?", (name, number, digest))
+    if run:
+        _add_producer(db, name, number, run, digest, at)
+    db.execute(
+        "UPDATE versions SET touched = (SELECT MAX(m) FROM (SELECT touched AS m UNION ALL "
+        "SELECT last_at FROM producers WHERE name = ? AND number = ?)) WHERE name = ? AND number = ?",
+        (name, number, name, number),
+    )
+
+
+def _add_producer(db: sqlite3.Connection, name: str, number: int, run: str, digest: str, at: str) -> None:
+    db.execute(
+        "INSERT INTO producers VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name, number, run) DO UPDATE SET "
+        "first_at = MIN(first_at, excluded.first_at), last_at = MAX(last_at, excluded.last_at)",
+        (name, number, run, digest, at, at),
+    )
 
 
 def _apply_version_change(db: sqlite3.Connection, event_id: str, kind: str, data: dict[str, Any]) -> None:
@@ -105,13 +140,33 @@ def _apply_version_change(db: sqlite3.Connection, event_id: str, kind: str, data
 
 
 def _fold_logged(db: sqlite3.Connection, event: R.Event) -> None:
-    # the version itself was indexed from its record (see _announcement_problem)
+    # the version itself was indexed from its record (see _announcement_problem), which this event matches
+    d = event.data
+    _credit_creator(db, d["name"], d["number"], d.get("created_by"), moment(d["created_at"], event.id))
     _add_scope(db, event.data.get("created_by"))
+
+
+def _fold_produced(db: sqlite3.Connection, event: R.Event) -> None:
+    """Add one more producer to a version (the same content logged again) and make it the newest."""
+    d = event.data
+    found = db.execute("SELECT digest FROM versions WHERE name = ? AND number = ?", (d["name"], d["number"])).fetchone()
+    if found is not None and found[0] != d["digest"]:
+        return  # not this version's content: a damaged or crafted event
+    at = moment(event.time, event.id)
+    assert event.run is not None  # validated in plait.formats.records
+    _add_producer(db, d["name"], d["number"], event.run, d["digest"], at)
+    db.execute("UPDATE versions SET touched = ? WHERE name = ? AND number = ? AND (touched IS NULL OR touched < ?)",
+               (at, d["name"], d["number"], at))
+    _add_scope(db, event.run)
 
 
 def _fold_used(db: sqlite3.Connection, event: R.Event) -> None:
     d = event.data
-    db.execute("INSERT OR IGNORE INTO uses VALUES (?, ?, ?, ?)", (event.run, d["name"], d["number"], event.id))
+    db.execute(
+        "INSERT INTO uses VALUES (?, ?, ?, ?, ?) ON CONFLICT (run, name, number) DO UPDATE SET "
+        "event_id = excluded.event_id, at = excluded.at WHERE excluded.at < uses.at",
+        (event.run, d["name"], d["number"], event.id, moment(event.time, event.id)),
+    )
     _add_scope(db, event.run)
 
 
@@ -138,6 +193,8 @@ def _fold_run_started(db: sqlite3.Connection, event: R.Event) -> None:
         (d["id"], d.get("name"), d.get("kind"), d.get("parent"), d.get("started_at"), json.dumps(d, sort_keys=True)),
     )
     _add_scope(db, d["id"], d.get("parent"))
+    if isinstance(d.get("previous"), str):  # the next segment of an implicit run goes on from the last one
+        _add_scope(db, d["id"], d["previous"])
 
 
 def _add_scope(db: sqlite3.Connection, run: str | None, parent: str | None = None) -> None:
@@ -176,6 +233,7 @@ _FOLD = {
     R.RUN_FINISHED: _fold_run_finished,
     R.VERSION_LOGGED: _fold_logged,
     R.VERSION_USED: _fold_used,
+    R.VERSION_PRODUCED: _fold_produced,
     R.ALIAS_SET: _fold_alias,
     R.ALIAS_REMOVED: _fold_alias,
     R.VERSION_UPDATED: _fold_change,

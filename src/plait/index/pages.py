@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from plait.index import producers as P
+from plait.index import runs as RQ
 from plait.index.catalog import Catalog
 
 
@@ -21,7 +23,7 @@ class ArtifactSummary:
     :ivar latest: number of the latest.
     :ivar size: bytes of the latest.
     :ivar file_count: files in the latest.
-    :ivar updated_at: when the newest version was logged.
+    :ivar updated_at: when a version of it was last logged (a re-log of old content counts).
     """
 
     name: str
@@ -35,7 +37,7 @@ class ArtifactSummary:
 
 @dataclass(frozen=True)
 class VersionSummary:
-    """One version in an artifact's list, with the run that logged it.
+    """One version in an artifact's list, with its preferred producer.
 
     :ivar number: version number.
     :ivar type: artifact type.
@@ -43,7 +45,7 @@ class VersionSummary:
     :ivar file_count: files.
     :ivar created_at: when it was logged.
     :ivar digest: manifest digest.
-    :ivar run_id: the producing run, if any (and its name and kind).
+    :ivar run_id: the preferred producing run, if any (and its name and kind).
     """
 
     number: int
@@ -80,13 +82,15 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-_LATEST_TYPE = "(SELECT l.type FROM versions l WHERE l.name = versions.name AND l.deleted = 0 ORDER BY l.number DESC LIMIT 1)"
+_LATEST = ("(SELECT l.{column} FROM versions l WHERE l.name = versions.name AND l.deleted = 0 "
+           "ORDER BY l.touched DESC, l.number DESC LIMIT 1)")
+_LATEST_TYPE = _LATEST.format(column="type")
 _PAGE_DETAILS = """
-SELECT m.name, v.type, m.count, m.latest, v.size, v.file_count, m.updated
-FROM (SELECT name, COUNT(*) AS count, MAX(number) AS latest, MAX(created_at) AS updated
-      FROM versions WHERE deleted = 0 AND name IN ({marks}) GROUP BY name) m
+SELECT m.name, v.type, m.count, v.number, v.size, v.file_count, m.updated
+FROM (SELECT name, COUNT(*) AS count, {latest} AS latest, MAX(touched) AS updated
+      FROM versions WHERE deleted = 0 AND name IN ({{marks}}) GROUP BY name) m
 JOIN versions v ON v.name = m.name AND v.number = m.latest ORDER BY m.name
-"""
+""".format(latest=_LATEST.format(column="number"))
 
 
 def artifacts(catalog: Catalog, *, type: str | None, q: str | None, offset: int, limit: int) -> tuple[list[ArtifactSummary], int]:
@@ -106,7 +110,7 @@ def artifacts(catalog: Catalog, *, type: str | None, q: str | None, offset: int,
     total = catalog.fetch(f"SELECT COUNT(*) FROM ({sql})", params)[0][0]
     names = [r[0] for r in catalog.fetch(sql + " ORDER BY name LIMIT ? OFFSET ?", [*params, limit, offset])]
     rows = catalog.fetch(_PAGE_DETAILS.format(marks=",".join("?" for _ in names)), names) if names else []
-    return [ArtifactSummary(*r) for r in rows], int(total)
+    return [ArtifactSummary(*r[:6], updated_at=r[6].partition("|")[0]) for r in rows], int(total)
 
 
 def types(catalog: Catalog) -> list[tuple[str, int]]:
@@ -130,15 +134,25 @@ def live_aliases(catalog: Catalog, names: list[str]) -> dict[str, dict[str, int]
 
 
 def versions(catalog: Catalog, name: str, *, offset: int, limit: int) -> tuple[list[VersionSummary], int]:
-    """Return one page of an artifact's live versions, newest first, and the total count."""
+    """Return one page of an artifact's live versions, newest first, and the total count.
+
+    Each version comes with its preferred producer (see :mod:`plait.index.producers`).
+    """
     total = catalog.fetch("SELECT COUNT(*) FROM versions WHERE name = ? AND deleted = 0", (name,))[0][0]
     rows = catalog.fetch(
-        "SELECT v.number, v.type, v.size, v.file_count, v.created_at, v.digest, v.created_by, r.name, r.kind "
-        "FROM versions v LEFT JOIN runs r ON r.id = v.created_by WHERE v.name = ? AND v.deleted = 0 "
-        "ORDER BY v.number DESC LIMIT ? OFFSET ?",
+        "SELECT number, type, size, file_count, created_at, digest FROM versions WHERE name = ? AND deleted = 0 "
+        "ORDER BY number DESC LIMIT ? OFFSET ?",
         (name, limit, offset),
     )
-    return [VersionSummary(*r) for r in rows], int(total)
+    made = P.chosen(catalog, [(name, r[0]) for r in rows])
+    runs = {r.id: r for r in RQ.rows(catalog, {p[0].run for p in made.values()})}
+    out = []
+    for row in rows:
+        producer = made.get((name, row[0]), [None])[0]
+        run = runs.get(producer.run) if producer is not None else None
+        out.append(VersionSummary(*row, run_id=producer.run if producer else None, run_name=run.name if run else None,
+                                  run_kind=run.kind if run else None))
+    return out, int(total)
 
 
 def runs(catalog: Catalog, *, name: str | None, kind: str | None, offset: int, limit: int) -> tuple[list[RunSummary], int]:
@@ -153,7 +167,8 @@ def runs(catalog: Catalog, *, name: str | None, kind: str | None, offset: int, l
     rows = catalog.fetch(
         "SELECT r.id, r.name, r.kind, r.parent, r.status, r.started_at, r.ended_at, "
         "(SELECT COUNT(*) FROM uses u WHERE u.run = r.id), "
-        "(SELECT COUNT(*) FROM versions v WHERE v.created_by = r.id AND v.deleted = 0) "
+        "(SELECT COUNT(*) FROM producers p JOIN versions v ON v.name = p.name AND v.number = p.number "
+        "WHERE p.run = r.id AND v.deleted = 0) "
         f"FROM runs r{clause} ORDER BY r.id DESC LIMIT ? OFFSET ?",
         [*params, limit, offset],
     )

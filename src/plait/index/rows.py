@@ -109,6 +109,50 @@ class RunRow:
 
 
 @dataclass(frozen=True)
+class ProducerRow:
+    """One run that produced a version: it logged the version, or logged the same content again.
+
+    :ivar name: artifact name.
+    :ivar number: version number.
+    :ivar run: the producing run's id.
+    :ivar first_at: moment (``<time>|<event id>``) of its first production of the version.
+    :ivar last_at: moment of its last production of the version.
+    :ivar status: the run's status (``running`` while its start or end is not indexed).
+    :ivar inside_failed: whether a run around it (a flow around a task) failed.
+    :ivar passed_on: whether the run had used the version before it logged the same content.
+    """
+
+    COLUMNS = ("name", "number", "run", "first_at", "last_at", "status", "inside_failed", "passed_on")
+
+    name: str
+    number: int
+    run: str
+    first_at: str
+    last_at: str
+    status: str
+    inside_failed: bool
+    passed_on: bool = False
+
+    @classmethod
+    def from_sql(cls, row: Sequence[Any]) -> ProducerRow:
+        """Build a row from a tuple in :attr:`COLUMNS` order."""
+        name, number, run, first_at, last_at, status, inside_failed, passed_on = row
+        return cls(name, int(number), run, first_at, last_at, status or "running", bool(inside_failed), bool(passed_on))
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """``(name, number)``."""
+        return (self.name, self.number)
+
+    @property
+    def standing(self) -> int:
+        """0 for a finished run, 1 for one still running, 2 for a failed one or one inside a failed run."""
+        if self.inside_failed or self.status == "failed":
+            return 2
+        return 0 if self.status == "finished" else 1
+
+
+@dataclass(frozen=True)
 class EventRow:
     """One folded event.
 

@@ -84,13 +84,13 @@ def uses(catalog: Catalog, run_ids: Iterable[str]) -> list[tuple[str, str, int]]
 
 
 def produced(catalog: Catalog, run_ids: Iterable[str]) -> list[tuple[str, str, int]]:
-    """Return ``(run, name, number)`` for every version these runs logged."""
+    """Return ``(run, name, number)`` for every version these runs logged (made, or logged again)."""
     ids_ = sorted(set(run_ids))
     out: list[tuple[str, str, int]] = []
     for batch in (ids_[i : i + 500] for i in range(0, len(ids_), 500)):
         marks = ", ".join("?" * len(batch))
         out += [(r, n, int(v)) for r, n, v in catalog.fetch(
-            f"SELECT created_by, name, number FROM versions WHERE created_by IN ({marks})", batch)]
+            f"SELECT run, name, number FROM producers WHERE run IN ({marks})", batch)]
     return out
 
 

@@ -2,11 +2,23 @@
 
 A change here bumps :data:`SCHEMA_VERSION`; an index of another version is emptied and folded
 again from the store (it is only a cache).
+
+Times that order things are *moments*: ``<ISO time of the event>|<event id>`` (see
+:func:`plait.index.fold.moment`). They keep their order when ``sync`` copies the events into
+another store under new ids, because the time travels with the event.
+
+- ``versions.touched``: the moment of the newest ``version.logged``/``version.produced`` event of
+  the version; ``latest`` is the live version of a name touched last.
+- ``producers``: every run that logged a version (its creator first) with the moments of its
+  first and last production.
+- ``uses.at``: the moment of the use; a run's output depends on what the run used before it.
+- ``run_scope``: the closure of "runs inside" (a run's parent, and an implicit run's previous
+  segment), each run with itself.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -21,13 +33,19 @@ CREATE TABLE IF NOT EXISTS versions (
     size INTEGER NOT NULL, file_count INTEGER NOT NULL, description TEXT NOT NULL,
     metadata TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT, algorithm TEXT NOT NULL,
     origin TEXT, deleted INTEGER NOT NULL DEFAULT 0, description_event TEXT, metadata_event TEXT,
-    file_digest TEXT,
+    file_digest TEXT, touched TEXT,
     PRIMARY KEY (name, number)
 );
 CREATE INDEX IF NOT EXISTS versions_digest ON versions (digest);
 CREATE INDEX IF NOT EXISTS versions_file_digest ON versions (file_digest);
-CREATE INDEX IF NOT EXISTS versions_created_by ON versions (created_by);
 CREATE INDEX IF NOT EXISTS versions_type ON versions (type);
+CREATE INDEX IF NOT EXISTS versions_touched ON versions (name, touched);
+CREATE TABLE IF NOT EXISTS producers (
+    name TEXT NOT NULL, number INTEGER NOT NULL, run TEXT NOT NULL, digest TEXT NOT NULL,
+    first_at TEXT NOT NULL, last_at TEXT NOT NULL,
+    PRIMARY KEY (name, number, run)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS producers_run ON producers (run);
 CREATE TABLE IF NOT EXISTS aliases (
     name TEXT NOT NULL, alias TEXT NOT NULL, number INTEGER, event_id TEXT NOT NULL,
     PRIMARY KEY (name, alias)
@@ -39,7 +57,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_name ON runs (name);
 CREATE INDEX IF NOT EXISTS runs_parent ON runs (parent);
 CREATE TABLE IF NOT EXISTS uses (
-    run TEXT NOT NULL, name TEXT NOT NULL, number INTEGER NOT NULL, event_id TEXT NOT NULL,
+    run TEXT NOT NULL, name TEXT NOT NULL, number INTEGER NOT NULL, event_id TEXT NOT NULL, at TEXT NOT NULL,
     PRIMARY KEY (run, name, number)
 );
 CREATE INDEX IF NOT EXISTS uses_version ON uses (name, number);
@@ -58,4 +76,4 @@ CREATE TABLE IF NOT EXISTS fingerprints (
 """
 
 #: The tables :meth:`~plait.index.catalog.Catalog.clear` empties (everything but ``meta``'s schema).
-TABLES = ("events", "versions", "aliases", "runs", "uses", "run_scope", "rejected", "fingerprints")
+TABLES = ("events", "versions", "producers", "aliases", "runs", "uses", "run_scope", "rejected", "fingerprints")

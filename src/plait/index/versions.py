@@ -28,15 +28,29 @@ def rows(catalog: Catalog, keys: Iterable[tuple[str, int]]) -> list[VersionRow]:
     return sorted((VersionRow.from_sql(r) for r in found), key=lambda r: r.key)
 
 
+#: Newest first by the moment a version was last logged (a re-log of old content counts), then number.
+_NEWEST = "ORDER BY touched DESC, number DESC"
+
+
 def latest_number(catalog: Catalog, name: str) -> int | None:
-    """Return the newest live version number of ``name``."""
-    found = catalog.fetch("SELECT MAX(number) FROM versions WHERE name = ? AND deleted = 0", (name,))
-    return found[0][0] if found and found[0][0] is not None else None
+    """Return the number of ``name:latest``: the live version logged most recently.
+
+    Logging content equal to an older version logs that version again (see
+    :mod:`plait.index.fold`), so a revert makes the old version ``latest`` again.
+    """
+    found = catalog.fetch(f"SELECT number FROM versions WHERE name = ? AND deleted = 0 {_NEWEST} LIMIT 1", (name,))
+    return found[0][0] if found else None
 
 
 def latest(catalog: Catalog, name: str) -> VersionRow | None:
-    """Return the newest live version of ``name``, or ``None``."""
-    rows_ = _rows(catalog, f"{_SELECT} WHERE name = ? AND deleted = 0 ORDER BY number DESC LIMIT 1", (name,))
+    """Return ``name:latest`` (see :func:`latest_number`), or ``None``."""
+    rows_ = _rows(catalog, f"{_SELECT} WHERE name = ? AND deleted = 0 {_NEWEST} LIMIT 1", (name,))
+    return rows_[0] if rows_ else None
+
+
+def live_named(catalog: Catalog, name: str, digest: str) -> VersionRow | None:
+    """Return the live version of ``name`` with this manifest digest (the newest, if several), or ``None``."""
+    rows_ = _rows(catalog, f"{_SELECT} WHERE name = ? AND digest = ? AND deleted = 0 {_NEWEST} LIMIT 1", (name, digest))
     return rows_[0] if rows_ else None
 
 
@@ -87,15 +101,24 @@ def count(catalog: Catalog) -> int:
     return int(catalog.fetch("SELECT COUNT(*) FROM versions")[0][0])
 
 
+def live_counts(catalog: Catalog) -> dict[str, int]:
+    """Return ``{name: how many live versions}`` for every artifact name."""
+    return {n: int(c) for n, c in catalog.fetch("SELECT name, COUNT(*) FROM versions WHERE deleted = 0 GROUP BY name")}
+
+
 def names(catalog: Catalog) -> list[str]:
     """Return every artifact name with a live version, sorted."""
     return [r[0] for r in catalog.fetch("SELECT DISTINCT name FROM versions WHERE deleted = 0 ORDER BY name")]
 
 
+#: ``(name, number)`` of every name's latest live version.
+LATEST_OF_EACH = ("SELECT name, number FROM (SELECT name, number, ROW_NUMBER() OVER (PARTITION BY name "
+                  "ORDER BY touched DESC, number DESC) AS rank_ FROM versions WHERE deleted = 0{where}) WHERE rank_ = 1")
+
+
 def latest_of_each(catalog: Catalog, type: str | None = None) -> list[VersionRow]:
-    """Return the newest live version of every artifact (whose newest version has ``type``), by name."""
-    sql = (f"{_SELECT_V} JOIN (SELECT name, MAX(number) AS n FROM versions WHERE deleted = 0 GROUP BY name) m "
-           "ON v.name = m.name AND v.number = m.n")
+    """Return the latest live version of every artifact (whose latest version has ``type``), by name."""
+    sql = f"{_SELECT_V} JOIN ({LATEST_OF_EACH.format(where='')}) m ON v.name = m.name AND v.number = m.number"
     params: list[object] = []
     if type is not None:
         sql += " WHERE v.type = ?"
@@ -123,15 +146,14 @@ def aliases_of(catalog: Catalog, name: str, number: int | None = None) -> dict[i
 
 
 def labels(catalog: Catalog, found: Iterable[VersionRow]) -> dict[tuple[str, int], tuple[str, ...]]:
-    """Return the aliases of each version, ``latest`` first where it is the newest live one."""
+    """Return the aliases of each version, ``latest`` first where it is its name's latest."""
     found = list(found)
     names_ = sorted({r.name for r in found})
     newest: dict[str, int] = {}
     aliases: dict[tuple[str, int], list[str]] = {}
     for batch in _chunks(names_):
         marks = ", ".join("?" * len(batch))
-        newest.update(catalog.fetch(
-            f"SELECT name, MAX(number) FROM versions WHERE deleted = 0 AND name IN ({marks}) GROUP BY name", batch))
+        newest.update(catalog.fetch(LATEST_OF_EACH.format(where=f" AND name IN ({marks})"), batch))
         for name, number, alias in catalog.fetch(
             f"SELECT name, number, alias FROM aliases WHERE number IS NOT NULL AND name IN ({marks}) ORDER BY alias", batch
         ):
@@ -170,17 +192,18 @@ def with_digest(catalog: Catalog, name: str, digest: str) -> list[VersionRow]:
 
 
 def outputs(catalog: Catalog, run_id: str) -> list[VersionRow]:
-    """Return the versions a run logged, oldest first."""
-    return _rows(catalog, f"{_SELECT} WHERE created_by = ? ORDER BY created_at, name, number", (run_id,))
+    """Return the versions a run logged (made, or logged again with the same content), oldest first."""
+    return _rows(catalog, f"{_SELECT_V} JOIN producers p ON p.name = v.name AND p.number = v.number WHERE p.run = ? "
+                          "ORDER BY p.first_at, v.name, v.number", (run_id,))
 
 
 def logged_inside(catalog: Catalog, run_id: str, digest: str, file_digest: str | None) -> VersionRow | None:
     """Return the newest live version with this content logged by a run nested inside ``run_id``."""
     found = _rows(
         catalog,
-        f"{_SELECT_V} JOIN run_scope s ON s.run = v.created_by "
+        f"{_SELECT_V} JOIN producers p ON p.name = v.name AND p.number = v.number JOIN run_scope s ON s.run = p.run "
         "WHERE s.scope = ? AND s.run != ? AND v.deleted = 0 AND (v.digest = ? OR (? IS NOT NULL AND v.file_digest = ?)) "
-        "ORDER BY v.created_at DESC LIMIT 1",
+        "ORDER BY p.last_at DESC LIMIT 1",
         (run_id, run_id, digest, file_digest, file_digest),
     )
     return found[0] if found else None

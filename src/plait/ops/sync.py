@@ -23,6 +23,7 @@ from plait.base.parallel import parallel_map
 from plait.errors import StoreError
 from plait.formats import records as R
 from plait.index import events as E
+from plait.index import producers as P
 from plait.index import runs as RQ
 from plait.index import versions as V
 from plait.storage.blobs import blob_key
@@ -120,7 +121,7 @@ class _Sync:
         for name, number in versions:
             self._copy_version(name, number, src_events)
         for event in src_events:
-            if event.kind in (R.VERSION_USED, R.VERSION_UPDATED, R.VERSION_DELETED):
+            if event.kind in (R.VERSION_USED, R.VERSION_PRODUCED, R.VERSION_UPDATED, R.VERSION_DELETED):
                 self._copy_translated(event)
         self._copy_aliases(versions, src_events)
         for event in src_events:
@@ -136,15 +137,13 @@ class _Sync:
         runs: set[str] = set()
         for spec in specs:
             if lineage:
-                graph = lineage_of(self.src, spec, direction="upstream")
+                graph = lineage_of(self.src, spec, direction="upstream", producers="all")
                 keys |= {(v.name, v.number) for v in graph.versions.values()}
                 runs |= set(graph.runs)
             else:
                 name, number = self.src.resolve(spec)
                 keys.add((name, number))
-                row = V.version(catalog, name, number)
-                if row is not None and row.created_by:
-                    runs.add(row.created_by)
+                runs.update(P.runs_of(catalog, name, number))
         return sorted(keys), runs
 
     def _source_events(self, versions: list[tuple[str, int]], runs: set[str]) -> list[R.Event]:
@@ -157,7 +156,7 @@ class _Sync:
                 keep = body.get("id") in runs
             elif kind in (R.ALIAS_SET, R.ALIAS_REMOVED):
                 keep = body.get("name") in names and (body["name"], body["number"]) in wanted
-            elif kind == R.VERSION_USED:
+            elif kind in (R.VERSION_USED, R.VERSION_PRODUCED):
                 keep = row.run in runs and (body["name"], body["number"]) in wanted
             else:
                 keep = (body.get("name"), body.get("number")) in wanted
@@ -285,6 +284,8 @@ class _Sync:
         if event.kind == R.VERSION_USED:
             if event.run is not None and RQ.used(self.dst.catalog, event.run, key[0], data["number"]):
                 return
+        if event.kind == R.VERSION_PRODUCED and event.run in P.runs_of(self.dst.catalog, key[0], data["number"]):
+            return
         self._import(event, data)
 
     def _copy_aliases(self, versions: list[tuple[str, int]], src_events: list[R.Event]) -> None:

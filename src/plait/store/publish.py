@@ -8,6 +8,7 @@ any point leaves unreferenced blobs at most, never a version whose data is missi
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,10 @@ from plait.store.marks import protect
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store
+
+#: Prefix of the per-name lock (in the store's shared state) that makes "is this content a
+#: version already?" and "make it one" one step for the threads of a process.
+_NAME_LOCK = "plait.publish-lock:"
 
 #: Threads hashing and copying files. Two saturate both cores: xxh3 releases the GIL while it
 #: hashes a buffer, and file reads release it too.
@@ -174,12 +179,47 @@ def check_storable(draft: Artifact, created_by: str | None) -> None:
             user="u" * 256, run=created_by, data=record.model_dump(mode="json"))
 
 
-def publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_existing: bool = False,
-            on_hashed: Callable[[], Any] | None = None) -> tuple[VersionRow, bool]:
-    """Store a draft; return the row of its version and whether it is new.
+@dataclass(frozen=True)
+class Content:
+    """What a draft holds, once stored: its manifest's digest, size and file count and, for one
+    stored file, that file's digest (so the same bytes under another file name find it)."""
 
-    The latest version of the draft's name with the same digest is returned instead of a new
-    one. With ``prefer_existing`` any live version with that content is (for ``use``).
+    digest: str
+    size: int
+    file_count: int
+    file_digest: str | None
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> Content:
+        """Return the content a stored manifest describes."""
+        single = len(manifest) == 1 and manifest.entries[0].ref is None
+        return cls(manifest.digest, manifest.size, len(manifest), manifest.entries[0].digest if single else None)
+
+
+def store_content(store: Store, draft: Artifact, surveyed: Survey | None = None,
+                  on_hashed: Callable[[], Any] | None = None) -> Content:
+    """Hash a draft, store the blobs and the manifest the store lacks, and return its content.
+
+    :param on_hashed: called once every file hashed and its blobs are stored, before any record.
+    """
+    manifest = build_manifest(store, draft, store.progress, surveyed)
+    if on_hashed is not None:
+        on_hashed()
+    store.put_manifest(manifest)
+    if protect(store, manifest):  # a gc swept blobs this log found stored: store them again
+        manifest = build_manifest(store, draft, store.progress)
+        protect(store, manifest)
+    return Content.of(manifest)
+
+
+def publish(store: Store, draft: Artifact, *, created_by: str | None,
+            on_hashed: Callable[[], Any] | None = None) -> tuple[VersionRow, bool]:
+    """Store a draft as a version of its name; return the version's row and whether it is new.
+
+    When a live version of the name holds the same content (any one, not only the latest), that
+    version is returned and no new one is made: the caller records itself as one more producer.
+    A run handing on content that a run nested inside it logged (a Prefect task returning the
+    checkpoint its Lightning fit logged) gets that version, whatever its name.
 
     :param created_by: the run that logs it, if any.
     :param on_hashed: called once every file hashed and its blobs are stored, before any record.
@@ -189,39 +229,56 @@ def publish(store: Store, draft: Artifact, *, created_by: str | None, prefer_exi
     check_storable(draft, created_by)
     draft.exclude(own_folders(store))
     known, surveyed = known_manifest(store, draft)
-    if known is not None and store.exists:  # unchanged files: no manifest to build if it is the latest
-        row = V.latest(store.catalog, draft.name)
-        if row is not None and row.digest == known:  # a live version's blobs and manifest are stored (gc keeps them)
+    if known is not None and store.exists:  # unchanged files: no manifest to build if a version holds them
+        row = V.live_named(store.catalog, draft.name, known)
+        if row is not None:  # a live version's blobs and manifest are stored (gc keeps them)
             if on_hashed is not None:
                 on_hashed()
             return row, False
-    manifest = build_manifest(store, draft, store.progress, surveyed)
-    if on_hashed is not None:
-        on_hashed()
-    digest = store.put_manifest(manifest)
-    if protect(store, manifest):  # a gc swept blobs this log found stored: store them again
-        manifest = build_manifest(store, draft, store.progress)
-        protect(store, manifest)
-    catalog = store.catalog
-    row = V.latest(catalog, draft.name)
-    if row is not None and row.digest == digest:
-        return row, False
-    file_digest = manifest.entries[0].digest if len(manifest) == 1 and manifest.entries[0].ref is None else None
-    if prefer_existing:
-        rows = V.by_content(catalog, digest, file_digest)
-        if rows:
-            return rows[0], False
-    elif created_by is not None:
-        # a task handing on the checkpoint its own training logged is that version, not a copy
-        nested = V.logged_inside(catalog, created_by, digest, file_digest)
-        if nested is not None:
-            return nested, False
+    content = store_content(store, draft, surveyed, on_hashed)
+    # threads of one process logging the same content at once (Prefect tasks) make one version
+    with store.shared.slot(f"{_NAME_LOCK}{draft.name}", threading.Lock):
+        catalog = store.catalog
+        row = V.live_named(catalog, draft.name, content.digest)
+        if row is not None:
+            return row, False
+        if created_by is not None:
+            # a task handing on the checkpoint its own training logged is that version, not a copy
+            nested = V.logged_inside(catalog, created_by, content.digest, content.file_digest)
+            if nested is not None:
+                return nested, False
+        return _create(store, draft, content, created_by), True
+
+
+def match_content(store: Store, draft: Artifact, choose: Callable[[list[VersionRow]], VersionRow]) -> tuple[VersionRow, bool]:
+    """Return the live version holding a draft's content (any name), else store it as a new
+    version nobody produced; and whether it is new.
+
+    :param choose: picks one of several live versions with the content (see
+        :func:`plait.index.producers.handoff`); they come oldest first, exact manifests first.
+    :raises InvalidMetadataError: as :func:`publish`, before anything is stored.
+    """
+    check_storable(draft, None)
+    draft.exclude(own_folders(store))
+    known, surveyed = known_manifest(store, draft)
+    if known is not None and store.exists and V.by_content(store.catalog, known):
+        content = Content.of(store.manifest(known))  # stored: a live version holds it
+    else:
+        content = store_content(store, draft, surveyed)
+    rows = V.by_content(store.catalog, content.digest, content.file_digest)
+    if rows:
+        return choose(rows), False
+    return _create(store, draft, content, None), True
+
+
+def _create(store: Store, draft: Artifact, content: Content, created_by: str | None) -> VersionRow:
     record = store.create_version({
-        "name": draft.name, "type": draft.type, "digest": digest, "size": manifest.size,
-        "file_count": len(manifest), "description": draft.description, "metadata": draft.metadata,
-        "created_at": utcnow(), "created_by": created_by, "file_digest": file_digest,
+        "name": draft.name, "type": draft.type, "digest": content.digest, "size": content.size,
+        "file_count": content.file_count,
+        "description": draft.description, "metadata": draft.metadata,
+        "created_at": utcnow(), "created_by": created_by, "file_digest": content.file_digest,
     })
     store.write_event(R.VERSION_LOGGED, record.model_dump(mode="json"), run=created_by)
     row = V.version(store.catalog, record.name, record.number)
     assert row is not None
-    return row, True
+    return row

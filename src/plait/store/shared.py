@@ -57,8 +57,15 @@ class SharedState:
             return self._slots[key]
 
     def get(self, key: str) -> Any:
-        """Return the object kept under ``key`` (``None`` if there is none)."""
+        """Return the object kept under ``key`` (``None`` if there is none), making nothing."""
         with self._lock:
+            return self._slots.get(key)
+
+    def swap(self, key: str, old: Any, new: Any) -> Any:
+        """Keep ``new`` under ``key`` if ``old`` is kept there; return what is kept afterwards."""
+        with self._lock:
+            if self._slots.get(key) is old:
+                self._slots[key] = new
             return self._slots.get(key)
 
     def pop(self, key: str) -> Any:

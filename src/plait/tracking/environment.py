@@ -41,5 +41,25 @@ def environment() -> dict[str, Any]:
 
 
 def program_name() -> str:
-    """Return the name of the running program (the script's stem), or ``python``."""
+    """Return the name of the running program: in a Jupyter kernel the notebook's (see
+    :func:`notebook_name`), else the script's stem, else ``python``."""
+    notebook = notebook_name()
+    if notebook is not None:
+        return notebook
     return Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "python"
+
+
+def notebook_name() -> str | None:
+    """In a Jupyter kernel, return the notebook's file stem, or ``notebook`` when the kernel does
+    not know it; outside a kernel (a script, the IPython terminal) return ``None``.
+
+    The notebook's path comes from VS Code (``__vsc_ipynb_file__`` in the user namespace), else
+    from Jupyter Server 2, which starts each kernel with ``$JPY_SESSION_NAME`` set to it.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":  # ipykernel's shell: a notebook or console
+        return None
+    path = getattr(shell, "user_ns", {}).get("__vsc_ipynb_file__") or os.environ.get("JPY_SESSION_NAME")
+    stem = Path(str(path)).stem if path else ""
+    return stem or "notebook"

@@ -1,9 +1,12 @@
 """The lineage graph: which runs produced and used which versions, upstream and downstream.
 
-Queries are recursive walks over the index (:mod:`plait.index.graph`), so a chain of twenty
-fine-tuning stages is one query. Depth counts runs: ``depth=1`` upstream of a model is
-the run that produced it and the versions that run used. Graphs export as a text tree,
-Graphviz DOT, Mermaid, JSON and OpenLineage run events.
+Queries are breadth-first walks over the index (:mod:`plait.index.graph`), one query per step,
+safe on any graph (a run that used what was made from its own outputs, chains thousands deep).
+Depth counts runs: ``depth=1`` upstream of a model is the run that produced it and the versions
+that run used. A version produced by several runs (a rerun, a revert) is followed through its
+preferred producer (:attr:`ArtifactVersion.produced_by`), or through all with
+``producers="all"``. Graphs export as a text tree, Graphviz DOT, Mermaid, JSON and OpenLineage
+run events; drawings mark failed runs.
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ from typing import Any
 from plait.errors import InvalidInputError
 from plait.formats.names import parse_spec
 from plait.index import graph as G
+from plait.index import producers as P
 from plait.index import runs as RQ
 from plait.index import versions as V
 from plait.store.base import BaseStore as Store
 from plait.tracking.nodes import ArtifactVersion, RunRecord
 
 DIRECTIONS = ("upstream", "downstream", "both")
+#: Edge kinds between two runs (drawn dashed): a run inside another, an implicit run's next segment.
+_RUN_LINKS = ("parent", "previous")
+
+
 @dataclass
 class LineageGraph:
     """A lineage graph around one version or run.
@@ -30,7 +38,8 @@ class LineageGraph:
     :ivar versions: ``{"name:vN": ArtifactVersion}``.
     :ivar runs: ``{run id: Run}``.
     :ivar edges: ``(source, target, kind)`` with kind ``used`` (version → run), ``produced``
-        (run → version) or ``parent`` (run → child run); run node ids are ``run:<id>``.
+        (run → version), ``parent`` (run → child run) or ``previous`` (an implicit run's segment →
+        the next segment); run node ids are ``run:<id>``.
     """
 
     root: str
@@ -42,12 +51,12 @@ class LineageGraph:
     # -- navigation -----------------------------------------------------------------------------
 
     def producers(self, node: str) -> list[str]:
-        """Return the node ids with an edge into ``node``."""
-        return [s for s, t, _ in self.edges if t == node]
+        """Return the node ids with a ``used``/``produced`` edge into ``node``."""
+        return [s for s, t, k in self.edges if t == node and k not in _RUN_LINKS]
 
     def consumers(self, node: str) -> list[str]:
-        """Return the node ids ``node`` has an edge to."""
-        return [t for s, t, _ in self.edges if s == node]
+        """Return the node ids ``node`` has a ``used``/``produced`` edge to."""
+        return [t for s, t, k in self.edges if s == node and k not in _RUN_LINKS]
 
     def label(self, node: str, *, short: bool = False) -> str:
         """Return a human label for a node.
@@ -104,11 +113,15 @@ class LineageGraph:
             lines.append(f'    {nid}[["{text}"]]' if node.startswith("run:") else f'    {nid}(["{text}"])')
         for s, t, kind in sorted(set(self.edges)):
             if s in ids and t in ids:
-                lines.append(f"    {ids[s]} -.-> {ids[t]}" if kind == "parent" else f"    {ids[s]} --> {ids[t]}")
+                lines.append(f"    {ids[s]} -.-> {ids[t]}" if kind in _RUN_LINKS else f"    {ids[s]} --> {ids[t]}")
         lines.append("    classDef run fill:#fde68a,stroke:#b45309")
-        runs = [ids[n] for n in ids if n.startswith("run:")]
+        lines.append("    classDef failed fill:#fecaca,stroke:#b91c1c")
+        runs = [ids[n] for n in ids if n.startswith("run:") and self.runs[n[4:]].status != "failed"]
+        failed = [ids[n] for n in ids if n.startswith("run:") and self.runs[n[4:]].status == "failed"]
         if runs:
             lines.append(f"    class {','.join(runs)} run")
+        if failed:
+            lines.append(f"    class {','.join(failed)} failed")
         if self.root in ids:
             lines.append(f"    style {ids[self.root]} stroke-width:3px")
         return "\n".join(lines)
@@ -119,42 +132,72 @@ class LineageGraph:
         lines = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
         for node, nid in ids.items():
             text = self.label(node, short=True).replace("\\", "\\\\").replace('"', '\\"')
-            shape = 'shape=box, style="filled,rounded", fillcolor="#fde68a"' if node.startswith("run:") else "shape=ellipse"
+            shape = "shape=ellipse"
+            if node.startswith("run:"):
+                fill = "#fecaca" if self.runs[node[4:]].status == "failed" else "#fde68a"
+                shape = f'shape=box, style="filled,rounded", fillcolor="{fill}"'
             lines.append(f'  {nid} [label="{text}", {shape}];')
         for s, t, kind in sorted(set(self.edges)):
             if s in ids and t in ids:
-                style = " [style=dashed]" if kind == "parent" else ""
+                style = " [style=dashed]" if kind in _RUN_LINKS else ""
                 lines.append(f"  {ids[s]} -> {ids[t]}{style};")
         lines.append("}")
         return "\n".join(lines)
 
     def to_tree(self) -> str:
-        """Return an indented text tree from the root, following the query's direction."""
+        """Return an indented text tree from the root, following the query's direction.
+
+        Upstream, a run also shows the runs around it that used something (a fit inside a task
+        works from the task's inputs); downstream, a run also shows the runs inside it that
+        made something (the task's fit and its checkpoints). A node met again says ``(see above)``.
+        """
         lines: list[str] = []
-        seen: set[str] = set()
-        up = self.direction != "downstream"
-        self._tree(self.root, "", True, lines, seen, up, top=True)
-        if self.direction == "both":
-            lines.append("")
-            self._tree(self.root, "", True, lines, set(), False, top=True)
+        if self.direction != "downstream":
+            lines += self._tree(up=True)
+        if self.direction != "upstream":
+            lines += ([""] if lines else []) + self._tree(up=False)
         return "\n".join(lines)
 
-    def _tree(self, node: str, prefix: str, last: bool, lines: list[str], seen: set[str], up: bool, top: bool = False) -> None:
-        arrow = "<- " if up else "-> "
-        connector = "" if top else ("└─ " if last else "├─ ")
-        repeat = node in seen
-        lines.append(f"{prefix}{connector}{'' if top else arrow}{self.label(node)}{'  (see above)' if repeat else ''}")
-        if repeat:
-            return
-        seen.add(node)
-        nexts = [n for n in (self.producers(node) if up else self.consumers(node))
-                 if not any(k == "parent" for s, t, k in self.edges if (s, t) in ((n, node), (node, n)))]
-        if node.startswith("run:") and up:
-            # a nested run also works from what the run around it used
-            nexts += [s for s, t, k in self.edges if t == node and k == "parent" and self.producers(s)]
-        child_prefix = prefix + ("" if top else ("   " if last else "│  "))
-        for i, nxt in enumerate(sorted(set(nexts))):
-            self._tree(nxt, child_prefix, i == len(set(nexts)) - 1, lines, seen, up)
+    def _tree(self, *, up: bool) -> list[str]:
+        nexts = self._tree_steps(up)
+        lines: list[str] = []
+        seen: set[str] = set()
+        # (node, prefix of its children, its own line's prefix); a stack, not recursion: chains may be deep
+        stack: list[tuple[str, str, str]] = [(self.root, "", "")]
+        while stack:
+            node, child_prefix, head = stack.pop()
+            repeat = node in seen
+            lines.append(f"{head}{self.label(node)}{'  (see above)' if repeat else ''}")
+            if repeat:
+                continue
+            seen.add(node)
+            children = nexts.get(node, [])
+            arrow = "<- " if up else "-> "
+            for i in reversed(range(len(children))):
+                last = i == len(children) - 1
+                stack.append((children[i], child_prefix + ("   " if last else "│  "),
+                              child_prefix + ("└─ " if last else "├─ ") + arrow))
+        return lines
+
+    def _tree_steps(self, up: bool) -> dict[str, list[str]]:
+        """Return ``{node: next nodes}`` for a tree in one direction."""
+        flow: dict[str, set[str]] = {}
+        links: dict[str, set[str]] = {}  # run -> runs it continues (parent, previous segment) or is continued by
+        for s, t, k in self.edges:
+            if k in _RUN_LINKS:
+                a, b = (t, s) if up else (s, t)
+                links.setdefault(a, set()).add(b)
+            elif up:
+                flow.setdefault(t, set()).add(s)
+            else:
+                flow.setdefault(s, set()).add(t)
+        steps: dict[str, list[str]] = {}
+        for node in set(flow) | set(links):
+            found = set(flow.get(node, ()))
+            # upstream: the runs around a run that used something; downstream: the runs inside it that made something
+            found |= {r for r in links.get(node, ()) if flow.get(r)}
+            steps[node] = sorted(found)
+        return steps
 
     def to_openlineage(self, namespace: str = "plait") -> list[dict[str, Any]]:
         """Return one OpenLineage ``COMPLETE``/``FAIL`` RunEvent per run in the graph."""
@@ -178,48 +221,61 @@ def _mermaid_text(text: str) -> str:
     return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
 
-def lineage(store: Store, spec: str, direction: str = "upstream", depth: int | None = None, parents: bool = True) -> LineageGraph:
+def lineage(store: Store, spec: str, direction: str = "upstream", depth: int | None = None, parents: bool = True,
+            producers: str = "preferred") -> LineageGraph:
     """Return the lineage graph of a version (``name``, ``name:v3``, ``name:alias``) or a run id.
 
     :param direction: ``upstream`` (what it was made from), ``downstream`` (what was made from
         it) or ``both``.
     :param depth: how many runs away to go; ``None`` for all.
-    :param parents: also include the runs that contain the graph's runs (flows around tasks).
-    :raises InvalidInputError: for an unknown direction or a negative depth.
+    :param parents: also include the runs that contain the graph's runs (flows around tasks) and
+        the earlier segments of implicit runs.
+    :param producers: ``preferred`` follows each version's preferred producer
+        (:attr:`ArtifactVersion.produced_by`); ``all`` follows every run that produced it.
+    :raises InvalidInputError: for an unknown direction or producers mode, or a negative depth.
     :raises NotFoundError: for an unknown version or run.
     """
     if direction not in DIRECTIONS:
         raise InvalidInputError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+    if producers not in P.MODES:
+        raise InvalidInputError(f"producers must be one of {', '.join(P.MODES)}, not {producers!r}")
     if depth is not None and depth < 0:
         raise InvalidInputError(f"depth must be 0 or more, not {depth}")
     catalog = store.catalog
     run_root = _as_run(store, spec)
+    up_seeds: list[tuple[tuple[str, int], str | None]]  # what the root was made from, and when it was used
     if run_root is not None:
         root = f"run:{run_root}"
-        up_seeds = G.used_by_run(catalog, run_root)
+        up_seeds = list(G.used_by_run(catalog, run_root))
         down_seeds = G.logged_by_run(catalog, run_root)
         run_depth = None if depth is None else depth - 1
     else:
         name, number = store.resolve(spec)
         root = f"{name}:v{number}"
-        up_seeds = down_seeds = [(name, number)]
+        up_seeds, down_seeds = [((name, number), None)], [(name, number)]
         run_depth = depth
     graph = LineageGraph(root=root, direction=direction)
     run_ids: set[str] = {run_root} if run_root else set()
     version_keys: set[tuple[str, int]] = set()
+    made_by: dict[tuple[str, int], set[str]] = {}
     if run_depth is None or run_depth >= 0:
+        walks = []
         if direction in ("upstream", "both"):
-            found = G.upstream(catalog, up_seeds, run_depth)
-            version_keys |= set(found)
-            run_ids |= G.producers(catalog, [k for k, d in found.items() if run_depth is None or d < run_depth])
+            walks.append(G.upstream(catalog, up_seeds, run_depth, producers))
         if direction in ("downstream", "both"):
-            found = G.downstream(catalog, down_seeds, run_depth)
-            version_keys |= set(found)
-            run_ids |= G.consumers(catalog, [k for k, d in found.items() if run_depth is None or d < run_depth])
-            run_ids |= G.producers(catalog, [k for k, d in found.items() if d > 0])  # runs nested in a consumer
+            walks.append(G.downstream(catalog, down_seeds, run_depth, producers))
+        for walk in walks:
+            version_keys |= set(walk.versions)
+            run_ids |= walk.runs
+            for key, runs in walk.made_by.items():
+                made_by.setdefault(key, set()).update(runs)
     if run_root is None:
-        version_keys.add(up_seeds[0])
-    _fill(store, graph, version_keys, run_ids, parents)
+        version_keys.add((name, number))
+    else:
+        made_by_root = {key for key in G.logged_by_run(catalog, run_root) if key in version_keys}
+        for key in made_by_root:
+            made_by.setdefault(key, set()).add(run_root)
+    _fill(store, graph, version_keys, run_ids, parents, producers, made_by)
     return graph
 
 
@@ -238,23 +294,39 @@ def _as_run(store: Store, spec: str) -> str | None:
     return None
 
 
-def _fill(store: Store, graph: LineageGraph, version_keys: set[tuple[str, int]], run_ids: set[str], parents: bool) -> None:
+def _fill(store: Store, graph: LineageGraph, version_keys: set[tuple[str, int]], run_ids: set[str], parents: bool,
+          mode: str, made_by: dict[tuple[str, int], set[str]]) -> None:
     """Build the graph's nodes in bulk (one query per kind, on one synced index) and its edges."""
     catalog = store.catalog
     graph.versions.update((v.spec, v) for v in ArtifactVersion.from_rows(store, V.rows(catalog, version_keys)))
     graph.runs.update((r.id, RunRecord.from_row(store, r)) for r in RQ.rows(catalog, run_ids))
     if parents:  # first, so the inputs of the runs around a run become edges too
-        todo = {r.parent for r in graph.runs.values() if r.parent and r.parent not in graph.runs}
+        todo = {o for r in graph.runs.values() for o in _outer(r) if o not in graph.runs}
         while todo:
             found = {r.id: RunRecord.from_row(store, r) for r in RQ.rows(catalog, todo)}
             graph.runs.update(found)
-            todo = {r.parent for r in found.values() if r.parent and r.parent not in graph.runs}
-        graph.edges.extend((f"run:{r.parent}", f"run:{r.id}", "parent") for r in graph.runs.values() if r.parent in graph.runs)
+            todo = {o for r in found.values() for o in _outer(r) if o not in graph.runs}
+    for run in graph.runs.values():
+        if run.parent in graph.runs:
+            graph.edges.append((f"run:{run.parent}", f"run:{run.id}", "parent"))
+        previous = run.info.get("previous")
+        if isinstance(previous, str) and previous in graph.runs:
+            graph.edges.append((f"run:{previous}", f"run:{run.id}", "previous"))
     for run_id, name, number in RQ.uses(catalog, graph.runs):
         if f"{name}:v{number}" in graph.versions:
             graph.edges.append((f"{name}:v{number}", f"run:{run_id}", "used"))
-    for run_id, name, number in RQ.produced(catalog, graph.runs):
-        if f"{name}:v{number}" in graph.versions:
-            graph.edges.append((f"run:{run_id}", f"{name}:v{number}", "produced"))
+    # the producers the walks went through; a version they did not step through (a seed of a
+    # downstream query) shows the producers a query of its own would follow
+    made = dict(made_by)
+    for key, rows in P.chosen(catalog, [k for k in version_keys if k not in made_by], mode).items():
+        made[key] = {p.run for p in rows}
+    for (name, number), runs in made.items():
+        graph.edges.extend((f"run:{run}", f"{name}:v{number}", "produced") for run in runs if run in graph.runs)
     graph.edges = sorted(set(graph.edges))
     graph.versions = dict(sorted(graph.versions.items()))
+
+
+def _outer(run: RunRecord) -> list[str]:
+    """The runs ``run`` continues: its parent, and the segment before it (for an implicit run)."""
+    previous = run.info.get("previous")
+    return [r for r in (run.parent, previous if isinstance(previous, str) else None) if r]

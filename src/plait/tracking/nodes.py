@@ -26,6 +26,7 @@ from plait.formats.manifest import Entry, Manifest
 from plait.formats.names import check_alias
 from plait.formats.records import check_json
 from plait.index import events as E
+from plait.index import producers as P
 from plait.index import runs as RQ
 from plait.index import versions as V
 from plait.index.rows import RunRow, VersionRow
@@ -87,8 +88,9 @@ class ArtifactVersion:
     :ivar description: current description.
     :ivar metadata: current metadata.
     :ivar created_at: ISO UTC time it was logged.
-    :ivar created_by: id of the run that logged it.
-    :ivar aliases: aliases pointing at it (``latest`` included when it is the newest).
+    :ivar created_by: id of the run that logged it first (:attr:`producers` lists every run
+        that produced it, :attr:`produced_by` the preferred one).
+    :ivar aliases: aliases pointing at it (``latest`` included when it is its name's latest).
     """
 
     store: Store = field(repr=False, compare=False)
@@ -289,9 +291,26 @@ class ArtifactVersion:
     # -- lineage --------------------------------------------------------------------------------
 
     @property
+    def producers(self) -> list[RunRecord]:
+        """Every run that produced this version, oldest first: the run that logged it, then each
+        run that logged the same content again under this name (a rerun, a revert)."""
+        catalog = self.store.catalog
+        ids = P.runs_of(catalog, self.name, self.number)
+        found = {r.id: r for r in RQ.rows(catalog, ids)}
+        return [RunRecord.from_row(self.store, found[i]) for i in ids if i in found]
+
+    @property
     def produced_by(self) -> RunRecord | None:
-        """The run that logged this version."""
-        return RunRecord.load(self.store, self.created_by) if self.created_by else None
+        """The preferred producer: a run that finished (and no run around it failed) over one
+        still running over a failed one, and among equals the one that produced it last.
+
+        It is the producer lineage queries follow by default; :attr:`producers` lists them all.
+        """
+        catalog = self.store.catalog
+        rows = P.of(catalog, [(self.name, self.number)]).get((self.name, self.number), [])
+        known = {r.id: r for r in RQ.rows(catalog, [p.run for p in rows])}
+        best = P.preferred([p for p in rows if p.run in known])
+        return RunRecord.from_row(self.store, known[best.run]) if best is not None else None
 
     @property
     def used_by(self) -> list[RunRecord]:

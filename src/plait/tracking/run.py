@@ -3,7 +3,10 @@
 ``with plait.run("train") as run:`` makes ``run`` the active run of the current context (a
 :mod:`contextvars` variable, so threads started with a copied context and asyncio tasks see it);
 runs started inside it record it as their parent. Outside any run, ``plait.log``/``plait.use``
-go to an implicit run for the process, finished when the process exits.
+go to an implicit run for the process (named after the script, or the notebook), finished when
+the process exits. When the implicit run uses a version made from its own outputs (a notebook
+that tracks ``a``, derives ``b`` from it and loads ``b``), it finishes and a new segment goes on
+(``info["previous"]``), so the lineage does not loop; a run you start records such a use as is.
 
 Every start, finish, use and log is an event in the store; a run's record is their fold.
 
@@ -22,23 +25,25 @@ from typing import TYPE_CHECKING, Any, cast
 
 from plait.base.describe import type_name
 from plait.base.ids import new_ulid, utcnow
-from plait.errors import ConversionError, InvalidNameError, LineageError, NotFoundError, StoreError
+from plait.errors import ConversionError, InvalidNameError, NotFoundError, StoreError
 from plait.formats import records as R
 from plait.formats.artifact import Artifact
 from plait.formats.names import check_alias, check_name, parse_spec, safe_name
 from plait.formats.records import check_json
 from plait.index import graph as G
+from plait.index import producers as P
 from plait.index import versions as V
+from plait.index.rows import VersionRow
 from plait.store.base import BaseStore as Store
-from plait.store.publish import publish
-from plait.store.shared import at_exit, states
+from plait.store.publish import match_content, publish
+from plait.store.shared import at_exit, shared, states
 from plait.tracking.environment import environment, program_name
 from plait.tracking.nodes import ACTIVE_RUN, FAILED, FINISHED, RUNNING, ArtifactVersion, RunRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["FAILED", "FINISHED", "RUNNING", "HookRelay", "Run", "active_run", "install_hook_relay", "run_for"]
+__all__ = ["FAILED", "FINISHED", "RUNNING", "HookRelay", "Run", "active_run", "implicit_run", "install_hook_relay", "run_for"]
 
 #: Key of the implicit run in a store's shared state.
 IMPLICIT_SLOT = "plait.implicit-run"
@@ -122,6 +127,7 @@ class Run(RunRecord):
         self._token: contextvars.Token[RunRecord | None] | None = None
         self._started = False
         self._environment: dict[str, Any] = {}
+        self._successor: Run | None = None  # an implicit run's next segment (see use())
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -182,31 +188,65 @@ class Run(RunRecord):
 
     # -- use and log ----------------------------------------------------------------------------
 
-    def use(self, obj: Any, *, name: str | None = None, type: str | None = None) -> ArtifactVersion:
+    @property
+    def implicit(self) -> bool:
+        """Whether this is the implicit run that calls outside any ``plait.run()`` go to."""
+        return self.info.get("implicit") is True
+
+    def current(self) -> Run:
+        """Return the run that records now: this one, or for an implicit run that rolled over, its newest segment."""
+        run = self
+        while run._successor is not None:
+            run = run._successor
+        return run
+
+    def use(self, obj: Any, *, name: str | None = None, type: str | None = None,
+            upstream: Iterable[str | RunRecord] = ()) -> ArtifactVersion:
         """Record that this run uses a version, and return it.
 
         ``obj`` may be a spec (``"raw:latest"``), an :class:`ArtifactVersion`, a local path, bytes,
         or any object a plugin converts. For anything but a spec or a version, the content is
-        hashed and linked to an existing version with the same manifest digest (whatever its
-        name); if there is none, it is logged first as a new version with no producing run.
+        hashed and linked to a live version with the same content, whatever its name; when
+        several hold it, the hand-off follows the pipeline: a version an ``upstream`` run logged
+        (the newest), else the version logged last inside this run's top-level run, else the
+        oldest. If no version holds it, it is logged first as a new version nobody produced.
 
+        Using a version this run logged is not an input. A run may use a version made from its
+        own outputs (the lineage then holds a loop; every query stays finite, and an output
+        depends only on what its run used before logging it). The implicit run does not loop:
+        it finishes and a new segment (``info["previous"]`` = the old id) records the use.
+
+        :param upstream: ids (or runs) of the runs this run received ``obj`` from, e.g. the task
+            runs a Prefect task's arguments came from.
         :raises NotFoundError: for an unknown spec.
-        :raises LineageError: if the version was produced downstream of this run (a cycle).
         :raises ConversionError: if no plugin can turn ``obj`` into an artifact.
         """
-        version = self._resolve_used(obj, name, type)
-        if version.created_by == self.id:
+        run = self.current()
+        if run is not self:
+            return run.use(obj, name=name, type=type, upstream=upstream)
+        version = self._resolve_used(obj, name, type, [u.id if isinstance(u, RunRecord) else str(u) for u in upstream])
+        catalog = self.store.catalog
+        if self.id in P.runs_of(catalog, version.name, version.number):
             return version  # reading back one's own output is not an input
-        self._check_acyclic(version)
+        if self.implicit and G.logged_by_run(catalog, self.id) and G.derived_from_run(catalog, self.id, version.name, version.number):
+            return self._roll_over().use(version)
         self.start()
         self.store.write_event(R.VERSION_USED, {"name": version.name, "number": version.number, "digest": version.digest},
                                run=self.id, background=True)
         _relay.artifact_used(run=self, version=version)
         return version
 
-    def _resolve_used(self, obj: Any, name: str | None, type: str | None) -> ArtifactVersion:
+    def _roll_over(self) -> Run:
+        """Finish this implicit run and return its next segment, which goes on from it."""
+        successor = Run(self.store, self.name, kind=self.kind, parent=self.parent,
+                        info={"implicit": True, "previous": self.id})
+        self._successor = self.store.shared.swap(IMPLICIT_SLOT, self, successor) or successor
+        self.finish()
+        return self._successor
+
+    def _resolve_used(self, obj: Any, name: str | None, type: str | None, upstream: list[str]) -> ArtifactVersion:
         if isinstance(obj, ArtifactVersion):
-            return obj if obj.store == self.store else self._match_or_import(obj, name, type)
+            return obj if obj.store == self.store else self._match_or_import(obj, name, type, upstream)
         if isinstance(obj, str) and not os.path.exists(obj):
             try:
                 parse_spec(obj)
@@ -218,27 +258,37 @@ class Run(RunRecord):
                 return ArtifactVersion.load(self.store, obj)  # a valid spec that exists wins over a same-named path
             except (InvalidNameError, NotFoundError):
                 pass
-        return self._match_or_import(obj, name, type)
+        return self._match_or_import(obj, name, type, upstream)
 
-    def _match_or_import(self, obj: Any, name: str | None, type: str | None) -> ArtifactVersion:
+    def _match_or_import(self, obj: Any, name: str | None, type: str | None, upstream: list[str]) -> ArtifactVersion:
+        def choose(rows: list[VersionRow]) -> VersionRow:
+            return P.handoff(self.store.catalog, rows, upstream, self._top_level())
+
         fingerprint = _fingerprint(obj)
         known = self.store_fingerprint(fingerprint)
-        if known is not None:
-            return known
+        if known is not None:  # its content is known without hashing; the hand-off still chooses
+            row = choose(V.by_content(self.store.catalog, known.digest))
+            return known if row.key == (known.name, known.number) else ArtifactVersion.from_row(self.store, row)
         draft = _draft_from_version(obj) if isinstance(obj, ArtifactVersion) else to_artifact(obj, name, type, self.store)
-        row, _ = publish(self.store, draft, created_by=None, prefer_existing=True)
+        row, _ = match_content(self.store, draft, choose)
         version = ArtifactVersion.from_row(self.store, row)
         self._remember_fingerprint(fingerprint, version)
         return version
 
+    def _top_level(self) -> set[str]:
+        """Return the outermost runs around this one (itself, if there is none)."""
+        ids = [i for i in (self.id, self.parent, self.info.get("previous")) if isinstance(i, str)]
+        return P.roots(self.store.catalog, ids) or {self.id}
+
     def log(self, obj: Any, name: str | None = None, type: str | None = None, *, aliases: Iterable[str] = (),
             description: str | None = None, metadata: Mapping[str, Any] | None = None) -> ArtifactVersion:
-        """Log an object as a new version produced by this run, and return the version.
+        """Log an object as a version produced by this run, and return the version.
 
         ``obj`` may be a local path (file or folder), bytes, an :class:`Artifact` draft, an
         :class:`ArtifactVersion` (recorded as is), or anything a plugin converts. If the content
-        equals the latest version of the name, that version is returned and no new one is made
-        (aliases are still applied).
+        equals a live version of the name (any one, not only the latest), that version is
+        returned, no new one is made, and this run is recorded as one more of its producers; it
+        becomes the name's ``latest`` (a revert moves ``latest`` back). Aliases are applied either way.
 
         :param name: the artifact name (default: from the object, e.g. a path's base name).
         :param type: the artifact type (default: from the object, ``dataset`` for paths).
@@ -247,6 +297,9 @@ class Run(RunRecord):
         :param metadata: merged into the draft's metadata.
         :raises ConversionError: if no plugin can turn ``obj`` into an artifact.
         """
+        run = self.current()
+        if run is not self:
+            return run.log(obj, name, type, aliases=aliases, description=description, metadata=metadata)
         aliases = [check_alias(a) for a in aliases]
         if isinstance(obj, ArtifactVersion) and obj.store == self.store:
             self.start()
@@ -254,9 +307,9 @@ class Run(RunRecord):
         else:
             fingerprint = _fingerprint(obj)
             known = self.store_fingerprint(fingerprint, name)
-            if known is not None and known.number == V.latest_number(self.store.catalog, known.name):
+            if known is not None:
                 self.start()
-                version, created = known, False  # as for equal content: only the latest is reused
+                version, created = known, False
             else:
                 draft = _draft_from_version(obj) if isinstance(obj, ArtifactVersion) else to_artifact(obj, name, type, self.store)
                 if name is not None and draft.name != name:
@@ -269,12 +322,31 @@ class Run(RunRecord):
                 row, created = publish(self.store, draft, created_by=self.id, on_hashed=self.start)
                 version = ArtifactVersion.from_row(self.store, row)
                 self._remember_fingerprint(fingerprint, version)
+            if not created and self._produced_again(version):
+                version = version.refresh()
         for alias in aliases:
             self.store.set_alias(version.spec, alias, run=self.id)
         if aliases:
             version = version.refresh()
         _relay.artifact_logged(run=self, version=version, created=created)
         return version
+
+    def _produced_again(self, version: ArtifactVersion) -> bool:
+        """Record this run as one more producer of an existing version; return whether it was recorded.
+
+        Nothing is recorded when a run inside this one produced it (the task handing on its
+        fit's checkpoint did not make it), or when this run already did and it is still ``latest``.
+        """
+        catalog = self.store.catalog
+        producers = P.runs_of(catalog, version.name, version.number)
+        if self.id in producers:
+            if V.latest_number(catalog, version.name) == version.number:
+                return False
+        elif producers and P.inside(catalog, producers, self.id):
+            return False
+        data = {"name": version.name, "number": version.number, "digest": version.digest}
+        self.store.write_event(R.VERSION_PRODUCED, data, run=self.id, background=True)
+        return True
 
     def store_fingerprint(self, fingerprint: str | None, name: str | None = None) -> ArtifactVersion | None:
         """Return the version a fingerprint was last logged as (of ``name``, if given), if any."""
@@ -283,13 +355,6 @@ class Run(RunRecord):
     def _remember_fingerprint(self, fingerprint: str | None, version: ArtifactVersion) -> None:
         if fingerprint is not None:
             V.remember_fingerprint(self.store.catalog, fingerprint, version.name, version.number)
-
-    def _check_acyclic(self, version: ArtifactVersion) -> None:
-        if version.created_by and G.made_from_run(self.store.catalog, self.id, version.name, version.number):
-            raise LineageError(
-                f"run {self.name!r} ({self.id}) cannot use {version.spec}: that version was made from this "
-                "run's own outputs, so using it would make the lineage graph circular"
-            )
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -334,14 +399,18 @@ def run_for(store: Store, make_name: Callable[[], str] = program_name) -> Run:
     run = active_run()
     if run is not None and run.store == store:
         return run
-    state = store.shared
-    parent = run.id if run is not None and run.store == store else None
 
     def make() -> Run:
         _register_exit_hook()
-        return Run(store, safe_name(make_name() or "python"), kind="manual", parent=parent, info={"implicit": True})
+        return Run(store, safe_name(make_name() or "python"), kind="manual", info={"implicit": True})
 
-    return state.slot(IMPLICIT_SLOT, make)
+    return cast(Run, store.shared.slot(IMPLICIT_SLOT, make)).current()
+
+
+def implicit_run(url: str) -> Run | None:
+    """Return the current segment of the implicit run of the store at ``url``, if one was made."""
+    run = shared(url).get(IMPLICIT_SLOT)
+    return run.current() if isinstance(run, Run) else None
 
 
 _exit_hook_registered = False

@@ -49,15 +49,21 @@ def version_dict(version: plait.ArtifactVersion) -> dict[str, Any]:
     """Return a version as the pages show it: its fields, rendered notes, producer and consumers.
 
     :param version: the version.
-    :returns: :meth:`ArtifactVersion.to_dict` plus ``number``, ``description_html``, ``run`` and ``used_by``.
+    :returns: :meth:`ArtifactVersion.to_dict` plus ``number``, ``description_html``, ``run`` (the
+        preferred producer), ``producers`` (every run that produced it, oldest first) and ``used_by``.
     """
-    producer = version.produced_by if version.created_by else None
+    producer = version.produced_by
     data = version.to_dict()
     data["number"] = version.number
     data["description_html"] = render_markdown(version.description)
-    data["run"] = {"id": producer.id, "name": producer.name, "kind": producer.kind, "status": producer.status} if producer else None
-    data["used_by"] = [{"id": r.id, "name": r.name, "kind": r.kind, "status": r.status} for r in version.used_by]
+    data["run"] = _run_brief(producer) if producer else None
+    data["producers"] = [_run_brief(r) for r in version.producers]
+    data["used_by"] = [_run_brief(r) for r in version.used_by]
     return data
+
+
+def _run_brief(run: plait.RunRecord) -> dict[str, Any]:
+    return {"id": run.id, "name": run.name, "kind": run.kind, "status": run.status}
 
 
 @router.get("/store", summary="Describe the store")
@@ -162,7 +168,7 @@ def show_run(request: Request, run_id: str) -> dict[str, Any]:
     data = run.to_dict()
     data["inputs"] = [_brief(v) for v in run.inputs]
     data["outputs"] = [_brief(v) for v in run.outputs]
-    data["children"] = [{"id": c.id, "name": c.name, "kind": c.kind, "status": c.status} for c in run.children]
+    data["children"] = [_run_brief(c) for c in run.children]
     return data
 
 
@@ -173,13 +179,15 @@ def _brief(version: plait.ArtifactVersion) -> dict[str, Any]:
 
 @router.get("/lineage", summary="The lineage graph of a version or run")
 def lineage(request: Request, spec: str = Query(..., max_length=300), direction: str = "both",
-            depth: int | None = Query(None, ge=0, le=1000)) -> dict[str, Any]:
+            depth: int | None = Query(None, ge=0, le=1000), producers: str = "preferred") -> dict[str, Any]:
     """Return the graph around a version (``name:v3``) or a run (``run:<id>``): nodes and edges.
 
     Each node's ``node`` is ``version`` or ``run``. Edges are ``used`` (version → run),
-    ``produced`` (run → version) and ``parent`` (run → child run).
+    ``produced`` (run → version), ``parent`` (run → child run) and ``previous`` (an implicit
+    run's segment → its next one). ``producers=all`` follows every run that produced a version,
+    not only the preferred one.
     """
-    graph = _store(request).lineage(spec, direction=direction, depth=depth)
+    graph = _store(request).lineage(spec, direction=direction, depth=depth, producers=producers)
     data = graph.to_dict()
     for node in data["nodes"]:  # to_dict's version nodes carry the artifact type in "type"
         node["node"] = "run" if node["id"].startswith("run:") and node["id"][4:] in graph.runs else "version"

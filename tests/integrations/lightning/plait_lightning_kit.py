@@ -1,6 +1,11 @@
-"""A tiny classifier and data for the Lightning tests (importable by ddp_spawn's new processes)."""
+"""A tiny classifier, its data and quiet CPU trainers for the Lightning tests (importable by
+ddp_spawn's new processes, and by the lineage suite)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -77,3 +82,36 @@ class HFData(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.dataset)
+
+
+#: Lightning's advice for real training runs, not errors of these tiny fits.
+LIGHTNING_NOISE = [
+    "ignore:.*does not have many workers.*",
+    "ignore:.*number of training batches.*is smaller than the logging interval.*",
+    "ignore:.*GPU available but not used.*",
+    "ignore:.*`isinstance.*LeafSpec.*` is deprecated.*",
+    "ignore:.*Checkpoint directory .* exists and is not empty.*",
+    "ignore:.*is not supported on CPUs, hence setting .* to False.*",
+    "ignore:.*The `srun` command is available.*",
+    "ignore:.*Detected KeyboardInterrupt.*",
+    "ignore:The dirpath has changed from.*",
+    "ignore:.*torch.cuda.*:UserWarning",
+    "ignore:.*unclosed.*:ResourceWarning",
+]
+
+
+def make_trainer_in(folder: Path) -> Callable[..., Any]:
+    """Return a function building a quiet CPU trainer that writes checkpoints under ``folder/<dirname>``."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    def make(*callbacks: Any, dirname: str = "ckpts", max_epochs: int = 4, monitor: str | None = "val_loss",
+             save_top_k: int = 2, save_last: bool = True, mode: str = "min", **kwargs: Any) -> tuple[Any, Any]:
+        checkpoint = ModelCheckpoint(dirpath=str(folder / dirname), monitor=monitor, mode=mode, save_top_k=save_top_k,
+                                     save_last=save_last, filename="{epoch}-{val_loss:.4f}")
+        pl.seed_everything(0, verbose=False)
+        settings = dict(max_epochs=max_epochs, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, deterministic=True)
+        settings.update(kwargs)
+        return pl.Trainer(callbacks=[checkpoint, *callbacks], **settings), checkpoint
+
+    return make

@@ -105,6 +105,32 @@ def test_fine_tune_from_best_links_the_two_fits(file_store, make_trainer, kit):
     assert graph.to_json() and best.spec in graph.to_mermaid() and first.id in graph.to_json()
 
 
+@pytest.mark.parametrize("scope", ["fit", "name"])
+def test_a_fit_records_its_metrics_and_best_follows_the_newest_fit_unless_asked_otherwise(
+        file_store, make_trainer, kit, scope):
+    """Pre-train on easy data, fine-tune on a harder validation set: the fine-tune's losses are
+    worse but are not comparable with the pre-training's, so by default its best is ``best``."""
+    trainer, mc = make_trainer(PlaitCheckpoints("classifier", store=file_store, best=scope), max_epochs=3, dirname="pre")
+    trainer.fit(kit.TinyClassifier(lr=0.5), datamodule=kit.TinyData())
+    pretrained = file_store.get("classifier:best")
+    trainer2, mc2 = make_trainer(PlaitCheckpoints("classifier", store=file_store, best=scope), max_epochs=6, dirname="fine")
+    trainer2.fit(kit.TinyClassifier(lr=0.05), datamodule=kit.TinyData(seed=3, shift=1.5),
+                 ckpt_path=checkpoint_path(pretrained.spec, store=file_store))
+
+    pre, fine = sorted(file_store.runs(kind="lightning.fit"), key=lambda r: r.id)
+    for run, callback in ((pre, mc), (fine, mc2)):
+        assert set(run.summary["metrics"]) == {"val_loss", "val_acc"}
+        best = run.summary["best"]
+        assert (best["monitor"], best["mode"]) == ("val_loss", "min")
+        assert best["score"] == pytest.approx(float(callback.best_model_score))
+        assert best["metrics"]["val_loss"] == pytest.approx(best["score"])
+        assert file_store.get(best["version"]).metadata["metrics"] == best["metrics"]
+    assert fine.summary["best"]["score"] > pre.summary["best"]["score"]  # a harder validation set
+    now = file_store.get("classifier:best")
+    expected = fine.summary["best"]["version"] if scope == "fit" else pretrained.spec
+    assert now.spec == expected
+
+
 def test_resume_from_plain_path_links_the_stored_version(file_store, make_trainer, kit, tmp_path):
     trainer, mc = make_trainer(PlaitCheckpoints("classifier", store=file_store), max_epochs=2)
     trainer.fit(kit.TinyClassifier(), datamodule=kit.TinyData())
@@ -157,6 +183,8 @@ def test_plait_errors_become_warnings_and_training_goes_on(tmp_path, make_traine
 def test_bad_arguments_say_what_to_do():
     with pytest.raises(ValueError, match="log='everything' is not one of 'all', 'best', 'last'"):
         PlaitCheckpoints("classifier", log="everything")
+    with pytest.raises(ValueError, match="best='ever' is not one of 'fit', 'name'"):
+        PlaitCheckpoints("classifier", best="ever")
     with pytest.raises(plait.InvalidNameError):
         PlaitCheckpoints("no spaces please")
     with pytest.raises(plait.NotFoundError, match="no artifact named 'nothing'"):

@@ -1,15 +1,12 @@
-"""One ephemeral Prefect server for the whole session, and stores for the flows to record into.
+"""The session's Prefect server for every test here, and stores for the flows to record into.
 
-Prefect 3 starts a local API server for the first flow (6-10 s, more on a busy machine); one
-``prefect_test_harness`` per session keeps that cost to once. The flow heartbeat is turned off
-(it adds about a second per flow) and task results go to a session folder, so a cached task
-never finds a result from an earlier session.
+The server itself (one ``prefect_test_harness`` per session, shared with ``tests/lineage``) is
+the root conftest's ``prefect_server`` fixture.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,17 +17,8 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Run every test of this folder against one ephemeral Prefect server."""
-    from prefect.settings import temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    results = tmp_path_factory.mktemp("prefect-results")
-    with prefect_test_harness(server_startup_timeout=180), temporary_settings(
-        updates={"flows.heartbeat_frequency": None, "results.local_storage_path": str(results)}
-    ):
-        yield
-    collect_closed_sockets()
+def _prefect_for_every_test(prefect_server: None) -> None:
+    """Run every test of this folder against the session's Prefect server (see the root conftest)."""
 
 
 def collect_closed_sockets() -> None:

@@ -18,7 +18,7 @@ import plait
 from plait import Run, Store
 from plait.integrations.lightning.compat import lightning
 from plait.integrations.lightning.paths import link_checkpoint
-from plait.integrations.lightning.recorder import LOG_MODES, CheckpointRecorder, _jsonable
+from plait.integrations.lightning.recorder import BEST_SCOPES, LOG_MODES, CheckpointRecorder, _jsonable, metrics
 
 _L = lightning()
 
@@ -39,8 +39,12 @@ class PlaitCheckpoints(_L.Callback):  # type: ignore[misc,name-defined]
 
     Add it beside ``ModelCheckpoint``; every file Lightning writes (top-k, ``last``, manual
     ``trainer.save_checkpoint``) becomes a version of ``name`` with its epoch, global step,
-    monitored metric and the ModelCheckpoint settings. ``latest`` follows the newest version,
-    ``best`` the best by the monitored metric. Only global rank 0 records anything.
+    monitored metric, the metrics logged so far and the ModelCheckpoint settings. ``latest``
+    follows the newest version; ``best`` follows ModelCheckpoint's best file of the newest fit
+    (``best="fit"``), or the best by the monitored metric across every fit of the name
+    (``best="name"``). The run's summary holds the final metrics (``summary["metrics"]``) and the
+    best checkpoint with the metrics logged with it (``summary["best"]``). Only global rank 0
+    records anything.
 
     :param name: the model artifact's name (e.g. ``classifier``).
     :param log: what stays live: ``"best"`` (default; versions mirror the files ModelCheckpoint
@@ -48,31 +52,36 @@ class PlaitCheckpoints(_L.Callback):  # type: ignore[misc,name-defined]
     :param store: the store (default: the active run's, else the default store).
     :param run_name: the run's name (default: the LightningModule's class name).
     :param description: a description for each checkpoint version.
+    :param best: which checkpoints ``best`` compares: ``"fit"`` (default; the newest fit's best) or
+        ``"name"`` (every fit's checkpoints of the name, by the monitored metric).
     :raises InvalidNameError: for a name that is not allowed.
-    :raises ValueError: for an unknown ``log``.
+    :raises ValueError: for an unknown ``log`` or ``best``.
     """
 
     def __init__(self, name: str, *, log: str = "best", store: Store | str | None = None, run_name: str | None = None,
-                 description: str = "") -> None:
-        if log not in LOG_MODES:
-            raise ValueError(f"log={log!r} is not one of {', '.join(map(repr, LOG_MODES))}: "
-                             + "; ".join(f"{k}: {v}" for k, v in LOG_MODES.items()))
+                 description: str = "", best: str = "fit") -> None:
+        for option, value, allowed in (("log", log, LOG_MODES), ("best", best, BEST_SCOPES)):
+            if value not in allowed:
+                raise ValueError(f"{option}={value!r} is not one of {', '.join(map(repr, allowed))}: "
+                                 + "; ".join(f"{k}: {v}" for k, v in allowed.items()))
+        self.best_scope = best
         self.name = plait.Artifact(name, type="model").name  # checks the name now, not at the first checkpoint
         self.log_mode = log  # not self.log: Lightning sets callback.log to the module's log()
         self.run_name = plait.Artifact(run_name).name if run_name else None
         self.description = description
         self._store_url = store.url if isinstance(store, Store) else (os.fspath(store) if store is not None else None)
-        outer = plait.active_run()
+        outer = _explicit_run()
         # ddp_spawn pickles this object into new processes, where the active run is not set.
         self._outer = (outer.store.url, outer.id) if outer is not None else None
         self.run: Run | None = None
         self.recorder: CheckpointRecorder | None = None
         self._io: Any = None
         self._error: BaseException | None = None
+        self._trainer: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(run=None, recorder=None, _io=None, _error=None)
+        state.update(run=None, recorder=None, _io=None, _error=None, _trainer=None)
         return state
 
     @property
@@ -125,13 +134,14 @@ class PlaitCheckpoints(_L.Callback):  # type: ignore[misc,name-defined]
         run = Run(store, self.run_name or type(pl_module).__name__, kind=KIND, config=config, parent=parent, info=info)
         run.__enter__()
         self.run = run
-        self.recorder = CheckpointRecorder(run, self.name, self.log_mode, self.description)
+        self.recorder = CheckpointRecorder(run, self.name, self.log_mode, self.description, self.best_scope)
+        self._trainer = trainer
         self._io = _wrap_checkpoint_io(trainer, self)
         if datamodule is not None:
             self._use_datasets(list(vars(datamodule).values()))
 
     def _target(self) -> tuple[Store, str | None]:
-        outer = plait.active_run()
+        outer = _explicit_run()
         if self._store_url is None and outer is not None:
             return outer.store, outer.id
         url = self._store_url or (self._outer[0] if self._outer else None)
@@ -184,8 +194,16 @@ class PlaitCheckpoints(_L.Callback):  # type: ignore[misc,name-defined]
             self._warn(f"could not record the removal of {path}", exc)
 
     def _finish(self) -> None:
-        run, error = self.run, self._error
-        self.run, self.recorder, self._error = None, None, None
+        run, error, recorder, trainer = self.run, self._error, self.recorder, self._trainer
+        if run is not None and recorder is not None and trainer is not None:
+            try:
+                run.summary["metrics"] = metrics(trainer)
+                best = recorder.best_summary(trainer)
+                if best is not None:
+                    run.summary["best"] = best
+            except Exception as exc:
+                self._warn("could not record the metrics of this fit", exc)
+        self.run, self.recorder, self._error, self._trainer = None, None, None, None
         io, self._io = self._io, None
         if io is not None:
             io.unwrap()
@@ -273,6 +291,12 @@ def _loaders(trainer: Any) -> list[Any]:
         else:
             loaders.append(getattr(value, "iterables", value) if not hasattr(value, "dataset") else value)
     return loaders
+
+
+def _explicit_run() -> Run | None:
+    """The run a fit runs inside: the active run, unless it is the implicit run (which has no children)."""
+    run = plait.active_run()
+    return None if run is None or run.implicit else run
 
 
 def _is_hf_dataset(obj: Any) -> bool:

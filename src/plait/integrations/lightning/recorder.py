@@ -30,6 +30,11 @@ SETTINGS = ("monitor", "mode", "save_top_k", "save_last", "save_weights_only", "
             "every_n_train_steps", "train_time_interval", "save_on_train_epoch_end", "filename", "dirpath")
 
 BEST = "best"
+#: What ``best=`` accepts: which checkpoints the ``best`` alias compares.
+BEST_SCOPES = {
+    "fit": "the best checkpoint of the newest fit (a fine-tune on other data does not compete with the pre-training)",
+    "name": "the best checkpoint of every fit of the name, by the monitored metric",
+}
 
 
 class CheckpointRecorder:
@@ -39,13 +44,15 @@ class CheckpointRecorder:
     :param name: the model artifact's name.
     :param log: ``all``, ``best`` or ``last`` (see :data:`LOG_MODES`).
     :param description: the description given to each version.
+    :param best: ``fit`` or ``name`` (see :data:`BEST_SCOPES`).
     """
 
-    def __init__(self, run: Run, name: str, log: str, description: str = "") -> None:
+    def __init__(self, run: Run, name: str, log: str, description: str = "", best: str = "fit") -> None:
         self.run = run
         self.name = name
         self.mode = log
         self.description = description
+        self.best_scope = best
         self._by_path: dict[str, ArtifactVersion | None] = {}  # realpath -> version of its current bytes
         self.logged: list[ArtifactVersion] = []
 
@@ -65,7 +72,7 @@ class CheckpointRecorder:
             "epoch": _number(checkpoint.get("epoch", getattr(trainer, "current_epoch", None))),
             "global_step": _number(checkpoint.get("global_step", getattr(trainer, "global_step", None))),
             "kind": role, "filename": os.path.basename(real), "path": real,
-            **_monitored(real, role, callback, trainer),
+            **_monitored(real, role, callback, trainer), "metrics": metrics(trainer),
         }
         if callback is not None:
             metadata["checkpoint"] = {k: _jsonable(getattr(callback, k, None)) for k in SETTINGS}
@@ -105,11 +112,27 @@ class CheckpointRecorder:
     def _retire(self, version: ArtifactVersion, *, even_on_disk: bool = False) -> None:
         if not even_on_disk and any(v is not None and v.spec == version.spec for v in self._by_path.values()):
             return  # another checkpoint file still holds these bytes
+        if any(r.id != self.run.id for r in version.producers):
+            return  # another fit made the same bytes: it is that fit's checkpoint too
         try:
             version.delete()
         except PlaitError:
             return  # an alias (best, or one a person set) keeps it; already deleted is fine too
         self.logged = [v for v in self.logged if v.spec != version.spec]
+
+    def best_summary(self, trainer: Any) -> dict[str, Any] | None:
+        """Return this fit's best checkpoint as ModelCheckpoint judged it: metric, score, version and
+        the metrics logged when it was written; ``None`` without a monitored metric or a best file."""
+        callback = _monitoring_callback(trainer)
+        best_path = _local(getattr(callback, "best_model_path", "") or "") if callback is not None else None
+        version = self._by_path.get(best_path) if best_path else None
+        if version is None:
+            version = next((v for v in self.logged if v.metadata.get("path") == best_path), None)
+        if callback is None or version is None:
+            return None
+        return {"monitor": callback.monitor, "mode": callback.mode, "score": _number(callback.best_model_score),
+                "version": version.spec, "epoch": version.metadata.get("epoch"),
+                "metrics": dict(version.metadata.get("metrics") or {})}
 
     def _find_by_path(self, real: str) -> ArtifactVersion | None:
         """The newest live version of a file written by an earlier fit (resumed into the same folder)."""
@@ -123,7 +146,8 @@ class CheckpointRecorder:
         return None
 
     def _update_best(self, trainer: Any, version: ArtifactVersion) -> ArtifactVersion:
-        """Point ``best`` at ModelCheckpoint's best file if it beats the current ``best`` of the name."""
+        """Point ``best`` at ModelCheckpoint's best file: always when ``best`` is on another fit's
+        checkpoint and the scope is ``fit``; with ``name``, only if it beats the current ``best``."""
         callback = _monitoring_callback(trainer)
         best_path = _local(getattr(callback, "best_model_path", "") or "") if callback is not None else None
         target = self._by_path.get(best_path) if best_path else None
@@ -133,10 +157,23 @@ class CheckpointRecorder:
         if BEST in target.aliases:
             return version.refresh()
         current = _alias_target(self.run, self.name)
-        if current is not None and current.created_by != self.run.id and not _better(target, current, callback.mode):
+        mine = current is not None and any(current.spec == v.spec for v in self.logged)
+        if current is not None and not mine and self.best_scope == "name" and not _better(target, current, callback.mode):
             return version
         target.set_alias(BEST)
         return version.refresh()
+
+
+def metrics(trainer: Any) -> dict[str, Any]:
+    """Return the scalar metrics the trainer last logged (``logged_metrics`` then ``callback_metrics``)."""
+    out: dict[str, Any] = {}
+    for source in ("logged_metrics", "callback_metrics"):
+        for key, value in (getattr(trainer, source, None) or {}).items():
+            if getattr(value, "ndim", 0) == 0:
+                number = _number(value)
+                if isinstance(number, (int, float)) and not isinstance(number, bool):
+                    out[str(key)] = number
+    return dict(sorted(out.items()))
 
 
 def _alias_target(run: Run, name: str) -> ArtifactVersion | None:

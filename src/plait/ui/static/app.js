@@ -128,7 +128,10 @@
           h("dt", {}, "Digest"), h("dd", { "class": "mono" }, v.digest),
           h("dt", {}, "Size"), h("dd", {}, size(v.size) + " in " + v.file_count + " files"),
           h("dt", {}, "Created"), h("dd", {}, when(v.created_at)),
-          h("dt", {}, "Produced by"), h("dd", {}, runLink(v.run)),
+          h("dt", {}, "Produced by"), h("dd", { id: "producers" }, runLink(v.run), v.run ? [" ", h("span", { "class": "status " + v.run.status }, v.run.status)] : "",
+            v.producers.filter(function (r) { return !v.run || r.id !== v.run.id; }).map(function (r, i) {
+              return [i ? ", " : "; also ", runLink(r), " ", h("span", { "class": "status " + r.status }, r.status)];
+            })),
           h("dt", {}, "Used by"), h("dd", {}, v.used_by.length ? v.used_by.map(function (r, i) { return [i ? ", " : "", runLink(r)]; }) : "-")),
         notes, meta, files, graph, diff, hist]);
       drawNotes(notes.body, v, base);
@@ -229,21 +232,24 @@
   }
 
   // -- lineage ---------------------------------------------------------------------------------
-  function drawGraph(body, spec, direction) {
+  function drawGraph(body, spec, direction, producers) {
     direction = direction || "both";
+    producers = producers || "preferred";
     var holder = h("div", { "class": "graph", id: "graph" });
-    var dirSel = h("select", { "aria-label": "direction", onchange: function () { drawGraph(body, spec, dirSel.value); } },
+    var dirSel = h("select", { "aria-label": "direction", onchange: function () { drawGraph(body, spec, dirSel.value, prodSel.value); } },
       ["both", "upstream", "downstream"].map(function (d) { return h("option", { value: d, selected: d === direction }, d); }));
-    var tools = h("div", { "class": "controls graph-tools" }, dirSel,
+    var prodSel = h("select", { "aria-label": "producers", onchange: function () { drawGraph(body, spec, dirSel.value, prodSel.value); } },
+      [["preferred", "preferred producer"], ["all", "all producers"]].map(function (p) { return h("option", { value: p[0], selected: p[0] === producers }, p[1]); }));
+    var tools = h("div", { "class": "controls graph-tools" }, dirSel, prodSel,
       h("button", { type: "button", onclick: function () { zoom(1.25); } }, "+"),
       h("button", { type: "button", onclick: function () { zoom(0.8); } }, "\u2212"),
       h("button", { type: "button", onclick: function () { var s = holder.querySelector("svg"); if (s) s.plaitZoom.fit(); } }, "fit"),
-      link("/lineage?spec=" + enc(spec) + "&direction=" + direction, "open full page"),
+      link("/lineage?spec=" + enc(spec) + "&direction=" + direction + "&producers=" + producers, "open full page"),
       h("span", { "class": "legend" }, h("span", { "class": "key version" }, "version"), h("span", { "class": "key run" }, "run"),
-        h("span", { "class": "badge alias" }, "alias"), h("span", { "class": "key root" }, "this")));
+        h("span", { "class": "key run failed" }, "failed run"), h("span", { "class": "badge alias" }, "alias"), h("span", { "class": "key root" }, "this")));
     function zoom(f) { var s = holder.querySelector("svg"); if (s) s.plaitZoom.zoom(f); }
     add(clear(body), [tools, holder]);
-    api("/api/lineage?spec=" + enc(spec) + "&direction=" + direction).then(function (g) {
+    api("/api/lineage?spec=" + enc(spec) + "&direction=" + direction + "&producers=" + producers).then(function (g) {
       window.PlaitGraph.render(holder, g, function (node) {
         navigate(node.node === "run" ? runHref(node.run_id) : versionHref(node.name, node.version.slice(1)));
       });
@@ -254,7 +260,7 @@
     var q = query(), spec = q.get("spec") || "";
     var body = h("div", { "class": "full-graph" });
     add(clear(main), [h("h1", {}, "Lineage of ", spec), body]);
-    if (spec) drawGraph(body, spec, q.get("direction") || "both");
+    if (spec) drawGraph(body, spec, q.get("direction") || "both", q.get("producers") || "preferred");
   }
 
   // -- runs ------------------------------------------------------------------------------------

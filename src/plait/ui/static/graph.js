@@ -1,7 +1,9 @@
 /* plait lineage graph: a small layered (Sugiyama-style) layout drawn in SVG.
  *
  * 1. layers: longest path from the sources over "used"/"produced" edges, so data flows left
- *    to right and every edge points to a later layer;
+ *    to right and every edge points to a later layer; a graph with a loop (a run that used
+ *    what was made from its own outputs) is cut open where the loop closes, and the edge that
+ *    closes it points back;
  * 2. edges spanning several layers get a dummy node in each layer they cross, so they are
  *    ordered (and routed) like real nodes and do not cut through them;
  * 3. order within a layer: barycenter heuristic, alternating sweeps left->right and
@@ -31,15 +33,25 @@
     var preds = {}, succs = {}, indeg = {}, layer = {};
     ids.forEach(function (id) { preds[id] = []; succs[id] = []; indeg[id] = 0; layer[id] = 0; });
     flow.forEach(function (e) { succs[e.source].push(e.target); preds[e.target].push(e.source); indeg[e.target]++; });
-    var queue = ids.filter(function (id) { return indeg[id] === 0; }), seen = 0;
-    while (queue.length) {
-      var n = queue.shift(); seen++;
+    var queue = ids.filter(function (id) { return indeg[id] === 0; }), done = {}, seen = 0, acyclic = true;
+    while (seen < ids.length) {
+      if (!queue.length) {
+        // only loops are left: start from the waiting node with the fewest edges still to come
+        acyclic = false;
+        var next = null;
+        ids.forEach(function (id) { if (!done[id] && (next === null || indeg[id] < indeg[next])) next = id; });
+        indeg[next] = 0; queue.push(next);
+      }
+      var n = queue.shift();
+      if (done[n]) continue;
+      done[n] = true; seen++;
       succs[n].forEach(function (m) {
+        if (done[m]) return;  // an edge back into a placed node closes a loop: it points back
         layer[m] = Math.max(layer[m], layer[n] + 1);
         if (--indeg[m] === 0) queue.push(m);
       });
     }
-    return { layer: layer, preds: preds, succs: succs, acyclic: seen === ids.length };
+    return { layer: layer, preds: preds, succs: succs, acyclic: acyclic };
   }
 
   function crossings(layers, pos, down) {
@@ -58,11 +70,11 @@
     var nodes = {}, ids = [];
     data.nodes.forEach(function (n) { nodes[n.id] = { data: n, id: n.id }; ids.push(n.id); });
     var edges = data.edges.filter(function (e) { return nodes[e.source] && nodes[e.target]; });
-    var flow = edges.filter(function (e) { return e.kind !== "parent"; });
+    var flow = edges.filter(function (e) { return e.kind !== "parent" && e.kind !== "previous"; });
     var L = layerNodes(ids, flow);
     // a run linked only as a parent (a flow around its tasks) sits in its first child's layer
     edges.forEach(function (e) {
-      if (e.kind === "parent" && !L.preds[e.source].length && !L.succs[e.source].length) {
+      if ((e.kind === "parent" || e.kind === "previous") && !L.preds[e.source].length && !L.succs[e.source].length) {
         L.layer[e.source] = Math.min(L.layer[e.source] || 1e9, L.layer[e.target]);
       }
     });
@@ -130,7 +142,7 @@
       nodes[n].y = PAD + 16 + y[n] - minY;
     });
     return {
-      nodes: nodes, routes: routes, parents: edges.filter(function (e) { return e.kind === "parent"; }),
+      nodes: nodes, routes: routes, parents: edges.filter(function (e) { return e.kind === "parent" || e.kind === "previous"; }),
       width: PAD * 2 + (layers.length - 1) * COL_W + NODE_W, height: PAD * 2 + 16 + (maxY - minY) + NODE_H,
       crossings: bestX, layers: layers.length
     };
@@ -147,7 +159,7 @@
 
   function drawNode(n, root, onOpen) {
     var d = n.data, isRun = d.node === "run";
-    var g = el("g", { "class": "node " + (isRun ? "run" : "version") + (d.id === root ? " root" : ""),
+    var g = el("g", { "class": "node " + (isRun ? "run" : "version") + (isRun && d.status === "failed" ? " failed" : "") + (d.id === root ? " root" : ""),
       transform: "translate(" + n.x + "," + n.y + ")", "data-id": d.id, tabindex: "0", role: "link" });
     var title, sub, extra = "";
     if (isRun) {
