@@ -1,10 +1,11 @@
-"""Where things are: the default store URL and the local cache folder.
+"""Where things are: the default store URL, the local cache folder and the user settings file.
 
 The default store is, in order: the explicit argument, ``$PLAIT_STORE``, the nearest ``.plait/``
 folder found walking up from the working directory, else ``./.plait`` (created on first write).
 Caches (the SQLite index, the stat cache, downloaded blobs) live under ``$PLAIT_CACHE_DIR``,
 else ``$XDG_CACHE_HOME/plait``, else ``~/.cache/plait``; a local store keeps its index beside
-itself in ``<root>/cache/`` so the folder stays self-contained.
+itself in ``<root>/cache/`` so the folder stays self-contained. The user settings file is
+``$PLAIT_CONFIG``, else ``$XDG_CONFIG_HOME/plait/config.toml``, else ``~/.config/plait/config.toml``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 STORE_ENV = "PLAIT_STORE"
 CACHE_ENV = "PLAIT_CACHE_DIR"
+CONFIG_ENV = "PLAIT_CONFIG"
 DEFAULT_DIRNAME = ".plait"
 
 
@@ -40,3 +42,12 @@ def user_cache_dir() -> Path:
         return Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return Path(xdg or Path.home() / ".cache") / "plait"
+
+
+def user_config_path() -> Path:
+    """Return where this user's settings file is (it need not exist)."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return Path(xdg or Path.home() / ".config") / "plait" / "config.toml"

@@ -6,7 +6,7 @@ again from the store (it is only a cache).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS run_scope (
     run TEXT NOT NULL, scope TEXT NOT NULL, PRIMARY KEY (run, scope)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS run_scope_scope ON run_scope (scope);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY, value TEXT, event_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS fingerprints (
     fingerprint TEXT NOT NULL, name TEXT NOT NULL, number INTEGER NOT NULL,
     PRIMARY KEY (fingerprint, name)
@@ -54,4 +57,4 @@ CREATE TABLE IF NOT EXISTS fingerprints (
 """
 
 #: The tables :meth:`~plait.index.catalog.Catalog.clear` empties (everything but ``meta``'s schema).
-TABLES = ("events", "versions", "aliases", "runs", "uses", "run_scope", "fingerprints")
+TABLES = ("events", "versions", "aliases", "runs", "uses", "run_scope", "fingerprints", "settings")
