@@ -65,9 +65,9 @@ if TYPE_CHECKING:
     from plait.formats.manifest import (
         Entry,
         Manifest,
-        Reference,
     )
     from plait.formats.names import safe_name
+    from plait.formats.reference import Reference
     from plait.hookspecs import hookimpl
     from plait.ops.diff import Diff
     from plait.ops.sync import (
@@ -111,7 +111,7 @@ _EXPORTS = {
     "PlaitWarning": "plait.errors",
     "PluginWarning": "plait.errors",
     "ReadOnlyError": "plait.errors",
-    "Reference": "plait.formats.manifest",
+    "Reference": "plait.formats.reference",
     "ReferenceChangedError": "plait.errors",
     "ReferenceRefusedError": "plait.errors",
     "Run": "plait.tracking.run",

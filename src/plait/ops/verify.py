@@ -1,4 +1,10 @@
-"""verify: re-hash stored bytes and name every version and path they break."""
+"""verify: re-hash stored bytes and name every version and path they break; look every reference up.
+
+Damaged blobs and records are the store's fault (exit 4 in the CLI); references whose source
+changed, vanished, cannot be read or is not followed here are reported apart (exit 5), each
+with its version, path, URI and what is wrong. References are checked by lookups, not by
+reading their bytes (see :meth:`plait.store.references.ReferenceReader.check`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from plait.formats import records as R
 from plait.index import versions as V
 from plait.store.base import BaseStore as Store
 from plait.store.checks import damaged_blobs
+from plait.store.references import ReferenceProblem, ReferenceReader
 from plait.tracking.nodes import ArtifactVersion
 
 
@@ -21,17 +28,26 @@ class VerifyReport:
     :ivar events: how many event records (files and segments) were read (whole-store checks).
     :ivar problems: ``(version spec, entry path, digest, reason)`` for each broken file; a
         damaged event record is ``("events", key, "", reason)``.
+    :ivar references: how many reference entries were checked.
+    :ivar reference_problems: references that changed, are missing, unreadable or refused.
     """
 
     versions: int = 0
     blobs: int = 0
     events: int = 0
     problems: list[tuple[str, str, str, str]] = field(default_factory=list)
+    references: int = 0
+    reference_problems: list[ReferenceProblem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Whether nothing was found broken."""
-        return not self.problems
+        return not self.problems and not self.reference_problems
+
+    @property
+    def exit_code(self) -> int:
+        """``0`` if all is well, ``4`` if stored bytes or records are damaged, else ``5`` if references are broken."""
+        return 4 if self.problems else 5 if self.reference_problems else 0
 
 
 def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
@@ -48,6 +64,7 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
         versions = ArtifactVersion.from_rows(store, V.rows(store.catalog, V.keys(store.catalog, live_only=True)))
     report = VerifyReport(versions=len(versions))
     wanted: dict[str, list[tuple[str, str]]] = {}
+    refs = []
     for version in versions:
         try:
             manifest = version.manifest
@@ -55,6 +72,8 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
             report.problems.append((version.spec, "", version.digest, str(exc)))
             continue
         for entry in manifest.entries:
+            if entry.ref is not None:
+                refs.append((version.spec, entry))
             for digest, _ in entry.blobs:
                 wanted.setdefault(digest, []).append((version.spec, entry.path))
     report.blobs = len(wanted)
@@ -64,6 +83,9 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
     if spec is None:
         _verify_events(store, report)
     report.problems.sort()
+    if refs:
+        report.references = len(refs)
+        report.reference_problems = sorted(ReferenceReader(store).check(refs), key=lambda p: (p.version, p.path))
     return report
 
 
