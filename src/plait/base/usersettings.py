@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+import tomllib
 
 from plait.base.paths import user_config_path
 from plait.base.urls import is_under, parse_place

@@ -15,7 +15,7 @@ from plait.base.parallel import parallel_map, parallel_map_batched
 from plait.errors import IntegrityError, InvalidPathError
 from plait.formats.manifest import Entry
 from plait.formats.names import check_entry_path
-from plait.storage.backend import temporary_name, unlink_quietly
+from plait.storage.backend import unlink_quietly
 from plait.storage.digest import FileDigest, digest_file, stat_key
 from plait.store.references import ReferenceReader
 
