@@ -3,7 +3,7 @@
 A store is written by everyone who can write its bucket, so some decisions cannot be the
 store's: which local folders and which URLs a reference may make this machine read, and the
 credentials and endpoints each bucket is read with. They live in the user settings file
-(:func:`plait.base.paths.user_config_path`), read with :mod:`tomllib`; a missing file is empty
+(:func:`plait.base.paths.user_config_path`), read with :mod:`tomllib` (``tomli`` on Python 3.10); a missing file is empty
 settings, a malformed one is one error naming the file and the line::
 
     [references]
@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the same parser, from PyPI
+    import tomli as tomllib
 
 from plait.base.paths import user_config_path
 from plait.base.urls import is_under, parse_place
