@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from plait import SettingsError
 from plait.base.paths import user_config_path
-from plait.base.urls import is_under, parse_place
+from plait.base.places import is_under, parse_place
 from plait.base.usersettings import load_user_settings
 from plait.cli import main
 

@@ -37,7 +37,7 @@ else:  # pragma: no cover - the same parser, from PyPI
     import tomli as tomllib
 
 from plait.base.paths import user_config_path
-from plait.base.urls import is_under, parse_place
+from plait.base.places import is_under, parse_place
 from plait.errors import SettingsError
 
 ALLOW_ENV = "PLAIT_ALLOW_REFERENCES"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from plait.base.urls import parse_place
+from plait.base.places import parse_place
 from plait.base.usersettings import load_user_settings
 from plait.errors import InvalidPathError, SourceError
 from plait.formats.manifest import Entry

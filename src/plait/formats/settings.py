@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from plait.base.urls import parse_place
+from plait.base.places import parse_place
 from plait.errors import InvalidNameError, SettingsError
 from plait.formats.records import MAX_RECORD_BYTES, check_json, check_setting_key
 

@@ -9,8 +9,7 @@ from typing import Any
 from plait.errors import SourceError
 from plait.storage.httpsource import HttpSource
 from plait.storage.sources import FsspecSource, LocalSource, Source
-
-_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
+from plait.storage.urls import EXTRAS
 
 
 def open_source(scheme: str, options: Mapping[str, Any] | None = None, *,
@@ -33,6 +32,6 @@ def open_source(scheme: str, options: Mapping[str, Any] | None = None, *,
             return S3Source(scheme, options)
         return FsspecSource(scheme, options)
     except (ImportError, ValueError) as exc:
-        extra = _EXTRAS.get(scheme)
+        extra = EXTRAS.get(scheme)
         hint = f"pip install 'plait[{extra}]'" if extra else "install the fsspec filesystem for it"
         raise SourceError(f"cannot read {scheme}:// references here ({exc}); {hint}", path=scheme) from None

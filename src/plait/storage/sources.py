@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from plait.base.parallel import parallel_map
-from plait.base.urls import parse_place
+from plait.base.places import parse_place
 from plait.errors import InvalidInputError, NotFoundError, PlaitError, SourceError
 from plait.storage.remote import failure_kind
 

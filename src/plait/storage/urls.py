@@ -10,7 +10,8 @@ from plait.storage.backend import Backend
 from plait.storage.local import LocalBackend
 from plait.storage.remote import FsspecBackend, MemoryBackend
 
-_EXTRAS = {"s3": "s3", "s3a": "s3", "gcs": "gcs", "gs": "gcs", "az": "azure", "abfs": "azure", "adl": "azure"}
+#: The pip extra that installs each protocol's filesystem.
+EXTRAS = {"s3": "s3", "s3a": "s3", "gcs": "gcs", "gs": "gcs", "az": "azure", "abfs": "azure", "adl": "azure"}
 
 
 def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Backend:
@@ -32,11 +33,11 @@ def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Bac
     try:
         fs, root = url_to_fs(url, **options)
     except (ValueError, ImportError) as exc:
-        if protocol not in fsspec.available_protocols() and protocol not in _EXTRAS:
+        if protocol not in fsspec.available_protocols() and protocol not in EXTRAS:
             raise UnsupportedStoreError(
                 f"unknown store protocol {protocol!r} in {url!r}; use a local path, memory://, s3://, gs:// or az://"
             ) from None
-        extra = _EXTRAS.get(protocol, protocol)
+        extra = EXTRAS.get(protocol, protocol)
         raise UnsupportedStoreError(
             f"the {protocol!r} store needs an extra package: pip install 'plait[{extra}]' ({exc})"
         ) from None

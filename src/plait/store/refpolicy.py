@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from plait.base.paths import user_config_path
-from plait.base.urls import Place, is_under, parse_place
+from plait.base.places import Place, is_under, parse_place
 from plait.base.usersettings import UserSettings, deep_merge
 from plait.errors import ReferenceRefusedError, SettingsError
 from plait.formats.manifest import Entry
