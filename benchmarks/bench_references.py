@@ -117,8 +117,8 @@ def floor(endpoint: str, bucket: str, prefix: str, env: dict[str, str]) -> tuple
     return time.perf_counter() - started, call(endpoint, "/__counts")
 
 
-def run_bucket(endpoint: str, root: Path, objects: int, versioned: bool, env: dict[str, str]) -> dict:
-    bucket = f"bench-{'versioned' if versioned else 'plain'}"
+def run_bucket(endpoint: str, root: Path, objects: int, versioned: bool, env: dict[str, str], run: int) -> dict:
+    bucket = f"bench-{'versioned' if versioned else 'plain'}-{run}"
     call(endpoint, f"/__fill?bucket={bucket}&prefix=big/&count={objects}&versioned={int(versioned)}")
     store = str(root / f"store-{bucket}")
     common = ["--store", store, "--allow-reference", endpoint, "--reference-option", f"client_kwargs.endpoint_url={endpoint}"]
@@ -166,7 +166,7 @@ def main() -> None:
             for i in range(args.repeat):
                 for versioned in (True, False):
                     call(endpoint, "/__reset")
-                    runs.append(run_bucket(endpoint, root / f"run{i}", args.objects, versioned, env))
+                    runs.append(run_bucket(endpoint, root / f"run{i}", args.objects, versioned, env, i))
         finally:
             server.terminate()
             server.wait()

@@ -81,7 +81,8 @@ def reader(file_store: Store, s3_server: str) -> Store:
 def test_a_prefix_is_recorded_from_listings_alone(reader: Store, bucket: Bucket, s3_options, s3_server, calls) -> None:
     v = reader.log(Artifact("raw").add_reference(f"{bucket.url}/raw/", storage_options=s3_options))
     assert [e.path for e in v.files()] == ["a.bin", "sub/b.bin", "sub/c.bin"]
-    assert calls == ["list_object_versions", "list_object_versions"]  # the first level, then sub/: no HEAD at all
+    listed = "list_object_versions" if bucket.versioned else "list_objects_v2"
+    assert calls == ["get_bucket_versioning", listed, listed]  # the first level, then sub/: no HEAD at all
     for entry in v.files():
         ref = entry.ref
         assert ref is not None and ref.etag and ref.uri == f"{bucket.url}/raw/{entry.path}"
@@ -214,12 +215,14 @@ def test_sync_takes_options_for_each_side(s3_url, s3_options, file_store: Store,
     assert bad.exit_code == 2 and "--from-option with --from" in bad.output
 
 
-def _fill(s3_fs, count: int, per_folder: int = 1000) -> str:
+def _fill(s3_fs, count: int, per_folder: int = 1000, versioned: bool = False) -> str:
     """Make a bucket holding ``big/<i // per_folder>/<i>.bin`` for ``i < count``; return its name."""
     from moto.s3.models import s3_backends
 
     name = f"big-{uuid.uuid4().hex[:12]}"
     s3_fs.call_s3("create_bucket", Bucket=name)
+    if versioned:
+        s3_fs.call_s3("put_bucket_versioning", Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     backend = s3_backends["123456789012"]["aws"]  # the loopback server's own storage: 10,000 PUTs would take minutes
     for i in range(count):
         backend.put_object(name, f"big/{i // per_folder}/{i:05d}.bin", b"%05d" % i)
@@ -234,18 +237,27 @@ def test_a_large_prefix_is_logged_and_verified_with_listings_only(reader: Store,
                                                                   per_folder, pages, verify_pages) -> None:
     name = _fill(s3_fs, count, per_folder)
     v = reader.log(Artifact("big").add_reference(f"s3://{name}/big/", storage_options=s3_options))
-    assert v.file_count == count and calls == ["list_object_versions"] * pages
+    assert v.file_count == count and calls == ["get_bucket_versioning"] + ["list_objects_v2"] * pages
     calls.clear()
     report = reader.verify()
-    assert report.ok and report.references == count and calls == ["list_object_versions"] * verify_pages
+    assert report.ok and report.references == count and calls == ["list_objects_v2"] * verify_pages
 
 
-def test_verify_finds_what_changed_below_a_prefix_in_one_listing(reader: Store, s3_fs, s3_options, calls) -> None:
-    name = _fill(s3_fs, 200)
-    reader.log(Artifact("big").add_reference(f"s3://{name}/big/", storage_options=s3_options))
+@pytest.mark.parametrize("versioned", [False, True], ids=["unversioned", "versioned"])
+def test_verify_finds_what_changed_below_a_prefix_in_one_listing(reader: Store, s3_fs, s3_options, calls, versioned) -> None:
+    name = _fill(s3_fs, 200, versioned=versioned)
+    v = reader.log(Artifact("big").add_reference(f"s3://{name}/big/", storage_options=s3_options))
     s3_fs.call_s3("put_object", Bucket=name, Key="big/0/00030.bin", Body=b"xxxxx")
     s3_fs.call_s3("delete_object", Bucket=name, Key="big/0/00070.bin")
     calls.clear()
     problems = reader.verify().reference_problems
-    assert [(p.path, p.kind) for p in problems] == [("0/00030.bin", "changed"), ("0/00070.bin", "missing")]
-    assert calls == ["list_object_versions", "head_object"]  # one listing; only the unlisted object is looked up
+    if not versioned:
+        assert [(p.path, p.kind) for p in problems] == [("0/00030.bin", "changed"), ("0/00070.bin", "missing")]
+        assert calls == ["list_objects_v2", "head_object"]  # one listing; only the unlisted object is looked up
+        return
+    assert problems == [] and calls == ["list_object_versions"]  # the pinned versions are all still there
+    pinned = v.entry("0/00070.bin").ref.version_id
+    s3_fs.call_s3("delete_object", Bucket=name, Key="big/0/00070.bin", VersionId=pinned)
+    calls.clear()
+    assert [(p.path, p.kind) for p in reader.verify().reference_problems] == [("0/00070.bin", "missing")]
+    assert calls == ["list_object_versions", "head_object"]

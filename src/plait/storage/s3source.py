@@ -1,11 +1,14 @@
 """S3 as a source of references: listing by object versions, lookups and reads that pin a version.
 
-A bucket's listing already says what identifies each object: ``ListObjectVersions`` gives the
-ETag, size and VersionId of 1,000 objects per request (the latest version of each; ``null`` on a
-bucket without versioning), so logging a prefix of 10,000 objects costs about ten requests and no
-HEAD at all. Where versions may not be listed (no ``s3:ListBucketVersions`` permission, or an
-S3-compatible server without the call) ``ListObjectsV2`` gives the same minus the VersionId. A
-prefix is listed one level deep first, then each sub-prefix concurrently.
+A bucket's listing already says what identifies each object, 1,000 objects per request, so
+logging a prefix of 10,000 objects costs about ten requests and no HEAD at all. On a bucket with
+versioning (``GetBucketVersioning`` says so) ``ListObjectVersions`` gives the ETag, size and
+VersionId of the latest version of each object; on one without, ``ListObjectsV2`` gives the ETag
+and size (there is no version to pin, and this call lists only current objects, where listing
+versions would page through every old one too). Where the versioning may not be read, versions
+are listed, and where they may not be listed (no ``s3:ListBucketVersions`` permission, or an
+S3-compatible server without the call) ``ListObjectsV2`` is used. A prefix is listed one level
+deep first, then each sub-prefix concurrently.
 
 A read is one GET: of the recorded VersionId when there is one (those bytes never change), else
 ``If-Match`` the recorded ETag, and the answer's own ETag, VersionId and length are checked
@@ -23,6 +26,8 @@ from plait.storage.sources import HEAD_CONCURRENCY, Check, ObjectInfo, Source, T
 
 #: Objects per listing request (the S3 maximum).
 PAGE = 1000
+#: What a listing reports: every version, the latest version of each object, or current objects only.
+ALL, LATEST, NONE = "all", "latest", "none"
 #: Sub-prefixes listed at once. A listing page is heavy for the server (moto spends ~1 ms per
 #: object rendering it): a few at a time keep the pipe full without queueing behind each other.
 LIST_CONCURRENCY = 4
@@ -81,7 +86,7 @@ class S3Source(Source):
             if one is not None:
                 return [one]
             key += "/"
-        found = [self._info(bucket, i) for i in self._run(self._tree(bucket, key, max_objects, every_version=False))]
+        found = [self._info(bucket, i) for i in self._run(self._logged(bucket, key, max_objects))]
         if not found:  # S3 has no empty folders: nothing is there
             raise FileNotFoundError(uri)
         return found
@@ -90,7 +95,7 @@ class S3Source(Source):
         """Return every object (or object version) below ``prefix``, or ``None`` past ``limit``."""
         bucket, key = self._split(prefix)
         try:
-            items = self._run(self._tree(bucket, key, limit, every_version=versions))
+            items = self._run(self._tree(bucket, key, limit, ALL if versions else NONE))
         except TooManyObjects:
             return None
         except FileNotFoundError:
@@ -99,23 +104,39 @@ class S3Source(Source):
             raise self.error(exc, prefix) from None
         return [self._info(bucket, i) for i in items]
 
-    async def _tree(self, bucket: str, prefix: str, limit: int, *, every_version: bool) -> list[dict[str, Any]]:
-        """List a prefix: its first level, then each sub-prefix concurrently."""
-        counter = [0]
-        method = "list_object_versions"
+    async def _logged(self, bucket: str, prefix: str, limit: int) -> list[dict[str, Any]]:
+        """List a prefix being logged: with the VersionId of each object where the bucket keeps versions."""
         try:
-            items, subs = await self._pages(bucket, prefix, "/", method, limit, counter, every_version)
+            answer = await self._call("get_bucket_versioning", Bucket=bucket)
+            versioned = answer.get("Status") in ("Enabled", "Suspended")
+        except FileNotFoundError:
+            raise
+        except (PermissionError, NotImplementedError, OSError):
+            versioned = True  # unknown: list versions (and fall back to plain listing if that is refused)
+        return await self._tree(bucket, prefix, limit, LATEST if versioned else NONE)
+
+    async def _tree(self, bucket: str, prefix: str, limit: int, versions: str) -> list[dict[str, Any]]:
+        """List a prefix: its first level, then each sub-prefix concurrently.
+
+        :param versions: :data:`ALL` versions, the :data:`LATEST` version of each object (with its
+            VersionId), or :data:`NONE` (current objects, no VersionId).
+        """
+        counter = [0]
+        method = "list_objects_v2" if versions == NONE else "list_object_versions"
+        every = versions == ALL
+        try:
+            items, subs = await self._pages(bucket, prefix, "/", method, limit, counter, every)
         except (PermissionError, NotImplementedError, OSError) as exc:
-            if every_version or isinstance(exc, FileNotFoundError):
+            if versions != LATEST or isinstance(exc, FileNotFoundError):
                 raise
             method = "list_objects_v2"  # versions may not be listed here: the same without VersionId
             counter[0] = 0
-            items, subs = await self._pages(bucket, prefix, "/", method, limit, counter, every_version)
+            items, subs = await self._pages(bucket, prefix, "/", method, limit, counter, every)
         gate = asyncio.Semaphore(LIST_CONCURRENCY)
 
         async def below(sub: str) -> list[dict[str, Any]]:
             async with gate:
-                return (await self._pages(bucket, sub, None, method, limit, counter, every_version))[0]
+                return (await self._pages(bucket, sub, None, method, limit, counter, every))[0]
 
         for found in await asyncio.gather(*(below(s) for s in subs)):
             items.extend(found)

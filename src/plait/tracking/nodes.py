@@ -206,10 +206,15 @@ class ArtifactVersion:
         matched, so a damaged blob leaves nothing at ``dest``. Files already at ``dest`` with the
         right digest are left alone.
 
+        A reference is read from its source only as it was logged (see :mod:`plait.store.references`);
+        every reference is checked against the reader's rules before anything is read or written.
+
         :param dest: a folder (default: ``<cache>/versions/<name>/v<N>``).
         :param paths: only these entry paths.
         :returns: the folder.
         :raises IntegrityError: if stored bytes are damaged.
+        :raises ReferenceChangedError: for a reference whose source changed since it was logged.
+        :raises ReferenceRefusedError: for a reference this machine does not follow.
         """
         folder = os.fspath(dest) if dest is not None else os.path.join(self.store.cache_dir, "versions", self.name, self.version)
         entries = [self.entry(p) for p in paths] if paths is not None else self.files()
