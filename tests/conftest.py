@@ -19,9 +19,11 @@ os.environ.setdefault("PLAIT_DISABLE_PLUGIN_AUTOLOAD", "")
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Run each test in its own folder with its own cache and no default store from outside."""
+    """Run each test in its own folder with its own cache, no user settings and no default store from outside."""
     monkeypatch.setenv("PLAIT_CACHE_DIR", str(tmp_path / "_cache"))
-    monkeypatch.delenv("PLAIT_STORE", raising=False)
+    monkeypatch.setenv("PLAIT_CONFIG", str(tmp_path / "_config.toml"))  # no user settings unless a test writes them
+    for var in ("PLAIT_STORE", "PLAIT_ALLOW_REFERENCES", "PLAIT_REFERENCE_OPTIONS"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     yield tmp_path
     from plait.api.store import STORE_SLOT
@@ -215,5 +217,104 @@ def make_files(tmp_path: Path):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content.encode() if isinstance(content, str) else content)
         return root
+
+    return make
+
+
+class LoopbackHttp:
+    """A tiny HTTP server on 127.0.0.1 serving ``files`` (path -> bytes) with ETag, Last-Modified and
+    Content-Length, honouring ``If-Match``, answering ``redirects`` (path -> URL) with 302, and
+    recording every request as ``(method, path)``."""
+
+    def __init__(self) -> None:
+        import hashlib
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.files: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}
+        self.modified: dict[str, str] = {}
+        self.requests: list[tuple[str, str]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, body: bool) -> None:
+                server.requests.append((self.command, self.path))
+                if self.path in server.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = server.files.get(self.path)
+                if data is None:
+                    self.send_error(404)
+                    return
+                etag = '"' + hashlib.md5(data).hexdigest() + '"'
+                wanted = self.headers.get("If-Match")
+                if wanted and wanted != etag:
+                    self.send_error(412)
+                    return
+                self.send_response(200)
+                self.send_header("ETag", etag)
+                self.send_header("Last-Modified", server.modified.get(self.path, "Wed, 02 Dec 2026 10:00:00 GMT"))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._answer(True)
+
+            def do_HEAD(self) -> None:  # noqa: N802
+                self._answer(False)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def make_http_server() -> Iterator:
+    """Return a function that starts another :class:`LoopbackHttp` (all stopped after the test)."""
+    servers: list[LoopbackHttp] = []
+
+    def make() -> LoopbackHttp:
+        servers.append(LoopbackHttp())
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def http_server(make_http_server) -> LoopbackHttp:
+    """A loopback HTTP server whose files, redirects and received requests a test controls and reads."""
+    return make_http_server()
+
+
+@pytest.fixture
+def craft():
+    """Return a function that logs a version whose manifest holds exactly the given entries, the way
+    a hand-written (or hostile) writer could: ``craft(store, name, entries) -> ArtifactVersion``."""
+    from plait.formats import records as R
+    from plait.formats.manifest import Manifest
+
+    def make(store, name: str, entries: list):
+        manifest = Manifest.of(entries, store.algorithm)
+        digest = store.put_manifest(manifest)
+        record = store.create_version({"name": name, "type": "dataset", "digest": digest, "size": manifest.size,
+                                       "file_count": len(manifest), "created_at": "2026-12-01T00:00:00Z"})
+        store.write_event(R.VERSION_LOGGED, record.model_dump(mode="json"))
+        return store.get(f"{name}:v{record.number}")
 
     return make

@@ -72,3 +72,18 @@ def test_an_unreachable_endpoint_is_one_clear_line(s3_options):
     assert f"cannot reach s3://nowhere/store at {endpoint}" in result.output
     assert "--store-option client_kwargs.endpoint_url" in result.output
     assert isinstance(result.exception, SystemExit)
+
+
+def test_global_options_also_work_after_the_command(s3_url, s3_options, tmp_path):
+    (tmp_path / "model.bin").write_bytes(b"weights")
+    runner = CliRunner()
+    logged = runner.invoke(main, ["log", str(tmp_path / "model.bin"), "-n", "model", "--store", s3_url,
+                                  *_options_args(s3_options)])
+    assert logged.exit_code == 0, logged.output
+    listed = runner.invoke(main, ["ls", "--json", "--store", s3_url, *_options_args(s3_options)])
+    assert listed.exit_code == 0 and [v["name"] for v in json.loads(listed.output)] == ["model"]
+    run_id = json.loads(listed.output)[0]["created_by"]
+    shown = runner.invoke(main, ["run", "show", run_id, "--json", "--store", s3_url, *_options_args(s3_options)])
+    assert shown.exit_code == 0 and json.loads(shown.output)["id"] == run_id
+    bad = runner.invoke(main, ["ls", "--store", s3_url, "--reference-option", "nope"])
+    assert bad.exit_code == 2 and "--reference-option 'nope' is not KEY=VALUE" in bad.output

@@ -3,11 +3,11 @@
 The public API: integrations and plugins use only what is exported here. The package is built
 in layers, each importing only the layers before it (``tests/test_architecture.py`` checks)::
 
-    0 plait.errors, plait.base     errors and warnings; ids, paths, threads, progress
-    1 plait.storage                bytes: backends (local, memory, fsspec), blobs, digests and chunks
+    0 plait.errors, plait.base     errors and warnings; ids, paths, URLs, user settings, threads, progress
+    1 plait.storage                bytes: backends (local, memory, fsspec), blobs, digests and chunks, reference sources
     2 plait.formats                names, manifests, version and event records, drafts
     3 plait.index                  the SQLite index: schema, typed rows, every SQL query
-    4 plait.store                  a store's records: versions, events, aliases, publish, download
+    4 plait.store                  a store's records: versions, events, aliases, settings, publish, download, references
     5 plait.tracking               versions and runs as objects, the live run, the lineage graph
     6 plait.ops                    whole-store operations: gc, verify, compact, sync, diff
     7 plait.hookspecs, builtin, plugins   the hooks, the built-in conversions, the plugin manager
@@ -53,6 +53,9 @@ if TYPE_CHECKING:
         PlaitWarning,
         PluginWarning,
         ReadOnlyError,
+        ReferenceChangedError,
+        ReferenceRefusedError,
+        SettingsError,
         SourceError,
         StoreError,
         StoreUnreachableError,
@@ -62,9 +65,9 @@ if TYPE_CHECKING:
     from plait.formats.manifest import (
         Entry,
         Manifest,
-        Reference,
     )
     from plait.formats.names import safe_name
+    from plait.formats.reference import Reference
     from plait.hookspecs import hookimpl
     from plait.ops.diff import Diff
     from plait.ops.sync import (
@@ -104,9 +107,12 @@ _EXPORTS = {
     "PlaitWarning": "plait.errors",
     "PluginWarning": "plait.errors",
     "ReadOnlyError": "plait.errors",
-    "Reference": "plait.formats.manifest",
+    "Reference": "plait.formats.reference",
+    "ReferenceChangedError": "plait.errors",
+    "ReferenceRefusedError": "plait.errors",
     "Run": "plait.tracking.run",
     "RunRecord": "plait.tracking.nodes",
+    "SettingsError": "plait.errors",
     "SourceError": "plait.errors",
     "Store": "plait.api.store",
     "StoreError": "plait.errors",
@@ -170,8 +176,11 @@ __all__ = [
     "PluginWarning",
     "ReadOnlyError",
     "Reference",
+    "ReferenceChangedError",
+    "ReferenceRefusedError",
     "Run",
     "RunRecord",
+    "SettingsError",
     "SourceError",
     "Store",
     "StoreError",

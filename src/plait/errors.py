@@ -6,11 +6,14 @@
      ├── InvalidInputError (ValueError)      an argument plait cannot take (a direction, a page size, CLI syntax)
      │    ├── InvalidNameError               a name, alias or spec that is not allowed
      │    ├── InvalidPathError               an entry path that would escape its folder
-     │    └── InvalidMetadataError           metadata that is not JSON
+     │    ├── InvalidMetadataError           metadata that is not JSON
+     │    └── SettingsError                  a user settings file or a store setting plait cannot take
      ├── NotFoundError (LookupError)         an unknown name, version, alias, run or path
-     ├── SourceError (OSError)               a file to log is missing, unreadable or changing
+     ├── SourceError (OSError)               a file to log, or a reference's source, is missing or unreadable
      │    └── FileChangedError               a file changed while it was being read
      ├── IntegrityError                      stored bytes do not match their digest
+     ├── ReferenceChangedError               data a reference points at is no longer what was logged
+     ├── ReferenceRefusedError (PermissionError) a reference this machine does not follow
      ├── CorruptRecordError (ValueError)     a stored record that cannot be read back
      ├── StoreError                          the store cannot be used as asked
      │    ├── UnsupportedStoreError          unknown protocol or no exclusive create
@@ -44,6 +47,9 @@ __all__ = [
     "PlaitWarning",
     "PluginWarning",
     "ReadOnlyError",
+    "ReferenceChangedError",
+    "ReferenceRefusedError",
+    "SettingsError",
     "SourceError",
     "StoreError",
     "StoreUnreachableError",
@@ -92,6 +98,17 @@ class InvalidMetadataError(InvalidInputError):
     """Raised when metadata or a config cannot be stored as JSON."""
 
 
+class SettingsError(InvalidInputError):
+    """Raised for a malformed user settings file, or a store setting with a key or value plait cannot take.
+
+    :ivar source: the settings file, or ``store setting KEY``.
+    """
+
+    def __init__(self, message: str, *, source: str = "") -> None:
+        super().__init__(message)
+        self.source = source
+
+
 class NotFoundError(PlaitError, LookupError):
     """Raised for an unknown artifact, version, alias, run or file inside a version.
 
@@ -108,7 +125,7 @@ class NotFoundError(PlaitError, LookupError):
 
 
 class SourceError(PlaitError, OSError):
-    """Raised when a file or folder to log is missing or unreadable.
+    """Raised when a file or folder to log, or the source a reference points at, is missing or unreadable.
 
     :ivar path: the local path.
     """
@@ -135,6 +152,47 @@ class IntegrityError(PlaitError):
         super().__init__(message)
         self.digest = digest
         self.path = path
+
+
+class ReferenceChangedError(PlaitError):
+    """Raised when the data a reference points at is no longer what was logged: changed, deleted or
+    different bytes.
+
+    Nothing is read or written when this is raised; log the data again to record what is there now.
+
+    :ivar version: the version (``name:vN``) the reference belongs to, when known.
+    :ivar path: the entry path inside the version.
+    :ivar uri: the reference's URI.
+    :ivar changes: what differs, e.g. ``["etag 'a1' -> 'b2'"]``, or ``["deleted"]``.
+    """
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, version: str = "", path: str = "", uri: str = "",
+                 changes: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.version = version
+        self.path = path
+        self.uri = uri
+        self.changes = changes or []
+
+
+class ReferenceRefusedError(PlaitError, PermissionError):
+    """Raised, before anything is read, for a reference this machine does not follow.
+
+    A store is written by everyone who can write its bucket, so what a reference may make this
+    machine read is decided here, not by the store: local files only under folders the user
+    settings allow, ``http(s)`` URLs and endpoints only when allowed, unknown schemes never.
+    The message says which setting allows it.
+
+    :ivar uri: the reference's URI (or the endpoint it would reach).
+    """
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, uri: str = "") -> None:
+        super().__init__(message)
+        self.uri = uri
 
 
 class CorruptRecordError(PlaitError, ValueError):

@@ -42,12 +42,18 @@ class Store(BaseStore):
     :param storage_options: passed to fsspec (credentials, ``endpoint_url``, …).
     :param hash: the hash algorithm for a new store (``xxh3-128`` or ``blake3``); an existing
         store keeps its own.
+    :param allow_references: local folders and URL prefixes references may read, beyond your
+        settings' ``[references] allow`` (``["/data/raw", "https://datasets.example.org/"]``).
+    :param reference_options: fsspec options for reading references, by URL prefix (``""``:
+        every reference), over your settings' ``[storage."prefix"]`` tables.
     :raises UnsupportedStoreError: for an unknown protocol (with the ``pip install`` hint).
     """
 
     def __init__(self, url: str | os.PathLike[str] | None = None, *, storage_options: Mapping[str, Any] | None = None,
-                 hash: str = XXH3_128) -> None:
-        super().__init__(url, storage_options=storage_options, hash=hash)
+                 hash: str = XXH3_128, allow_references: Iterable[str] = (),
+                 reference_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        super().__init__(url, storage_options=storage_options, hash=hash, allow_references=allow_references,
+                         reference_options=reference_options)
         plugins.install()
 
     # -- versions -------------------------------------------------------------------------------

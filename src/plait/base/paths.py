@@ -1,4 +1,4 @@
-"""Where things are: the default store URL and the local cache folder.
+"""Where things are: the default store URL, the local cache folder and the user settings file.
 
 The default store is, in order: the explicit argument, ``$PLAIT_STORE``, the nearest ``.plait/``
 folder of the current user found walking up from the working directory (one another user owns is
@@ -69,10 +69,9 @@ def user_cache_dir() -> Path:
 
 
 def user_config_path() -> Path:
-    """Return the user's settings file: ``$PLAIT_CONFIG``, else ``$XDG_CONFIG_HOME/plait/config.toml``,
-    else ``~/.config/plait/config.toml`` (it need not exist)."""
+    """Return where this user's settings file is (it need not exist)."""
     env = os.environ.get(CONFIG_ENV)
     if env:
-        return Path(env)
+        return Path(env).expanduser()
     xdg = os.environ.get("XDG_CONFIG_HOME")
     return Path(xdg or Path.home() / ".config") / "plait" / "config.toml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -12,14 +13,62 @@ import click
 
 from plait.errors import PlaitError, PlaitWarning
 
+_STORE_OPTION_HELP = ("A storage option for fsspec, repeatable; VALUE is JSON when it parses, dotted keys nest "
+                      "(client_kwargs.endpoint_url=http://…). Added to $PLAIT_STORE_OPTIONS (a JSON object).")
+_REFERENCE_OPTION_HELP = ("A storage option for reading and listing references in this command, over the ones they "
+                          "were added with and your settings; repeatable, like --store-option.")
+_ALLOW_HELP = ("Also let references read under this local folder or URL prefix (https://host/, http://127.0.0.1:9000) "
+               "in this command; repeatable. Added to [references] allow of your settings and $PLAIT_ALLOW_REFERENCES.")
+
+
+def _late_options() -> list[click.Option]:
+    """The global options every subcommand also takes after its name (``plait log … --store-option k=v``)."""
+    return [
+        click.Option(["--store", "late_store"], metavar="URL", help="Store URL (as before the command)."),
+        click.Option(["--store-option", "late_store_options"], multiple=True, metavar="KEY=VALUE", help=_STORE_OPTION_HELP),
+        click.Option(["--reference-option", "late_reference_options"], multiple=True, metavar="KEY=VALUE",
+                     help=_REFERENCE_OPTION_HELP),
+        click.Option(["--allow-reference", "late_allow"], multiple=True, metavar="PREFIX", help=_ALLOW_HELP),
+        click.Option(["--json", "late_json"], is_flag=True, help="Print machine-readable JSON."),
+    ]
+
+
+_LATE_NAMES = ("late_store", "late_store_options", "late_reference_options", "late_allow", "late_json")
+
+
+def _takes_late_options(callback: Any) -> Any:
+    """Wrap a command's callback: apply the global options given after the command, then run it."""
+
+    @functools.wraps(callback)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        late = {name: kwargs.pop(name) for name in _LATE_NAMES}
+        obj = click.get_current_context().find_object(Context)
+        if obj is not None:
+            obj.apply(store_url=late["late_store"], store_options=late["late_store_options"],
+                      reference_options=late["late_reference_options"], allow=late["late_allow"],
+                      as_json=late["late_json"])
+        return callback(*args, **kwargs)
+
+    return wrapper
+
 
 class PlaitGroup(click.Group):
-    """A click group that turns errors into one line and an exit code, and warnings into one line each.
+    """A click group that turns errors into one line and an exit code, and warnings into one line each,
+    and lets every command take the global options after its name too.
 
     A :class:`PlaitError` exits with its own code; an error of the system underneath (a full
     disk, a read-only folder, a name too long) with 1. A command that logged through the
     process's implicit run ends that run before it returns (``failed`` if the command failed).
     """
+
+    group_class = type  # subgroups (``plait run``) are PlaitGroups as well
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Register ``cmd``, adding the global options to it (a group passes them on to its commands)."""
+        if not isinstance(cmd, click.Group) and cmd.callback is not None:
+            cmd.params.extend(_late_options())
+            cmd.callback = _takes_late_options(cmd.callback)
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         from plait.tracking.run import end_implicit_runs, implicit_runs
@@ -86,24 +135,48 @@ def printable(text: str, keep: str = "\n\t") -> str:
 
 
 class Context:
-    """What every command gets: the store URL, its storage options, output mode and a lazily opened store."""
+    """What every command gets: the store URL, its storage options, how references are read,
+    output mode and a lazily opened store."""
 
     def __init__(self, store_url: str | None, as_json: bool, storage_options: dict[str, Any] | None = None) -> None:
         self.store_url = store_url
         self.as_json = as_json
         self.storage_options = dict(storage_options or {})
+        self.reference_options: dict[str, Any] = {}
+        self.allow_references: list[str] = []
         self._store: Any = None
 
-    def open_store(self, url: str | None, **kwargs: Any) -> Any:
-        """Open the store at ``url`` with the global ``--store-option`` settings.
+    def apply(self, *, store_url: str | None = None, store_options: tuple[str, ...] = (),
+              reference_options: tuple[str, ...] = (), allow: tuple[str, ...] = (), as_json: bool = False) -> None:
+        """Take global options (given before or after the command's name) on top of those already set."""
+        from plait.base.usersettings import deep_merge
+
+        self.store_url = store_url or self.store_url
+        self.as_json = self.as_json or as_json
+        self.storage_options = deep_merge(self.storage_options, parse_store_options(store_options))
+        self.reference_options = deep_merge(self.reference_options, parse_store_options(reference_options, option="--reference-option"))
+        self.allow_references += list(allow)
+
+    def open_store(self, url: str | None, storage_options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Open the store at ``url`` with the global ``--store-option`` settings and reference rules.
 
         :param url: the store URL (``None``: the default store).
+        :param storage_options: options for this store instead of the global ones.
         :param kwargs: passed to :class:`~plait.store.base.Store` (e.g. ``hash``).
         :returns: the store.
         """
         from plait.api.store import Store
 
-        return Store(url, storage_options=self.storage_options, **kwargs)
+        return Store(url, storage_options=self.storage_options if storage_options is None else storage_options,
+                     allow_references=self.allow_references,
+                     reference_options={"": self.reference_options} if self.reference_options else None, **kwargs)
+
+    def user_settings(self) -> Any:
+        """This user's settings with the command's ``--allow-reference`` and ``--reference-option``."""
+        from plait.base.usersettings import load_user_settings
+
+        return load_user_settings().with_overrides(
+            allow=self.allow_references, storage={"": self.reference_options} if self.reference_options else None)
 
     @property
     def store(self) -> Any:
@@ -131,23 +204,30 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.group(cls=PlaitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", "store_url", envvar="PLAIT_STORE", metavar="URL",
               help="Store URL (folder, s3://, gs://, memory://). Default: $PLAIT_STORE, else the nearest .plait/.")
-@click.option("--store-option", "store_options", multiple=True, metavar="KEY=VALUE",
-              help="A storage option for fsspec, repeatable; VALUE is JSON when it parses, dotted keys nest "
-                   "(client_kwargs.endpoint_url=http://…). Added to $PLAIT_STORE_OPTIONS (a JSON object).")
+@click.option("--store-option", "store_options", multiple=True, metavar="KEY=VALUE", help=_STORE_OPTION_HELP)
+@click.option("--reference-option", "reference_options", multiple=True, metavar="KEY=VALUE", help=_REFERENCE_OPTION_HELP)
+@click.option("--allow-reference", "allow", multiple=True, metavar="PREFIX", help=_ALLOW_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.version_option(package_name="plait")
 @click.pass_context
-def main(ctx: click.Context, store_url: str | None, store_options: tuple[str, ...], as_json: bool) -> None:
-    """plait: versioned datasets, models and results, with the lineage of every run."""
+def main(ctx: click.Context, store_url: str | None, store_options: tuple[str, ...], reference_options: tuple[str, ...],
+         allow: tuple[str, ...], as_json: bool) -> None:
+    """plait: versioned datasets, models and results, with the lineage of every run.
+
+    Every global option also works after the command's name (plait log … --store-option k=v).
+    """
     ctx.obj = Context(store_url, as_json, parse_store_options(store_options, os.environ.get("PLAIT_STORE_OPTIONS")))
+    ctx.obj.apply(reference_options=reference_options, allow=allow)
 
 
-def parse_store_options(pairs: tuple[str, ...] | list[str], env: str | None = None) -> dict[str, Any]:
+def parse_store_options(pairs: tuple[str, ...] | list[str], env: str | None = None, *,
+                        option: str = "--store-option") -> dict[str, Any]:
     """Build fsspec storage options from ``$PLAIT_STORE_OPTIONS`` and ``KEY=VALUE`` pairs.
 
     :param pairs: ``KEY=VALUE`` texts; ``VALUE`` is JSON when it parses (``3``, ``true``,
         ``{"a": 1}``), else text; a dotted ``KEY`` nests (``config_kwargs.retries.max_attempts=1``).
     :param env: a JSON object to start from; the pairs are set on top of it.
+    :param option: the option the pairs came from, for messages.
     :returns: the nested options.
     :raises InvalidInputError: for a pair without ``=`` or an ``env`` that is not a JSON object.
     """
@@ -166,8 +246,8 @@ def parse_store_options(pairs: tuple[str, ...] | list[str], env: str | None = No
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key.strip() or any(not part for part in key.split(".")):
-            raise InvalidInputError(f"--store-option {pair!r} is not KEY=VALUE; write e.g. "
-                                    "--store-option client_kwargs.endpoint_url=http://127.0.0.1:9000")
+            raise InvalidInputError(f"{option} {pair!r} is not KEY=VALUE; write e.g. "
+                                    f"{option} client_kwargs.endpoint_url=http://127.0.0.1:9000")
         try:
             value: Any = json.loads(text)
         except ValueError:

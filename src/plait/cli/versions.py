@@ -49,16 +49,23 @@ def init(ctx: Context, url: str | None, algorithm: str) -> None:
 @click.option("--meta", "-m", "meta", multiple=True, help="Metadata key=value; the value is JSON if it parses (repeatable).")
 @click.option("--description", "-d", default=None, help="Description (Markdown).")
 @click.option("--reference", is_flag=True, help="Record PATH (a local path or a URL) by reference; do not copy the data.")
+@click.option("--checksum", is_flag=True, help="With --reference: read every object once and record the digest of its bytes.")
+@click.option("--max-objects", type=click.IntRange(min=1), default=None,
+              help="With --reference: refuse a prefix of more objects than this (default 100,000).")
 @pass_ctx
 def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, ...], meta: tuple[str, ...],
-            description: str | None, reference: bool) -> None:
+            description: str | None, reference: bool, checksum: bool, max_objects: int | None) -> None:
     """Log a file or folder (or a reference) as a version of NAME (the existing one if a version holds the same content)."""
+    from plait.errors import InvalidInputError
     from plait.formats.artifact import Artifact
     from plait.index import versions as V
 
     art = Artifact(name, type=type_, description=description or "", metadata=_parse_meta(meta))
     if reference:
-        art.add_reference(path)
+        art.add_reference(path, storage_options=_reference_options(ctx, path), checksum=checksum,
+                          **({"max_objects": max_objects} if max_objects else {}))
+    elif checksum or max_objects:
+        raise InvalidInputError("--checksum and --max-objects go with --reference")
     else:
         import os
 
@@ -72,6 +79,17 @@ def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, 
     state = "new" if created else "existing: the same content was logged before"
     ctx.emit({**version.to_dict(), "created": created},
              f"{version.spec}  ({state})  {version.file_count} files, {human_size(version.size)}  {' '.join(version.aliases)}")
+
+
+def _reference_options(ctx: Context, uri: str) -> dict[str, Any] | None:
+    """The options to list a reference with: --reference-option, else your settings for its prefix,
+    else the store's options when the reference lives on the same kind of storage as the store."""
+    settings = ctx.user_settings()
+    if settings.has_storage_options(uri):
+        return settings.storage_options(uri)
+    scheme = uri.split("://", 1)[0] if "://" in uri else "file"
+    store_scheme = ctx.store_url.split("://", 1)[0] if ctx.store_url and "://" in ctx.store_url else "file"
+    return dict(ctx.storage_options) if scheme == store_scheme and scheme != "file" else None
 
 
 @main.command("ls")
@@ -188,16 +206,25 @@ def diff(ctx: Context, old: str, new: str) -> None:
 @click.argument("spec", required=False)
 @pass_ctx
 def verify(ctx: Context, spec: str | None) -> None:
-    """Re-hash stored bytes of SPEC (or every version); exit 4 if anything is damaged."""
+    """Re-hash stored bytes of SPEC (or every version) and look every reference up.
+
+    Exit 4 if stored bytes or records are damaged, else 5 if references changed, are missing,
+    cannot be read or are not followed on this machine.
+    """
     report = ctx.store.verify(spec)
+    refs = report.reference_problems
     data = {"ok": report.ok, "versions": report.versions, "blobs": report.blobs, "events": report.events,
-            "problems": [{"version": s, "path": p, "digest": d, "reason": r} for s, p, d, r in report.problems]}
-    text = "\n".join([f"DAMAGED {s} {p} (blob {d}): {r}" if d else f"DAMAGED {p}: {r}" for s, p, d, r in report.problems] +
-                     [f"{'ok' if report.ok else 'FAILED'}: {report.versions} versions, {report.blobs} blobs"
-                      + (f", {report.events} events" if report.events else "") + " checked"])
-    ctx.emit(data, text)
-    if not report.ok:
-        raise SystemExit(4)
+            "references": report.references,
+            "problems": [{"version": s, "path": p, "digest": d, "reason": r} for s, p, d, r in report.problems],
+            "reference_problems": [p.__dict__ for p in refs]}
+    lines = [f"DAMAGED {s} {p} (blob {d}): {r}" if d else f"DAMAGED {p}: {r}" for s, p, d, r in report.problems]
+    lines += [f"{p.kind.upper()} {p.version} {p.path} ({p.uri}): {p.detail}" for p in refs]
+    lines.append(f"{'ok' if report.ok else 'FAILED'}: {report.versions} versions, {report.blobs} blobs"
+                 + (f", {report.references} references" if report.references else "")
+                 + (f", {report.events} events" if report.events else "") + " checked")
+    ctx.emit(data, "\n".join(lines))
+    if report.exit_code:
+        raise SystemExit(report.exit_code)
 
 
 @main.command()

@@ -7,7 +7,6 @@ file that vanished or changed by the time it is logged is refused with a clear e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -15,10 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from plait.base.paths import user_cache_dir
-from plait.errors import InvalidPathError, NotFoundError, SourceError
-from plait.formats.manifest import Entry, Reference
+from plait.base.places import parse_place
+from plait.base.usersettings import load_user_settings
+from plait.errors import InvalidPathError, SourceError
+from plait.formats.manifest import Entry
 from plait.formats.names import check_entry_path, check_name
 from plait.formats.records import check_json
+from plait.formats.reference import identity_key, reference_of
+from plait.storage.opener import open_source
+from plait.storage.sources import MAX_OBJECTS
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,14 @@ class BytesSource:
 
 @dataclass(frozen=True)
 class ReferenceSource:
-    """A file that stays where it is; its entry was built when it was added."""
+    """A file that stays where it is; its entry was built when it was added.
+
+    :ivar checksum: read its bytes when the draft is logged and record their digest.
+    """
 
     path: str
     entry: Entry
+    checksum: bool = False
 
 
 Source = FileSource | BytesSource | ReferenceSource
@@ -148,22 +156,55 @@ class Artifact:
         check_json(value, what=f"the content of {name}")
         return self.add_bytes(json.dumps(value, sort_keys=True, indent=2).encode() + b"\n", name)
 
-    def add_reference(self, uri: str, name: str | None = None, *, storage_options: Mapping[str, Any] | None = None) -> Artifact:
+    def add_reference(self, uri: str, name: str | None = None, *, storage_options: Mapping[str, Any] | None = None,
+                      checksum: bool = False, max_objects: int = MAX_OBJECTS) -> Artifact:
         """Record data that stays where it is (a bucket, a URL, a local path) without copying it.
 
-        Each object found at ``uri`` (every object below it, for a prefix) is recorded with what
-        identifies it there: ETag or checksum, version id, size and modification time. Its digest
-        is a hash of that identity, so the version changes when the data at the source does.
+        Each object found at ``uri`` (every object below it, for a prefix) is recorded with the
+        strongest identity its source offers: S3 ETag and VersionId (on a versioned bucket), GCS
+        generation and checksum, HTTP ETag and Last-Modified, a local file's size, mtime and
+        inode. A read later returns exactly those bytes or refuses with
+        :class:`~plait.ReferenceChangedError`. A prefix is listed whole before anything is added:
+        a failure part-way adds nothing.
 
         :param uri: ``s3://bucket/prefix/``, ``https://…``, a local file or folder, any fsspec URL.
         :param name: the path inside the version for a single object (a prefix for many).
-        :param storage_options: passed to fsspec.
+        :param storage_options: fsspec options to list it with (default: your settings'
+            ``[storage."prefix"]``); the ones that say where it is (endpoint, region) are
+            recorded, credentials never.
+        :param checksum: also read every object once when the draft is logged and record the
+            digest of its bytes; every later read is verified against it.
+        :param max_objects: refuse a prefix holding more objects than this.
         :returns: this draft, for chaining.
         :raises NotFoundError: if nothing exists at ``uri``.
+        :raises InvalidInputError: for a malformed URI, or a prefix past ``max_objects``.
+        :raises SourceError: for an unknown scheme, missing credentials or an unreachable endpoint.
         """
-        for rel, entry in _reference_entries(uri, dict(storage_options or {})):
-            path = check_entry_path(f"{name}/{rel}" if name and rel else (name or rel))
-            self._add(ReferenceSource(path, entry.model_copy(update={"path": path})))
+        try:
+            place = parse_place(str(uri))
+        except ValueError as exc:
+            raise InvalidPathError(f"cannot reference {uri!r}: {exc}", path=str(uri)) from None
+        if storage_options is None:
+            storage_options = load_user_settings().storage_options(str(uri))
+        found = open_source(place.scheme, storage_options).list(str(place) if place.local else str(uri), max_objects)
+        root = ("file://" + place.path) if place.local else str(uri)
+        added = []
+        below = root.rstrip("/") + "/"
+        for info in found:
+            if info.uri.startswith(below):  # an object below a prefix: its path relative to the prefix
+                rel = info.uri[len(below):]
+                rel = f"{name}/{rel}" if name else rel
+            else:  # the object the URI names
+                rel = name or os.path.basename(info.uri.rstrip("/"))
+            ref = reference_of(info, storage_options)
+            try:
+                path = check_entry_path(rel)
+                entry = Entry(path=path, digest=identity_key(ref, info.size), size=info.size, ref=ref)
+            except (ValueError, InvalidPathError) as exc:
+                raise InvalidPathError(f"cannot reference {info.uri}: {exc}", path=info.uri) from None
+            added.append(ReferenceSource(path, entry, checksum))
+        for source in added:  # all or nothing: a prefix that failed part-way added nothing
+            self._add(source)
         return self
 
 
@@ -233,41 +274,6 @@ def _link_target(link: str, real_root: str, follow_external: bool) -> str | None
     return target
 
 
-def _reference_entries(uri: str, storage_options: dict[str, Any]) -> list[tuple[str, Entry]]:
-    from fsspec.core import url_to_fs
-
-    fs, root = url_to_fs(uri, **storage_options)
-    try:
-        if fs.isdir(root):
-            found = fs.find(root, detail=True)
-            items = [(p[len(root.rstrip("/")) + 1 :], p, info) for p, info in sorted(found.items())]
-        else:
-            info = fs.info(root)
-            items = [("", root, info)]
-    except FileNotFoundError:
-        raise NotFoundError(f"nothing exists at {uri}; check the URL and your credentials", name=uri) from None
-    if not items:
-        raise NotFoundError(f"{uri} is an empty folder or prefix; there is nothing to reference", name=uri)
-    out = []
-    protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
-    for rel, full, info in items:
-        full_uri = full if "://" in full or protocol == "file" else f"{protocol}://{full}"
-        ref = Reference(
-            uri=full_uri,
-            etag=_text(info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("checksum")),
-            version_id=_text(info.get("VersionId") or info.get("version_id") or info.get("generation")),
-            mtime=_text(info.get("LastModified") or info.get("mtime") or info.get("updated") or info.get("last_modified")),
-        )
-        size = int(info.get("size") or 0)
-        identity = json.dumps([ref.uri, ref.etag, ref.version_id, ref.mtime, size]).encode()
-        # the digest names the identity, not the bytes: blake2b-128 keeps it the same width as xxh3-128
-        digest = hashlib.blake2b(identity, digest_size=16).hexdigest()
-        try:
-            out.append((rel if rel else os.path.basename(full.rstrip("/")), Entry(path="x", digest=digest, size=size, ref=ref)))
-        except ValueError as exc:
-            raise InvalidPathError(f"cannot reference {full_uri}: {exc}", path=full_uri) from None
-    return out
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _inside(path: str, root: str) -> bool:
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from plait.errors import CorruptRecordError, InvalidPathError
 from plait.formats.names import check_entry_path
+from plait.formats.reference import Reference
 from plait.storage.digest import XXH3_128, hash_bytes, is_digest
 
 MANIFEST_FORMAT = 1
@@ -24,28 +25,12 @@ MANIFEST_FORMAT = 1
 MAX_MANIFEST_BYTES = 1 << 30
 
 
-class Reference(BaseModel):
-    """Where data that stays outside the store lives, and what identified it when it was logged.
-
-    :ivar uri: ``s3://…``, ``gs://…``, ``https://…`` or a local path.
-    :ivar etag: the object's ETag or checksum, when the filesystem gives one.
-    :ivar version_id: the object version, on versioned buckets.
-    :ivar mtime: modification time as the filesystem reported it (ISO text or a number).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    uri: str = Field(min_length=1, max_length=4096)
-    etag: str | None = Field(default=None, max_length=512)
-    version_id: str | None = Field(default=None, max_length=1024)
-    mtime: str | None = Field(default=None, max_length=64)
-
-
 class Entry(BaseModel):
     """One file of a version.
 
     :ivar path: relative path inside the version, with ``/``.
-    :ivar digest: digest of the file's bytes (for a reference: of what identifies it).
+    :ivar digest: digest of the file's bytes (for a reference: of what identifies it, see
+        :func:`plait.formats.reference.identity_key`).
     :ivar size: length in bytes.
     :ivar chunks: ``[(digest, size), …]`` when the file is stored as content-defined chunks.
     :ivar ref: set when the data stays at its source and is not copied into the store.

@@ -39,6 +39,7 @@ ALIAS_SET = "alias.set"
 ALIAS_REMOVED = "alias.removed"
 VERSION_UPDATED = "version.updated"
 VERSION_DELETED = "version.deleted"
+SETTING_SET = "setting.set"
 EVENT_KINDS = (
     RUN_STARTED,
     RUN_FINISHED,
@@ -49,6 +50,7 @@ EVENT_KINDS = (
     ALIAS_REMOVED,
     VERSION_UPDATED,
     VERSION_DELETED,
+    SETTING_SET,
 )
 
 
@@ -239,12 +241,16 @@ _REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
     ALIAS_REMOVED: {"name": (str,), "alias": (str,), "number": _NUMBER},
     VERSION_UPDATED: {"name": (str,), "number": _NUMBER, "new": (dict,)},
     VERSION_DELETED: {"name": (str,), "number": _NUMBER},
+    SETTING_SET: {"key": (str,)},
 }
 
 
 def _check_event_data(kind: str, data: dict[str, Any]) -> None:
     if kind == VERSION_LOGGED:
         VersionRecord.model_validate(data)
+        return
+    if kind == SETTING_SET:
+        _check_setting_event(data)
         return
     for key, types in _REQUIRED[kind].items():
         value = data.get(key)
@@ -258,6 +264,32 @@ def _check_event_data(kind: str, data: dict[str, Any]) -> None:
         raise ValueError(f"{kind} event has a version number out of range")
     if kind == VERSION_PRODUCED and not _DIGEST.fullmatch(data["digest"]):
         raise ValueError(f"{kind} event has a digest that is not 32 to 64 hex digits")
+
+
+#: A store setting's key: dotted lowercase words (``references.allow``).
+SETTING_KEY = re.compile(r"[a-z0-9_]+(\.[a-z0-9_-]+)*")
+MAX_SETTING_KEY = 128
+
+
+def check_setting_key(key: str) -> str:
+    """Return ``key`` if it may name a store setting, else raise.
+
+    :raises InvalidNameError: unless it is dotted lowercase words (``[a-z0-9_]+(.[a-z0-9_-]+)*``),
+        at most 128 characters.
+    """
+    if not isinstance(key, str) or len(key) > MAX_SETTING_KEY or not SETTING_KEY.fullmatch(key):
+        raise InvalidNameError(f"{str(key)[:140]!r} is not a setting key: use dotted lowercase words of at most "
+                               f"{MAX_SETTING_KEY} characters, like references.allow", name=str(key)[:140])
+    return key
+
+
+def _check_setting_event(data: dict[str, Any]) -> None:
+    if not isinstance(data.get("key"), str) or "value" not in data:
+        raise ValueError("setting.set event needs 'key' (text) and 'value' (JSON, null to unset)")
+    try:
+        check_setting_key(data["key"])
+    except InvalidNameError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def encode(record: BaseModel) -> bytes:

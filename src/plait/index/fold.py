@@ -1,7 +1,7 @@
 """Folding events into the index: one function per event kind, each idempotent.
 
 :func:`apply` records the event and, the first time it is seen, applies it. An alias, a
-description or metadata keeps the value of the event with the greatest id, whatever order the
+store setting, a description or metadata keeps the value of the event with the greatest id, whatever order the
 events arrive in; a version's later changes may arrive before the version itself and are
 applied when it does. A version's producers and its ``touched`` moment (which decides
 ``latest``) are kept the same way: whatever order the events arrive in, the fold is the same.
@@ -180,6 +180,16 @@ def _fold_alias(db: sqlite3.Connection, event: R.Event) -> None:
     )
 
 
+def _fold_setting(db: sqlite3.Connection, event: R.Event) -> None:
+    d = event.data
+    value = None if d["value"] is None else json.dumps(d["value"], sort_keys=True)  # NULL: unset, still newer
+    db.execute(
+        "INSERT INTO settings VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+        "value = excluded.value, event_id = excluded.event_id WHERE excluded.event_id > settings.event_id",
+        (d["key"], value, event.id),
+    )
+
+
 def _fold_change(db: sqlite3.Connection, event: R.Event) -> None:
     _apply_version_change(db, event.id, event.kind, event.data)
 
@@ -238,4 +248,5 @@ _FOLD = {
     R.ALIAS_REMOVED: _fold_alias,
     R.VERSION_UPDATED: _fold_change,
     R.VERSION_DELETED: _fold_change,
+    R.SETTING_SET: _fold_setting,
 }

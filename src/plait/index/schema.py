@@ -18,7 +18,7 @@ another store under new ids, because the time travels with the event.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -69,6 +69,9 @@ CREATE TABLE IF NOT EXISTS rejected (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT, number INTEGER, reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rejected_version ON rejected (name, number);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY, value TEXT, event_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS fingerprints (
     fingerprint TEXT NOT NULL, name TEXT NOT NULL, number INTEGER NOT NULL,
     PRIMARY KEY (fingerprint, name)
@@ -76,4 +79,5 @@ CREATE TABLE IF NOT EXISTS fingerprints (
 """
 
 #: The tables :meth:`~plait.index.catalog.Catalog.clear` empties (everything but ``meta``'s schema).
-TABLES = ("events", "versions", "producers", "aliases", "runs", "uses", "run_scope", "rejected", "fingerprints")
+TABLES = ("events", "versions", "producers", "aliases", "runs", "uses", "run_scope", "rejected", "fingerprints",
+          "settings")

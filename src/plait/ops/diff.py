@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from plait.formats.manifest import Entry
+from plait.formats.reference import differences
 from plait.tracking.nodes import ArtifactVersion
 
 
@@ -18,6 +20,7 @@ class Diff:
     :ivar removed: ``(path, size)`` only in ``old``.
     :ivar modified: ``(path, old size, new size)`` in both with different content.
     :ivar unchanged: how many paths are identical.
+    :ivar details: for a modified reference (or a file that became one), what changed, by path.
     """
 
     old: str
@@ -26,6 +29,7 @@ class Diff:
     removed: list[tuple[str, int]] = field(default_factory=list)
     modified: list[tuple[str, int, int]] = field(default_factory=list)
     unchanged: int = 0
+    details: dict[str, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -38,7 +42,8 @@ class Diff:
             "old": self.old, "new": self.new, "unchanged": self.unchanged,
             "added": [{"path": p, "size": s} for p, s in self.added],
             "removed": [{"path": p, "size": s} for p, s in self.removed],
-            "modified": [{"path": p, "old_size": a, "new_size": b} for p, a, b in self.modified],
+            "modified": [{"path": p, "old_size": a, "new_size": b, **({"detail": self.details[p]} if p in self.details else {})}
+                         for p, a, b in self.modified],
         }
 
     def __str__(self) -> str:
@@ -46,7 +51,7 @@ class Diff:
                  f"{len(self.modified)} modified, {self.unchanged} unchanged"]
         lines += [f"+ {p} ({s} B)" for p, s in self.added]
         lines += [f"- {p} ({s} B)" for p, s in self.removed]
-        lines += [f"M {p} ({a} B -> {b} B)" for p, a, b in self.modified]
+        lines += [f"M {p} ({a} B -> {b} B)" + (f": {self.details[p]}" if p in self.details else "") for p, a, b in self.modified]
         return "\n".join(lines)
 
 
@@ -60,8 +65,22 @@ def diff(old: ArtifactVersion, new: ArtifactVersion) -> Diff:
             result.removed.append((path, a[path].size))
         elif path not in a:
             result.added.append((path, b[path].size))
-        elif a[path].digest != b[path].digest:
+        elif a[path] != b[path]:
             result.modified.append((path, a[path].size, b[path].size))
+            detail = _detail(a[path], b[path])
+            if detail:
+                result.details[path] = detail
         else:
             object.__setattr__(result, "unchanged", result.unchanged + 1)
     return result
+
+
+def _detail(old: Entry, new: Entry) -> str:
+    """Say what changed in a reference (or that a file became one, or stopped being one)."""
+    if old.ref is not None and new.ref is not None:
+        return "; ".join(differences(old.ref, old.size, new.ref, new.size))
+    if new.ref is not None:
+        return f"now a reference to {new.ref.uri}"
+    if old.ref is not None:
+        return f"now stored (was a reference to {old.ref.uri})"
+    return ""

@@ -1,4 +1,11 @@
-"""verify: re-hash stored bytes, re-read every record, and name every version, path and record that is damaged."""
+"""verify: re-hash stored bytes, re-read every record, and name every version, path and record that is damaged;
+look every reference up.
+
+Damaged blobs and records are the store's fault (exit 4 in the CLI); references whose source
+changed, vanished, cannot be read or is not followed here are reported apart (exit 5), each
+with its version, path, URI and what is wrong. References are checked by lookups, not by
+reading their bytes (see :meth:`plait.store.references.ReferenceReader.check`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from plait.index.fold import IDENTITY
 from plait.store.base import BaseStore as Store
 from plait.store.base import record_key
 from plait.store.checks import damaged_blobs
+from plait.store.references import ReferenceProblem, ReferenceReader
 from plait.tracking.nodes import ArtifactVersion
 
 
@@ -24,17 +32,26 @@ class VerifyReport:
     :ivar events: how many event records (files and segments) were read (whole-store checks).
     :ivar problems: ``(version spec, entry path, digest, reason)`` for each broken file; a
         damaged event record is ``("events", key, "", reason)``.
+    :ivar references: how many reference entries were checked.
+    :ivar reference_problems: references that changed, are missing, unreadable or refused.
     """
 
     versions: int = 0
     blobs: int = 0
     events: int = 0
     problems: list[tuple[str, str, str, str]] = field(default_factory=list)
+    references: int = 0
+    reference_problems: list[ReferenceProblem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Whether nothing was found broken."""
-        return not self.problems
+        return not self.problems and not self.reference_problems
+
+    @property
+    def exit_code(self) -> int:
+        """``0`` if all is well, ``4`` if stored bytes or records are damaged, else ``5`` if references are broken."""
+        return 4 if self.problems else 5 if self.reference_problems else 0
 
 
 def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
@@ -54,6 +71,7 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
     report = VerifyReport(versions=len(versions))
     wanted: dict[str, list[tuple[str, str]]] = {}
     sizes: dict[str, set[int]] = {}
+    refs = []
     for version in versions:
         try:
             manifest = version.manifest
@@ -61,6 +79,8 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
             report.problems.append((version.spec, "", version.digest, str(exc)))
             continue
         for entry in manifest.entries:
+            if entry.ref is not None:
+                refs.append((version.spec, entry))
             for digest, size in entry.blobs:
                 wanted.setdefault(digest, []).append((version.spec, entry.path))
                 sizes.setdefault(digest, set()).add(size)
@@ -72,6 +92,9 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
     if spec is None:
         _verify_events(store, report)
     report.problems.sort()
+    if refs:
+        report.references = len(refs)
+        report.reference_problems = sorted(ReferenceReader(store).check(refs), key=lambda p: (p.version, p.path))
     return report
 
 

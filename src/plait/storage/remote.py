@@ -28,6 +28,28 @@ _UNREACHABLE = {
 _NO_CREDENTIALS = {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError", "DefaultCredentialsError"}
 
 
+def failure_kind(exc: BaseException) -> tuple[str, BaseException] | None:
+    """Tell why a filesystem call failed: ``credentials``, ``unreachable`` or ``denied``, with the
+    exception (``exc`` or one of its causes) that says so; ``None`` for anything else (a missing
+    key included).
+
+    :param exc: what the filesystem raised.
+    """
+    if isinstance(exc, (FileNotFoundError, StoreError)):
+        return None
+    seen: BaseException | None = exc
+    while seen is not None:
+        names = {c.__name__ for c in type(seen).__mro__}
+        if names & _NO_CREDENTIALS:
+            return "credentials", seen
+        if names & _UNREACHABLE:
+            return "unreachable", seen
+        if isinstance(seen, PermissionError):
+            return "denied", seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def unreachable_error(exc: BaseException, url: str, endpoint: str | None = None) -> StoreUnreachableError | None:
     """Return the one-line error for a connection or credentials failure, or None for anything else.
 
@@ -36,26 +58,22 @@ def unreachable_error(exc: BaseException, url: str, endpoint: str | None = None)
     :param endpoint: the endpoint URL the store was opened with, if any.
     :returns: a :class:`StoreUnreachableError` saying what to check, or ``None``.
     """
-    if isinstance(exc, (FileNotFoundError, StoreError)):
+    found = failure_kind(exc)
+    if found is None:
         return None
+    kind, seen = found
     where = f"{url} at {endpoint}" if endpoint else url
-    seen: BaseException | None = exc
-    while seen is not None:
-        names = {c.__name__ for c in type(seen).__mro__}
-        if names & _NO_CREDENTIALS:
-            return StoreUnreachableError(
-                f"no credentials for {where}: set them in the environment (e.g. AWS_ACCESS_KEY_ID / "
-                "AWS_SECRET_ACCESS_KEY) or pass --store-option key=... --store-option secret=...", url=url)
-        if names & _UNREACHABLE:
-            return StoreUnreachableError(
-                f"cannot reach {where} ({type(seen).__name__}): check --store-option client_kwargs.endpoint_url, "
-                "the network and the credentials", url=url)
-        if isinstance(seen, PermissionError):
-            return StoreUnreachableError(
-                f"{where} refused access ({seen}): check the credentials (--store-option key=/secret= or the "
-                "environment) and the bucket's permissions", url=url)
-        seen = seen.__cause__ or seen.__context__
-    return None
+    if kind == "credentials":
+        return StoreUnreachableError(
+            f"no credentials for {where}: set them in the environment (e.g. AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY) or pass --store-option key=... --store-option secret=...", url=url)
+    if kind == "unreachable":
+        return StoreUnreachableError(
+            f"cannot reach {where} ({type(seen).__name__}): check --store-option client_kwargs.endpoint_url, "
+            "the network and the credentials", url=url)
+    return StoreUnreachableError(
+        f"{where} refused access ({seen}): check the credentials (--store-option key=/secret= or the "
+        "environment) and the bucket's permissions", url=url)
 
 
 def _translate_errors(cls: type) -> type:

@@ -10,7 +10,8 @@ from plait.storage.backend import Backend
 from plait.storage.local import LocalBackend
 from plait.storage.remote import FsspecBackend, MemoryBackend, unreachable_error
 
-_EXTRAS = {"s3": "s3", "s3a": "s3", "gcs": "gcs", "gs": "gcs", "az": "azure", "abfs": "azure", "adl": "azure"}
+#: The pip extra that installs each protocol's filesystem.
+EXTRAS = {"s3": "s3", "s3a": "s3", "gcs": "gcs", "gs": "gcs", "az": "azure", "abfs": "azure", "adl": "azure"}
 
 
 def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Backend:
@@ -35,11 +36,11 @@ def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Bac
         raise unreachable_error(exc, url) or StoreUnreachableError(
             f"cannot open {url}: {exc.strerror or exc}; check the URL, the network and the credentials", url=url) from None
     except (ValueError, ImportError) as exc:
-        if protocol not in fsspec.available_protocols() and protocol not in _EXTRAS:
+        if protocol not in fsspec.available_protocols() and protocol not in EXTRAS:
             raise UnsupportedStoreError(
                 f"unknown store protocol {protocol!r} in {url!r}; use a local path, memory://, s3://, gs:// or az://"
             ) from None
-        extra = _EXTRAS.get(protocol, protocol)
+        extra = EXTRAS.get(protocol, protocol)
         raise UnsupportedStoreError(
             f"the {protocol!r} store needs an extra package: pip install 'plait[{extra}]' ({exc})"
         ) from None

@@ -24,16 +24,19 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from plait.base.ids import is_ulid, new_ulid, utcnow
 from plait.base.paths import default_store_url, user_cache_dir
 from plait.base.progress import NO_PROGRESS, Progress
+from plait.base.usersettings import UserSettings, load_user_settings
 from plait.errors import ConflictError, CorruptRecordError, NotFoundError, StoreError
 from plait.formats import records as R
 from plait.formats.manifest import Manifest, decode_manifest, encode_manifest
 from plait.formats.names import LATEST, Spec, check_alias, parse_spec
+from plait.formats.settings import SettingChange, check_setting
+from plait.index import settings as S
 from plait.index import versions as V
 from plait.index.catalog import Catalog
 from plait.index.rows import VersionRow
@@ -60,16 +63,24 @@ class BaseStore:
     :param storage_options: passed to fsspec (credentials, ``endpoint_url``, …).
     :param hash: the hash algorithm for a new store (``xxh3-128`` or ``blake3``); an existing
         store keeps its own.
+    :param allow_references: local folders and URL prefixes references may read, beyond the
+        user settings' ``[references] allow`` (see :mod:`plait.store.refpolicy`).
+    :param reference_options: fsspec options for reading references, by URL prefix (``""``:
+        every reference), over the user settings' ``[storage."prefix"]`` tables.
     :raises UnsupportedStoreError: for an unknown protocol (with the ``pip install`` hint).
     """
 
     def __init__(self, url: str | os.PathLike[str] | None = None, *, storage_options: Mapping[str, Any] | None = None,
-                 hash: str = XXH3_128) -> None:
+                 hash: str = XXH3_128, allow_references: Iterable[str] = (),
+                 reference_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.url = os.fspath(url) if url is not None else default_store_url()
-        self.backend: Backend = open_backend(self.url, dict(storage_options or {}))
+        self.storage_options: dict[str, Any] = dict(storage_options or {})
+        self.backend: Backend = open_backend(self.url, dict(self.storage_options))
         root = os.path.normpath(self.backend.local_path("")) if self.backend.is_local else ""
         if root and os.path.exists(root) and not os.path.isdir(root):
             raise StoreError(f"{self.url} is a file, not a store: give the folder of a store (--store or $PLAIT_STORE)")
+        self._reader_overrides = (tuple(allow_references), dict(reference_options or {}))
+        self._user_settings: UserSettings | None = None
         if hash not in ALGORITHMS:
             raise StoreError(f"unknown hash algorithm {hash!r}; choose one of {', '.join(ALGORITHMS)}")
         self.requested_hash = hash
@@ -121,6 +132,17 @@ class BaseStore:
         self._config = None
         _ = self.config
         return self
+
+    @property
+    def user_settings(self) -> UserSettings:
+        """This user's settings (:mod:`plait.base.usersettings`) with this store object's additions.
+
+        :raises SettingsError: for a malformed settings file.
+        """
+        if self._user_settings is None:
+            allow, options = self._reader_overrides
+            self._user_settings = load_user_settings().with_overrides(allow=allow, storage=options)
+        return self._user_settings
 
     @property
     def exists(self) -> bool:
@@ -334,6 +356,41 @@ class BaseStore:
         """Fold events already in the store into the index, if it is open."""
         if self._catalog is not None:
             self._catalog.fold(events)
+
+    # -- store settings (see plait.formats.settings) ---------------------------------------------
+
+    def settings(self) -> dict[str, Any]:
+        """Return every store setting that is set, by key."""
+        return S.every(self.catalog)
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """Return the value of one store setting, or ``default`` when it is not set.
+
+        :raises InvalidNameError: for a malformed key.
+        """
+        found, value = S.value(self.catalog, R.check_setting_key(key))
+        return value if found else default
+
+    def set_setting(self, key: str, value: Any, *, run: str | None = None) -> bool:
+        """Set a store setting for everyone using the store (``None`` unsets it); the change is an event.
+
+        :param key: dotted lowercase words, e.g. ``references.allow``.
+        :param value: any JSON value a known key takes.
+        :param run: the run it happens in, if any.
+        :returns: whether anything changed.
+        :raises SettingsError: for a malformed key or a value the key does not take.
+        """
+        value = check_setting(key, value)
+        found, old = S.value(self.catalog, key)
+        if (found and old == value) or (value is None and not found):
+            return False
+        self.write_event(R.SETTING_SET, {"key": key, "value": value, "old": old}, run=run)
+        return True
+
+    def setting_history(self, key: str | None = None) -> list[SettingChange]:
+        """Return every change of the store's settings (or of one key), oldest first."""
+        return [SettingChange(e.time, e.data["key"], e.data["value"], e.data.get("old"), e.user, e.run)
+                for e in S.history(self.catalog, key)]
 
     # -- names, numbers and aliases -------------------------------------------------------------
 

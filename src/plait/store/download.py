@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from plait.base.parallel import parallel_map, parallel_map_batched
-from plait.errors import IntegrityError, InvalidInputError, InvalidPathError, NotFoundError
+from plait.errors import IntegrityError, InvalidInputError, InvalidPathError
 from plait.formats.manifest import Entry
 from plait.formats.names import check_entry_path
-from plait.storage.backend import temporary_name, unlink_quietly
+from plait.storage.backend import unlink_quietly
 from plait.storage.digest import FileDigest, digest_file, stat_key
+from plait.store.references import ReferenceReader
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store
@@ -64,6 +65,9 @@ def download(store: Store, entries: list[Entry], folder: str, label: str) -> str
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise InvalidInputError(f"{folder} is a file; give a folder to write the files of {label} into")
     targets = list(zip(entries, safe_joins(folder, [e.path for e in entries])))  # every path is checked before anything is written
+    refs = [e for e in entries if e.ref is not None]
+    reader = ReferenceReader(store) if refs else None
+    plans = dict(zip([e.path for e in refs], reader.plans(refs, label))) if reader else {}  # refused before anything is read
     created = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
     todo = [(e, t) for e, t in targets if not _already_there(store, e, t)]
@@ -78,8 +82,8 @@ def download(store: Store, entries: list[Entry], folder: str, label: str) -> str
 
     def write(item: tuple[Entry, str]) -> None:
         entry, target = item
-        if entry.ref is not None:
-            _fetch_reference(entry, target)
+        if reader is not None and entry.ref is not None:
+            reader.fetch(entry, plans[entry.path], target, label)
         else:
             store.blobs.write_entry(entry.blobs, entry.digest, target, f"{label}/{entry.path}")
             written.append((target, entry))
@@ -124,14 +128,13 @@ def _already_there(store: Store, entry: Entry, target: str) -> bool:
     return cached.digest == entry.digest
 
 
-def fetch_entry(store: Store, entry: Entry) -> str:
-    """Return a local path holding one entry's verified bytes (fetching into the cache if needed)."""
+def fetch_entry(store: Store, entry: Entry, label: str = "") -> str:
+    """Return a local path holding one entry's verified bytes (fetching into the cache if needed).
+
+    :param label: what the file belongs to (``name:vN``), for messages.
+    """
     if entry.ref is not None:
-        target = os.path.join(store.cache_dir, "refs", entry.digest[:2], entry.digest)
-        if not os.path.isfile(target):
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            _fetch_reference(entry, target)
-        return target
+        return ReferenceReader(store).local_copy(entry, label)
     if entry.chunks is None:
         path = store.blobs.local_copy(entry.digest)
         if store.backend.is_local and not store.blobs.verify(entry.digest):
@@ -141,27 +144,3 @@ def fetch_entry(store: Store, entry: Entry) -> str:
     if not os.path.isfile(target):
         store.blobs.write_entry(entry.blobs, entry.digest, target, entry.path)
     return target
-
-
-def _fetch_reference(entry: Entry, target: str) -> None:
-    from fsspec.core import url_to_fs
-
-    assert entry.ref is not None
-    fs, path = url_to_fs(entry.ref.uri)
-    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-    tmp = temporary_name(target)
-    try:
-        try:
-            fs.get_file(path, tmp)
-        except FileNotFoundError:
-            raise NotFoundError(f"{entry.path}: the referenced {entry.ref.uri} no longer exists", name=entry.ref.uri) from None
-        if os.path.getsize(tmp) != entry.size:
-            raise IntegrityError(
-                f"{entry.path}: {entry.ref.uri} has changed since it was logged (size {os.path.getsize(tmp)}, "
-                f"expected {entry.size})",
-                digest=entry.digest,
-                path=entry.path,
-            )
-        os.replace(tmp, target)
-    finally:
-        unlink_quietly(tmp)

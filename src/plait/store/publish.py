@@ -20,11 +20,13 @@ from plait.errors import SourceError
 from plait.formats import records as R
 from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource
 from plait.formats.manifest import Entry, Manifest
+from plait.formats.reference import identity_key
 from plait.index import versions as V
 from plait.index.rows import VersionRow
 from plait.index.statcache import StatKey
 from plait.storage.digest import FileDigest, digest_file, hash_bytes, stat_key
 from plait.store.marks import protect
+from plait.store.references import ReferenceReader
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store
@@ -122,6 +124,7 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
             entries.append(Entry(path=src.path, digest=hash_bytes(src.data, store.algorithm), size=len(src.data)))
         elif isinstance(src, ReferenceSource):
             entries.append(src.entry)
+    entries = _with_checksums(store, artifact, entries)
     manifest = Manifest.of(entries, store.algorithm)
     if surveyed.signature is not None:
         store.stat_cache.remember_tree(surveyed.signature, manifest.digest)
@@ -145,6 +148,21 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
         if isinstance(src, BytesSource):
             store.blobs.put_bytes(src.data)
     return manifest
+
+
+def _with_checksums(store: Store, artifact: Artifact, entries: list[Entry]) -> list[Entry]:
+    """Record the digest of the bytes of every reference added with ``checksum=True`` (each read once;
+    one whose identity is unchanged since the latest version of the name keeps its checksum)."""
+    wanted = {s.path for s in artifact.sources if isinstance(s, ReferenceSource) and s.checksum}
+    if not wanted:
+        return entries
+    previous: dict[str, Entry] = {}
+    row = V.latest(store.catalog, artifact.name) if store.exists else None
+    if row is not None:
+        previous = {identity_key(e.ref, e.size): e for e in store.manifest(row.digest).entries if e.ref is not None and e.ref.checksum}
+    todo = [e for e in entries if e.path in wanted]
+    done = {e.path: e for e in ReferenceReader(store).checksums(todo, artifact.name, previous)}
+    return [done.get(e.path, e) for e in entries]
 
 
 #: What plait writes inside a local store, and inside its cache, that is never data to log

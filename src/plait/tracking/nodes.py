@@ -33,6 +33,7 @@ from plait.index.rows import RunRow, VersionRow
 from plait.store.base import BaseStore as Store
 from plait.store.checks import damaged_paths
 from plait.store.download import download, fetch_entry
+from plait.store.references import ReferenceReader
 
 #: The run the current context works in (a live :class:`~plait.tracking.run.Run`); see
 #: :func:`plait.active_run`.
@@ -186,10 +187,14 @@ class ArtifactVersion:
     def open(self, path: str) -> io.BufferedReader:
         """Open one file of the version for reading (fetched and verified first).
 
+        A reference is read from its source only as it was logged (see :mod:`plait.store.references`).
+
         :raises NotFoundError: for a path that is not in the version.
         :raises IntegrityError: if its stored bytes are damaged.
+        :raises ReferenceChangedError: if it is a reference whose source changed since it was logged.
+        :raises ReferenceRefusedError: if it is a reference this machine does not follow.
         """
-        return open(fetch_entry(self.store, self.entry(path)), "rb")  # noqa: SIM115
+        return open(fetch_entry(self.store, self.entry(path), self.spec), "rb")  # noqa: SIM115
 
     def read_bytes(self, path: str) -> bytes:
         """Return the bytes of one file of the version."""
@@ -203,21 +208,32 @@ class ArtifactVersion:
         matched, so a damaged blob leaves nothing at ``dest``. Files already at ``dest`` with the
         right digest are left alone.
 
+        A reference is read from its source only as it was logged (see :mod:`plait.store.references`);
+        every reference is checked against the reader's rules before anything is read or written.
+
         :param dest: a folder (default: ``<cache>/versions/<name>/v<N>``).
         :param paths: only these entry paths.
         :returns: the folder.
         :raises IntegrityError: if stored bytes are damaged.
+        :raises ReferenceChangedError: for a reference whose source changed since it was logged.
+        :raises ReferenceRefusedError: for a reference this machine does not follow.
         """
         folder = os.fspath(dest) if dest is not None else os.path.join(self.store.cache_dir, "versions", self.name, self.version)
         entries = [self.entry(p) for p in paths] if paths is not None else self.files()
         return download(self.store, entries, folder, self.spec)
 
     def verify(self) -> list[str]:
-        """Check every blob of this version; return the entry paths that are damaged or missing."""
+        """Check every blob of this version and look every reference up; return the entry paths
+        whose bytes are damaged or missing, or whose reference changed, is gone or cannot be read."""
         try:
-            return damaged_paths(self.store, self.manifest)
+            manifest = self.manifest
         except CorruptRecordError:
             return [""]
+        bad = set(damaged_paths(self.store, manifest))
+        refs = [(self.spec, e) for e in manifest.entries if e.ref is not None]
+        if refs:
+            bad.update(p.path for p in ReferenceReader(self.store).check(refs))
+        return sorted(bad)
 
     # -- changes --------------------------------------------------------------------------------
 
