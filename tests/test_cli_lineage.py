@@ -110,8 +110,8 @@ def test_compact_packs_old_days_and_the_rebuilt_index_is_the_same(pipeline):
 
     from ulid import ULID
 
-    from plait.formats import records as R
     from plait.base.ids import ulid_time, utcnow
+    from plait.formats import records as R
 
     store, _, _ = pipeline
     three_days_ago = str(ULID.from_timestamp(time.time() - 3 * 86_400))

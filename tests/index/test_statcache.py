@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import plait
-from plait.store import publish
-from plait.storage.digest import FileDigest, digest_file, stat_key
 from plait.index.statcache import NoStatCache, StatCache
+from plait.storage.digest import FileDigest, digest_file, stat_key
+from plait.store import publish
 
 
 @pytest.fixture

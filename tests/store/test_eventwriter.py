@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 import plait
-from plait.store import events as eventwriter
-from plait.formats import records as R
-from plait.base.ids import new_ulid
-from plait.tracking.run import Run
 from plait.api.store import Store
+from plait.base.ids import new_ulid
+from plait.formats import records as R
+from plait.store import events as eventwriter
+from plait.tracking.run import Run
 
 
 def stored_events(store: Store) -> list[R.Event]:

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import plait
-from plait.storage.digest import hash_bytes
 from plait.errors import IntegrityError, NotFoundError, StoreError, UnsupportedStoreError
 from plait.index import events as E
+from plait.storage.digest import hash_bytes
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ from typing import Any
 from plait import plugins
 from plait.api.store import Store, current_store
 from plait.base.describe import type_name
+from plait.base.paths import default_store_url
 from plait.base.usersettings import trusts_store
 from plait.errors import ConversionError
 from plait.ops.diff import Diff
 from plait.ops.diff import diff as diff_versions
 from plait.tracking.lineage import LineageGraph
 from plait.tracking.nodes import ArtifactVersion, RunRecord
-from plait.base.paths import default_store_url
 from plait.tracking.run import Run, implicit_run, run_for
 from plait.tracking.run import active_run as _context_run
 
