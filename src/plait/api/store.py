@@ -11,6 +11,7 @@ the active run's, else the default store — each URL opened once per process.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -55,6 +56,15 @@ class Store(BaseStore):
         super().__init__(url, storage_options=storage_options, hash=hash, allow_references=allow_references,
                          reference_options=reference_options)
         plugins.install()
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle as what opens this store again: its URL (a local path made absolute), storage
+        options and hash; another process reopens it with :func:`reopen` (a task runner's worker,
+        a process pool). The storage options travel with it, credentials included."""
+        url = self.url
+        if self.backend.is_local and "://" not in url:  # a worker may run in another folder
+            url = os.path.abspath(os.path.expanduser(url))
+        return reopen, (url, self.storage_options, self.requested_hash)
 
     # -- versions -------------------------------------------------------------------------------
 
@@ -132,6 +142,25 @@ class Store(BaseStore):
     def verify(self, spec: str | None = None) -> VerifyReport:
         """Check every blob of one version (or all) against its digest. See :mod:`plait.ops.verify`."""
         return verify_store(self, spec)
+
+
+def reopen(url: str, storage_options: Mapping[str, Any] | None = None, hash: str = XXH3_128) -> Store:
+    """Return this process's :class:`Store` for ``url`` opened with ``storage_options``: what an
+    unpickled store becomes, opened once per process (a store's first open reads its config and
+    index: about 100 ms on a local folder, a second or two on S3).
+
+    :param url: the store URL (a local path should be absolute).
+    :param storage_options: passed to fsspec.
+    :param hash: the hash algorithm, should the store not exist yet.
+    """
+    options = dict(storage_options or {})
+    state = shared(url)
+    store = state.slot(STORE_SLOT, lambda: Store(url, storage_options=options, hash=hash))
+    if store.storage_options == options:
+        return store
+    # the same URL already open with other options (other credentials, say): one per options
+    key = f"{STORE_SLOT} {json.dumps(options, sort_keys=True, default=repr)}"
+    return state.slot(key, lambda: Store(url, storage_options=options, hash=hash))
 
 
 def current_store(store: Store | BaseStore | str | os.PathLike[str] | None = None) -> Store:

@@ -74,6 +74,7 @@ class BaseStore:
                  hash: str = XXH3_128, allow_references: Iterable[str] = (),
                  reference_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.url = os.fspath(url) if url is not None else default_store_url()
+        #: what fsspec was given; kept so that another process can open the same store
         self.storage_options: dict[str, Any] = dict(storage_options or {})
         self.backend: Backend = open_backend(self.url, dict(self.storage_options))
         root = os.path.normpath(self.backend.local_path("")) if self.backend.is_local else ""
@@ -91,6 +92,7 @@ class BaseStore:
         self._manifests: OrderedDict[str, Manifest] = OrderedDict()
         self._lock = threading.RLock()
         self.shared: SharedState = shared(self.url)
+        self.shared.register(self)
         self.progress: Progress = NO_PROGRESS
 
     def __repr__(self) -> str:
@@ -101,6 +103,16 @@ class BaseStore:
 
     def __hash__(self) -> int:
         return hash(self.url)
+
+    def renew_after_fork(self) -> None:
+        """Drop what this object holds from the process it was made in (called in a forked child):
+        the index's SQLite connection and the stat cache's must not cross a fork, an async
+        fsspec filesystem refuses to, and another thread may have held the locks."""
+        self._lock = threading.RLock()
+        self.backend = open_backend(self.url, dict(self.storage_options))
+        self._catalog = None
+        self._blobs = None
+        self._stat_cache = None
 
     # -- configuration --------------------------------------------------------------------------
 

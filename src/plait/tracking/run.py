@@ -39,6 +39,7 @@ from plait.store.publish import match_content, publish
 from plait.store.shared import at_exit, shared, states
 from plait.tracking.environment import environment, program_name
 from plait.tracking.nodes import ACTIVE_RUN, FAILED, FINISHED, RUNNING, ArtifactVersion, RunRecord
+from plait.tracking.processes import at_pool_exit, hint_unlinked, pool_parent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -128,6 +129,8 @@ class Run(RunRecord):
         self._started = False
         self._environment: dict[str, Any] = {}
         self._successor: Run | None = None  # an implicit run's next segment (see use())
+        self._home_pid = os.getpid()  # the process that started it; elsewhere its events are written at once
+        self._flush_each = False  # write its events at once even at home (an implicit run in a pool child)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -142,9 +145,10 @@ class Run(RunRecord):
             return self
         self.store.init()  # an unwritable or unreachable store fails here, not later on the writer thread
         self._started = True
+        self._home_pid = os.getpid()
         self.started_at = utcnow()
         outer = ACTIVE_RUN.get()
-        nested = isinstance(outer, Run) and outer.id == self.parent and outer._environment
+        nested = isinstance(outer, Run) and outer.id == self.parent and outer._environment and not outer.away
         self._environment = outer._environment if nested else environment()  # type: ignore[union-attr]
         body = {
             "id": self.id, "name": self.name, "kind": self.kind, "parent": self.parent, "config": self.config,
@@ -178,13 +182,26 @@ class Run(RunRecord):
             self._token = None
         self.finish(exc)
         outer = ACTIVE_RUN.get()
-        if outer is None or outer.store != self.store:  # a top-level run: its record is complete on disk
+        # a top-level run (or one inside a run from another process): its record is complete on disk
+        if outer is None or outer.store != self.store or (isinstance(outer, Run) and outer.away):
             try:
                 self.store.flush()
             except StoreError:
                 if exc is None:
                     raise
                 # the block's own error matters more; the events stay queued for the exit flush
+
+    @property
+    def away(self) -> bool:
+        """Whether this run records from a process it was not started in (a ``fork`` child, a
+        worker given :func:`plait.carry`); there every use and log writes its events before it
+        returns, since such processes often end with ``os._exit`` or ``SIGTERM``."""
+        return self._home_pid != os.getpid()
+
+    def _settle(self) -> None:
+        """Write the queued events now if this process may end without writing them."""
+        if self._flush_each or self.away:
+            self.store.flush()
 
     # -- use and log ----------------------------------------------------------------------------
 
@@ -234,12 +251,14 @@ class Run(RunRecord):
         self.store.write_event(R.VERSION_USED, {"name": version.name, "number": version.number, "digest": version.digest},
                                run=self.id, background=True)
         _relay.artifact_used(run=self, version=version)
+        self._settle()
         return version
 
     def _roll_over(self) -> Run:
         """Finish this implicit run and return its next segment, which goes on from it."""
         successor = Run(self.store, self.name, kind=self.kind, parent=self.parent,
                         info={"implicit": True, "previous": self.id})
+        successor._flush_each = self._flush_each
         self._successor = self.store.shared.swap(IMPLICIT_SLOT, self, successor) or successor
         self.finish()
         return self._successor
@@ -329,6 +348,7 @@ class Run(RunRecord):
         if aliases:
             version = version.refresh()
         _relay.artifact_logged(run=self, version=version, created=created)
+        self._settle()
         return version
 
     def _produced_again(self, version: ArtifactVersion) -> bool:
@@ -402,7 +422,13 @@ def run_for(store: Store, make_name: Callable[[], str] = program_name) -> Run:
 
     def make() -> Run:
         _register_exit_hook()
-        return Run(store, safe_name(make_name() or "python"), kind="manual", info={"implicit": True})
+        implicit = Run(store, safe_name(make_name() or "python"), kind="manual", info={"implicit": True})
+        pool = pool_parent()
+        if pool is not None:  # this child may end with os._exit or SIGTERM, past any atexit
+            implicit._flush_each = True
+            at_pool_exit(end_implicit_runs)
+            hint_unlinked(implicit.name, implicit.id, pool)
+        return implicit
 
     return cast(Run, store.shared.slot(IMPLICIT_SLOT, make)).current()
 
@@ -441,7 +467,7 @@ def end_implicit_runs(error: BaseException | None = None, *, keep: Iterable[Run]
         if id(state.get(IMPLICIT_SLOT)) in kept:
             continue
         implicit = state.pop(IMPLICIT_SLOT)
-        if implicit is not None and implicit.started:
+        if implicit is not None and implicit.started and not implicit.away:  # a forked child leaves its parent's run alone
             try:
                 implicit.finish(error)
                 implicit.store.flush()
