@@ -346,6 +346,16 @@ class BaseStore:
         self.fold_events([event])
         return event
 
+    def refresh(self) -> None:
+        """Bring the index up to date with the store now, to see what other processes just wrote.
+
+        Every query syncs the index first, but a remote store (S3, GCS, …) is listed at most once
+        a second (``$PLAIT_SYNC_INTERVAL``); this lists it at once.
+        """
+        self.shared.events.flush()
+        with self._lock:
+            self._open_catalog().sync(force=True)
+
     def flush(self) -> None:
         """Wait until every event queued for the background writer is in the store.
 
