@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from plait import plugins
 from plait.base.paths import default_store_url
+from plait.errors import InvalidInputError
 from plait.formats.names import check_name
 from plait.index import runs as RQ
 from plait.index import versions as V
@@ -33,6 +35,7 @@ from plait.tracking.run import active_run, run_for
 
 #: Key of the opened :class:`Store` in a store URL's shared state.
 STORE_SLOT = "plait.store"
+_INFO_KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 
 
 class Store(BaseStore):
@@ -113,9 +116,17 @@ class Store(BaseStore):
         return run_for(self).use(obj, **kwargs)
 
     def runs(self, name: str | None = None, kind: str | None = None, *, parent: str | None = None,
-             limit: int | None = None) -> list[RunRecord]:
-        """Return runs, newest first, filtered by name, kind or parent run id."""
-        return [RunRecord.from_row(self, r) for r in RQ.find(self.catalog, name=name, kind=kind, parent=parent, limit=limit)]
+             limit: int | None = None, info: Mapping[str, Any] | None = None) -> list[RunRecord]:
+        """Return runs, newest first, filtered by name, kind, parent run id or what their ``info`` holds.
+
+        :param info: ``{dotted key: value or list of values}``: keep runs whose ``info`` holds
+            (one of) the value(s) at that key, e.g. ``{"prefect.task_run_id": [id1, id2]}``.
+        :raises InvalidInputError: for a key that is not dotted words (``prefect.task_run_id``).
+        """
+        wanted = {_info_key(key): [value] if isinstance(value, (str, int, float)) else list(value)
+                  for key, value in (info or {}).items()}
+        rows = RQ.find(self.catalog, name=name, kind=kind, parent=parent, limit=limit, info=wanted)
+        return [RunRecord.from_row(self, r) for r in rows]
 
     def get_run(self, run_id: str) -> RunRecord:
         """Return the run with this id (a unique prefix is enough).
@@ -142,6 +153,12 @@ class Store(BaseStore):
     def verify(self, spec: str | None = None) -> VerifyReport:
         """Check every blob of one version (or all) against its digest. See :mod:`plait.ops.verify`."""
         return verify_store(self, spec)
+
+
+def _info_key(key: str) -> str:
+    if not isinstance(key, str) or not _INFO_KEY.fullmatch(key):
+        raise InvalidInputError(f"runs(info=...) takes dotted keys of words like 'prefect.task_run_id', not {key!r}")
+    return key
 
 
 def reopen(url: str, storage_options: Mapping[str, Any] | None = None, hash: str = XXH3_128) -> Store:

@@ -13,8 +13,7 @@ the task engine starts; :func:`on_start` then finds the carrier through the work
 ``FlowRunContext`` and records the task run as a child of the flow's run. The worker's run is
 top-level in its process, so its events are in the store before Prefect gets the task's state.
 
-Where plait cannot follow, it says so once per process, with a :class:`PrefectTrackingWarning`
-that is also logged to ``plait.prefect``: a ``memory://`` store with a runner that may use other
+Where plait cannot follow, it says so once per process, with a :class:`PrefectTrackingWarning`: a ``memory://`` store with a runner that may use other
 processes (at flow start); a worker that finds another store, or none, at the flow's store URL
 (in that worker's log); a flow run whose finished task runs were none of them recorded (at flow
 end, checked once per flow and runner type until one is followed).
@@ -188,12 +187,11 @@ class TrackedFlowRun:
 
 
 def say_once(key: tuple[str, ...], message: str) -> None:
-    """Warn (and log to ``plait.prefect``) once per process for ``key``."""
+    """Warn once per process for ``key`` (logged to ``plait.prefect`` where warnings are errors)."""
     with _lock:
         if key in _said:
             return
         _said.add(key)
-    _log.warning(message)
     warn(message)
 
 
