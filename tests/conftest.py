@@ -66,6 +66,21 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         gc.collect()
 
 
+@pytest.fixture(scope="session")
+def importable_tests() -> Iterator[None]:
+    """Put the repository on ``sys.path``, so that worker processes (spawned with this process's
+    ``sys.path``) can import test helper modules such as ``tests.tracking.pool_work`` by name."""
+    import sys
+
+    repo = str(Path(__file__).resolve().parents[1])
+    added = repo not in sys.path
+    if added:
+        sys.path.insert(0, repo)
+    yield
+    if added:
+        sys.path.remove(repo)
+
+
 @pytest.fixture
 def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Prove the core with the built-in plugin alone (the integrations have their own tests)."""

@@ -34,6 +34,7 @@ T = TypeVar("T")
 _states: dict[str, SharedState] = {}
 _lock = threading.Lock()
 _hooks_installed = False
+_forked = False
 
 
 @dataclass
@@ -148,9 +149,16 @@ def _before_fork() -> None:
             pass
 
 
+def forked() -> bool:
+    """Tell whether this process was forked from one that had opened a store (so it inherited
+    that process's stores and active runs)."""
+    return _forked
+
+
 def _after_fork_in_child() -> None:
-    global _lock
+    global _lock, _forked
     _lock = threading.Lock()  # another thread of the parent may have held it
+    _forked = True
     for state in list(_states.values()):  # the parent writes what it queued; the child starts empty
         state.events.reset()
         state._lock = threading.Lock()

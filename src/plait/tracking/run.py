@@ -36,7 +36,7 @@ from plait.index import versions as V
 from plait.index.rows import VersionRow
 from plait.store.base import BaseStore as Store
 from plait.store.publish import match_content, publish
-from plait.store.shared import at_exit, shared, states
+from plait.store.shared import at_exit, forked, shared, states
 from plait.tracking.environment import environment, program_name
 from plait.tracking.nodes import ACTIVE_RUN, FAILED, FINISHED, RUNNING, ArtifactVersion, RunRecord
 from plait.tracking.processes import at_pool_exit, hint_unlinked, pool_parent
@@ -427,7 +427,8 @@ def run_for(store: Store, make_name: Callable[[], str] = program_name) -> Run:
         if pool is not None:  # this child may end with os._exit or SIGTERM, past any atexit
             implicit._flush_each = True
             at_pool_exit(end_implicit_runs)
-            hint_unlinked(implicit.name, implicit.id, pool)
+            if not forked():  # a forked child would have inherited its parent's active run
+                hint_unlinked(implicit.name, implicit.id, pool)
         return implicit
 
     return cast(Run, store.shared.slot(IMPLICIT_SLOT, make)).current()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,18 +25,7 @@ from plait.integrations.prefect import PrefectTrackingWarning, track
 from .conftest import flow_runs, task_runs
 from .pipelines import make_pipeline, prepare, train
 
-REPO = str(Path(__file__).resolve().parents[3])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def importable_tests() -> Iterator[None]:
-    """Let worker processes import the tasks' module (spawned workers start with this sys.path)."""
-    added = REPO not in sys.path
-    if added:
-        sys.path.insert(0, REPO)
-    yield
-    if added:
-        sys.path.remove(REPO)
+pytestmark = pytest.mark.usefixtures("importable_tests")
 
 
 @pytest.fixture(scope="module")
