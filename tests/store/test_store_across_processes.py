@@ -39,6 +39,17 @@ def test_a_pickled_store_keeps_its_storage_options(s3_store, s3_options):
     assert pickle.loads(pickle.dumps(other)) is not again
 
 
+def test_a_pickled_store_keeps_what_its_references_may_read(tmp_path):
+    allowed, options = (str(tmp_path / "raw"),), {"s3://data/": {"anon": True}}
+    store = plait.Store(tmp_path / "store", allow_references=allowed, reference_options=options)
+
+    again = pickle.loads(pickle.dumps(store))
+
+    assert again._reader_overrides == (allowed, options)
+    plain = plait.Store(tmp_path / "store")
+    assert pickle.loads(pickle.dumps(plain)) is not again  # other reference settings: another store object
+
+
 def test_a_use_on_a_remote_store_links_the_version_another_process_logged_a_moment_ago(s3_url, s3_options, tmp_path,
                                                                                        monkeypatch):
     monkeypatch.setenv("PLAIT_SYNC_INTERVAL", "3600")  # as if the other process logged within the same second

@@ -62,12 +62,13 @@ class Store(BaseStore):
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle as what opens this store again: its URL (a local path made absolute), storage
-        options and hash; another process reopens it with :func:`reopen` (a task runner's worker,
-        a process pool). The storage options travel with it, credentials included."""
+        options, hash and reference settings; another process reopens it with :func:`reopen` (a
+        task runner's worker, a process pool). The storage options travel with it, credentials included."""
         url = self.url
         if self.backend.is_local and "://" not in url:  # a worker may run in another folder
             url = os.path.abspath(os.path.expanduser(url))
-        return reopen, (url, self.storage_options, self.requested_hash)
+        allow, reference_options = self._reader_overrides
+        return reopen, (url, self.storage_options, self.requested_hash, allow, reference_options)
 
     # -- versions -------------------------------------------------------------------------------
 
@@ -161,23 +162,31 @@ def _info_key(key: str) -> str:
     return key
 
 
-def reopen(url: str, storage_options: Mapping[str, Any] | None = None, hash: str = XXH3_128) -> Store:
-    """Return this process's :class:`Store` for ``url`` opened with ``storage_options``: what an
+def reopen(url: str, storage_options: Mapping[str, Any] | None = None, hash: str = XXH3_128,
+           allow_references: Iterable[str] = (), reference_options: Mapping[str, Mapping[str, Any]] | None = None) -> Store:
+    """Return this process's :class:`Store` for ``url`` opened with these arguments: what an
     unpickled store becomes, opened once per process (a store's first open reads its config and
     index: about 100 ms on a local folder, a second or two on S3).
 
     :param url: the store URL (a local path should be absolute).
     :param storage_options: passed to fsspec.
     :param hash: the hash algorithm, should the store not exist yet.
+    :param allow_references: as :class:`Store`'s.
+    :param reference_options: as :class:`Store`'s.
     """
     options = dict(storage_options or {})
+    overrides = (tuple(allow_references), dict(reference_options or {}))
+
+    def make() -> Store:
+        return Store(url, storage_options=options, hash=hash, allow_references=overrides[0], reference_options=overrides[1])
+
     state = shared(url)
-    store = state.slot(STORE_SLOT, lambda: Store(url, storage_options=options, hash=hash))
-    if store.storage_options == options:
+    store = state.slot(STORE_SLOT, make)
+    if store.storage_options == options and store._reader_overrides == overrides:
         return store
     # the same URL already open with other options (other credentials, say): one per options
-    key = f"{STORE_SLOT} {json.dumps(options, sort_keys=True, default=repr)}"
-    return state.slot(key, lambda: Store(url, storage_options=options, hash=hash))
+    key = f"{STORE_SLOT} {json.dumps([options, overrides], sort_keys=True, default=repr)}"
+    return state.slot(key, make)
 
 
 def current_store(store: Store | BaseStore | str | os.PathLike[str] | None = None) -> Store:
