@@ -57,6 +57,41 @@ async def summarize(report: Path) -> Path:
     return out
 
 
+@task
+def export(out_dir: Path, label: str) -> Path:
+    """Write the same bytes under the same file name as every other ``export`` (in its own folder)."""
+    path = out_dir / label / "weights.bin"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(b"identical weights\n")
+    return path
+
+
+@task
+def consume(weights: Path) -> Path:
+    """Derive a report from the weights it was handed."""
+    report = weights.parent.parent / "consumed.txt"
+    report.write_text(f"{len(weights.read_bytes())} bytes\n")
+    return report
+
+
+def make_handoff(runner: Any, **options: Any) -> Flow:
+    """Return a tracked flow where two tasks log identical files and a third gets the first one's.
+
+    ``export-a`` runs first, ``export-b`` after it (so it produced last), and ``consume``
+    receives ``export-a``'s path: only Prefect's ``task_inputs`` tell the two apart.
+
+    :param options: passed to ``track``.
+    """
+
+    @flow(name="handoff", task_runner=runner)
+    def handoff(out_dir: Path) -> Path:
+        first = export.with_options(name="export-a").submit(out_dir, "a")
+        second = export.with_options(name="export-b").submit(out_dir, "b", wait_for=[first])
+        return consume.submit(first, wait_for=[second]).result()
+
+    return track(handoff, skip_params=["out_dir"], **options)
+
+
 def make_pipeline(runner: Any, *, name: str = "pipeline", summary: bool = False, **options: Any) -> Flow:
     """Return a tracked flow ``prepare -> train -> evaluate`` (and ``summarize``) on ``runner``.
 

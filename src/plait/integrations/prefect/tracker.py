@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import plait
-from plait.integrations.prefect import _engine
+from plait.integrations.prefect import _engine, handoffs
 from plait.integrations.prefect.options import TrackOptions, safe_name
 from plait.integrations.prefect.values import JSON, OBJECT, PARAM, classify, json_artifact, split, type_label
 
@@ -189,22 +189,23 @@ class TaskTracker(_Tracker):
 
     def _info(self, engine: Any) -> dict[str, Any]:
         run = engine.task_run
-        upstream = {
-            param: sorted(str(i.id) for i in inputs if getattr(i, "input_type", "") == "task_run")
-            for param, inputs in (run.task_inputs or {}).items()
-        }
+        self._task_inputs = handoffs.task_inputs(run)
         return {
             "task_run_id": str(run.id), "task_run_name": run.name, "task_name": engine.task.name,
             "task_key": run.task_key, "flow_run_id": str(run.flow_run_id) if run.flow_run_id else None,
             "retries": engine.task.retries or 0, "tags": sorted(run.tags or []),
-            "task_inputs": {p: ids for p, ids in upstream.items() if ids},
+            "task_inputs": self._task_inputs,
         }
 
     def _use_inputs(self) -> None:
+        """Record the versions the task receives; a value another task returned links the version
+        that task logged (``upstream=``: the plait runs of its Prefect ``task_inputs``)."""
+        handoffs.remember(self.run.info["prefect"]["task_run_id"], self.run.id)
         for key, value in self._artifacts:
             try:
                 obj = json_artifact(safe_name(f"{self.owner}.{key}"), value) if not _is_object(value) else value
-                version = self.run.use(obj)
+                upstream = self._task_inputs.get(key.split(".", 1)[0], [])
+                version = self.run.use(obj, upstream=handoffs.plait_runs(self.run.store, upstream) if upstream else ())
             except plait.ConversionError:
                 continue  # already in config by its type name
             except Exception as exc:
