@@ -155,6 +155,29 @@ def test_a_forked_worker_of_a_process_outside_any_run_finishes_its_implicit_run(
     assert "plait: process" not in capfd.readouterr().err  # a forked child inherits whatever run there was
 
 
+def test_a_forked_child_records_into_its_parents_implicit_run_and_never_ends_it(store, tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("a\n")
+    b.write_text("b, made from a\n")
+    plait.log(str(a), name="a")  # the parent's implicit run
+    implicit = plait.active_run()
+    with plait.run("derive") as run:
+        run.use("a:v0")
+        run.log(str(b), name="b")
+
+    pid = os.fork()
+    if pid == 0:  # uses what was made from the implicit run's output: in the parent that would roll it over
+        try:
+            plait.use("b:v0")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+    record = store.get_run(implicit.id)
+    assert record.status == "running" and specs(record.inputs) == {"b:v0"}  # recorded, not ended by the child
+    assert plait.active_run() is implicit and [r.id for r in store.runs() if r.info.get("implicit")] == [implicit.id]
+
+
 def test_carry_in_this_process_makes_the_run_active_for_the_call(store, inputs):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -245,7 +245,9 @@ class Run(RunRecord):
         catalog = self.store.catalog
         if self.id in P.runs_of(catalog, version.name, version.number):
             return version  # reading back one's own output is not an input
-        if self.implicit and G.logged_by_run(catalog, self.id) and G.derived_from_run(catalog, self.id, version.name, version.number):
+        # a forked child records the use (a loop) instead: its parent holds the implicit run and goes on in it
+        if (self.implicit and not self.away and G.logged_by_run(catalog, self.id)
+                and G.derived_from_run(catalog, self.id, version.name, version.number)):
             return self._roll_over().use(version)
         self.start()
         self.store.write_event(R.VERSION_USED, {"name": version.name, "number": version.number, "digest": version.digest},
