@@ -44,6 +44,20 @@ def dask_runner(address: str) -> Any:
     return DaskTaskRunner(address=address)
 
 
+@pytest.fixture(scope="module")
+def ray_address(importable_tests: None) -> Iterator[str]:
+    """A local Ray instance for the module. Ray is not in the ``dev`` extra: a Ray instance takes
+    30 s and more to start here, so these tests run where ``prefect-ray`` is installed by hand."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("prefect_ray")
+    repo = str(Path(__file__).resolve().parents[3])
+    context = ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": repo}})
+    try:
+        yield context.address_info["address"]
+    finally:
+        ray.shutdown()
+
+
 @pytest.fixture(params=["thread", "process", "dask"])
 def runner(request: pytest.FixtureRequest) -> tuple[str, Callable[[], Any]]:
     """``(name, make)``: a task runner of each kind (``make()`` returns a new runner)."""
@@ -128,6 +142,20 @@ def test_a_path_handed_from_task_to_task_links_the_version_the_upstream_task_log
         # task_inputs, and plait links the version produced last inside the flow's run
         assert "weights" not in consume.info["prefect"]["task_inputs"]
         assert [v.spec for v in consume.inputs] == ["export-b:v0"]
+
+
+@pytest.mark.slow
+def test_ray_workers_record_the_flows_task_runs_and_follow_its_hand_offs(ray_address, store, tmp_path):
+    from prefect_ray import RayTaskRunner
+
+    make_pipeline(RayTaskRunner(address=ray_address), store=store)(5, tmp_path)
+    assert_recorded(store, elsewhere=True)
+
+    (tmp_path / "handoff").mkdir()
+    make_handoff(RayTaskRunner(address=ray_address), store=store)(tmp_path / "handoff")
+    [handoff] = flow_runs(store, "handoff")
+    runs = {r.name: r for r in store.runs(parent=handoff.id)}
+    assert [v.spec for v in runs["consume"].inputs] == ["export-a:v0"]
 
 
 def test_on_the_s3_store_a_dask_worker_links_the_version_another_worker_just_logged(dask_address, s3_url, s3_options,
