@@ -43,5 +43,6 @@ def test_map_with_worker_processes_records_every_file_the_workers_used_in_the_ca
     transform = graph.runs[producer[4:]]
     assert (transform.kind, transform.parent) == (TRANSFORM_KIND, run.id)
     assert [s["transform"] for s in transform.config["transforms"]] == ["map"]
-    assert set(graph.producers(producer)) == {"raw:v0", f"run:{run.id}"}
+    assert set(graph.producers(producer)) == {"raw:v0"} and (f"run:{run.id}", producer, "parent") in graph.edges
+    assert set(graph.producers(f"run:{run.id}")) == {f"side-{i}.txt:v0" for i in range(4)}  # the workers' uses
     assert {r.id for r in file_store.runs()} == {run.id, transform.id}  # nothing recorded apart in the workers
