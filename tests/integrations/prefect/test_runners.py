@@ -20,7 +20,7 @@ from prefect import flow
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 import plait
-from plait.integrations.prefect import PrefectTrackingWarning, track
+from plait.integrations.prefect import track
 
 from .conftest import flow_runs, task_runs
 from .pipelines import make_handoff, make_pipeline, prepare, train
