@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from plait import plugins
@@ -25,13 +26,15 @@ from plait.tracking.run import active_run as _context_run
 
 
 def log(obj: Any, name: str | None = None, type: str | None = None, *, aliases: Iterable[str] = (),
-        description: str | None = None, metadata: Mapping[str, Any] | None = None, store: Store | str | None = None) -> ArtifactVersion:
+        description: str | None = None, metadata: Mapping[str, Any] | None = None, tags: Iterable[str] = (),
+        ttl: str | float | timedelta | None = None, store: Store | str | None = None) -> ArtifactVersion:
     """Log a path, bytes, an :class:`plait.Artifact` or any object a plugin converts.
 
     The version is produced by the active run, or the process's implicit run. See
-    :meth:`plait.Run.log` for every parameter.
+    :meth:`plait.Run.log` for every parameter (``tags=["eu"]``, ``ttl="30d"``).
     """
-    return run_for(current_store(store)).log(obj, name=name, type=type, aliases=aliases, description=description, metadata=metadata)
+    return run_for(current_store(store)).log(obj, name=name, type=type, aliases=aliases, description=description,
+                                             metadata=metadata, tags=tags, ttl=ttl)
 
 
 def use(obj: Any, *, name: str | None = None, type: str | None = None, store: Store | str | None = None,

@@ -19,6 +19,7 @@ from plait import plugins
 from plait.base.paths import default_store_url
 from plait.formats.names import check_name
 from plait.index import runs as RQ
+from plait.index import tags as T
 from plait.index import versions as V
 from plait.ops.compact import CompactReport, compact
 from plait.ops.gc import GcReport, gc
@@ -78,6 +79,10 @@ class Store(BaseStore):
     def artifacts(self, type: str | None = None) -> list[ArtifactVersion]:
         """Return the latest version of every artifact (of one ``type``), by name."""
         return ArtifactVersion.from_rows(self, V.latest_of_each(self.catalog, type))
+
+    def tag_counts(self, name: str | None = None) -> dict[str, int]:
+        """Return ``{tag: how many live versions carry it}`` (of ``name``, if given), by tag."""
+        return T.counts(self.catalog, None if name is None else check_name(name))
 
     def by_fingerprint(self, fingerprint: str, name: str | None = None) -> ArtifactVersion | None:
         """Return the live version an object with this ``plait_fingerprint`` was logged as, if any."""

@@ -11,6 +11,7 @@ from plait.cli import (  # noqa: F401  (importing registers their commands)
     demo,
     runs,
     sync,
+    tags,
     ui,  # noqa: F401  (registers `plait ui`)
     versions,
 )

@@ -45,6 +45,7 @@ from plait.storage.backend import Backend
 from plait.storage.blobs import BlobStore
 from plait.storage.digest import ALGORITHMS, XXH3_128, hash_bytes, is_digest
 from plait.storage.urls import open_backend
+from plait.store.lifecycle import relay_change
 from plait.store.shared import SharedState, shared
 
 STORE_FORMAT = 1
@@ -322,7 +323,9 @@ class BaseStore:
         if background:
             self.shared.events.submit(self, event)
             return event
-        return self.append_event(event)
+        self.append_event(event)
+        relay_change(self, event)  # after it is in the store: plugins hear of what happened, once
+        return event
 
     def append_event(self, event: R.Event) -> R.Event:
         """Write a fully formed event (its id must be new) and fold it into the local index.
