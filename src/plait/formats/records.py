@@ -281,9 +281,10 @@ def _check_tags_event(data: dict[str, Any]) -> None:
     if not tags or len(tags) > 2 * MAX_TAGS:
         raise ValueError(f"{TAGS_CHANGED} event must add or remove 1 to {MAX_TAGS} tags")
     for tag in tags:
-        if not isinstance(tag, str):
-            raise ValueError(f"{TAGS_CHANGED} event holds a tag that is not text")
-        _checked_name(tag)
+        try:
+            check_name(tag, what="tag")
+        except InvalidNameError as exc:
+            raise ValueError(f"{TAGS_CHANGED} event: {exc}") from None
     if set(data["added"]) & set(data["removed"]):
         raise ValueError(f"{TAGS_CHANGED} event adds and removes the same tag")
 

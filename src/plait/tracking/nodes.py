@@ -31,7 +31,7 @@ from plait.index import producers as P
 from plait.index import runs as RQ
 from plait.index import tags as T
 from plait.index import versions as V
-from plait.index.rows import RunRow, VersionRow
+from plait.index.rows import EventRow, RunRow, VersionRow
 from plait.store.base import BaseStore as Store
 from plait.store.checks import damaged_paths
 from plait.store.download import download, fetch_entry
@@ -41,6 +41,10 @@ from plait.store.references import ReferenceReader
 #: The run the current context works in (a live :class:`~plait.tracking.run.Run`); see
 #: :func:`plait.active_run`.
 ACTIVE_RUN: contextvars.ContextVar[RunRecord | None] = contextvars.ContextVar("plait_active_run", default=None)
+
+
+#: What a history entry keeps of its event's data.
+_DETAIL = ("alias", "old", "new", "number", "added", "removed", "expires_at", "reason")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class HistoryEntry:
     :ivar user: who made it.
     :ivar run: the run it happened in, if any.
     :ivar detail: the alias, field, old and new values.
+    :ivar id: the event's id (a ULID).
     """
 
     time: str
@@ -62,6 +67,14 @@ class HistoryEntry:
     user: str
     run: str | None
     detail: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+    @classmethod
+    def of_event(cls, event: R.Event | EventRow) -> HistoryEntry:
+        """Return the history entry of one event about a version."""
+        d = event.data
+        detail = {k: v for k, v in d.items() if k in _DETAIL} if event.kind != R.VERSION_LOGGED else {}
+        return cls(event.time, event.kind, f"{d.get('name')}:v{d.get('number')}", event.user, event.run, detail, event.id)
 
     def __str__(self) -> str:
         d = self.detail
@@ -83,10 +96,6 @@ class HistoryEntry:
         else:
             what = self.kind.split(".")[-1]
         return f"{self.time}  {self.version:<24} {what}  by {self.user}"
-
-
-#: What a history entry keeps of its event's data.
-_DETAIL = ("alias", "old", "new", "number", "added", "removed", "expires_at", "reason")
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,12 @@ class ArtifactVersion:
             if row is not None and not row.deleted:
                 return cls.from_row(store, row)
         return None
+
+    @classmethod
+    def at(cls, store: Store, name: str, number: int) -> ArtifactVersion | None:
+        """Return ``name:v<number>`` as the index has it, deleted or not, or ``None`` if it is unknown."""
+        row = V.version(store.catalog, name, number)
+        return None if row is None else cls.from_row(store, row)
 
     @classmethod
     def load(cls, store: Store, spec: str) -> ArtifactVersion:
@@ -353,8 +368,7 @@ class ArtifactVersion:
             number = d.get("number")
             if number != self.number and not (event.kind == R.ALIAS_SET and d.get("old") == self.number):
                 continue
-            detail = {k: v for k, v in d.items() if k in _DETAIL} if event.kind != R.VERSION_LOGGED else {}
-            out.append(HistoryEntry(event.time, event.kind, f"{self.name}:v{number}", event.user, event.run, detail))
+            out.append(HistoryEntry.of_event(event))
         # by the time each change happened: events copied in by `sync` arrive later than they happened
         return sorted(out, key=lambda h: h.time)
 
