@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from plait.api.functions import (
         active_run,
         diff,
+        find,
         get,
         lineage,
         load,
@@ -122,6 +123,7 @@ _EXPORTS = {
     "active_run": "plait.api.functions",
     "current_store": "plait.api.store",
     "diff": "plait.api.functions",
+    "find": "plait.api.functions",
     "get": "plait.api.functions",
     "hookimpl": "plait.hookspecs",
     "lineage": "plait.api.functions",
@@ -190,6 +192,7 @@ __all__ = [
     "active_run",
     "current_store",
     "diff",
+    "find",
     "get",
     "hookimpl",
     "lineage",

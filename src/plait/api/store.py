@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from plait import plugins
+from plait.api.search import Found, find
 from plait.base.paths import default_store_url
 from plait.formats.names import check_name
 from plait.index import runs as RQ
@@ -88,9 +89,14 @@ class Store(BaseStore):
         """Return the live version an object with this ``plait_fingerprint`` was logged as, if any."""
         return ArtifactVersion.by_fingerprint(self, fingerprint, name)
 
-    def find(self, digest: str) -> list[ArtifactVersion]:
-        """Return the live versions whose manifest digest is ``digest``, oldest first."""
-        return ArtifactVersion.from_rows(self, V.by_content(self.catalog, digest))
+    def find(self, **filters: Any) -> Found:
+        """Search the versions of this store, newest first: by ``type``, ``name`` (globs), ``tag``,
+        ``alias``, ``where`` conditions on metadata (``metrics.accuracy>0.9``), ``created_after`` /
+        ``created_before``, ``digest``; ``sort``, ``limit``, ``offset``. See :func:`plait.find`.
+
+        :raises InvalidInputError: for a malformed filter.
+        """
+        return find(self, **filters)
 
     # -- runs -----------------------------------------------------------------------------------
 

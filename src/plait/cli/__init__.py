@@ -9,6 +9,7 @@ from __future__ import annotations
 from plait.cli import (  # noqa: F401  (importing registers their commands)
     config,
     demo,
+    find,
     runs,
     sync,
     tags,
