@@ -10,6 +10,7 @@ from plait.cli import (  # noqa: F401  (importing registers their commands)
     config,
     demo,
     find,
+    retention,
     runs,
     sync,
     tags,

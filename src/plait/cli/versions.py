@@ -244,7 +244,8 @@ def verify(ctx: Context, spec: str | None) -> None:
               help="Delete only what a gc marked at least this many seconds ago (0: delete at once).")
 @pass_ctx
 def gc(ctx: Context, dry_run: bool, grace: float) -> None:
-    """Find (with --delete: remove) blobs no live version references."""
+    """Expire versions (TTLs and `plait retain` policies), then find (with --delete: remove) blobs no live version references."""
+    expired = ctx.store.expire(dry_run=dry_run)
     r = ctx.store.gc(dry_run=dry_run, grace_seconds=grace)
     verb = "would free" if dry_run else "freed"
     lines = [f"{verb} {human_size(r.bytes)} in {len(r.blobs)} blobs and {len(r.manifests)} manifests"]
@@ -253,7 +254,9 @@ def gc(ctx: Context, dry_run: bool, grace: float) -> None:
                      f"{len(r.marked_manifests)} manifests: a gc after {r.deletable_after} deletes them if still unreferenced")
     if r.kept_young:
         lines.append(f"kept {r.kept_young} younger than {grace:g}s")
-    ctx.emit(r.to_dict(), "; ".join(lines))
+    versions = [f"{'would expire' if dry_run else 'expired'} {d.spec}: {d.reason}" for d in expired.expired]
+    versions += [f"kept {d.spec}: {d.reason}" for d in expired.kept] + [f"refused {x}" for x in expired.refused]
+    ctx.emit({**r.to_dict(), "retention": expired.to_dict()}, "\n".join([*versions, "; ".join(lines)]))
 
 
 @main.command()

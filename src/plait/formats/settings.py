@@ -24,6 +24,7 @@ from typing import Any
 from plait.base.places import parse_place
 from plait.errors import InvalidNameError, SettingsError
 from plait.formats.records import MAX_RECORD_BYTES, check_json, check_setting_key
+from plait.formats.retention import RETENTION, check_retention
 
 #: A setting's value may take at most this much JSON (the event also carries the old value).
 MAX_SETTING_BYTES = MAX_RECORD_BYTES // 4
@@ -164,3 +165,6 @@ def _webhook_events(value: Any) -> list[str]:
 register_setting(WEBHOOK_URLS, "POST each alias move, tag change, edit and deletion to these URLs (each user allows "
                  "them under [webhooks] in their own settings)", _webhook_urls)
 register_setting(WEBHOOK_EVENTS, "send webhooks only for these event kinds (default: all)", _webhook_events)
+
+register_setting(RETENTION, "per artifact name, which versions `plait gc --delete` may expire "
+                 "(set with `plait retain NAME --keep-last N --older-than 30d`)", check_retention)

@@ -469,10 +469,11 @@ class BaseStore:
             raise NotFoundError(f"{name}:v{number} has no alias {alias!r}", name=f"{name}:{alias}")
         self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number}, run=run)
 
-    def delete(self, spec: str, *, force: bool = False, run: str | None = None) -> None:
+    def delete(self, spec: str, *, force: bool = False, run: str | None = None, reason: str | None = None) -> None:
         """Delete a version (recorded as an event); its unique blobs become collectable by ``gc``.
 
         :param force: also drop the aliases pointing at it (otherwise they must be moved first).
+        :param reason: why, kept in the event (``plait gc`` says which TTL or policy expired it).
         :raises StoreError: if aliases still point at it and ``force`` is not set.
         """
         name, number = self.resolve(spec)
@@ -483,7 +484,8 @@ class BaseStore:
             )
         for alias in aliases:
             self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number}, run=run)
-        self.write_event(R.VERSION_DELETED, {"name": name, "number": number}, run=run)
+        self.write_event(R.VERSION_DELETED, {"name": name, "number": number, **({"reason": reason} if reason else {})},
+                         run=run)
 
 
 def manifest_key(digest: str) -> str:
