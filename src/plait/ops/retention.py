@@ -154,9 +154,11 @@ def expire(store: Store, *, dry_run: bool = True, at: _dt.datetime | None = None
     return report
 
 
-def set_policy(store: Store, name: str, policy: RetentionPolicy | None, *, run: str | None = None) -> RetentionReport:
+def set_policy(store: Store, name: str, policy: RetentionPolicy | None, *, run: str | None = None,
+               at: _dt.datetime | None = None) -> RetentionReport:
     """Set (or with ``None`` remove) the retention policy of ``name``; return what it would expire now.
 
+    :param at: the time "now" is (default: now).
     :raises InvalidInputError: if the policy would expire every live version of ``name`` (nothing is set).
     """
     current = {n: p.to_json() for n, p in policies(store).items()}
@@ -164,7 +166,7 @@ def set_policy(store: Store, name: str, policy: RetentionPolicy | None, *, run: 
         current.pop(name, None)
         store.set_setting(RETENTION, current or None, run=run)
         return RetentionReport()
-    expiring, kept, every = _apply_policy(store, name, policy, now())
+    expiring, kept, every = _apply_policy(store, name, policy, at or now())
     if every:
         raise InvalidInputError(f"the policy ({policy}) would expire every one of the {len(expiring)} versions of {name}; "
                                 "keep some: --keep-last 1, --keep-tagged TAG, or a longer --older-than")
