@@ -49,8 +49,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from plait.base.places import is_under, parse_place
-from plait.errors import PlaitWarning
-from plait.formats.settings import WEBHOOK_EVENTS, WEBHOOK_URLS
+from plait.errors import PlaitWarning, SettingsError
+from plait.formats.settings import WEBHOOK_EVENTS, WEBHOOK_URLS, check_setting
 from plait.hookspecs import hookimpl
 from plait.store.base import BaseStore
 from plait.tracking.nodes import ArtifactVersion, HistoryEntry
@@ -209,8 +209,12 @@ def _warn_once(message: str) -> None:
 
 def _targets(store: BaseStore, kind: str) -> tuple[list[str], str]:
     """Return the URLs this machine posts ``kind`` events of ``store`` to, and the secret."""
-    urls = store.setting(WEBHOOK_URLS) or []
-    kinds = store.setting(WEBHOOK_EVENTS)
+    try:  # checked again as read: a hand-written setting that does not pass sends nothing
+        urls = check_setting(WEBHOOK_URLS, store.setting(WEBHOOK_URLS)) or []
+        kinds = check_setting(WEBHOOK_EVENTS, store.setting(WEBHOOK_EVENTS))
+    except SettingsError as exc:
+        _warn_once(f"not posting webhooks: {exc}")
+        return [], ""
     if not urls or (kinds and kind not in kinds):
         return [], ""
     settings = store.user_settings

@@ -150,3 +150,16 @@ def test_bad_retention_input_is_one_line_and_changes_nothing(ckpts: Store, store
     result = store_cli(ckpts, *args, code=2)
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr
     assert listing(ckpts) == before
+
+
+def test_a_hand_written_retention_setting_that_does_not_parse_expires_nothing(file_store: Store) -> None:
+    from plait.base.ids import new_ulid, utcnow
+    from plait.formats import records as R
+
+    for i in range(3):
+        file_store.log(f"{i}".encode(), name="ckpt")
+    event = R.Event(id=new_ulid(), kind=R.SETTING_SET, time=utcnow(),
+                    data={"key": "retention", "value": {"ckpt": {"keep_last": 0}}, "old": None})
+    file_store.append_event(event)  # as a writer who bypassed plait would
+    report = expire(file_store, dry_run=False)
+    assert report.expired == [] and "cannot be read" in report.refused[0] and live(file_store) == [0, 1, 2]

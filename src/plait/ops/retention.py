@@ -86,7 +86,12 @@ def plan(store: Store, *, at: _dt.datetime | None = None) -> RetentionReport:
                                         aliases))
         else:
             chosen[spec] = Decision(spec, f"its TTL passed at {when}")
-    for name, policy in sorted(policies(store).items()):
+    try:
+        found = policies(store)
+    except InvalidInputError as exc:  # a hand-written setting: apply no policy rather than a guess
+        report.refused.append(f"the retention setting cannot be read ({exc}); no policy applies: fix it with plait retain")
+        found = {}
+    for name, policy in sorted(found.items()):
         expiring, kept, every = _apply_policy(store, name, policy, moment)
         if every:
             report.refused.append(f"{name}: the policy ({policy}) would expire every one of its {len(expiring)} versions; "
