@@ -45,7 +45,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from plait.base.places import is_under, parse_place
@@ -90,7 +90,7 @@ class Delivery:
     body: bytes
     kind: str
     id: str
-    secret: str
+    secret: str = field(repr=False)
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -245,7 +245,7 @@ def _send(store: BaseStore, change: HistoryEntry, version: ArtifactVersion | Non
     urls, secret = _targets(store, change.kind)
     if not urls:
         return
-    name, _, number = change.version.rpartition(":v")
+    name = change.version.rpartition(":v")[0]
     body = json.dumps({
         "id": change.id, "kind": change.kind, "time": change.time, "user": change.user, "run": change.run,
         "store": {"url": store.url, "id": store.id}, "name": name, "spec": change.version,

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from plait import SettingsError, Store
-from plait import webhooks
+from plait import SettingsError, Store, webhooks
 
 SECRET = "s3cr3t"
 
@@ -32,7 +31,7 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 code = receiver.codes.pop(0) if receiver.codes else 204

@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 #: The most versions one page may hold.
 MAX_LIMIT = 10_000
 
-Many = "str | Iterable[str] | None"
-
 
 class Found(list[ArtifactVersion]):
     """One page of the versions :func:`find` selected: a list, with where it sits in all of them.

@@ -19,11 +19,11 @@ from plait import plugins
 from plait.api.search import Found, find
 from plait.base.paths import default_store_url
 from plait.formats.names import check_name
+from plait.formats.retention import RetentionPolicy
 from plait.index import runs as RQ
 from plait.index import tags as T
 from plait.index import versions as V
 from plait.ops.compact import CompactReport, compact
-from plait.formats.retention import RetentionPolicy
 from plait.ops.gc import GcReport, gc
 from plait.ops.retention import RetentionReport, expire, policies, set_policy
 from plait.ops.verify import VerifyReport, verify_store

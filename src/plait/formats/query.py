@@ -19,6 +19,7 @@ then versions without the key, whichever the direction.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -133,7 +134,7 @@ def _value(raw: str) -> Any:
 
 
 def _check_value(key: Key, op: str, value: Any, text: str) -> Any:
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         raise InvalidInputError(f"{text[:100]!r}: NaN compares with nothing")
     if op == "~" and not isinstance(value, str):
         raise InvalidInputError(f"{text[:100]!r}: ~ matches text against a glob, like name~ckpt-*")

@@ -28,8 +28,8 @@ def change_tags(store: BaseStore, name: str, number: int, *, add: Iterable[str] 
     :raises InvalidInputError: for a tag both added and removed, or no tag at all.
     :raises NotFoundError: for a tag to remove that is not on the version (listing its tags).
     """
-    adding = check_tags(list(add)) if not isinstance(add, str) else check_tags(add)
-    removing = check_tags(list(remove)) if not isinstance(remove, str) else check_tags(remove)
+    adding = check_tags(add if isinstance(add, str) else list(add))
+    removing = check_tags(remove if isinstance(remove, str) else list(remove))
     if not adding and not removing:
         raise InvalidInputError("give at least one tag to add or remove")
     both = sorted(set(adding) & set(removing))
@@ -50,7 +50,7 @@ def change_tags(store: BaseStore, name: str, number: int, *, add: Iterable[str] 
     return True
 
 
-def set_ttl(store: BaseStore, name: str, number: int, ttl: str | int | float | _dt.timedelta | None,
+def set_ttl(store: BaseStore, name: str, number: int, ttl: str | float | _dt.timedelta | None,
             *, run: str | None = None) -> str | None:
     """Make ``name:v<number>`` expire ``ttl`` from now (``None``: never); return when, as ISO UTC time.
 

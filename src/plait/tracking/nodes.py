@@ -310,7 +310,7 @@ class ArtifactVersion:
         change_tags(self.store, self.name, self.number, remove=_flat(tags), run=_active_run_id(self.store))
         return self.refresh()
 
-    def set_ttl(self, ttl: str | int | float | timedelta | None) -> ArtifactVersion:
+    def set_ttl(self, ttl: str | float | timedelta | None) -> ArtifactVersion:
         """Let ``plait gc --delete`` delete this version once ``ttl`` has passed from now (``None``: never).
 
         A version an alias points at is never expired: gc reports it instead.

@@ -309,7 +309,7 @@ class Run(RunRecord):
         if run is not self:
             return run.log(obj, name, type, aliases=aliases, description=description, metadata=metadata, tags=tags, ttl=ttl)
         aliases = [check_alias(a) for a in aliases]
-        tags = check_tags(list(tags)) if not isinstance(tags, str) else check_tags(tags)
+        tags = check_tags(tags if isinstance(tags, str) else list(tags))
         if ttl is not None:
             parse_duration(ttl, what="TTL")
         if isinstance(obj, ArtifactVersion) and obj.store == self.store:
