@@ -333,3 +333,30 @@ def craft():
         return store.get(f"{name}:v{record.number}")
 
     return make
+
+
+def _option_pairs(options: dict, prefix: str = "") -> list[str]:
+    pairs = []
+    for key, value in options.items():
+        if isinstance(value, dict):
+            pairs += _option_pairs(value, f"{prefix}{key}.")
+        else:
+            pairs += ["--store-option", f"{prefix}{key}={value}"]
+    return pairs
+
+
+@pytest.fixture
+def store_cli():
+    """Run ``plait`` in-process against a store of any backend (its URL and storage options);
+    assert the exit code and return the click result."""
+    from click.testing import CliRunner
+
+    from plait.cli import main
+
+    def invoke(store, *args: str, code: int = 0):
+        argv = ["--store", store.url, *_option_pairs(store.storage_options), *args]
+        result = CliRunner().invoke(main, argv, catch_exceptions=False)
+        assert result.exit_code == code, (argv, result.output, result.stderr)
+        return result
+
+    return invoke

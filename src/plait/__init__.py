@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from plait.api.functions import (
         active_run,
         diff,
+        find,
         get,
         lineage,
         load,
@@ -126,6 +127,7 @@ _EXPORTS = {
     "carry": "plait.api.carry",
     "current_store": "plait.api.store",
     "diff": "plait.api.functions",
+    "find": "plait.api.functions",
     "get": "plait.api.functions",
     "hookimpl": "plait.hookspecs",
     "lineage": "plait.api.functions",
@@ -196,6 +198,7 @@ __all__ = [
     "carry",
     "current_store",
     "diff",
+    "find",
     "get",
     "hookimpl",
     "lineage",

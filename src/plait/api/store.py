@@ -18,13 +18,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from plait import plugins
+from plait.api.search import Found, find
 from plait.base.paths import default_store_url
 from plait.errors import InvalidInputError
 from plait.formats.names import check_name
+from plait.formats.retention import RetentionPolicy
 from plait.index import runs as RQ
+from plait.index import tags as T
 from plait.index import versions as V
 from plait.ops.compact import CompactReport, compact
 from plait.ops.gc import GcReport, gc
+from plait.ops.retention import RetentionReport, expire, policies, set_policy
 from plait.ops.verify import VerifyReport, verify_store
 from plait.storage.digest import XXH3_128
 from plait.store.base import BaseStore
@@ -93,13 +97,22 @@ class Store(BaseStore):
         """Return the latest version of every artifact (of one ``type``), by name."""
         return ArtifactVersion.from_rows(self, V.latest_of_each(self.catalog, type))
 
+    def tag_counts(self, name: str | None = None) -> dict[str, int]:
+        """Return ``{tag: how many live versions carry it}`` (of ``name``, if given), by tag."""
+        return T.counts(self.catalog, None if name is None else check_name(name))
+
     def by_fingerprint(self, fingerprint: str, name: str | None = None) -> ArtifactVersion | None:
         """Return the live version an object with this ``plait_fingerprint`` was logged as, if any."""
         return ArtifactVersion.by_fingerprint(self, fingerprint, name)
 
-    def find(self, digest: str) -> list[ArtifactVersion]:
-        """Return the live versions whose manifest digest is ``digest``, oldest first."""
-        return ArtifactVersion.from_rows(self, V.by_content(self.catalog, digest))
+    def find(self, **filters: Any) -> Found:
+        """Search the versions of this store, newest first: by ``type``, ``name`` (globs), ``tag``,
+        ``alias``, ``where`` conditions on metadata (``metrics.accuracy>0.9``), ``created_after`` /
+        ``created_before``, ``digest``; ``sort``, ``limit``, ``offset``. See :func:`plait.find`.
+
+        :raises InvalidInputError: for a malformed filter.
+        """
+        return find(self, **filters)
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -146,6 +159,34 @@ class Store(BaseStore):
     def gc(self, *, dry_run: bool = True, grace_seconds: float | None = None) -> GcReport:
         """Delete blobs and manifests no live version references. See :func:`plait.ops.gc.gc`."""
         return gc(self, dry_run=dry_run, grace_seconds=grace_seconds)
+
+    def expire(self, *, dry_run: bool = True) -> RetentionReport:
+        """Delete the versions whose TTL passed or that their name's retention policy expires
+        (only report them in a dry run). ``plait gc`` does this first. See :mod:`plait.ops.retention`."""
+        return expire(self, dry_run=dry_run)
+
+    def retention(self) -> dict[str, RetentionPolicy]:
+        """Return the retention policies of this store, by artifact name."""
+        return policies(self)
+
+    def retain(self, name: str, *, keep_last: int | None = None, keep_aliased: bool = True,
+               keep_tagged: Iterable[str] = (), older_than: str | None = None) -> RetentionReport:
+        """Set the retention policy of ``name`` (a store setting everyone shares); return what it would expire now.
+
+        :param keep_last: keep this many versions logged most recently.
+        :param keep_aliased: keep every version an alias points at.
+        :param keep_tagged: keep every version carrying one of these tags.
+        :param older_than: expire only versions last logged longer ago than this (``30d``).
+        :raises InvalidInputError: for a malformed policy, one that says neither ``keep_last`` nor
+            ``older_than``, or one that would expire every version of ``name`` (nothing is set then).
+        """
+        policy = RetentionPolicy.parse({"keep_last": keep_last, "keep_aliased": keep_aliased,
+                                        "keep_tagged": list(keep_tagged), "older_than": older_than}, name)
+        return set_policy(self, check_name(name), policy)
+
+    def forget_retention(self, name: str) -> None:
+        """Remove the retention policy of ``name`` (its versions no longer expire by policy)."""
+        set_policy(self, check_name(name), None)
 
     def compact(self, *, before_days: int = 2) -> CompactReport:
         """Pack the events of days older than ``before_days`` into segments. See :mod:`plait.ops.compact`."""

@@ -45,6 +45,7 @@ from plait.storage.backend import Backend
 from plait.storage.blobs import BlobStore
 from plait.storage.digest import ALGORITHMS, XXH3_128, hash_bytes, is_digest
 from plait.storage.urls import open_backend
+from plait.store.lifecycle import relay_change
 from plait.store.shared import SharedState, shared
 
 STORE_FORMAT = 1
@@ -334,7 +335,9 @@ class BaseStore:
         if background:
             self.shared.events.submit(self, event)
             return event
-        return self.append_event(event)
+        self.append_event(event)
+        relay_change(self, event)  # after it is in the store: plugins hear of what happened, once
+        return event
 
     def append_event(self, event: R.Event) -> R.Event:
         """Write a fully formed event (its id must be new) and fold it into the local index.
@@ -488,10 +491,11 @@ class BaseStore:
             raise NotFoundError(f"{name}:v{number} has no alias {alias!r}", name=f"{name}:{alias}")
         self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number}, run=run)
 
-    def delete(self, spec: str, *, force: bool = False, run: str | None = None) -> None:
+    def delete(self, spec: str, *, force: bool = False, run: str | None = None, reason: str | None = None) -> None:
         """Delete a version (recorded as an event); its unique blobs become collectable by ``gc``.
 
         :param force: also drop the aliases pointing at it (otherwise they must be moved first).
+        :param reason: why, kept in the event (``plait gc`` says which TTL or policy expired it).
         :raises StoreError: if aliases still point at it and ``force`` is not set.
         """
         name, number = self.resolve(spec)
@@ -502,7 +506,8 @@ class BaseStore:
             )
         for alias in aliases:
             self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number}, run=run)
-        self.write_event(R.VERSION_DELETED, {"name": name, "number": number}, run=run)
+        self.write_event(R.VERSION_DELETED, {"name": name, "number": number, **({"reason": reason} if reason else {})},
+                         run=run)
 
 
 def manifest_key(digest: str) -> str:

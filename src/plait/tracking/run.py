@@ -21,20 +21,23 @@ from __future__ import annotations
 import contextvars
 import os
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from plait.base.describe import type_name
 from plait.base.ids import new_ulid, utcnow
+from plait.base.times import parse_duration
 from plait.errors import ConversionError, InvalidNameError, NotFoundError, StoreError
 from plait.formats import records as R
 from plait.formats.artifact import Artifact
-from plait.formats.names import check_alias, check_name, parse_spec, safe_name
+from plait.formats.names import check_alias, check_name, check_tags, parse_spec, safe_name
 from plait.formats.records import check_json
 from plait.index import graph as G
 from plait.index import producers as P
 from plait.index import versions as V
 from plait.index.rows import VersionRow
 from plait.store.base import BaseStore as Store
+from plait.store.labels import change_tags, set_ttl
 from plait.store.publish import match_content, publish
 from plait.store.shared import at_exit, forked, shared, states
 from plait.tracking.environment import environment, program_name
@@ -302,7 +305,8 @@ class Run(RunRecord):
         return P.roots(self.store.catalog, ids) or {self.id}
 
     def log(self, obj: Any, name: str | None = None, type: str | None = None, *, aliases: Iterable[str] = (),
-            description: str | None = None, metadata: Mapping[str, Any] | None = None) -> ArtifactVersion:
+            description: str | None = None, metadata: Mapping[str, Any] | None = None, tags: Iterable[str] = (),
+            ttl: str | float | timedelta | None = None) -> ArtifactVersion:
         """Log an object as a version produced by this run, and return the version.
 
         ``obj`` may be a local path (file or folder), bytes, an :class:`Artifact` draft, an
@@ -316,12 +320,19 @@ class Run(RunRecord):
         :param aliases: aliases to point at the version.
         :param description: overrides the draft's description.
         :param metadata: merged into the draft's metadata.
+        :param tags: tags to put on the version (see :meth:`ArtifactVersion.add_tags`).
+        :param ttl: let ``plait gc --delete`` delete the version this long from now (``30d``,
+            seconds, a :class:`~datetime.timedelta`); see :meth:`ArtifactVersion.set_ttl`.
         :raises ConversionError: if no plugin can turn ``obj`` into an artifact.
+        :raises InvalidInputError: for a malformed tag or TTL (checked before anything is stored).
         """
         run = self.current()
         if run is not self:
-            return run.log(obj, name, type, aliases=aliases, description=description, metadata=metadata)
+            return run.log(obj, name, type, aliases=aliases, description=description, metadata=metadata, tags=tags, ttl=ttl)
         aliases = [check_alias(a) for a in aliases]
+        tags = check_tags(tags if isinstance(tags, str) else list(tags))
+        if ttl is not None:
+            parse_duration(ttl, what="TTL")
         if isinstance(obj, ArtifactVersion) and obj.store == self.store:
             self.start()
             version, created = obj, False
@@ -347,7 +358,12 @@ class Run(RunRecord):
                 version = version.refresh()
         for alias in aliases:
             self.store.set_alias(version.spec, alias, run=self.id)
-        if aliases:
+        fresh = [t for t in tags if t not in version.tags]
+        if fresh:
+            change_tags(self.store, version.name, version.number, add=fresh, run=self.id)
+        if ttl is not None:
+            set_ttl(self.store, version.name, version.number, ttl, run=self.id)
+        if aliases or fresh or ttl is not None:
             version = version.refresh()
         _relay.artifact_logged(run=self, version=version, created=created)
         self._settle()
