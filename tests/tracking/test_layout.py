@@ -1,0 +1,143 @@
+"""The lineage layout: data flows left to right, flows box their tasks, failed runs and deleted
+versions hide unless asked, fan-outs cluster, cycles and big graphs still lay out."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import plait
+from plait.tracking.drawing import to_svg
+from plait.tracking.layout import CLUSTER_MIN, DrawOptions, layout
+
+pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
+
+
+def flow_store(store: plait.Store) -> dict[str, object]:
+    """A flow with three tasks (clean, train, evaluate), a failed attempt, and many checkpoints."""
+    with plait.run("download", store=store) as dl:
+        raw = dl.log(b"raw reviews", name="reviews", type="dataset")
+    with plait.run("pipeline", store=store, kind="prefect.flow") as flow:
+        with plait.run("clean", store=store, kind="prefect.task") as clean:
+            clean.use(raw)
+            data = clean.log(b"clean reviews", name="clean", type="dataset")
+        with pytest.raises(RuntimeError), plait.run("train", store=store, kind="prefect.task") as failed:
+            failed.use(data)
+            raise RuntimeError("out of memory")
+        with plait.run("train", store=store, kind="prefect.task") as train:
+            train.use(data)
+            checkpoints = [train.log(f"weights {i}".encode(), name="classifier", type="model") for i in range(12)]
+            best = checkpoints[-1].set_alias("best")
+        with plait.run("evaluate", store=store, kind="prefect.task") as evaluate:
+            evaluate.use(best)
+            evaluate.use(data)
+            metrics = evaluate.log(b'{"accuracy": 0.9}', name="metrics", type="result")
+    checkpoints[3].delete()
+    return {"raw": raw, "data": data, "best": best, "metrics": metrics, "flow": flow.id, "failed": failed.id,
+            "train": train.id, "evaluate": evaluate.id, "checkpoints": checkpoints}
+
+
+def assert_left_to_right(lay) -> None:
+    for route in lay.routes:
+        source, target = lay.nodes[route.source], lay.nodes[route.target]
+        assert source.x + source.w <= target.x, (route.source, route.target)
+        assert route.points[0][0] <= route.points[-1][0]
+
+
+def test_data_flows_left_to_right_inside_the_flows_box(file_store):
+    marks = flow_store(file_store)
+    lay = layout(file_store.lineage(marks["metrics"].spec, direction="both"))
+    assert_left_to_right(lay)
+    assert lay.crossings == 0
+    column = {n: b.layer for n, b in lay.nodes.items()}
+    assert column["reviews:v0"] < column[f"run:{marks['train']}"] < column["metrics:v0"]
+    # the flow that only holds tasks is a box around them, not a node
+    assert f"run:{marks['flow']}" not in lay.nodes
+    (box,) = lay.groups
+    assert box.run_id == marks["flow"] and box.title == "pipeline · prefect.flow"
+    for member in (f"run:{marks['train']}", f"run:{marks['evaluate']}", "clean:v0", "metrics:v0"):
+        b = lay.nodes[member]
+        assert box.x < b.x and b.x + b.w < box.x + box.w and box.y < b.y and b.y + b.h < box.y + box.h, member
+    outside = lay.nodes["reviews:v0"]
+    assert outside.x + outside.w < box.x  # the input the flow read comes from outside its box
+
+
+def test_failed_runs_and_deleted_versions_hide_unless_asked(file_store):
+    marks = flow_store(file_store)
+    graph = file_store.lineage(marks["data"].spec, direction="both")
+    lay = layout(graph)
+    assert f"run:{marks['failed']}" not in lay.nodes and "classifier:v3" not in lay.nodes
+    assert lay.hidden == {"deleted": 1, "failed": 1}
+    shown = layout(graph, DrawOptions(show_deleted=True, show_failed=True, cluster=False))
+    assert shown.nodes[f"run:{marks['failed']}"].data["failed"] and shown.nodes["classifier:v3"].data["deleted"]
+    svg = to_svg(shown)
+    assert re.search(r'class="node run failed"[^>]*data-id="run:%s"' % marks["failed"], svg)
+    assert 'class="node version deleted"' in svg and ">DELETED</text>" in svg
+
+
+def test_a_large_fan_out_is_one_cluster_node(file_store):
+    marks = flow_store(file_store)
+    lay = layout(file_store.lineage(marks["data"].spec, direction="both"))
+    cluster = lay.nodes[f"cluster:run:{marks['train']}:classifier"]
+    # twelve checkpoints, one deleted (hidden), the best one is used and keeps its own node
+    assert cluster.data["title"] == "10 checkpoints of classifier" and cluster.data["href"] == "/a/classifier"
+    assert marks["best"].spec in lay.nodes
+    assert not any(n.startswith("classifier:") for n in lay.nodes if n != marks["best"].spec)
+    assert CLUSTER_MIN <= 10
+    flat = layout(file_store.lineage(marks["data"].spec, direction="both"), DrawOptions(cluster=False))
+    assert sum(n.startswith("classifier:") for n in flat.nodes) == 11
+
+
+def test_a_collapsed_flow_is_one_node_with_its_inputs_and_final_outputs(file_store):
+    marks = flow_store(file_store)
+    graph = file_store.lineage(marks["metrics"].spec, direction="both")
+    lay = layout(graph, DrawOptions(collapsed=(marks["flow"],)))
+    node = lay.nodes[f"group:{marks['flow']}"]
+    assert node.kind == "group" and node.data["extra"].startswith("3 runs inside")
+    assert not lay.groups and f"run:{marks['train']}" not in lay.nodes and "clean:v0" not in lay.nodes
+    edges = {(r.source, r.target) for r in lay.routes}
+    assert ("reviews:v0", f"group:{marks['flow']}") in edges and (f"group:{marks['flow']}", "metrics:v0") in edges
+    assert_left_to_right(lay)
+    assert layout(graph, DrawOptions(collapsed=("*",))).nodes.keys() == lay.nodes.keys()
+
+
+def test_a_cycle_is_drawn_with_one_edge_going_back(file_store):
+    with plait.run("a", store=file_store) as a:
+        x = a.log(b"x", name="x")
+    with plait.run("b", store=file_store) as b:
+        b.use(x)
+        y = b.log(b"y", name="y")
+    # a hand-edited store can hold a cycle: a's run also used what b made from its output
+    from plait.formats import records as R
+
+    file_store.write_event(R.VERSION_USED, {"name": "y", "number": 0, "run": a.id}, run=a.id)
+    lay = layout(file_store.lineage(y.spec, direction="both"))
+    back = [r for r in lay.routes if r.reversed]
+    assert len(back) == 1 and back[0].points[0][0] > back[0].points[-1][0]
+    forward = [r for r in lay.routes if not r.reversed]
+    assert all(lay.nodes[r.source].x < lay.nodes[r.target].x for r in forward)
+
+
+def test_five_hundred_nodes_lay_out_without_crossings_going_back(file_store):
+    with plait.run("seed", store=file_store) as seed:
+        previous = [seed.log(f"seed {i}".encode(), name=f"s{i}") for i in range(5)]
+    for stage in range(50):
+        with plait.run(f"stage-{stage}", store=file_store) as run:
+            for v in previous:
+                run.use(v)
+            previous = [run.log(f"{stage}.{i}".encode(), name=f"m{i}") for i in range(4)]
+    graph = file_store.lineage(previous[0].spec, direction="upstream")
+    lay = layout(graph)
+    assert len(lay.nodes) >= 250
+    assert_left_to_right(lay)
+    svg = to_svg(lay, max_width=900)
+    assert svg.count('class="node ') == len(lay.nodes) and 'width="900"' in svg
+
+
+def test_labels_are_escaped(file_store):
+    # names are checked, a run's kind is free text: it must reach the SVG as text
+    with plait.run("evil", store=file_store, kind="<script>alert(1)</script>") as run:
+        v = run.log(b"x", name="evil")
+    svg = to_svg(layout(file_store.lineage(v.spec, direction="both")))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
