@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field
 import plait
 from plait.errors import InvalidInputError, ReadOnlyError
 from plait.formats.names import check_name
+from plait.tracking.drawing import to_svg
+from plait.tracking.layout import DrawOptions, layout
 from plait.ui import queries
 from plait.ui.notes import check_note, render_markdown
 from plait.ui.preview import image_bytes as _image_bytes
@@ -191,4 +193,25 @@ def lineage(request: Request, spec: str = Query(..., max_length=300), direction:
     data = graph.to_dict()
     for node in data["nodes"]:  # to_dict's version nodes carry the artifact type in "type"
         node["node"] = "run" if node["id"].startswith("run:") and node["id"][4:] in graph.runs else "version"
+        if node["node"] == "version":
+            node["deleted"] = graph.versions[node["id"]].deleted
     return data
+
+
+@router.get("/lineage/drawing", summary="The lineage graph, laid out and drawn")
+def lineage_drawing(request: Request, spec: str = Query(..., max_length=300), direction: str = "both",
+                    depth: int | None = Query(None, ge=0, le=1000), producers: str = "preferred", show_deleted: bool = False,
+                    show_failed: bool = False, collapsed: str = Query("", max_length=4000), cluster: bool = True) -> dict[str, Any]:
+    """Return the graph around a version or run laid out left to right, as SVG with every node's position.
+
+    ``collapsed`` lists the flow runs (ids, comma-separated, or ``*`` for all) drawn as one node.
+    Deleted versions and failed runs are hidden unless ``show_deleted``/``show_failed``; the
+    answer says how many were hidden. ``producers`` is as for ``/api/lineage``.
+    """
+    graph = _store(request).lineage(spec, direction=direction, depth=depth, producers=producers)
+    options = DrawOptions(show_deleted=show_deleted, show_failed=show_failed, cluster=cluster,
+                          collapsed=tuple(c for c in collapsed.split(",") if c))
+    lay = layout(graph, options)
+    return {"root": lay.root, "nodes": len(lay.nodes), "crossings": lay.crossings, "hidden": lay.hidden,
+            "groups": [g.run_id for g in lay.groups], "collapsed": [n[6:] for n in lay.nodes if n.startswith("group:")],
+            "width": lay.width, "height": lay.height, "svg": to_svg(lay)}

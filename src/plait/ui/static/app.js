@@ -232,26 +232,50 @@
   }
 
   // -- lineage ---------------------------------------------------------------------------------
-  function drawGraph(body, spec, direction, producers) {
-    direction = direction || "both";
-    producers = producers || "preferred";
+  /* The lineage of a version or run, drawn by the server (the same drawing as a notebook's);
+   * state holds what the toolbar chose: direction, collapsed flows, deleted and failed shown. */
+  function drawGraph(body, spec, state) {
+    state = state || { direction: "both", producers: "preferred", collapsed: [], show_deleted: false, show_failed: false };
     var holder = h("div", { "class": "graph", id: "graph" });
-    var dirSel = h("select", { "aria-label": "direction", onchange: function () { drawGraph(body, spec, dirSel.value, prodSel.value); } },
-      ["both", "upstream", "downstream"].map(function (d) { return h("option", { value: d, selected: d === direction }, d); }));
-    var prodSel = h("select", { "aria-label": "producers", onchange: function () { drawGraph(body, spec, dirSel.value, prodSel.value); } },
-      [["preferred", "preferred producer"], ["all", "all producers"]].map(function (p) { return h("option", { value: p[0], selected: p[0] === producers }, p[1]); }));
+    var zoom = null;
+    function again(change) { drawGraph(body, spec, Object.assign({}, state, change)); }
+    var dirSel = h("select", { "aria-label": "direction", onchange: function () { again({ direction: dirSel.value }); } },
+      ["both", "upstream", "downstream"].map(function (d) { return h("option", { value: d, selected: d === state.direction }, d); }));
+    var prodSel = h("select", { "aria-label": "producers", onchange: function () { again({ producers: prodSel.value }); } },
+      [["preferred", "preferred producer"], ["all", "all producers"]].map(function (p) { return h("option", { value: p[0], selected: p[0] === state.producers }, p[1]); }));
+    function check(id, key, label) {
+      return h("label", { "class": "check" }, h("input", { type: "checkbox", id: id, checked: state[key], onchange: function (ev) {
+        var c = {}; c[key] = ev.target.checked; again(c);
+      } }), " " + label);
+    }
+    var hidden = h("span", { "class": "muted small", id: "graph-hidden" });
     var tools = h("div", { "class": "controls graph-tools" }, dirSel, prodSel,
-      h("button", { type: "button", onclick: function () { zoom(1.25); } }, "+"),
-      h("button", { type: "button", onclick: function () { zoom(0.8); } }, "\u2212"),
-      h("button", { type: "button", onclick: function () { var s = holder.querySelector("svg"); if (s) s.plaitZoom.fit(); } }, "fit"),
-      link("/lineage?spec=" + enc(spec) + "&direction=" + direction + "&producers=" + producers, "open full page"),
+      h("button", { type: "button", title: "zoom in", onclick: function () { if (zoom) zoom.zoom(1.25); } }, "+"),
+      h("button", { type: "button", title: "zoom out", onclick: function () { if (zoom) zoom.zoom(0.8); } }, "\u2212"),
+      h("button", { type: "button", id: "graph-fit", onclick: function () { if (zoom) zoom.fit(); } }, "fit"),
+      h("button", { type: "button", id: "graph-collapse-all", onclick: function () { again({ collapsed: ["*"] }); } }, "collapse flows"),
+      h("button", { type: "button", id: "graph-expand-all", onclick: function () { again({ collapsed: [] }); } }, "expand flows"),
+      check("show-deleted", "show_deleted", "deleted"), check("show-failed", "show_failed", "failed"), hidden,
+      link("/lineage?spec=" + enc(spec) + "&direction=" + state.direction + "&producers=" + state.producers, "open full page"),
       h("span", { "class": "legend" }, h("span", { "class": "key version" }, "version"), h("span", { "class": "key run" }, "run"),
-        h("span", { "class": "key run failed" }, "failed run"), h("span", { "class": "badge alias" }, "alias"), h("span", { "class": "key root" }, "this")));
-    function zoom(f) { var s = holder.querySelector("svg"); if (s) s.plaitZoom.zoom(f); }
+        h("span", { "class": "key flow" }, "flow"), h("span", { "class": "key run failed" }, "failed run"), h("span", { "class": "key root" }, "this")));
     add(clear(body), [tools, holder]);
-    api("/api/lineage?spec=" + enc(spec) + "&direction=" + direction + "&producers=" + producers).then(function (g) {
-      window.PlaitGraph.render(holder, g, function (node) {
-        navigate(node.node === "run" ? runHref(node.run_id) : versionHref(node.name, node.version.slice(1)));
+    var q = "spec=" + enc(spec) + "&direction=" + state.direction + "&producers=" + state.producers + "&collapsed=" + enc(state.collapsed.join(",")) +
+      (state.show_deleted ? "&show_deleted=true" : "") + (state.show_failed ? "&show_failed=true" : "");
+    api("/api/lineage/drawing?" + q).then(function (d) {
+      var parts = [];
+      if (d.hidden.deleted) parts.push(d.hidden.deleted + " deleted version" + (d.hidden.deleted > 1 ? "s" : ""));
+      if (d.hidden.failed) parts.push(d.hidden.failed + " failed run" + (d.hidden.failed > 1 ? "s" : ""));
+      hidden.textContent = parts.length ? "(" + parts.join(", ") + " hidden)" : "";
+      zoom = window.PlaitGraph.show(holder, d, {
+        height: body.classList.contains("full-graph") ? Math.round(window.innerHeight * 0.75) : null,
+        onOpen: navigate,
+        onToggle: function (runId, collapse) {
+          var list = state.collapsed.filter(function (c) { return c !== runId && c !== "*"; });
+          if (!collapse && state.collapsed.indexOf("*") >= 0) list = d.collapsed.filter(function (c) { return c !== runId; });
+          if (collapse) list.push(runId);
+          again({ collapsed: list });
+        }
       });
     }).catch(fail(holder));
   }
@@ -260,7 +284,8 @@
     var q = query(), spec = q.get("spec") || "";
     var body = h("div", { "class": "full-graph" });
     add(clear(main), [h("h1", {}, "Lineage of ", spec), body]);
-    if (spec) drawGraph(body, spec, q.get("direction") || "both", q.get("producers") || "preferred");
+    if (spec) drawGraph(body, spec, { direction: q.get("direction") || "both", producers: q.get("producers") || "preferred", collapsed: [],
+      show_deleted: false, show_failed: false });
   }
 
   // -- runs ------------------------------------------------------------------------------------
