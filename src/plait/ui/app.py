@@ -33,6 +33,7 @@ from plait.errors import (
     ReadOnlyError,
 )
 from plait.ui.api import router
+from plait.ui.api_files import router as files_router
 
 if TYPE_CHECKING:
     from plait.api.store import Store
@@ -78,6 +79,7 @@ def create_app(store: Store, allow_edit: bool = False, *, trusted_hosts: Sequenc
     app.state.store = store
     app.state.allow_edit = allow_edit
     app.include_router(router)
+    app.include_router(files_router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     shell = f"{static_dir()}/index.html"
 
