@@ -18,8 +18,9 @@ from plait.errors import InvalidInputError, ReadOnlyError
 from plait.formats.names import check_name
 from plait.tracking.drawing import to_svg
 from plait.tracking.layout import DrawOptions, layout
-from plait.ui import queries
+from plait.ui import details, queries
 from plait.ui.notes import check_note, render_markdown
+from plait.ui.tables import hf_dataset_files, hf_splits
 from plait.ui.common import store_of, version_of
 
 router = APIRouter(prefix="/api")
@@ -50,6 +51,9 @@ def version_dict(version: plait.ArtifactVersion) -> dict[str, Any]:
     data["run"] = _run_brief(producer) if producer else None
     data["producers"] = [_run_brief(r) for r in version.producers]
     data["used_by"] = [_run_brief(r) for r in version.used_by]
+    data["usage"] = details.usage(version)
+    data["splits"] = hf_splits(version)
+    data["dataset"] = hf_dataset_files(version, "") is not None
     return data
 
 
@@ -136,7 +140,27 @@ def show_run(request: Request, run_id: str) -> dict[str, Any]:
     data["inputs"] = [_brief(v) for v in run.inputs]
     data["outputs"] = [_brief(v) for v in run.outputs]
     data["children"] = [_run_brief(c) for c in run.children]
+    data.update(details.run_details(run))
     return data
+
+
+@router.get("/artifacts/{name}/aliases", summary="An artifact's aliases and their history")
+def artifact_aliases(request: Request, name: str) -> dict[str, Any]:
+    """Return where each alias of an artifact points now, and every move, newest first, with who made it."""
+    store = store_of(request)
+    if queries.versions(store, check_name(name), limit=1).total == 0:
+        store.versions(name)  # raises NotFoundError listing what exists
+    current = queries.aliases(store, name)
+    return {"name": name, "aliases": current, "history": details.alias_history(store, name)}
+
+
+@router.get("/compare", summary="Compare versions side by side")
+def compare_versions(request: Request, specs: list[str] = Query(..., max_length=details.MAX_COMPARE)) -> dict[str, Any]:
+    """Put up to eight versions (any specs) side by side: facts, metadata, and their producing runs' config and metrics."""
+    if not 1 <= len(specs) <= details.MAX_COMPARE:
+        raise InvalidInputError(f"compare 1 to {details.MAX_COMPARE} versions, not {len(specs)}")
+    store = store_of(request)
+    return details.compare([store.get(s[:300]) for s in specs])
 
 
 def _brief(version: plait.ArtifactVersion) -> dict[str, Any]:

@@ -54,7 +54,7 @@ _STATUS: list[tuple[type[PlaitError], int]] = [
     (CorruptRecordError, 500),
 ]
 #: The page routes; each serves the same shell and the script draws the page from the URL.
-PAGES = ("/", "/a/{name}", "/v/{name}/{number}", "/runs", "/r/{run_id}", "/lineage", "/api-docs")
+PAGES = ("/", "/a/{name}", "/v/{name}/{number}", "/runs", "/r/{run_id}", "/lineage", "/api-docs", "/compare")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 

@@ -97,6 +97,12 @@ def versions(store: Store, name: str, *, offset: int = 0, limit: int = 50) -> Pa
     return Page(items, total, offset, limit)
 
 
+def aliases(store: Store, name: str) -> list[dict[str, Any]]:
+    """Return the aliases of an artifact and the version each points at, by alias."""
+    found = pages.live_aliases(store.catalog, [name]).get(name, {})
+    return [{"alias": a, "number": n, "version": f"v{n}"} for a, n in sorted(found.items())]
+
+
 def runs(store: Store, *, name: str | None = None, kind: str | None = None, offset: int = 0, limit: int = 50) -> Page:
     """Return one page of runs, newest first, with how many versions each used and produced."""
     check_page(offset, limit)

@@ -130,7 +130,7 @@ def _file_page(pa: Any, reader: EntryReader, entry: Entry, offset: int, limit: i
     if lower.endswith((".parquet", ".pq")):
         return "parquet", _parquet_page(pa, reader, offset, limit)
     if lower.endswith((".csv", ".tsv")):
-        return "csv", _csv_page(pa, reader, entry, offset, limit)
+        return "csv", _streams_page(pa, [reader], [entry], offset, limit)
     head = reader.read(len(_ARROW_MAGIC))
     reader.seek(0)
     if head == _ARROW_MAGIC:

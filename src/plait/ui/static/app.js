@@ -1,78 +1,13 @@
-/* plait dashboard: draws each page from the URL with data from /api/.
- * Every value from the store goes into the DOM with textContent (via h()); the only HTML
- * inserted as HTML is a note's description_html, which the server sanitised with nh3. */
+/* plait dashboard: draws each page from the URL with data from /api/ (helpers in core.js). */
 (function () {
   "use strict";
+  var P = window.Plait;
+  var h = P.h, add = P.add, link = P.link, clear = P.clear, enc = P.enc, size = P.size, when = P.when, badges = P.badges,
+    versionHref = P.versionHref, runHref = P.runHref, runLink = P.runLink, api = P.api, fail = P.fail, section = P.section,
+    table = P.table, pager = P.pager, query = P.query, setQuery = P.setQuery;
   var main = document.getElementById("main");
   var info = { allow_edit: false, types: [], run_kinds: [] };
   var PAGE = 50;
-
-  function h(tag, attrs) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      var v = attrs[k];
-      if (v === undefined || v === null || v === false) return;
-      if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), v);
-      else if (k === "text") node.textContent = v;
-      else node.setAttribute(k, v === true ? "" : v);
-    });
-    for (var i = 2; i < arguments.length; i++) add(node, arguments[i]);
-    return node;
-  }
-  function add(node, child) {
-    if (child === undefined || child === null || child === false) return;
-    if (Array.isArray(child)) { child.forEach(function (c) { add(node, c); }); return; }
-    node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  function link(href, text, cls) { return h("a", { href: href, "data-nav": true, "class": cls }, text); }
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
-  function enc(s) { return encodeURIComponent(s); }
-  function size(n) {
-    var units = ["B", "KiB", "MiB", "GiB", "TiB"], i = 0;
-    while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return i === 0 ? n + " B" : n.toFixed(1) + " " + units[i];
-  }
-  function when(iso) { return iso ? String(iso).replace("T", " ").slice(0, 19) : "-"; }
-  function badges(list, cls) { return (list || []).map(function (a) { return h("span", { "class": "badge " + (cls || (a === "latest" ? "latest" : "alias")) }, a); }); }
-  function versionHref(name, number) { return "/v/" + enc(name) + "/" + number; }
-  function runHref(id) { return "/r/" + enc(id); }
-  function runLink(run) { return run ? link(runHref(run.id), run.name + " \u00b7 " + run.id.slice(-8)) : h("span", { "class": "muted" }, "-"); }
-
-  function api(path, options) {
-    return fetch(path, options).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (body) {
-        if (!r.ok) throw new Error(body.error || body.detail || ("HTTP " + r.status));
-        return body;
-      });
-    });
-  }
-  function fail(where) {
-    return function (err) { clear(where).appendChild(h("p", { "class": "error", role: "alert" }, err.message)); };
-  }
-  function section(title) {
-    var body = h("div", { "class": "section-body" });
-    var s = h("section", {}, h("h2", {}, title), body);
-    s.body = body;
-    return s;
-  }
-  function table(headers, rows, cls) {
-    return h("table", { "class": cls || "grid" }, h("thead", {}, h("tr", {}, headers.map(function (t) { return h("th", {}, t); }))),
-      h("tbody", {}, rows.map(function (cells) { return h("tr", {}, cells.map(function (c) { return h("td", {}, c); })); })));
-  }
-  function pager(page, go) {
-    var last = Math.min(page.offset + page.limit, page.total);
-    return h("div", { "class": "pager" },
-      h("button", { type: "button", disabled: page.offset === 0, onclick: function () { go(Math.max(0, page.offset - page.limit)); } }, "\u2190 Previous"),
-      h("span", { "class": "muted pager-info" }, page.total ? (page.offset + 1) + "\u2013" + last + " of " + page.total : "none"),
-      h("button", { type: "button", disabled: last >= page.total, onclick: function () { go(page.offset + page.limit); } }, "Next \u2192"));
-  }
-  function query() { return new URLSearchParams(location.search); }
-  function setQuery(params) {
-    var q = new URLSearchParams();
-    Object.keys(params).forEach(function (k) { if (params[k]) q.set(k, params[k]); });
-    var s = q.toString();
-    history.replaceState(null, "", location.pathname + (s ? "?" + s : ""));
-  }
 
   // -- artifacts -------------------------------------------------------------------------------
   function artifactsPage() {
@@ -102,17 +37,45 @@
   // -- one artifact's versions -----------------------------------------------------------------
   function artifactPage(name) {
     var out = h("div", { id: "version-list" }), offset = +(query().get("offset") || 0);
-    add(clear(main), [h("p", { "class": "crumbs" }, link("/", "Artifacts"), " / "), h("h1", {}, name), out]);
+    var aliases = section("Aliases"), graph = section("Lineage of the latest version");
+    var compareBtn = h("button", { type: "button", id: "compare-selected", disabled: true, onclick: function () {
+      var specs = Array.prototype.map.call(out.querySelectorAll("input.pick:checked"), function (c) { return "specs=" + enc(c.value); });
+      navigate("/compare?" + specs.join("&"));
+    } }, "compare selected");
+    add(clear(main), [h("p", { "class": "crumbs" }, link("/", "Artifacts"), " / "), h("h1", {}, name), h("div", { "class": "controls" }, compareBtn), out, aliases, graph]);
     function load() {
       setQuery({ offset: offset || "" });
       api("/api/artifacts/" + enc(name) + "/versions?limit=" + PAGE + "&offset=" + offset).then(function (page) {
         var rows = page.items.map(function (v) {
-          return [link(versionHref(name, v.number), v.version, "name"), badges(v.aliases), size(v.size), v.file_count, runLink(v.run), when(v.created_at)];
+          var pick = h("input", { type: "checkbox", "class": "pick", value: v.spec, "aria-label": "compare " + v.spec, onchange: function () {
+            compareBtn.disabled = out.querySelectorAll("input.pick:checked").length < 2;
+          } });
+          return [pick, link(versionHref(name, v.number), v.version, "name"), badges(v.aliases), size(v.size), v.file_count, runLink(v.run), when(v.created_at)];
         });
-        add(clear(out), [table(["Version", "Aliases", "Size", "Files", "Produced by", "Created"], rows), pager(page, function (o) { offset = o; load(); })]);
+        add(clear(out), [table(["", "Version", "Aliases", "Size", "Files", "Produced by", "Created"], rows), pager(page, function (o) { offset = o; load(); })]);
       }).catch(fail(out));
     }
     load();
+    drawAliases(aliases.body, name, null);
+    drawGraph(graph.body, name + ":latest");
+  }
+
+  /* An artifact's aliases, where each points, and every move (window.PlaitEdit adds the editing). */
+  function drawAliases(body, name, version) {
+    api("/api/artifacts/" + enc(name) + "/aliases").then(function (a) {
+      var rows = a.aliases.map(function (x) {
+        return [h("span", { "class": "badge alias" }, x.alias), x.protected ? h("span", { "class": "badge protected", title: "only an admin moves it" }, "protected") : "",
+          link(versionHref(name, x.number), x.version), window.PlaitEdit ? window.PlaitEdit.aliasActions(x, name, version, function () { drawAliases(body, name, version); }) : ""];
+      });
+      var hist = a.history.slice(0, 50).map(function (e) {
+        var what = e.kind === "set" ? (e.old !== null && e.old !== undefined ? "moved v" + e.old + " \u2192 v" + e.number : "set on v" + e.number) : "removed from v" + e.number;
+        return [when(e.time), h("span", { "class": "badge alias" }, e.alias), what + (e.protected ? " (protected)" : ""), e.user, e.run ? link(runHref(e.run), e.run.slice(-8)) : "-"];
+      });
+      add(clear(body), [
+        rows.length ? table(["Alias", "", "Version", ""], rows, "grid aliases") : h("p", { "class": "muted" }, "No aliases."),
+        window.PlaitEdit ? window.PlaitEdit.aliasForm(name, version, function () { drawAliases(body, name, version); }) : null,
+        hist.length ? [h("h3", {}, "Alias history"), h("div", { id: "alias-history" }, table(["Time", "Alias", "Change", "By", "Run"], hist))] : null]);
+    }).catch(fail(body));
   }
 
   // -- one version -----------------------------------------------------------------------------
@@ -120,7 +83,7 @@
     var base = "/api/versions/" + enc(name) + "/" + number;
     api(base).then(function (v) {
       var notes = section("Notes"), meta = section("Metadata"), files = section("Files"), hist = section("History"),
-        diff = section("Diff"), graph = section("Lineage");
+        diff = section("Diff and compare"), graph = section("Lineage"), use = section("Use it"), aliases = section("Aliases");
       add(clear(main), [
         h("p", { "class": "crumbs" }, link("/", "Artifacts"), " / ", link("/a/" + enc(name), name), " / "),
         h("h1", {}, v.spec, " ", h("span", { "class": "type" }, v.type), " ", badges(v.aliases)),
@@ -133,14 +96,27 @@
               return [i ? ", " : "; also ", runLink(r), " ", h("span", { "class": "status " + r.status }, r.status)];
             })),
           h("dt", {}, "Used by"), h("dd", {}, v.used_by.length ? v.used_by.map(function (r, i) { return [i ? ", " : "", runLink(r)]; }) : "-")),
-        notes, meta, files, graph, diff, hist]);
+        use, notes, meta, graph, files, aliases, diff, hist]);
+      drawUsage(use.body, v.usage);
       drawNotes(notes.body, v, base);
-      add(meta.body, Object.keys(v.metadata).length ? h("pre", { id: "metadata" }, JSON.stringify(v.metadata, null, 2)) : h("p", { "class": "muted" }, "No metadata."));
-      drawFiles(files.body, base, 0);
+      drawMetadata(meta.body, v, base);
+      window.PlaitFiles.browse(files.body, base, "");
+      drawAliases(aliases.body, name, v);
       drawHistory(hist.body, base);
       drawDiff(diff.body, base, name, number);
       drawGraph(graph.body, v.spec);
     }).catch(fail(main));
+  }
+
+  function drawUsage(body, usage) {
+    add(body, h("div", { "class": "usage", id: "usage" }, usage.map(function (u) {
+      return h("div", { "class": "snippet" }, h("div", { "class": "snippet-head" }, h("strong", {}, u.label), P.copyButton(u.code)), h("pre", {}, u.code));
+    })));
+  }
+
+  function drawMetadata(body, v, base) {
+    add(clear(body), Object.keys(v.metadata).length ? h("pre", { id: "metadata" }, JSON.stringify(v.metadata, null, 2)) : h("p", { "class": "muted" }, "No metadata."));
+    if (window.PlaitEdit) add(body, window.PlaitEdit.metadataForm(v, base, function (nv) { v.metadata = nv.metadata; drawMetadata(body, v, base); }));
   }
 
   function drawNotes(body, v, base) {
@@ -172,34 +148,6 @@
     }
   }
 
-  function drawFiles(body, base, offset) {
-    var preview = h("div", { id: "preview", "class": "preview" });
-    api(base + "/files?limit=100&offset=" + offset).then(function (page) {
-      var rows = page.items.map(function (f) {
-        var btn = f.kind === "reference" ? h("span", { "class": "muted" }, "reference") : f.kind === "binary" ? h("span", { "class": "muted" }, "binary")
-          : h("button", { type: "button", "class": "small", "data-path": f.path, onclick: function () { showPreview(preview, base, f.path); } }, "preview");
-        return [h("span", { "class": "mono" }, f.path), size(f.size), h("span", { "class": "mono muted", title: f.digest }, f.digest.slice(0, 12)), btn];
-      });
-      add(clear(body), [table(["Path", "Size", "Digest", ""], rows), pager(page, function (o) { drawFiles(body, base, o); }), preview]);
-    }).catch(fail(body));
-  }
-
-  function showPreview(out, base, path) {
-    api(base + "/preview?path=" + enc(path)).then(function (p) {
-      clear(out).appendChild(h("h3", {}, p.path, " ", h("span", { "class": "muted" }, size(p.size) + (p.truncated ? " \u00b7 first part only" : ""))));
-      if (p.kind === "image") {
-        add(out, p.too_large ? h("p", { "class": "muted" }, "Too large to preview.") : h("img", { src: p.url, alt: p.path, "class": "preview-image" }));
-      } else if (p.kind === "csv") {
-        var rows = p.rows || [];
-        add(out, rows.length ? table(rows[0], rows.slice(1), "grid csv") : h("p", { "class": "muted" }, "Empty."));
-      } else if (p.text !== undefined) {
-        add(out, h("pre", { "class": "text-preview" }, p.text));
-      } else {
-        add(out, h("p", { "class": "muted" }, "No preview for this file."));
-      }
-    }).catch(fail(out));
-  }
-
   function drawHistory(body, base) {
     api(base + "/history").then(function (items) {
       var rows = items.slice().reverse().map(function (e) {
@@ -228,7 +176,13 @@
           rows.length ? table(["", "Path", "Size"], rows) : null]);
       }).catch(fail(out));
     }
-    add(clear(body), [h("form", { "class": "controls", onsubmit: function (ev) { ev.preventDefault(); run(); } }, input, h("button", { type: "submit" }, "Compare")), out]);
+    function compare() {
+      var other = input.value.trim();
+      if (/^v\d+$/.test(other)) other = name + ":" + other;
+      navigate("/compare?specs=" + enc(name + ":v" + number) + "&specs=" + enc(other));
+    }
+    add(clear(body), [h("form", { "class": "controls", onsubmit: function (ev) { ev.preventDefault(); run(); } }, input,
+      h("button", { type: "submit" }, "Diff files"), h("button", { type: "button", id: "compare-side", onclick: compare }, "Compare side by side")), out]);
   }
 
   // -- lineage ---------------------------------------------------------------------------------
@@ -309,16 +263,35 @@
     load();
   }
 
+  function vlist(list, extra) {
+    return list.length ? h("ul", { "class": "plain" }, list.map(function (v) {
+      return h("li", { "data-spec": v.spec }, link(versionHref(v.name, v.number), v.spec), " ", h("span", { "class": "type" }, v.type), " ",
+        badges(v.aliases), v.deleted ? h("span", { "class": "badge deleted" }, "deleted") : null, extra ? extra(v) : null);
+    })) : h("p", { "class": "muted" }, "none");
+  }
+  function keyValues(obj, id) {
+    var keys = Object.keys(obj || {});
+    return keys.length ? table(["Key", "Value"], keys.map(function (k) { var v = obj[k]; return [h("span", { "class": "mono" }, k), typeof v === "object" ? JSON.stringify(v) : String(v)]; }), "grid kv")
+      : h("p", { "class": "muted", id: id }, "none recorded");
+  }
+
   function runPage(id) {
     api("/api/runs/" + enc(id)).then(function (r) {
-      var graph = section("Lineage"), io = section("Inputs and outputs");
-      function vlist(list) {
-        return list.length ? h("ul", { "class": "plain" }, list.map(function (v) { return h("li", {}, link(versionHref(v.name, v.number), v.spec), " ", h("span", { "class": "type" }, v.type), " ", badges(v.aliases)); }))
-          : h("p", { "class": "muted" }, "none");
+      var graph = section("Lineage"), io = section("Inputs and outputs"), metrics = section("Metrics");
+      function via(v) { return h("span", { "class": "muted small" }, " via ", link(runHref(v.via), v.via.slice(-8))); }
+      function by(v) { return [h("span", { "class": "muted small" }, " by ", link(runHref(v.run.id), v.run.name)), v.intermediate ? h("span", { "class": "badge inner", title: "used again inside" }, "intermediate") : null]; }
+      var inputs = h("div", { id: "run-inputs" }, h("h3", {}, "Inputs"), vlist(r.inputs),
+        r.inherited.length ? [h("h4", {}, "From the runs around it"), vlist(r.inherited, via)] : null);
+      add(io.body, h("div", { "class": "columns" }, inputs, h("div", { id: "run-outputs" }, h("h3", {}, "Outputs"), vlist(r.outputs))));
+      if (r.subtree) {
+        add(io.body, [h("h3", {}, "Whole flow: " + r.subtree.runs + " runs"), h("div", { "class": "columns", id: "subtree" },
+          h("div", { id: "subtree-inputs" }, h("h4", {}, "Read from outside"), vlist(r.subtree.inputs, by)),
+          h("div", { id: "subtree-outputs" }, h("h4", {}, "Logged inside"), vlist(r.subtree.outputs, by)))]);
       }
-      add(io.body, h("div", { "class": "columns" }, h("div", {}, h("h3", {}, "Inputs"), vlist(r.inputs)), h("div", {}, h("h3", {}, "Outputs"), vlist(r.outputs))));
-      var conf = section("Config"), env = section("Environment");
-      add(conf.body, h("pre", { id: "run-config" }, JSON.stringify(r.config, null, 2)));
+      add(metrics.body, h("div", { id: "run-metrics" }, keyValues(r.metrics, "no-metrics")));
+      var conf = section("Config"), env = section("Environment"), summary = section("Summary");
+      add(conf.body, h("div", { id: "run-config" }, keyValues(r.config)));
+      add(summary.body, h("pre", {}, JSON.stringify(r.summary, null, 2)));
       add(env.body, h("pre", {}, JSON.stringify(r.info, null, 2)));
       add(clear(main), [
         h("p", { "class": "crumbs" }, link("/runs", "Runs"), " / "),
@@ -329,8 +302,28 @@
           h("dt", {}, "Parent"), h("dd", {}, r.parent ? link(runHref(r.parent), r.parent) : "-"),
           h("dt", {}, "Children"), h("dd", {}, r.children.length ? r.children.map(function (c, i) { return [i ? ", " : "", runLink(c)]; }) : "-"),
           r.error ? [h("dt", {}, "Error"), h("dd", { "class": "error" }, r.error)] : null),
-        io, graph, conf, env]);
+        io, metrics, graph, conf, summary, env]);
       drawGraph(graph.body, "run:" + r.id);
+    }).catch(fail(main));
+  }
+
+  // -- versions side by side --------------------------------------------------------------------
+  function comparePage() {
+    var specs = query().getAll("specs");
+    add(clear(main), [h("h1", {}, "Compare"), h("p", { "class": "muted" }, specs.join(" \u00b7 "))]);
+    if (!specs.length) return;
+    api("/api/compare?" + specs.map(function (s) { return "specs=" + enc(s); }).join("&")).then(function (c) {
+      var head = ["", c.versions.map(function (v) { return h("span", {}, link(versionHref(v.name, v.number), v.spec), v.run ? [h("br"), h("span", { "class": "muted small" }, v.run.name)] : null); })];
+      var blocks = c.sections.map(function (s) {
+        var rows = s.rows.map(function (r) {
+          return h("tr", { "class": r.differs ? "differs" : "" }, h("td", { "class": "mono" }, r.key), r.values.map(function (v) {
+            return h("td", {}, v === null || v === undefined ? h("span", { "class": "muted" }, "\u2014") : typeof v === "object" ? JSON.stringify(v) : String(v));
+          }));
+        });
+        return h("section", {}, h("h2", {}, s.title), rows.length ? h("div", { "class": "table-scroll" }, h("table", { "class": "grid compare", "data-section": s.title },
+          h("thead", {}, h("tr", {}, [].concat.apply([], head).map(function (x) { return h("th", {}, x); }))), h("tbody", {}, rows))) : h("p", { "class": "muted" }, "nothing recorded"));
+      });
+      add(main, [h("p", { "class": "muted small" }, "Rows that differ are highlighted."), blocks]);
     }).catch(fail(main));
   }
 
@@ -361,6 +354,7 @@
     if (parts[0] === "r" && parts.length === 2) return runPage(parts[1]);
     if (parts[0] === "lineage") return lineagePage();
     if (parts[0] === "api-docs") return apiDocsPage();
+    if (parts[0] === "compare") return comparePage();
     clear(main).appendChild(h("p", { "class": "error" }, "No such page."));
   }
   function navigate(href) { history.pushState(null, "", href); route(); }
