@@ -25,9 +25,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
-from plait.tracking.lineage import LineageGraph
+
+class GraphLike(Protocol):
+    """What the layout reads of a :class:`~plait.tracking.lineage.LineageGraph` (which draws itself with it)."""
+
+    root: str
+    versions: dict[str, Any]
+    runs: dict[str, Any]
+    edges: list[tuple[str, str, str]]
 
 NODE_W, NODE_H = 184, 54
 COL_W = 236
@@ -153,7 +160,7 @@ def _run_data(r: Any, root: str) -> dict[str, Any]:
             "tip": f"run {r.name} ({r.kind}, {r.status}) {r.id}"}
 
 
-def _select(graph: LineageGraph, options: DrawOptions) -> _Graph:
+def _select(graph: GraphLike, options: DrawOptions) -> _Graph:
     """Choose the nodes and edges shown, and each node's groups (step 1 without collapsing)."""
     g = _Graph()
     parent_of = {r.id: r.parent for r in graph.runs.values() if r.parent in graph.runs}
@@ -469,7 +476,7 @@ def _common(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
     return a[:n]
 
 
-def layout(graph: LineageGraph, options: DrawOptions | None = None) -> Layout:
+def layout(graph: GraphLike, options: DrawOptions | None = None) -> Layout:
     """Lay out a lineage graph left to right.
 
     :param graph: the graph (from :func:`plait.lineage` or ``Store.lineage``).

@@ -34,6 +34,7 @@ from plait.store.base import BaseStore as Store
 from plait.store.checks import damaged_paths
 from plait.store.download import download, fetch_entry
 from plait.store.references import ReferenceReader
+from plait.tracking import html
 
 #: The run the current context works in (a live :class:`~plait.tracking.run.Run`); see
 #: :func:`plait.active_run`.
@@ -73,6 +74,13 @@ class HistoryEntry:
         else:
             what = self.kind.split(".")[-1]
         return f"{self.time}  {self.version:<24} {what}  by {self.user}"
+
+
+class History(list[HistoryEntry]):
+    """A version's history: a list of :class:`HistoryEntry`, oldest first, shown as a table in a notebook."""
+
+    def _repr_html_(self) -> str:
+        return html.history_html(self)
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,12 @@ class ArtifactVersion:
 
     def __str__(self) -> str:
         return self.spec
+
+    def __repr__(self) -> str:
+        return html.version_repr(self)
+
+    def _repr_html_(self) -> str:
+        return html.version_html(self)
 
     @property
     def spec(self) -> str:
@@ -288,7 +302,7 @@ class ArtifactVersion:
         assert row is not None
         return ArtifactVersion.from_row(self.store, row)
 
-    def history(self) -> list[HistoryEntry]:
+    def history(self) -> History:
         """Return every change to this version — logged, aliases, notes, metadata — oldest first.
 
         Alias moves away from this version (the alias set on another one) are included.
@@ -302,7 +316,7 @@ class ArtifactVersion:
             detail = {k: v for k, v in d.items() if k in ("alias", "old", "new", "number")} if event.kind != R.VERSION_LOGGED else {}
             out.append(HistoryEntry(event.time, event.kind, f"{self.name}:v{number}", event.user, event.run, detail))
         # by the time each change happened: events copied in by `sync` arrive later than they happened
-        return sorted(out, key=lambda h: h.time)
+        return History(sorted(out, key=lambda h: h.time))
 
     # -- lineage --------------------------------------------------------------------------------
 
@@ -386,6 +400,9 @@ class RunRecord:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self.kind} {self.id} {self.status}>"
+
+    def _repr_html_(self) -> str:
+        return html.run_html(self)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RunRecord) and other.id == self.id
