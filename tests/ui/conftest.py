@@ -107,6 +107,7 @@ def client(shared_demo):
     from plait.ui import create_app
 
     with TestClient(create_app(shared_demo[0])) as c:
+        c.headers["X-CSRF-Token"] = c.get("/api/session").json()["csrf"]
         yield c
 
 
@@ -118,4 +119,5 @@ def edit_client(demo):
     from plait.ui import create_app
 
     with TestClient(create_app(demo[0], allow_edit=True)) as c:
+        c.headers["X-CSRF-Token"] = c.get("/api/session").json()["csrf"]
         yield c

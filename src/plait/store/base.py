@@ -18,13 +18,15 @@ This class holds the records; the public :class:`plait.Store` adds what is built
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import getpass
 import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from plait.base.ids import is_ulid, new_ulid, utcnow
@@ -519,9 +521,23 @@ def _own_writable_folder(path: str) -> bool:
     return owned and os.access(path, os.W_OK)
 
 
+#: Who acts in this context when it is not this process's user (a dashboard request, see :func:`acting_as`).
+_ACTING_USER: contextvars.ContextVar[str | None] = contextvars.ContextVar("plait_acting_user", default=None)
+
+
 def current_user() -> str:
-    """Return who is acting: ``$PLAIT_USER``, else the OS login name."""
-    return os.environ.get("PLAIT_USER") or _login_name()
+    """Return who is acting: the user of :func:`acting_as`, else ``$PLAIT_USER``, else the OS login name."""
+    return _ACTING_USER.get() or os.environ.get("PLAIT_USER") or _login_name()
+
+
+@contextlib.contextmanager
+def acting_as(user: str) -> Iterator[None]:
+    """Record every event written in this context as written by ``user`` (a server acting for a login)."""
+    token = _ACTING_USER.set(user)
+    try:
+        yield
+    finally:
+        _ACTING_USER.reset(token)
 
 
 @functools.cache

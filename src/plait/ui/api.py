@@ -11,15 +11,14 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
 import plait
-from plait.errors import InvalidInputError, ReadOnlyError
+from plait.errors import InvalidInputError
 from plait.formats.names import check_name
 from plait.tracking.drawing import to_svg
 from plait.tracking.layout import DrawOptions, layout
 from plait.ui import details, queries
-from plait.ui.notes import check_note, render_markdown
+from plait.ui.notes import render_markdown
 from plait.ui.tables import hf_dataset_files, hf_splits
 from plait.ui.common import store_of, version_of
 
@@ -27,14 +26,6 @@ router = APIRouter(prefix="/api")
 
 #: The most paths each side of a diff lists.
 MAX_DIFF_PATHS = 1000
-
-
-class NoteIn(BaseModel):
-    """A new description for a version."""
-
-    description: str = Field(description="Markdown text; rendered sanitised in the page.")
-
-
 
 
 def version_dict(version: plait.ArtifactVersion) -> dict[str, Any]:
@@ -66,6 +57,7 @@ def store_info(request: Request) -> dict[str, Any]:
     """Return the store's URL, id, hash algorithm, counts, and whether editing is allowed."""
     store = store_of(request)
     return {"url": store.url, "id": store.id, "algorithm": store.algorithm, "allow_edit": request.app.state.allow_edit,
+            "auth": request.app.state.auth.mode,
             "counts": queries.counts(store), "types": queries.types(store), "run_kinds": queries.run_kinds(store)}
 
 
@@ -109,18 +101,6 @@ def version_diff(request: Request, name: str, number: int, against: str = Query(
         result[f"{key}_count"] = len(result[key])
         result[key] = result[key][:MAX_DIFF_PATHS]
     return result
-
-
-@router.put("/versions/{name}/{number}/description", summary="Edit a version's notes")
-def edit_description(request: Request, name: str, number: int, body: NoteIn) -> dict[str, Any]:
-    """Set the version's description (Markdown); recorded as an event with its author.
-
-    Refused with 403 unless the dashboard was started with ``--allow-edit``.
-    """
-    if not request.app.state.allow_edit:
-        raise ReadOnlyError("editing is off: restart the dashboard with `plait ui --allow-edit` to change notes")
-    version = version_of(request, name, number)
-    return version_dict(version.update(description=check_note(body.description)))
 
 
 @router.get("/runs", summary="List runs")

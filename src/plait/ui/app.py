@@ -5,8 +5,10 @@ CDN; the dashboard works offline). Guards, each tested:
 
 - every plait error becomes JSON ``{"error": message}`` with a status that fits
   (400 bad input, 403 editing off or cross-site, 404 unknown, 500 damaged store);
-- writes need ``allow_edit``, a JSON body, and no foreign ``Origin`` (a page on another site
-  cannot post to the dashboard);
+- every ``/api/`` request but the login comes from a known user (:mod:`plait.ui.auth`: the
+  local user, a session, an API token or an authenticating proxy), else 401;
+- writes need the role they take (403 otherwise, logged), the CSRF token of the session, a
+  JSON body, and no foreign ``Origin`` (a page on another site cannot post to the dashboard);
 - with ``trusted_hosts``, requests for any other ``Host`` are refused (DNS rebinding);
 - every response carries a Content-Security-Policy that allows only the dashboard's own
   scripts, so even a note that slipped past sanitising could not run code.
@@ -14,6 +16,7 @@ CDN; the dashboard works offline). Guards, each tested:
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -23,8 +26,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from plait.errors import (
+    AccessError,
+    AuthenticationError,
     CorruptRecordError,
     IntegrityError,
     InvalidInputError,
@@ -33,7 +39,9 @@ from plait.errors import (
     ReadOnlyError,
 )
 from plait.ui.api import router
+from plait.ui.api_edit import router as edit_router
 from plait.ui.api_files import router as files_router
+from plait.ui.auth import AuthConfig, TooManyLogins, log
 
 if TYPE_CHECKING:
     from plait.api.store import Store
@@ -47,6 +55,9 @@ _SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 _STATUS: list[tuple[type[PlaitError], int]] = [
+    (TooManyLogins, 429),
+    (AuthenticationError, 401),
+    (AccessError, 403),
     (NotFoundError, 404),
     (ReadOnlyError, 403),
     (InvalidInputError, 400),
@@ -54,7 +65,9 @@ _STATUS: list[tuple[type[PlaitError], int]] = [
     (CorruptRecordError, 500),
 ]
 #: The page routes; each serves the same shell and the script draws the page from the URL.
-PAGES = ("/", "/a/{name}", "/v/{name}/{number}", "/runs", "/r/{run_id}", "/lineage", "/api-docs", "/compare")
+PAGES = ("/", "/a/{name}", "/v/{name}/{number}", "/runs", "/r/{run_id}", "/lineage", "/api-docs", "/compare", "/login")
+#: What answers without a login: the login itself and who is asking.
+PUBLIC = ("/api/session", "/api/login", "/api/logout")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -63,23 +76,29 @@ def static_dir() -> str:
     return str(resources.files("plait.ui") / "static")
 
 
-def create_app(store: Store, allow_edit: bool = False, *, trusted_hosts: Sequence[str] | None = None) -> FastAPI:
+def create_app(store: Store, allow_edit: bool = False, *, trusted_hosts: Sequence[str] | None = None,
+               auth: AuthConfig | None = None) -> FastAPI:
     """Build the dashboard for one store.
 
     :param store: the store to show.
-    :param allow_edit: accept edits of notes (otherwise every write answers 403).
+    :param allow_edit: without ``auth``: let the local user edit (otherwise every write answers 403).
     :param trusted_hosts: the only ``Host`` names accepted (without port), e.g.
         :data:`LOOPBACK_HOSTS`; ``None`` accepts any.
+    :param auth: how users are known (:class:`~plait.ui.auth.AuthConfig`); the default is the
+        local single-user mode.
     :returns: the ASGI application.
     """
+    auth = auth or AuthConfig(mode="none", allow_edit=allow_edit)
     app = FastAPI(
         title="plait dashboard", version="1", summary="Browse the artifacts, versions, runs and lineage of a plait store.",
         openapi_url="/api/openapi.json", docs_url=None, redoc_url=None,
     )
     app.state.store = store
-    app.state.allow_edit = allow_edit
+    app.state.allow_edit = auth.mode != "none" or allow_edit
+    app.state.auth = auth
     app.include_router(router)
     app.include_router(files_router)
+    app.include_router(edit_router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     shell = f"{static_dir()}/index.html"
 
@@ -92,7 +111,10 @@ def create_app(store: Store, allow_edit: bool = False, *, trusted_hosts: Sequenc
     @app.exception_handler(PlaitError)
     async def plait_error(request: Request, exc: PlaitError) -> JSONResponse:
         status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
-        return JSONResponse({"error": str(exc)}, status_code=status)
+        if status in (401, 403, 429):
+            log.warning("%s %s refused (%d): %s", request.method, request.url.path, status, exc)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyLogins) else None
+        return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -103,13 +125,37 @@ def create_app(store: Store, allow_edit: bool = False, *, trusted_hosts: Sequenc
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        refusal = _refusal(request, hosts)
+        refusal = _refusal(request, hosts) or await _who(request, auth)
+        if refusal:
+            log.warning("%s %s from %s refused (%d): %s", request.method, request.url.path,
+                        request.client.host if request.client else "?", refusal[0], refusal[1])
         response = JSONResponse({"error": refusal[1]}, status_code=refusal[0]) if refusal else await call_next(request)
         for key, value in _SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         return response
 
     return app
+
+
+async def _who(request: Request, auth: AuthConfig) -> tuple[int, str] | None:
+    """Find who is asking (``request.state.identity``) and refuse what they may not even try."""
+    peer = request.client.host if request.client else None
+    problem = ""
+    try:
+        identity = await run_in_threadpool(auth.identify, request.headers, request.cookies, peer)
+    except AuthenticationError as exc:
+        identity, problem = None, str(exc)
+    request.state.identity = identity
+    path = request.url.path
+    if not path.startswith("/api/") or path in PUBLIC:
+        return None
+    if identity is None:
+        return 401, problem or "log in first (open /login), or send an API token: Authorization: Bearer plait_…"
+    if request.method not in ("GET", "HEAD", "OPTIONS") and identity.csrf is not None:
+        sent = request.headers.get("x-csrf-token", "")
+        if not hmac.compare_digest(sent, identity.csrf):
+            return 403, "this change carries no valid CSRF token (X-CSRF-Token from /api/session); reload the page and try again"
+    return None
 
 
 def _host_name(host: str) -> str:

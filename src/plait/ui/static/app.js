@@ -128,7 +128,10 @@
     }
     show(v.description_html);
     add(clear(body), view);
-    if (!info.allow_edit) { add(body, h("p", { "class": "muted small" }, "Read-only: start with `plait ui --allow-edit` to edit notes.")); return; }
+    if (!info.can_edit) {
+      add(body, h("p", { "class": "muted small" }, info.auth === "none" ? "Read-only: start with `plait ui --allow-edit` to edit notes." : "Read-only: your role cannot edit."));
+      return;
+    }
     var current = v.description;
     var area = h("textarea", { id: "notes-editor", rows: 8, "aria-label": "notes (Markdown)" });
     var status = h("span", { "class": "muted", id: "notes-status", role: "status" });
@@ -139,7 +142,7 @@
     add(body, [edit, editor]);
     function save() {
       status.textContent = "saving\u2026";
-      api(base + "/description", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ description: area.value }) })
+      P.send(base + "/description", "PUT", { description: area.value })
         .then(function (nv) {
           current = nv.description; show(nv.description_html); editor.hidden = true; edit.hidden = false; status.textContent = "";
           var hist = document.getElementById("history");
@@ -364,12 +367,56 @@
     ev.preventDefault(); navigate(a.getAttribute("href"));
   });
   window.addEventListener("popstate", route);
-  api("/api/store").then(function (s) {
-    info = s;
-    document.getElementById("store-url").textContent = s.url;
-    var mode = document.getElementById("edit-mode");
-    mode.textContent = s.allow_edit ? "editing on" : "read-only";
-    mode.className = "badge " + (s.allow_edit ? "edit" : "ro");
-    route();
-  }).catch(fail(main));
+  // -- login ---------------------------------------------------------------------------------------
+  function loginPage() {
+    var next = query().get("next") || "/";
+    if (next.charAt(0) !== "/" || next.charAt(1) === "/") next = "/";  // only pages of this dashboard
+    var name = h("input", { id: "login-name", type: "text", autocomplete: "username", "aria-label": "user name", required: true });
+    var password = h("input", { id: "login-password", type: "password", autocomplete: "current-password", "aria-label": "password", required: true });
+    var status = h("p", { "class": "error", id: "login-error", role: "alert" });
+    add(clear(main), h("section", { "class": "login" }, h("h1", {}, "Log in"),
+      h("form", { id: "login-form", onsubmit: function (ev) {
+        ev.preventDefault();
+        status.textContent = "";
+        P.send("/api/login", "POST", { name: name.value, password: password.value }).then(function (s) {
+          location.href = next;
+        }).catch(function (err) { status.textContent = err.message; password.value = ""; password.focus(); });
+      } }, h("label", {}, "User", name), h("label", {}, "Password", password), h("button", { type: "submit", id: "login-submit" }, "Log in"), status)));
+    name.focus();
+  }
+
+  function showSession(s) {
+    var who = document.getElementById("who");
+    clear(who);
+    if (s.auth === "none") return;
+    if (s.user) {
+      add(who, [h("span", { id: "who-name" }, s.user), " ", h("span", { "class": "badge role", id: "who-role" }, s.role),
+        s.auth === "users" ? h("button", { type: "button", id: "logout", "class": "small", onclick: function () {
+          P.send("/api/logout", "POST", {}).then(function () { location.href = "/login"; });
+        } }, "log out") : null]);
+    }
+  }
+
+  function start() {
+    api("/api/session").then(function (s) {
+      P.state.session = s; P.state.csrf = s.csrf;
+      showSession(s);
+      if (!s.user) {
+        if (location.pathname !== "/login") location.href = "/login?next=" + enc(location.pathname + location.search);
+        else loginPage();
+        return null;
+      }
+      if (location.pathname === "/login") { location.href = "/"; return null; }
+      return api("/api/store").then(function (st) {
+        info = st;
+        info.can_edit = s.can_edit;
+        document.getElementById("store-url").textContent = st.url;
+        var mode = document.getElementById("edit-mode");
+        mode.textContent = s.can_edit ? "editing on" : "read-only";
+        mode.className = "badge " + (s.can_edit ? "edit" : "ro");
+        route();
+      });
+    }).catch(fail(main));
+  }
+  start();
 })();
