@@ -47,7 +47,7 @@ def test_missing_extra_says_what_to_install(file_store):
 def test_ui_serves_the_store_and_warns_off_loopback(file_store):
     file_store.log(b"hello", name="greeting", type="result")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "plait", "ui", "--store", file_store.url, "--host", "0.0.0.0", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "plait", "ui", "--store", file_store.url, "--host", "0.0.0.0", "--login", "none", "--port", str(port),
                              "--allow-edit", "--allowed-host", "dash.example"], stderr=subprocess.PIPE, text=True)
     try:
         body = None

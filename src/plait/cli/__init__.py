@@ -12,6 +12,7 @@ from plait.cli import (  # noqa: F401  (importing registers their commands)
     runs,
     sync,
     ui,  # noqa: F401  (registers `plait ui`)
+    users,
     versions,
 )
 from plait.cli.app import main

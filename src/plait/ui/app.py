@@ -27,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from plait.errors import (
     AccessError,
@@ -42,6 +43,7 @@ from plait.ui.api import router
 from plait.ui.api_edit import router as edit_router
 from plait.ui.api_files import router as files_router
 from plait.ui.auth import AuthConfig, TooManyLogins, log
+from plait.base.hosts import LOOPBACK_HOSTS
 
 if TYPE_CHECKING:
     from plait.api.store import Store
@@ -66,9 +68,11 @@ _STATUS: list[tuple[type[PlaitError], int]] = [
 ]
 #: The page routes; each serves the same shell and the script draws the page from the URL.
 PAGES = ("/", "/a/{name}", "/v/{name}/{number}", "/runs", "/r/{run_id}", "/lineage", "/api-docs", "/compare", "/login")
+#: The largest request body a write may send (a note is at most 100,000 characters).
+MAX_BODY = 1 << 20
 #: What answers without a login: the login itself and who is asking.
 PUBLIC = ("/api/session", "/api/login", "/api/logout")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+__all__ = ["LOOPBACK_HOSTS", "PAGES", "PUBLIC", "create_app", "static_dir"]
 
 
 def static_dir() -> str:
@@ -115,6 +119,13 @@ def create_app(store: Store, allow_edit: bool = False, *, trusted_hosts: Sequenc
             log.warning("%s %s refused (%d): %s", request.method, request.url.path, status, exc)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyLogins) else None
         return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 400 and "parsing the body" in message:
+            message = "the request body is not JSON in UTF-8; nothing was changed"
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -172,6 +183,10 @@ def _refusal(request: Request, hosts: set[str] | None) -> tuple[int, str] | None
     origin = request.headers.get("origin")
     if origin and urlsplit(origin).netloc.lower() != host.lower():
         return 403, f"a page from {origin} may not change this store; edit notes from the dashboard itself"
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        return 413, f"a change may send at most {MAX_BODY} bytes"
+    has_body = (length is not None and length != "0") or "transfer-encoding" in request.headers
+    if has_body and request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         return 415, "send the change as JSON (Content-Type: application/json)"
     return None

@@ -1,0 +1,223 @@
+"""Team mode through the JSON API: logins, sessions, tokens, roles, CSRF, and every bad request
+refused with a clear error that changes nothing and is logged."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+pytest.importorskip("argon2", reason="logins need the ui extra: pip install 'plait[ui]'")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from plait.ui import create_app  # noqa: E402
+from plait.ui.auth import AuthConfig  # noqa: E402
+from plait.ui.users import UsersFile  # noqa: E402
+
+PASSWORDS = {"vera": "viewer-pass-1", "ed": "editor-pass-1", "ada": "admin-pass-1"}
+
+
+@pytest.fixture(scope="module")
+def users_path(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("users") / "users.json"
+    users = UsersFile(path)
+    for (name, password), role in zip(PASSWORDS.items(), ("viewer", "editor", "admin")):
+        users.add(name, role, password)
+    return str(path)
+
+
+@pytest.fixture
+def team(demo, users_path, tmp_path):
+    """A team dashboard over a fresh demo store, and a function that logs a client in."""
+    import shutil
+
+    path = tmp_path / "users.json"
+    shutil.copy(users_path, path)
+    store = demo[0]
+    auth = AuthConfig(mode="users", users=UsersFile(path))
+    app = create_app(store, auth=auth)
+
+    def client(name: str | None = None, **kwargs) -> TestClient:
+        c = TestClient(app, **kwargs)
+        if name:
+            r = c.post("/api/login", json={"name": name, "password": PASSWORDS[name]})
+            assert r.status_code == 200, r.text
+            c.headers["X-CSRF-Token"] = r.json()["csrf"]
+        return c
+
+    return store, client, UsersFile(path)
+
+
+def test_nothing_but_the_login_answers_without_one(team):
+    _, client, _ = team
+    c = client()
+    r = c.get("/api/artifacts")
+    assert r.status_code == 401 and "log in first" in r.json()["error"]
+    assert c.get("/api/session").json() == {"auth": "users", "user": None, "role": None, "via": None, "csrf": None,
+                                            "can_edit": False, "is_admin": False}
+    assert c.get("/v/raw/1").status_code == 200  # the page itself shows the login form
+    assert c.get("/api/lineage/drawing?spec=raw:v1").status_code == 401
+
+
+def test_login_sets_a_strict_http_only_cookie_and_logout_ends_it(team):
+    _, client, _ = team
+    c = client(base_url="https://testserver")
+    r = c.post("/api/login", json={"name": "ed", "password": PASSWORDS["ed"]})
+    cookie = r.headers["set-cookie"]
+    assert r.status_code == 200 and r.json()["user"] == "ed" and r.json()["role"] == "editor" and r.json()["csrf"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie and "Max-Age=43200" in cookie
+    assert c.get("/api/artifacts").status_code == 200
+    c.post("/api/logout", json={}, headers={"X-CSRF-Token": r.json()["csrf"]})
+    assert c.get("/api/artifacts").status_code == 401
+    assert "Secure" not in client().post("/api/login", json={"name": "ed", "password": PASSWORDS["ed"]}).headers["set-cookie"]
+
+
+def test_a_wrong_password_is_refused_and_logged(team, caplog):
+    _, client, _ = team
+    c = client()
+    with caplog.at_level(logging.WARNING, logger="plait.ui"):
+        r = c.post("/api/login", json={"name": "ed", "password": "wrong-password"})
+        unknown = c.post("/api/login", json={"name": "nobody", "password": "wrong-password"})
+    assert r.status_code == 401 and r.json() == {"error": "wrong user name or password"} and "set-cookie" not in r.headers
+    assert unknown.status_code == 401 and unknown.json() == r.json()  # the same answer: names are not revealed
+    assert "login failed for 'ed' from testclient" in caplog.text
+    assert c.get("/api/artifacts").status_code == 401
+
+
+def test_failed_logins_are_limited(team):
+    _, client, _ = team
+    c = client()
+    for _ in range(5):
+        assert c.post("/api/login", json={"name": "ada", "password": "not-it-at-all"}).status_code == 401
+    r = c.post("/api/login", json={"name": "ada", "password": PASSWORDS["ada"]})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 800 and "too many failed logins" in r.json()["error"]
+
+
+def test_a_viewer_cannot_edit(team):
+    store, client, _ = team
+    c = client("vera")
+    before = store.get("raw:v1")
+    for method, url, body in [("PUT", "/api/versions/raw/1/description", {"description": "mine"}),
+                              ("PATCH", "/api/versions/raw/1/metadata", {"set": {"x": 1}}),
+                              ("POST", "/api/artifacts/raw/aliases", {"alias": "prod", "number": 0}),
+                              ("DELETE", "/api/artifacts/raw/aliases/prod", None)]:
+        r = c.request(method, url, json=body)
+        assert r.status_code == 403 and "vera is a viewer" in r.json()["error"], (method, url)
+    after = store.get("raw:v1")
+    assert (after.description, dict(after.metadata), after.aliases) == (before.description, dict(before.metadata), before.aliases)
+
+
+def test_an_editor_edits_and_the_history_says_who(team):
+    store, client, _ = team
+    c = client("ed")
+    assert c.put("/api/versions/raw/1/description", json={"description": "cleaned"}).status_code == 200
+    r = c.patch("/api/versions/raw/1/metadata", json={"set": {"reviewed": True, "rows": 5}, "remove": ["license"]})
+    assert r.status_code == 200 and r.json()["metadata"] == {"rows": 5, "reviewed": True}
+    assert c.post("/api/artifacts/raw/aliases", json={"alias": "prod", "number": 0}).json()["aliases"] == [
+        {"alias": "prod", "number": 0, "version": "v0"}]
+    assert c.delete("/api/artifacts/raw/aliases/prod").json()["aliases"] == []
+    history = store.get("raw:v1").history()
+    assert [(h.kind, h.user) for h in history[-3:]] == [("version.updated", "ed"), ("version.updated", "ed"), ("alias.set", "ed")]
+    moves = c.get("/api/artifacts/raw/aliases").json()["history"]
+    assert [(m["kind"], m["user"]) for m in moves[:2]] == [("removed", "ed"), ("set", "ed")]
+
+
+def test_writes_need_the_sessions_csrf_token(team):
+    store, client, _ = team
+    c = client("ed")
+    token = c.headers.pop("X-CSRF-Token")
+    r = c.put("/api/versions/raw/1/description", json={"description": "csrf"})
+    assert r.status_code == 403 and "CSRF" in r.json()["error"]
+    r = c.put("/api/versions/raw/1/description", json={"description": "csrf"}, headers={"X-CSRF-Token": token[:-1] + "x"})
+    assert r.status_code == 403 and store.get("raw:v1").description == ""
+    other = client("ada").headers["X-CSRF-Token"]
+    assert c.put("/api/versions/raw/1/description", json={"description": "x"}, headers={"X-CSRF-Token": other}).status_code == 403
+
+
+def test_expired_forged_and_ended_sessions_are_refused(team, monkeypatch):
+    store, client, users = team
+    import itsdangerous.timed
+
+    from plait.ui.auth import COOKIE
+
+    auth = AuthConfig(mode="users", users=users)
+    generation = users.user("ed").generation
+    real = itsdangerous.timed.time.time
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real() - 13 * 3600)
+    old = auth.session_cookie("ed", generation)
+    monkeypatch.setattr(itsdangerous.timed.time, "time", real)
+    c = client()
+    c.cookies.set(COOKIE, old)
+    assert c.get("/api/artifacts").json() == {"error": "your session expired; log in again"}
+    c.cookies.set(COOKIE, auth.session_cookie("ed", generation)[:-2] + "xx")
+    assert c.get("/api/artifacts").json()["error"] == "this session is not one this dashboard signed; log in again"
+    forged = AuthConfig(mode="users", users=UsersFile(users.path.parent / "other.json")).session_cookie("ada", 1)
+    c.cookies.set(COOKIE, forged)
+    assert c.get("/api/artifacts").status_code == 401
+    logged_in = client("ed")
+    users.add("ed", "editor", "a-new-password")  # a new password ends every session of ed's
+    r = logged_in.get("/api/artifacts")
+    assert r.status_code == 401 and "password changed" in r.json()["error"]
+
+
+def test_tokens_work_until_their_user_is_removed(team):
+    store, client, users = team
+    token = users.new_token("ed", "ci")
+    c = client()
+    r = c.put("/api/versions/raw/1/description", json={"description": "from ci"}, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200  # a bearer token needs no CSRF token: a browser never sends it by itself
+    assert store.get("raw:v1").history()[-1].user == "ed"
+    assert c.get("/api/artifacts", headers={"Authorization": "Bearer plait_nope_nope"}).status_code == 401
+    users.remove("ed")
+    r = c.get("/api/artifacts", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and "unknown or revoked" in r.json()["error"]
+
+
+def test_a_role_change_applies_at_the_next_request(team):
+    _, client, users = team
+    c = client("vera")
+    assert c.put("/api/versions/raw/1/description", json={"description": "x"}).status_code == 403
+    users.set_role("vera", "editor")
+    assert c.put("/api/versions/raw/1/description", json={"description": "x"}).status_code == 200
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [
+    ({"set": {"k" * 200: 1}}, 400, "a metadata key is 1 to 128 characters"),
+    ({"set": {"big": "x" * (300 << 10)}}, 400, "one edit may take"),
+    ({"set": {}, "remove": []}, 400, "change 1 to 100 metadata keys"),
+    (b'{"set": {"bad": "\\ud800"}}', 400, "UTF-8"),  # a lone surrogate: valid JSON, not encodable text
+])
+def test_bad_metadata_edits_change_nothing(team, body, status, message):
+    store, client, _ = team
+    c = client("ed")
+    if isinstance(body, bytes):
+        r = c.patch("/api/versions/raw/1/metadata", content=body, headers={"Content-Type": "application/json"})
+    else:
+        r = c.patch("/api/versions/raw/1/metadata", json=body)
+    assert r.status_code == status and message in r.json()["error"]
+    assert dict(store.get("raw:v1").metadata) == {"rows": 4, "license": "cc-by"}
+
+
+def test_invalid_utf8_and_oversized_bodies_are_refused(team):
+    store, client, _ = team
+    c = client("ed")
+    r = c.put("/api/versions/raw/1/description", content=b'{"description": "\xff\xfe"}', headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json() == {"error": "the request body is not JSON in UTF-8; nothing was changed"}
+    r = c.put("/api/versions/raw/1/description", json={"description": "x" * 2_000_000})
+    assert r.status_code in (400, 413)
+    assert store.get("raw:v1").description == ""
+
+
+def test_a_proxy_header_is_believed_only_from_the_proxy(demo, users_path):
+    store = demo[0]
+    auth = AuthConfig(mode="header", header="x-forwarded-user", proxies=("testclient",), users=UsersFile(users_path))
+    c = TestClient(create_app(store, auth=auth))
+    assert c.get("/api/artifacts").status_code == 401
+    s = c.get("/api/session", headers={"X-Forwarded-User": "ada"}).json()
+    assert (s["user"], s["role"]) == ("ada", "admin")  # listed in the users file
+    s = c.get("/api/session", headers={"X-Forwarded-User": "newcomer"}).json()
+    assert (s["user"], s["role"]) == ("newcomer", "viewer")
+    elsewhere = AuthConfig(mode="header", header="x-forwarded-user", proxies=("10.0.0.1",))
+    r = TestClient(create_app(store, auth=elsewhere)).get("/api/artifacts", headers={"X-Forwarded-User": "ada"})
+    assert r.status_code == 401 and "believed only from the authenticating proxy" in r.json()["error"]
