@@ -141,3 +141,16 @@ def test_labels_are_escaped(file_store):
         v = run.log(b"x", name="evil")
     svg = to_svg(layout(file_store.lineage(v.spec, direction="both")))
     assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_a_flows_own_graph_is_its_whole_subtree_in_its_box(file_store):
+    marks = flow_store(file_store)
+    graph = file_store.lineage(f"run:{marks['flow']}", direction="both")
+    assert {"reviews:v0", "clean:v0", "metrics:v0"} <= set(graph.versions)
+    assert {marks["train"], marks["evaluate"]} <= set(graph.runs)
+    lay = layout(graph)
+    (box,) = lay.groups
+    assert box.root and f"run:{marks['flow']}" not in lay.nodes  # the flow is its box, drawn as the root
+    outside = lay.nodes["reviews:v0"]
+    assert outside.x + outside.w < box.x
+    assert 'class="group root"' in to_svg(lay)

@@ -3,8 +3,13 @@ twenty-stage fine-tuning chain with branches) and clients for the app built over
 
 from __future__ import annotations
 
+import os
+import socket
 import struct
+import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -121,3 +126,143 @@ def edit_client(demo):
     with TestClient(create_app(demo[0], allow_edit=True)) as c:
         c.headers["X-CSRF-Token"] = c.get("/api/session").json()["csrf"]
         yield c
+
+
+# -- serving and a real browser ---------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+
+def free_port() -> int:
+    """Return a free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(app, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free port in a thread; yield its loopback URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(500):
+        if server.started:
+            break
+        started.wait(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def serve_app():
+    """:func:`serve`, for test modules (which cannot import this conftest)."""
+    return serve
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """The folder screenshots for review go to (ignored by git)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, or skip: the browser tests need it."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no {CHROMIUM}: apt-get install -y chromium to run the browser tests")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright to run the browser tests")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    """A headless Debian Chromium driven by Playwright (``plait.test`` resolves to loopback)."""
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(exist_ok=True)  # not in git: a fresh checkout has no such folder
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP plait.test 127.0.0.1"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records dialogs and page errors (an injected script would show up there)."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    pg = context.new_page()
+    pg.dialogs, pg.errors = [], []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    context.close()
+
+
+# -- a team's store: a flow with tasks, a failed attempt, checkpoints, tables and images ----------
+
+def build_team(store: plait.Store, root: Path) -> dict[str, object]:
+    """Add to the demo store what a team's pipeline leaves: a Prefect-like flow of three tasks
+    (the training task failed once and then logged twelve checkpoints), a Parquet table, a
+    Hugging Face dataset when ``datasets`` is installed, and a folder of images."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = root / "team"
+    (data / "images" / "cats").mkdir(parents=True)
+    for i in range(6):
+        (data / "images" / "cats" / f"cat-{i}.png").write_bytes(png_bytes(3 + i % 2, 3))
+    wide = pa.table({f"feature_{c:02d}": [float(r * c) for r in range(300)] for c in range(65)})
+    pq.write_table(wide, data / "features.parquet", row_group_size=50)
+    marks: dict[str, object] = {}
+    with plait.run("nightly", store=store, kind="prefect.flow", config={"date": "2024-06-01"}) as flow:
+        with plait.run("clean", store=store, kind="prefect.task") as clean:
+            clean.use("raw:prod")
+            cleaned = clean.log(str(data), name="team-data", type="dataset")
+        try:
+            with plait.run("train", store=store, kind="prefect.task") as failed:
+                failed.use(cleaned)
+                raise RuntimeError("CUDA out of memory")
+        except RuntimeError:
+            pass
+        with plait.run("train", store=store, kind="prefect.task", config={"lr": 0.01}) as train:
+            train.use(cleaned)
+            checkpoints = [train.log(f"ckpt {i}".encode(), name="classifier", type="model",
+                                     metadata={"epoch": i, "val_loss": round(1 / (i + 1), 4)}) for i in range(12)]
+            best = checkpoints[-1].set_alias("best")
+            train.finish(summary={"metrics": {"val_loss": 0.0833, "val_acc": 0.91}})
+        with plait.run("evaluate", store=store, kind="prefect.task") as evaluate:
+            evaluate.use(best)
+            evaluate.use(cleaned)
+            metrics = evaluate.log(b'{"accuracy": 0.91}', name="team-metrics", type="result")
+    marks.update(flow=flow.id, clean=clean.id, failed=failed.id, train=train.id, evaluate=evaluate.id, data=cleaned,
+                 best=best, metrics=metrics, checkpoints=checkpoints)
+    try:
+        import datasets
+    except ImportError:
+        return marks
+    ds = datasets.Dataset.from_dict({"text": [f"review {i}" for i in range(2500)], "label": [i % 2 for i in range(2500)]})
+    ds.save_to_disk(str(root / "hf"), max_shard_size="20KB")
+    marks["hf"] = store.log(str(root / "hf"), name="reviews-hf", type="dataset")
+    return marks
+
+
+@pytest.fixture
+def team_demo(demo, tmp_path, monkeypatch):
+    """The demo store with a team's pipeline added (see :func:`build_team`)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    store, marks = demo
+    return store, {**marks, **build_team(store, tmp_path / "team-src")}

@@ -51,3 +51,13 @@ def inherited(catalog: Catalog, run_id: str) -> list[tuple[VersionRow, str]]:
         f"SELECT {VersionRow.select('v.')}, u.run FROM run_scope s JOIN uses u ON u.run = s.scope AND u.event_id < s.run "
         "JOIN versions v ON v.name = u.name AND v.number = u.number WHERE s.run = ? AND s.scope != s.run "
         "ORDER BY u.event_id"), (run_id,))
+
+
+def runs_inside(catalog: Catalog, run_id: str) -> set[str]:
+    """Return the ids of ``run_id`` and every run nested in it, at any depth."""
+    return {r[0] for r in catalog.fetch(_INSIDE, (run_id,))}
+
+
+def logged_inside(catalog: Catalog, run_id: str) -> set[tuple[str, int]]:
+    """Return ``(name, number)`` of every version a run inside ``run_id`` (itself included) logged."""
+    return {(n, int(v)) for n, v in catalog.fetch(f"SELECT name, number FROM versions WHERE created_by IN ({_INSIDE})", (run_id,))}

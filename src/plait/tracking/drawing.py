@@ -78,10 +78,11 @@ def _node(box: Box) -> str:
 
 def _group(box: GroupBox) -> str:
     failed = box.status == "failed"
-    stroke = "#b91c1c" if failed else "#d97706"
+    stroke = "#b91c1c" if failed else "#111827" if box.root else "#d97706"
     title = box.title + ("" if box.status == "finished" else f" · {box.status}")
-    return (f"<g{_attrs(class_='group' + (' failed' if failed else ''), data_run=box.run_id, data_href=f'/r/{box.run_id}')}>"
-            f"<rect{_attrs(x=f'{box.x:.1f}', y=f'{box.y:.1f}', width=f'{box.w:.1f}', height=f'{box.h:.1f}', rx=8, ry=8, fill='#fffbeb', fill_opacity='0.55', stroke=stroke, stroke_width=1.2, stroke_dasharray='6 4')}/>"
+    classes = "group" + (" failed" if failed else "") + (" root" if box.root else "")
+    return (f"<g{_attrs(class_=classes, data_run=box.run_id, data_href=f'/r/{box.run_id}')}>"
+            f"<rect{_attrs(x=f'{box.x:.1f}', y=f'{box.y:.1f}', width=f'{box.w:.1f}', height=f'{box.h:.1f}', rx=8, ry=8, fill='#fffbeb', fill_opacity='0.55', stroke=stroke, stroke_width=3 if box.root else 1.2, stroke_dasharray='6 4')}/>"
             f"<text{_attrs(x=f'{box.x + 10:.1f}', y=f'{box.y + GROUP_HEAD - 7:.1f}', class_='group-title', font_size=11.5, font_weight='600', fill='#92400e')}>{escape(_clip(title, 60))}</text>"
             f"<text{_attrs(x=f'{box.x + box.w - 10:.1f}', y=f'{box.y + GROUP_HEAD - 7:.1f}', class_='group-toggle', text_anchor='end', font_size=11, fill='#92400e', data_collapse=box.run_id, role='button', tabindex='0')}>collapse ▾</text>"
             "</g>")

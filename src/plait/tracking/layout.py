@@ -113,6 +113,7 @@ class GroupBox:
     w: float
     h: float
     depth: int
+    root: bool = False
 
 
 @dataclass
@@ -143,6 +144,7 @@ class _Graph:
     edges: set[tuple[str, str, str]] = field(default_factory=set)
     group: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> group run ids, outermost first
     group_runs: dict[str, Any] = field(default_factory=dict)
+    root: str = ""
     hidden: dict[str, int] = field(default_factory=lambda: {"deleted": 0, "failed": 0})
 
 
@@ -162,7 +164,7 @@ def _run_data(r: Any, root: str) -> dict[str, Any]:
 
 def _select(graph: GraphLike, options: DrawOptions) -> _Graph:
     """Choose the nodes and edges shown, and each node's groups (step 1 without collapsing)."""
-    g = _Graph()
+    g = _Graph(root=graph.root)
     parent_of = {r.id: r.parent for r in graph.runs.values() if r.parent in graph.runs}
     has_children = set(parent_of.values())
     data_edges = [(s, t, k) for s, t, k in graph.edges if k != "parent"]
@@ -179,8 +181,8 @@ def _select(graph: GraphLike, options: DrawOptions) -> _Graph:
             continue
         if run_id in has_children:
             g.group_runs[run_id] = r
-            if node not in with_data and node != graph.root:
-                continue  # a flow that only holds tasks is its box
+            if node not in with_data:
+                continue  # a flow that only holds tasks is its box (marked when it is the root)
         g.nodes[node] = Box(node, "run", data=_run_data(r, graph.root))
     g.edges = {(s, t, k) for s, t, k in data_edges if s in g.nodes and t in g.nodes}
 
@@ -221,7 +223,7 @@ def _collapse(g: _Graph, options: DrawOptions) -> None:
         count = sum(1 for n in members if n.startswith("run:"))
         g.nodes[node] = Box(node, "group", data={
             "title": r.name, "sub": f"{r.kind} · {r.status}", "extra": f"{count} runs inside · expand",
-            "href": f"/r/{run_id}", "run_id": run_id, "failed": r.status == "failed",
+            "href": f"/r/{run_id}", "run_id": run_id, "failed": r.status == "failed", "root": f"run:{run_id}" == g.root,
             "tip": f"{r.name} ({r.kind}, {r.status}): {count} runs collapsed"})
         g.group[node] = outer
         gone = members - keep
@@ -527,7 +529,8 @@ def _group_boxes(g: _Graph, placer: _Placer) -> list[GroupBox]:
     out = []
     for run_id, (x0, y0, x1, y1) in rects.items():
         r = g.group_runs[run_id]
-        out.append(GroupBox(run_id, f"{r.name} · {r.kind}", r.status, x0, y0, x1 - x0, y1 - y0, depth_of[run_id]))
+        out.append(GroupBox(run_id, f"{r.name} · {r.kind}", r.status, x0, y0, x1 - x0, y1 - y0, depth_of[run_id],
+                            root=f"run:{run_id}" == placer.root))
     return sorted(out, key=lambda b: (b.depth, b.run_id))
 
 

@@ -20,6 +20,7 @@ from plait.formats.names import parse_spec
 from plait.index import graph as G
 from plait.index import producers as P
 from plait.index import runs as RQ
+from plait.index import subtree as SUB
 from plait.index import versions as V
 from plait.store.base import BaseStore as Store
 from plait.tracking import html
@@ -270,6 +271,10 @@ def lineage(store: Store, spec: str, direction: str = "upstream", depth: int | N
         root = f"run:{run_root}"
         up_seeds = list(G.used_by_run(catalog, run_root))
         down_seeds = G.logged_by_run(catalog, run_root)
+        inside = SUB.runs_inside(catalog, run_root)
+        if len(inside) > 1:  # a flow: the graph of everything its runs used and logged
+            up_seeds = sorted(set(up_seeds) | SUB.used_inside(catalog, run_root))
+            down_seeds = sorted(SUB.logged_inside(catalog, run_root))
         run_depth = None if depth is None else depth - 1
     else:
         name, number = store.resolve(spec)
@@ -277,7 +282,7 @@ def lineage(store: Store, spec: str, direction: str = "upstream", depth: int | N
         up_seeds, down_seeds = [((name, number), None)], [(name, number)]
         run_depth = depth
     graph = LineageGraph(root=root, direction=direction)
-    run_ids: set[str] = {run_root} if run_root else set()
+    run_ids: set[str] = SUB.runs_inside(catalog, run_root) | {run_root} if run_root else set()
     version_keys: set[tuple[str, int]] = set()
     made_by: dict[tuple[str, int], set[str]] = {}
     if run_depth is None or run_depth >= 0:
