@@ -26,9 +26,12 @@ def bind_warning(host: str, allow_edit: bool) -> str | None:
 
 def _require_ui() -> None:
     try:
+        import argon2  # noqa: F401
         import fastapi  # noqa: F401
+        import itsdangerous  # noqa: F401
         import markdown_it  # noqa: F401
         import nh3  # noqa: F401
+        import pyarrow  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
         raise MissingExtraError(f"the dashboard needs {exc.name}: pip install 'plait[ui]'", extra="ui") from None
