@@ -5,7 +5,9 @@ the SVG :mod:`plait.tracking.drawing` makes from it. The steps:
 
 1. **What is shown.** Deleted versions and failed runs are hidden unless asked for (the root
    always shows); a run with child runs becomes a *group* (a flow around its tasks), drawn as a
-   box around its members, or as one node when collapsed; a run that logged many versions of one
+   box around its members, or as one node when collapsed; a run drawn inside a run that is
+   itself drawn (a fit inside a task that used data) hangs off it by a dashed edge, since it
+   works on what that run used; a run that logged many versions of one
    name that nothing in the graph uses becomes one *cluster* node ("12 checkpoints of classifier").
 2. **Layers.** Edges that close a cycle are reversed (a depth-first search; a store can hold a
    cycle), then each node goes one layer right of its furthest predecessor, and then as far
@@ -17,7 +19,8 @@ the SVG :mod:`plait.tracking.drawing` makes from it. The steps:
    group together, counting crossings (Fenwick tree, O(E log V) per layer pair) and keeping the
    best order found.
 5. **Vertical positions**: each node is pulled towards its neighbours and pushed apart to keep
-   the order and the gaps (wider where a group's box begins or ends).
+   the order and the gaps (wider where a group's box begins or ends); then a group box that
+   overlaps another box, or a node outside it, is pushed down with what lies below it.
 """
 
 from __future__ import annotations
@@ -185,6 +188,9 @@ def _select(graph: GraphLike, options: DrawOptions) -> _Graph:
                 continue  # a flow that only holds tasks is its box (marked when it is the root)
         g.nodes[node] = Box(node, "run", data=_run_data(r, graph.root))
     g.edges = {(s, t, k) for s, t, k in data_edges if s in g.nodes and t in g.nodes}
+    # a run drawn inside another drawn run (a Lightning fit inside a Prefect task) works on what
+    # that run had used: an edge from it places the inner run after the outer run's inputs
+    g.edges |= {(f"run:{p}", f"run:{c}", "parent") for c, p in parent_of.items() if f"run:{p}" in g.nodes and f"run:{c}" in g.nodes}
 
     def groups(run_id: str | None) -> tuple[str, ...]:
         chain: list[str] = []
@@ -462,6 +468,70 @@ class _Placer:
                         y[layer[i]] = need
         return y
 
+    def separate(self, y: dict[str, float]) -> None:
+        """Push group boxes down until none overlaps another box or a node outside it.
+
+        Boxes are drawn around their members across several columns, so two groups that share
+        columns (or a node of neither sitting between their members) can overlap although every
+        column keeps its gaps. Moving the lower one, and whatever lies below it in its columns,
+        keeps each column's order.
+        """
+        for _ in range(8 + 4 * len(self.g.group_runs)):
+            found = self._overlap(y)
+            if found is None:
+                return
+            nodes, delta = found
+            for layer in self.layers:
+                inside = [y[n] for n in layer if n in nodes]
+                if inside:
+                    top = min(inside) - 0.5
+                    for n in layer:
+                        if y[n] >= top:
+                            y[n] += delta
+
+    def _boxes(self, y: dict[str, float]) -> tuple[dict[str, list[float]], dict[str, set[str]]]:
+        rects: dict[str, list[float]] = {}
+        members: dict[str, set[str]] = defaultdict(set)
+        for n, path in self.path.items():
+            for i, run_id in enumerate(path):
+                members[run_id].add(n)
+                if n.startswith("\0"):
+                    continue
+                levels = len(path) - i
+                x = self.layer[n] * COL_W
+                edge = [x - GROUP_PAD * levels, y[n] - (GROUP_PAD + GROUP_HEAD) * levels,
+                        x + NODE_W + GROUP_PAD * levels, y[n] + NODE_H + GROUP_PAD * levels]
+                have = rects.setdefault(run_id, edge)
+                rects[run_id] = [min(have[0], edge[0]), min(have[1], edge[1]), max(have[2], edge[2]), max(have[3], edge[3])]
+        return rects, members
+
+    def _overlap(self, y: dict[str, float]) -> tuple[set[str], float] | None:
+        """Return the lower of the first two things that overlap, and how far to push it down."""
+        rects, members = self._boxes(y)
+        gap = ROW_GAP / 2
+
+        def hit(a: list[float], b: list[float]) -> bool:
+            return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] + gap and b[1] < a[3] + gap
+
+        ids = sorted(rects, key=lambda r: rects[r][1])
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:]:
+                nested = any(a in self.path[n] for n in members[b]) or any(b in self.path[n] for n in members[a])
+                if not nested and hit(rects[a], rects[b]):
+                    return members[b], rects[a][3] + gap - rects[b][1]
+        for run_id in ids:
+            box = rects[run_id]
+            for n in self.g.nodes:
+                if n in members[run_id]:
+                    continue
+                x = self.layer[n] * COL_W
+                node = [x, y[n], x + NODE_W, y[n] + NODE_H]
+                if hit(box, node):
+                    if y[n] >= box[1]:
+                        return {n}, box[3] + gap - y[n]
+                    return members[run_id], node[3] + gap - box[1]
+        return None
+
     def _gap(self, a: str, b: str) -> float:
         dummy_a, dummy_b = a.startswith("\0"), b.startswith("\0")
         base = 10.0 if dummy_a and dummy_b else (NODE_H / 2 + ROW_GAP / 2 if dummy_a or dummy_b else NODE_H + ROW_GAP)
@@ -493,6 +563,7 @@ def layout(graph: GraphLike, options: DrawOptions | None = None) -> Layout:
     placer = _Placer(g, graph.root)
     crossings = placer.order()
     y = placer.place()
+    placer.separate(y)
     for n, box in g.nodes.items():
         box.layer = placer.layer[n]
         box.x, box.y = box.layer * COL_W, y[n]
