@@ -400,44 +400,67 @@ class _Placer:
 
     def order(self) -> int:
         pos = {n: i for layer in self.layers for i, n in enumerate(layer)}
+        self._consistent(pos)
         best, best_x, calm = [list(x) for x in self.layers], self._count(pos), 0
         for sweep in range(SWEEPS):
             if best_x == 0 or calm >= PATIENCE:
                 break
             downwards = sweep % 2 == 0
             indices = range(1, len(self.layers)) if downwards else range(len(self.layers) - 2, -1, -1)
+            ranks = self._ranks(pos)
             for li in indices:
-                self._sort(li, self.up if downwards else self.down, pos)
+                self._sort(li, self.up if downwards else self.down, pos, ranks)
             crossings = self._count(pos)
             if crossings < best_x:
                 best, best_x, calm = [list(x) for x in self.layers], crossings, 0
             else:
                 calm += 1
         self.layers = best
-        return best_x
+        pos = {n: i for layer in self.layers for i, n in enumerate(layer)}
+        self._consistent(pos)
+        return self._count(pos)
 
-    def _sort(self, li: int, neighbours: dict[str, list[str]], pos: dict[str, int]) -> None:
+    def _ranks(self, pos: dict[str, int]) -> dict[tuple[str, ...], float]:
+        """Return each group's mean relative height over every column: one order of groups for all columns."""
+        sums: dict[tuple[str, ...], list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for layer in self.layers:
+            for n in layer:
+                where = pos[n] / max(1, len(layer) - 1)
+                for d in range(1, len(self.path[n]) + 1):
+                    acc = sums[self.path[n][:d]]
+                    acc[0] += where
+                    acc[1] += 1
+        return {k: v[0] / v[1] for k, v in sums.items()}
+
+    def _key(self, n: str, own: float, ranks: dict[tuple[str, ...], float]) -> tuple[Any, ...]:
+        p = self.path[n]
+        parts: list[Any] = []
+        for d in range(1, len(p) + 1):
+            parts += [ranks[p[:d]], "g" + p[d - 1]]
+        return (*parts, own, "n" + n)
+
+    def _sort(self, li: int, neighbours: dict[str, list[str]], pos: dict[str, int], ranks: dict[tuple[str, ...], float]) -> None:
         layer = self.layers[li]
-        bary = {}
+        own = {}
         for n in layer:
             ns = neighbours[n]
-            bary[n] = sum(pos[m] for m in ns) / len(ns) if ns else float(pos[n])
-        block: dict[tuple[str, ...], list[float]] = defaultdict(list)
-        for n in layer:
-            for d in range(1, len(self.path[n]) + 1):
-                block[self.path[n][:d]].append(bary[n])
-        mean = {k: sum(v) / len(v) for k, v in block.items()}
-
-        def key(n: str) -> tuple[Any, ...]:
-            p = self.path[n]
-            parts: list[Any] = []
-            for d in range(1, len(p) + 1):
-                parts += [mean[p[:d]], "g" + p[d - 1]]
-            return (*parts, bary[n], "n" + n)
-
-        layer.sort(key=key)
+            if ns:
+                size = max(1, len(self.layers[self.layer[ns[0]]]) - 1)
+                own[n] = sum(pos[m] for m in ns) / len(ns) / size
+            else:
+                own[n] = pos[n] / max(1, len(layer) - 1)
+        layer.sort(key=lambda n: self._key(n, own[n], ranks))
         for i, n in enumerate(layer):
             pos[n] = i
+
+    def _consistent(self, pos: dict[str, int]) -> None:
+        """Order every column's groups the same way (so their boxes cannot interleave), keeping the rest."""
+        ranks = self._ranks(pos)
+        for layer in self.layers:
+            size = max(1, len(layer) - 1)
+            layer.sort(key=lambda n: self._key(n, pos[n] / size, ranks))
+            for i, n in enumerate(layer):
+                pos[n] = i
 
     def _count(self, pos: dict[str, int]) -> int:
         total = 0
@@ -506,30 +529,48 @@ class _Placer:
         return rects, members
 
     def _overlap(self, y: dict[str, float]) -> tuple[set[str], float] | None:
-        """Return the lower of the first two things that overlap, and how far to push it down."""
+        """Return what lies below in the first overlap found, and how far to push it down.
+
+        Which of two boxes is below is decided in a column they share (groups keep one order in
+        every column), so pushing it never drags the other one along.
+        """
         rects, members = self._boxes(y)
+        index = {n: (li, i) for li, layer in enumerate(self.layers) for i, n in enumerate(layer)}
         gap = ROW_GAP / 2
 
         def hit(a: list[float], b: list[float]) -> bool:
             return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] + gap and b[1] < a[3] + gap
 
+        def first_below(a: set[str], b: set[str], a_top: float, b_top: float) -> bool:
+            """Tell whether ``a`` lies above ``b``: by their order in a shared column, else by height."""
+            rows_a: dict[int, int] = {}
+            for n in a:
+                li, i = index[n]
+                rows_a[li] = min(rows_a.get(li, i), i)
+            for n in b:
+                li, i = index[n]
+                if li in rows_a:
+                    return rows_a[li] < i
+            return a_top <= b_top
+
         ids = sorted(rects, key=lambda r: rects[r][1])
         for i, a in enumerate(ids):
             for b in ids[i + 1:]:
                 nested = any(a in self.path[n] for n in members[b]) or any(b in self.path[n] for n in members[a])
-                if not nested and hit(rects[a], rects[b]):
-                    return members[b], rects[a][3] + gap - rects[b][1]
+                if nested or not hit(rects[a], rects[b]):
+                    continue
+                upper, lower = (a, b) if first_below(members[a], members[b], rects[a][1], rects[b][1]) else (b, a)
+                return members[lower], rects[upper][3] + gap - rects[lower][1]
         for run_id in ids:
             box = rects[run_id]
             for n in self.g.nodes:
-                if n in members[run_id]:
-                    continue
                 x = self.layer[n] * COL_W
                 node = [x, y[n], x + NODE_W, y[n] + NODE_H]
-                if hit(box, node):
-                    if y[n] >= box[1]:
-                        return {n}, box[3] + gap - y[n]
-                    return members[run_id], node[3] + gap - box[1]
+                if n in members[run_id] or not hit(box, node):
+                    continue
+                if first_below(members[run_id], {n}, box[1], y[n]):
+                    return {n}, box[3] + gap - y[n]
+                return members[run_id], node[3] + gap - box[1]
         return None
 
     def _gap(self, a: str, b: str) -> float:
