@@ -285,7 +285,9 @@
       function by(v) { return [h("span", { "class": "muted small" }, " by ", link(runHref(v.run.id), v.run.name)), v.intermediate ? h("span", { "class": "badge inner", title: "used again inside" }, "intermediate") : null]; }
       var inputs = h("div", { id: "run-inputs" }, h("h3", {}, "Inputs"), vlist(r.inputs),
         r.inherited.length ? [h("h4", {}, "From the runs around it"), vlist(r.inherited, via)] : null);
-      add(io.body, h("div", { "class": "columns" }, inputs, h("div", { id: "run-outputs" }, h("h3", {}, "Outputs"), vlist(r.outputs))));
+      if (!r.subtree || r.inputs.length || r.outputs.length || r.inherited.length) {
+        add(io.body, h("div", { "class": "columns" }, inputs, h("div", { id: "run-outputs" }, h("h3", {}, "Outputs"), vlist(r.outputs))));
+      }
       if (r.subtree) {
         add(io.body, [h("h3", {}, "Whole flow: " + r.subtree.runs + " runs"), h("div", { "class": "columns", id: "subtree" },
           h("div", { id: "subtree-inputs" }, h("h4", {}, "Read from outside"), vlist(r.subtree.inputs, by)),
