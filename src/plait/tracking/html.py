@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
+from plait.base.describe import human_size
 from plait.tracking.drawing import to_svg
 from plait.tracking.layout import DrawOptions, GraphLike, layout
 
@@ -27,15 +28,6 @@ _STATUS = {"finished": "background:#d1fae5;color:#065f46", "failed": "background
            "running": "background:#e0f2fe;color:#075985"}
 #: The most rows a notebook table shows before saying how many more there are.
 MAX_ROWS = 50
-
-
-def size_text(n: int) -> str:
-    """Return a byte count as ``12.3 MiB``."""
-    value, units = float(n), ["B", "KiB", "MiB", "GiB", "TiB"]
-    i = 0
-    while value >= 1024 and i < len(units) - 1:
-        value, i = value / 1024, i + 1
-    return f"{n} B" if i == 0 else f"{value:.1f} {units[i]}"
 
 
 def _e(value: Any) -> str:
@@ -62,7 +54,7 @@ def _json(value: Any) -> str:
 def version_html(v: Any) -> str:
     """Return a card for an :class:`~plait.ArtifactVersion`: facts, aliases, notes, metadata."""
     producer = f"run {_e(v.created_by)}" if v.created_by else "-"
-    facts = [("digest", f"<code>{_e(v.digest)}</code>"), ("size", _e(f"{size_text(v.size)} in {v.file_count} files")),
+    facts = [("digest", f"<code>{_e(v.digest)}</code>"), ("size", _e(f"{human_size(v.size)} in {v.file_count} files")),
              ("created", _e(v.created_at)), ("produced by", producer)]
     if v.deleted:
         facts.append(("deleted", "<b style='color:#b91c1c'>yes</b>"))
@@ -78,7 +70,7 @@ def version_repr(v: Any) -> str:
     """Return ``<ArtifactVersion model:v3 model, 12.3 MiB in 4 files, aliases: best, latest>``."""
     aliases = f", aliases: {', '.join(v.aliases)}" if v.aliases else ""
     deleted = ", deleted" if v.deleted else ""
-    return f"<ArtifactVersion {v.spec} {v.type}, {size_text(v.size)} in {v.file_count} files{aliases}{deleted}>"
+    return f"<ArtifactVersion {v.spec} {v.type}, {human_size(v.size)} in {v.file_count} files{aliases}{deleted}>"
 
 
 def _spec_list(versions: Iterable[Any]) -> str:
@@ -114,8 +106,8 @@ def graph_html(graph: GraphLike, options: DrawOptions | None = None, *, max_widt
 
 def diff_html(diff: Any) -> str:
     """Return a diff as a summary line and a table of changed paths."""
-    rows = ([("+", p, size_text(s)) for p, s in diff.added] + [("−", p, size_text(s)) for p, s in diff.removed]
-            + [("M", p, f"{size_text(a)} → {size_text(b)}") for p, a, b in diff.modified])
+    rows = ([("+", p, human_size(s)) for p, s in diff.added] + [("−", p, human_size(s)) for p, s in diff.removed]
+            + [("M", p, f"{human_size(a)} → {human_size(b)}") for p, a, b in diff.modified])
     head = (f"{_e(diff.old)} → {_e(diff.new)}: {len(diff.added)} added, {len(diff.removed)} removed, "
             f"{len(diff.modified)} modified, {diff.unchanged} unchanged")
     return f"<div style=\"{_BOX}\"><div style='font-weight:600'>{head}</div>{_table(['', 'path', 'size'], rows) if rows else ''}</div>"
