@@ -19,6 +19,7 @@
   /* Show one drawing in `holder`. options.onOpen(href) opens a node's page;
    * options.onToggle(runId, collapse) asks for the drawing again with that flow collapsed or not. */
   function show(holder, drawing, options) {
+    var started = performance.now();
     while (holder.firstChild) holder.removeChild(holder.firstChild);
     if (!drawing.nodes) { holder.textContent = "No lineage."; return null; }
     var svg = parseSvg(drawing.svg);
@@ -31,6 +32,8 @@
     holder.appendChild(svg);
     var view = svg.querySelector("g.viewport");
     var zoom = attachPanZoom(svg, view, width, height);
+    svg.getBoundingClientRect();  // lay the page out now, so the time below includes it
+    svg.setAttribute("data-render-ms", (performance.now() - started).toFixed(1));
     svg.addEventListener("click", function (ev) {
       if (svg.__dragged) return;
       var toggle = ev.target.closest("[data-collapse]");
