@@ -114,19 +114,28 @@ def load_test(store_url: str, root: str, users: int, rounds: int, paths: list[st
                 break
             except OSError:
                 time.sleep(0.1)
-        latencies: list[float] = []
-        errors: list[str] = []
-        threads = [threading.Thread(target=browse, args=(base, f"user{i}", f"password-{i}", paths, rounds, latencies, errors))
-                   for i in range(users)]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
+        # the floor, in the same run on the same (shared) machine: one user alone
+        alone = _browse_at_once(base, 1, paths, rounds)
+        together = _browse_at_once(base, users, paths, rounds)
     finally:
         server.terminate()
         server.wait(10)
+    return {**together, "one_user_alone": alone, "load_average": os.getloadavg()[0]}
+
+
+def _browse_at_once(base: str, users: int, paths: list[str], rounds: int) -> dict:
+    import threading
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    threads = [threading.Thread(target=browse, args=(base, f"user{i}", f"password-{i}", paths, rounds, latencies, errors))
+               for i in range(users)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
     latencies.sort()
     return {"users": users, "rounds": rounds, "requests": len(latencies), "errors": errors[:5], "wall_s": round(wall, 2),
             "median_ms": round(statistics.median(latencies), 1), "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 1),
@@ -248,8 +257,10 @@ def main() -> None:
         print(f"{row['page']:<28}{row['median_ms']:>12.2f}{row['max_ms']:>10.2f}")
     browsing = [u for u in pages.values() if "offset=" not in u][:10]
     load = load_test(store.url, root, args.users, args.rounds, browsing)
-    print(f"{load['users']} users browsing at once over HTTP (logged in): {load['requests']} requests in {load['wall_s']} s, "
-          f"median {load['median_ms']} ms, p95 {load['p95_ms']} ms, max {load['max_ms']} ms, errors {load['errors']}")
+    for label, row in (("1 user alone", load["one_user_alone"]), (f"{load['users']} users at once", load)):
+        print(f"{label} over HTTP (logged in): {row['requests']} requests in {row['wall_s']} s, median {row['median_ms']} ms, "
+              f"p95 {row['p95_ms']} ms, max {row['max_ms']} ms, errors {row['errors']}")
+    print(f"load average during the run: {load['load_average']:.1f} on {os.cpu_count()} cores")
     graph = graph_bench(store, chain_end, args.repeat)
     print(f"lineage graph of {graph['nodes']} nodes: layout + SVG on the server {graph['server_layout_ms']} ms, "
           f"in Chromium {graph['browser_ms']}, crossings {graph['crossings']}")
