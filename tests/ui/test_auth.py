@@ -145,14 +145,14 @@ def test_expired_forged_and_ended_sessions_are_refused(team, monkeypatch):
     generation = users.user("ed").generation
     real = itsdangerous.timed.time.time
     monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real() - 13 * 3600)
-    old = auth.session_cookie("ed", generation)
+    old, _ = auth.session_cookie("ed", generation)
     monkeypatch.setattr(itsdangerous.timed.time, "time", real)
     c = client()
     c.cookies.set(COOKIE, old)
     assert c.get("/api/artifacts").json() == {"error": "your session expired; log in again"}
-    c.cookies.set(COOKIE, auth.session_cookie("ed", generation)[:-2] + "xx")
+    c.cookies.set(COOKIE, auth.session_cookie("ed", generation)[0][:-2] + "xx")
     assert c.get("/api/artifacts").json()["error"] == "this session is not one this dashboard signed; log in again"
-    forged = AuthConfig(mode="users", users=UsersFile(users.path.parent / "other.json")).session_cookie("ada", 1)
+    forged, _ = AuthConfig(mode="users", users=UsersFile(users.path.parent / "other.json")).session_cookie("ada", 1)
     c.cookies.set(COOKIE, forged)
     assert c.get("/api/artifacts").status_code == 401
     logged_in = client("ed")

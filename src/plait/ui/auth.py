@@ -143,9 +143,10 @@ class AuthConfig:
 
     # -- sessions ---------------------------------------------------------------------------------
 
-    def session_cookie(self, name: str, generation: int) -> str:
-        """Return a signed session cookie value for a user who just logged in."""
-        return self._serializer().dumps({"u": name, "g": generation, "n": secrets.token_hex(8)})
+    def session_cookie(self, name: str, generation: int) -> tuple[str, str]:
+        """Return a signed session cookie value for a user who just logged in, and its CSRF token."""
+        nonce = secrets.token_hex(8)
+        return self._serializer().dumps({"u": name, "g": generation, "n": nonce}), self.csrf_for(name, nonce)
 
     def _from_session(self, cookie: str) -> Identity:
         from itsdangerous import BadSignature, SignatureExpired
@@ -223,12 +224,9 @@ class AuthConfig:
             log.warning("login failed for %r from %s", name[:128], peer)
             raise AuthenticationError("wrong user name or password")
         self.limiter.succeeded(*keys)
-        cookie = self.session_cookie(user.name, user.generation)
-        from itsdangerous import URLSafeTimedSerializer
-
-        nonce = URLSafeTimedSerializer(self.secret, salt="plait-session").loads(cookie)["n"]
+        cookie, csrf = self.session_cookie(user.name, user.generation)
         log.info("%s logged in from %s", user.name, peer)
-        return Identity(user.name, user.role, "session", self.csrf_for(user.name, nonce)), cookie
+        return Identity(user.name, user.role, "session", csrf), cookie
 
 
 class TooManyLogins(AccessError):
