@@ -30,8 +30,8 @@ from pathlib import Path
 
 
 def build(store, versions: int, per_artifact: int) -> float:
-    from plait.formats import records as R
     from plait.base.ids import utcnow
+    from plait.formats import records as R
     from plait.formats.manifest import Entry, Manifest
 
     t0 = time.perf_counter()
@@ -91,7 +91,6 @@ def load_test(store_url: str, root: str, users: int, rounds: int, paths: list[st
     import socket
     import subprocess
     import sys
-    import threading
     import urllib.request
 
     from plait.ui.users import UsersFile
@@ -210,9 +209,9 @@ def main() -> None:
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="plait-bench-ui-")
     os.environ["PLAIT_CACHE_DIR"] = os.path.join(root, "cache")
-    import plait
     from fastapi.testclient import TestClient
 
+    import plait
     from plait.ui import create_app
 
     store = plait.Store(os.path.join(root, "store"))

@@ -120,7 +120,7 @@ def to_svg(lay: Layout, *, max_width: float | None = None) -> str:
     head = (f"<svg{_attrs(xmlns='http://www.w3.org/2000/svg', class_='lineage', viewBox=f'0 0 {width:.0f} {height:.0f}', width=f'{shown_w:.0f}', height=f'{shown_h:.0f}', font_family=FONT, font_size=11, fill='#4b5563', data_root=lay.root, data_nodes=len(lay.nodes), data_crossings=lay.crossings, data_layers=lay.layers, data_hidden_deleted=lay.hidden['deleted'], data_hidden_failed=lay.hidden['failed'], role='img')}>"
             "<defs><marker id='plait-arrow' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='7' markerHeight='7' "
             "orient='auto-start-reverse'><path d='M 0 0 L 10 5 L 0 10 z' fill='#64748b'/></marker></defs>")
-    body = [f"<g class='viewport'>"]
+    body = ["<g class='viewport'>"]
     body += [_group(gb) for gb in lay.groups]
     body += [_edge(r) for r in lay.routes]
     body += [_node(b) for b in sorted(lay.nodes.values(), key=lambda b: b.id)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
 
 import plait
 from plait.errors import InvalidInputError
@@ -18,9 +17,9 @@ from plait.formats.names import check_name
 from plait.tracking.drawing import to_svg
 from plait.tracking.layout import DrawOptions, layout
 from plait.ui import details, queries
+from plait.ui.common import store_of, version_of
 from plait.ui.notes import render_markdown
 from plait.ui.tables import hf_dataset_files, hf_splits
-from plait.ui.common import store_of, version_of
 
 router = APIRouter(prefix="/api")
 
