@@ -94,10 +94,11 @@ def test_failed_logins_are_limited(team):
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 800 and "too many failed logins" in r.json()["error"]
 
 
-def test_a_viewer_cannot_edit(team):
+def test_a_viewer_cannot_edit(team, caplog):
     store, client, _ = team
     c = client("vera")
     before = store.get("raw:v1")
+    caplog.set_level(logging.WARNING, logger="plait.ui")
     for method, url, body in [("PUT", "/api/versions/raw/1/description", {"description": "mine"}),
                               ("PATCH", "/api/versions/raw/1/metadata", {"set": {"x": 1}}),
                               ("POST", "/api/artifacts/raw/aliases", {"alias": "prod", "number": 0}),
@@ -106,6 +107,8 @@ def test_a_viewer_cannot_edit(team):
         assert r.status_code == 403 and "vera is a viewer" in r.json()["error"], (method, url)
     after = store.get("raw:v1")
     assert (after.description, dict(after.metadata), after.aliases) == (before.description, dict(before.metadata), before.aliases)
+    assert "refused: vera (viewer) may not change notes" in caplog.text
+    assert "PUT /api/versions/raw/1/description refused (403)" in caplog.text
 
 
 def test_an_editor_edits_and_the_history_says_who(team):
@@ -135,7 +138,7 @@ def test_writes_need_the_sessions_csrf_token(team):
     assert c.put("/api/versions/raw/1/description", json={"description": "x"}, headers={"X-CSRF-Token": other}).status_code == 403
 
 
-def test_expired_forged_and_ended_sessions_are_refused(team, monkeypatch):
+def test_expired_forged_and_ended_sessions_are_refused(team, monkeypatch, caplog):
     store, client, users = team
     import itsdangerous.timed
 
@@ -149,7 +152,9 @@ def test_expired_forged_and_ended_sessions_are_refused(team, monkeypatch):
     monkeypatch.setattr(itsdangerous.timed.time, "time", real)
     c = client()
     c.cookies.set(COOKIE, old)
-    assert c.get("/api/artifacts").json() == {"error": "your session expired; log in again"}
+    with caplog.at_level(logging.WARNING, logger="plait.ui"):
+        assert c.get("/api/artifacts").json() == {"error": "your session expired; log in again"}
+    assert "GET /api/artifacts from testclient refused (401): your session expired" in caplog.text
     c.cookies.set(COOKIE, auth.session_cookie("ed", generation)[0][:-2] + "xx")
     assert c.get("/api/artifacts").json()["error"] == "this session is not one this dashboard signed; log in again"
     forged, _ = AuthConfig(mode="users", users=UsersFile(users.path.parent / "other.json")).session_cookie("ada", 1)
