@@ -65,6 +65,10 @@ def acyclic(nodes: Sequence[str], edges: Iterable[tuple[str, str, str]]) -> tupl
 
 
 def layers(nodes: Sequence[str], edges: Sequence[tuple[str, str, str]]) -> dict[str, int]:
+    """Return each node's column: one right of its furthest predecessor, then as far right as its first consumer allows.
+
+    :param edges: acyclic (see :func:`acyclic`).
+    """
     preds: dict[str, list[str]] = defaultdict(list)
     succs: dict[str, list[str]] = defaultdict(list)
     indeg = dict.fromkeys(nodes, 0)
@@ -109,6 +113,7 @@ class Placer:
     """Order and place the shown graph: layers, long-edge points, order within columns, heights."""
 
     def __init__(self, g: Shown, root: str) -> None:
+        """Take the shown graph: layer it and add a point per column to every long edge."""
         self.g, self.root = g, root
         names = sorted(g.nodes)
         self.edges, self.back = acyclic(names, g.edges)
