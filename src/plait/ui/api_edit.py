@@ -3,6 +3,10 @@
 Every change needs the role it takes (an editor; an admin for a protected alias), is checked
 before anything is written, and is recorded as an event carrying the logged-in user
 (:func:`plait.store.base.acting_as`), so it shows in the history with who made it.
+
+Tags on versions (issue 21) are edited the same way once the store records them: a
+``POST``/``DELETE`` pair beside the alias endpoints, taking an editor (``static/edit.js`` has
+the matching form beside ``aliasForm``).
 """
 
 from __future__ import annotations
