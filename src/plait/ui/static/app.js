@@ -62,10 +62,12 @@
 
   /* An artifact's aliases, where each points, and every move (window.PlaitEdit adds the editing). */
   function drawAliases(body, name, version) {
+    /* after a change: a version page is drawn again (its badges, lineage and history change too) */
+    function changed() { if (version) versionPage(name, version.number); else drawAliases(body, name, version); }
     api("/api/artifacts/" + enc(name) + "/aliases").then(function (a) {
       var rows = a.aliases.map(function (x) {
         return [h("span", { "class": "badge alias" }, x.alias), x.protected ? h("span", { "class": "badge protected", title: "only an admin moves it" }, "protected") : "",
-          link(versionHref(name, x.number), x.version), window.PlaitEdit ? window.PlaitEdit.aliasActions(x, name, version, function () { drawAliases(body, name, version); }) : ""];
+          link(versionHref(name, x.number), x.version), window.PlaitEdit ? window.PlaitEdit.aliasActions(x, name, version, changed) : ""];
       });
       var hist = a.history.slice(0, 50).map(function (e) {
         var what = e.kind === "set" ? (e.old !== null && e.old !== undefined ? "moved v" + e.old + " \u2192 v" + e.number : "set on v" + e.number) : "removed from v" + e.number;
@@ -73,7 +75,7 @@
       });
       add(clear(body), [
         rows.length ? table(["Alias", "", "Version", ""], rows, "grid aliases") : h("p", { "class": "muted" }, "No aliases."),
-        window.PlaitEdit ? window.PlaitEdit.aliasForm(name, version, function () { drawAliases(body, name, version); }) : null,
+        window.PlaitEdit ? window.PlaitEdit.aliasForm(name, version, changed) : null,
         hist.length ? [h("h3", {}, "Alias history"), h("div", { id: "alias-history" }, table(["Time", "Alias", "Change", "By", "Run"], hist))] : null]);
     }).catch(fail(body));
   }
@@ -116,7 +118,11 @@
 
   function drawMetadata(body, v, base) {
     add(clear(body), Object.keys(v.metadata).length ? h("pre", { id: "metadata" }, JSON.stringify(v.metadata, null, 2)) : h("p", { "class": "muted" }, "No metadata."));
-    if (window.PlaitEdit) add(body, window.PlaitEdit.metadataForm(v, base, function (nv) { v.metadata = nv.metadata; drawMetadata(body, v, base); }));
+    if (window.PlaitEdit) add(body, window.PlaitEdit.metadataForm(v, base, function (nv) {
+      v.metadata = nv.metadata; drawMetadata(body, v, base);
+      var hist = document.getElementById("history");
+      if (hist) drawHistory(hist.parentNode, base);
+    }));
   }
 
   function drawNotes(body, v, base) {
