@@ -71,6 +71,7 @@ def test_failed_runs_and_deleted_versions_hide_unless_asked(file_store):
     assert lay.hidden == {"deleted": 1, "failed": 1}
     shown = layout(graph, DrawOptions(show_deleted=True, show_failed=True, cluster=False))
     assert shown.nodes[f"run:{marks['failed']}"].data["failed"] and shown.nodes["classifier:v3"].data["deleted"]
+    assert shown.nodes["classifier:v3"].data["href"] == "/a/classifier"  # no page of its own any more
     svg = to_svg(shown)
     assert re.search(r'class="node run failed"[^>]*data-id="run:%s"' % marks["failed"], svg)
     assert 'class="node version deleted"' in svg and ">DELETED</text>" in svg

@@ -142,7 +142,9 @@ def _version_data(v: Any, root: str) -> dict[str, Any]:
     aliases = [a for a in v.aliases if a != "latest"]
     if "latest" in v.aliases:
         aliases.insert(0, "latest")
-    return {"title": v.spec, "sub": v.type, "extra": " · ".join(aliases), "href": f"/v/{v.name}/{v.number}",
+    # a deleted version has no page of its own: its node opens the artifact's
+    href = f"/a/{v.name}" if v.deleted else f"/v/{v.name}/{v.number}"
+    return {"title": v.spec, "sub": v.type, "extra": " · ".join(aliases), "href": href,
             "deleted": v.deleted, "root": v.spec == root, "tip": f"{v.spec} [{v.type}]" + (" deleted" if v.deleted else "")}
 
 
