@@ -271,7 +271,7 @@ def lineage(store: Store, spec: str, direction: str = "upstream", depth: int | N
         root = f"run:{run_root}"
         up_seeds = list(G.used_by_run(catalog, run_root))
         down_seeds = G.logged_by_run(catalog, run_root)
-        inside = SUB.runs_inside(catalog, run_root)
+        inside = SUB.runs_inside(catalog, run_root) | {run_root}
         if len(inside) > 1:  # a flow: the graph of everything its runs used and logged
             up_seeds = sorted(set(up_seeds) | SUB.used_inside(catalog, run_root))
             down_seeds = sorted(SUB.logged_inside(catalog, run_root))
@@ -281,8 +281,9 @@ def lineage(store: Store, spec: str, direction: str = "upstream", depth: int | N
         root = f"{name}:v{number}"
         up_seeds, down_seeds = [((name, number), None)], [(name, number)]
         run_depth = depth
+        inside = set()
     graph = LineageGraph(root=root, direction=direction)
-    run_ids: set[str] = SUB.runs_inside(catalog, run_root) | {run_root} if run_root else set()
+    run_ids: set[str] = set(inside)
     version_keys: set[tuple[str, int]] = set()
     made_by: dict[tuple[str, int], set[str]] = {}
     if run_depth is None or run_depth >= 0:
