@@ -198,6 +198,9 @@ def test_tables_gallery_usage_and_comparison(team_server, page, screenshots):
     page.locator("table.compare").first.wait_for()
     differs = page.locator("table.compare[data-section='Metadata'] tr.differs td:first-child").all_text_contents()
     assert differs == ["epoch", "val_loss"]
+    for section in ("Facts", "Metadata", "Metrics", "Config"):  # every table names its versions
+        heads = page.locator(f"table.compare[data-section='{section}'] th").all_text_contents()
+        assert heads[1].startswith("classifier:v") and heads[2].startswith("classifier:v"), section
     page.screenshot(path=str(screenshots / "compare.png"), full_page=True)
     page.goto(url + "/a/classifier")
     page.locator("#graph svg g.node").first.wait_for()

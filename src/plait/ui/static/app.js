@@ -324,7 +324,11 @@
     add(clear(main), [h("h1", {}, "Compare"), h("p", { "class": "muted" }, specs.join(" \u00b7 "))]);
     if (!specs.length) return;
     api("/api/compare?" + specs.map(function (s) { return "specs=" + enc(s); }).join("&")).then(function (c) {
-      var head = ["", c.versions.map(function (v) { return h("span", {}, link(versionHref(v.name, v.number), v.spec), v.run ? [h("br"), h("span", { "class": "muted small" }, v.run.name)] : null); })];
+      function head() {  // built for each table: a DOM node lives in one place only
+        return [""].concat(c.versions.map(function (v) {
+          return h("span", {}, link(versionHref(v.name, v.number), v.spec), v.run ? [h("br"), h("span", { "class": "muted small" }, v.run.name)] : null);
+        }));
+      }
       var blocks = c.sections.map(function (s) {
         var rows = s.rows.map(function (r) {
           return h("tr", { "class": r.differs ? "differs" : "" }, h("td", { "class": "mono" }, r.key), r.values.map(function (v) {
@@ -332,7 +336,7 @@
           }));
         });
         return h("section", {}, h("h2", {}, s.title), rows.length ? h("div", { "class": "table-scroll" }, h("table", { "class": "grid compare", "data-section": s.title },
-          h("thead", {}, h("tr", {}, [].concat.apply([], head).map(function (x) { return h("th", {}, x); }))), h("tbody", {}, rows))) : h("p", { "class": "muted" }, "nothing recorded"));
+          h("thead", {}, h("tr", {}, head().map(function (x) { return h("th", {}, x); }))), h("tbody", {}, rows))) : h("p", { "class": "muted" }, "nothing recorded"));
       });
       add(main, [h("p", { "class": "muted small" }, "Rows that differ are highlighted."), blocks]);
     }).catch(fail(main));
