@@ -28,7 +28,8 @@ def test_the_asgi_app_reads_its_setup_from_the_environment(file_store, tmp_path,
     c.post("/api/login", json={"name": "ada", "password": "admin-pass-1"})
     assert [a["name"] for a in c.get("/api/artifacts").json()["items"]] == ["thing"]
     r = c.get("/api/artifacts", headers={"Host": "elsewhere.example"})
-    assert r.status_code == 400 and "answers only to plait.example.com, testserver" in r.json()["error"]
+    assert r.status_code == 400 and "answers only to 127.0.0.1, ::1, localhost, plait.example.com, testserver" in r.json()["error"]
+    assert "PLAIT_UI_ALLOWED_HOSTS" in r.json()["error"]
     monkeypatch.setenv("PLAIT_UI_SESSION_HOURS", "soon")
     with pytest.raises(InvalidInputError, match="PLAIT_UI_SESSION_HOURS a number"):
         asgi.create()

@@ -38,7 +38,6 @@ def _require_ui() -> None:
 
 
 @main.command()
-@click.option("--store", "store_url", default=None, metavar="URL", help="Store URL (same as `plait --store URL ui`).")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on (0: any free port).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; off loopback, logins are required.")
 @click.option("--allow-edit", is_flag=True, help="Without logins: let the page edit (each edit is an event with its author).")
@@ -57,13 +56,11 @@ def _require_ui() -> None:
 @click.option("--session-hours", default=12.0, show_default=True, type=float, help="How long a login lasts.")
 @click.option("--secure-cookies/--no-secure-cookies", default=None, help="Mark session cookies Secure (default: when the request is HTTPS).")
 @pass_ctx
-def ui(ctx: Context, store_url: str | None, port: int, host: str, allow_edit: bool, login: str | None, users_file: str | None,
+def ui(ctx: Context, port: int, host: str, allow_edit: bool, login: str | None, users_file: str | None,
        extra_hosts: tuple[str, ...], trusted_header: str | None, trusted_proxy: tuple[str, ...], header_role: str, session_hours: float,
        secure_cookies: bool | None) -> None:
     """Open the dashboard: artifacts, versions, notes, runs and lineage; with logins, for a team."""
     _require_ui()
-    if store_url is not None:
-        ctx = Context(store_url, ctx.as_json, ctx.storage_options)
     import uvicorn
 
     from plait.ui.app import create_app

@@ -177,7 +177,7 @@ def _refusal(request: Request, hosts: set[str] | None) -> tuple[int, str] | None
     host = request.headers.get("host", "")
     if hosts is not None and _host_name(host) not in hosts:
         return 400, (f"this dashboard answers only to {', '.join(sorted(hosts))}; open it by one of those names "
-                     "(or start it with --allowed-host NAME)")
+                     "(or allow another: plait ui --allowed-host NAME, or PLAIT_UI_ALLOWED_HOSTS for the ASGI app)")
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return None
     origin = request.headers.get("origin")
