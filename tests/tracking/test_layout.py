@@ -155,3 +155,64 @@ def test_a_flows_own_graph_is_its_whole_subtree_in_its_box(file_store):
     outside = lay.nodes["reviews:v0"]
     assert outside.x + outside.w < box.x
     assert 'class="group root"' in to_svg(lay)
+
+
+def test_a_rerun_is_the_producer_drawn_and_every_producer_on_request(file_store):
+    with pytest.raises(RuntimeError), plait.run("train", store=file_store) as failed:
+        failed.log(b"weights", name="model", type="model")
+        raise RuntimeError("out of memory")
+    with plait.run("train", store=file_store) as rerun:
+        rerun.log(b"weights", name="model", type="model")
+    lay = layout(file_store.lineage("model:v0", direction="both"))
+    assert {r.source for r in lay.routes} == {f"run:{rerun.id}"} and lay.hidden["failed"] == 0  # not followed at all
+    every = file_store.lineage("model:v0", direction="both", producers="all")
+    assert layout(every).hidden["failed"] == 1  # followed, and hidden until asked for
+    shown = layout(every, DrawOptions(show_failed=True))
+    kinds = {(r.source, r.kind) for r in shown.routes}
+    assert kinds == {(f"run:{rerun.id}", "produced"), (f"run:{failed.id}", "produced-also")}
+    svg = to_svg(shown)
+    assert re.search(r'class="edge produced-also"[^>]*stroke-dasharray="2 3"[^>]*data-source="run:%s"' % failed.id, svg)
+    assert_left_to_right(shown)
+
+
+def test_an_implicit_runs_next_segment_is_drawn_after_the_one_it_goes_on_from(file_store, monkeypatch):
+    from plait.tracking.run import end_implicit_runs
+
+    monkeypatch.setenv("PLAIT_STORE", file_store.url)
+    plait.log(b"a", name="a")
+    first = plait.active_run()
+    with plait.run("derive") as derive:
+        derive.use("a:v0")
+        derive.log(b"b", name="b")
+    plait.use("b:v0")
+    second = plait.active_run()
+    plait.log(b"c", name="c")
+    end_implicit_runs()
+    lay = layout(file_store.lineage("c:v0", direction="upstream"))
+    links = [r for r in lay.routes if r.kind == "previous"]
+    assert [(r.source, r.target) for r in links] == [(f"run:{first.id}", f"run:{second.id}")]
+    assert 'stroke-dasharray="5 4"' in to_svg(lay)
+    column = {n: b.layer for n, b in lay.nodes.items()}
+    assert column[f"run:{first.id}"] < column["a:v0"] < column[f"run:{derive.id}"] < column["b:v0"] < column[f"run:{second.id}"]
+    assert_left_to_right(lay)
+
+
+def test_a_flows_inputs_are_what_no_run_inside_had_produced_when_it_was_used(file_store):
+    with plait.run("download", store=file_store) as dl:
+        raw = dl.log(b"raw", name="raw")
+    with plait.run("flow", store=file_store, kind="prefect.flow") as flow:
+        flow.use(raw)  # the flow itself reads too: its own uses and its tasks' are one graph
+        with plait.run("pass", store=file_store, kind="prefect.task") as hand_on:
+            hand_on.use(raw)
+            hand_on.log(b"raw", name="raw")  # the same content again: it handed raw on, it did not make it
+        with plait.run("clean", store=file_store, kind="prefect.task") as clean:
+            clean.use(raw)
+            clean.log(b"clean", name="clean")
+    from plait.index import subtree
+
+    catalog = file_store.catalog
+    assert [(v.key, run) for v, run in subtree.inputs(catalog, flow.id)] == [(("raw", 0), flow.id)]
+    assert [(v.key, run) for v, run in subtree.outputs(catalog, flow.id)] == [(("raw", 0), hand_on.id), (("clean", 0), clean.id)]
+    graph = file_store.lineage(f"run:{flow.id}", direction="both")
+    assert {"raw:v0", "clean:v0"} <= set(graph.versions) and dl.id in graph.runs
+    assert_left_to_right(layout(graph))

@@ -143,3 +143,28 @@ def test_read_only_dashboard_has_no_editor(demo, browser, serve_app):
         assert pg.locator("#notes-edit").count() == 0
         assert pg.locator("#edit-mode").text_content() == "read-only"
         pg.close()
+
+
+def test_a_rerun_is_credited_and_every_producer_can_be_drawn(file_store, page, serve_app, screenshots):
+    """A version made by a failed run and again by its rerun: the page names both, the drawing
+    follows the rerun, and "all producers" with failed runs ticked draws the failed one too, marked."""
+    import plait
+    from plait.ui.app import LOOPBACK_HOSTS, create_app
+
+    with pytest.raises(RuntimeError), plait.run("train", store=file_store) as failed:
+        failed.log(b"weights", name="model", type="model")
+        raise RuntimeError("out of memory")
+    with plait.run("train", store=file_store) as rerun:
+        rerun.log(b"weights", name="model", type="model")
+    with serve_app(create_app(file_store, trusted_hosts=LOOPBACK_HOSTS)) as url:
+        page.goto(f"{url}/v/model/0")
+        expect(page.locator("#producers")).to_have_text(f"train · {rerun.id[-8:]} finished; also train · {failed.id[-8:]} failed")
+        expect(page.locator(f"#graph g.node[data-id='run:{rerun.id}']")).to_have_count(1)
+        assert page.locator(f"#graph g.node[data-id='run:{failed.id}']").count() == 0
+        page.select_option("select[aria-label=producers]", "all")
+        expect(page.locator("#graph-hidden")).to_have_text("(1 failed run hidden)")
+        page.check("#show-failed")
+        expect(page.locator(f"#graph g.node.failed[data-id='run:{failed.id}']")).to_have_count(1)
+        expect(page.locator(f"#graph path.edge.produced-also[data-source='run:{failed.id}']")).to_have_count(1)
+        page.screenshot(path=str(screenshots / "version-producers.png"), full_page=True)
+        assert page.errors == []

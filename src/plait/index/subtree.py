@@ -1,4 +1,5 @@
-"""What a run and every run nested in it (a flow and its tasks) used and logged, over ``run_scope``.
+"""What a run and every run nested in it (a flow and its tasks) used and produced, over ``run_scope``,
+``uses`` and ``producers``.
 
 ``run_scope`` holds each run with itself and every run around it, so "the runs inside R" is
 ``scope = R``: one indexed lookup, at any depth.
@@ -18,7 +19,8 @@ def _with_run(catalog: Catalog, sql: str, params: tuple[str, ...]) -> list[tuple
 
 
 def inputs(catalog: Catalog, run_id: str) -> list[tuple[VersionRow, str]]:
-    """Return what the runs inside ``run_id`` (itself included) used that none of them logged.
+    """Return what the runs inside ``run_id`` (itself included) used that none of them had produced
+    by then (a version a task made and the next task read is an intermediate, not an input).
 
     :returns: ``(version, id of the first run inside that used it)``, in the order of first use.
     """
@@ -26,20 +28,24 @@ def inputs(catalog: Catalog, run_id: str) -> list[tuple[VersionRow, str]]:
         # with one MIN() in the select list SQLite takes the bare u.run from the row holding the minimum
         f"SELECT {VersionRow.select('v.')}, u.run, MIN(u.event_id) AS first FROM uses u "
         "JOIN versions v ON v.name = u.name AND v.number = u.number "
-        f"WHERE u.run IN ({_INSIDE}) AND (v.created_by IS NULL OR v.created_by NOT IN ({_INSIDE})) "
+        f"WHERE u.run IN ({_INSIDE}) AND NOT EXISTS (SELECT 1 FROM producers p WHERE p.name = u.name "
+        f"AND p.number = u.number AND p.first_at <= u.at AND p.run IN ({_INSIDE})) "
         "GROUP BY v.name, v.number ORDER BY first"), (run_id, run_id))
 
 
 def outputs(catalog: Catalog, run_id: str) -> list[tuple[VersionRow, str]]:
-    """Return every version a run inside ``run_id`` (itself included) logged, oldest first, with that run's id."""
+    """Return every version a run inside ``run_id`` (itself included) produced (made, or logged
+    again), in the order they were first produced there, with the id of the run that did first."""
     return _with_run(catalog, (
-        f"SELECT {VersionRow.select('v.')}, v.created_by FROM versions v WHERE v.created_by IN ({_INSIDE}) "
-        "ORDER BY v.created_at, v.name, v.number"), (run_id,))
+        f"SELECT {VersionRow.select('v.')}, p.run, MIN(p.first_at) AS first FROM producers p "
+        f"JOIN versions v ON v.name = p.name AND v.number = p.number WHERE p.run IN ({_INSIDE}) "
+        "GROUP BY v.name, v.number ORDER BY first, v.name, v.number"), (run_id,))
 
 
-def used_inside(catalog: Catalog, run_id: str) -> set[tuple[str, int]]:
-    """Return ``(name, number)`` of every version some run inside ``run_id`` used."""
-    return {(n, int(v)) for n, v in catalog.fetch(f"SELECT name, number FROM uses WHERE run IN ({_INSIDE})", (run_id,))}
+def used_inside(catalog: Catalog, run_id: str) -> list[tuple[tuple[str, int], str]]:
+    """Return ``((name, number), moment of the use)`` of every use by a run inside ``run_id``
+    (itself included), as :func:`plait.index.graph.used_by_run` does for one run."""
+    return [((n, int(v)), at) for n, v, at in catalog.fetch(f"SELECT name, number, at FROM uses WHERE run IN ({_INSIDE})", (run_id,))]
 
 
 def inherited(catalog: Catalog, run_id: str) -> list[tuple[VersionRow, str]]:
@@ -59,5 +65,5 @@ def runs_inside(catalog: Catalog, run_id: str) -> set[str]:
 
 
 def logged_inside(catalog: Catalog, run_id: str) -> set[tuple[str, int]]:
-    """Return ``(name, number)`` of every version a run inside ``run_id`` (itself included) logged."""
-    return {(n, int(v)) for n, v in catalog.fetch(f"SELECT name, number FROM versions WHERE created_by IN ({_INSIDE})", (run_id,))}
+    """Return ``(name, number)`` of every version a run inside ``run_id`` (itself included) produced."""
+    return {(n, int(v)) for n, v in catalog.fetch(f"SELECT name, number FROM producers WHERE run IN ({_INSIDE})", (run_id,))}

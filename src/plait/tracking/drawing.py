@@ -20,7 +20,9 @@ COLOURS = {
     "group": ("#fde68a", "#92400e"),
     "cluster": ("#e0e7ff", "#4338ca"),
 }
-EDGE_COLOURS = {"used": "#64748b", "produced": "#b45309", "parent": "#d97706"}
+EDGE_COLOURS = {"used": "#64748b", "produced": "#b45309", "produced-also": "#e7b98a", "parent": "#d97706", "previous": "#94a3b8"}
+#: Dashes per edge kind (a run inside or after another run; another producer than the preferred one).
+EDGE_DASHES = {"parent": "5 4", "previous": "5 4", "produced-also": "2 3"}
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif"
 
 
@@ -103,7 +105,7 @@ def _group(box: GroupBox) -> str:
 
 def _edge(route: Route) -> str:
     colour = EDGE_COLOURS.get(route.kind, "#94a3b8")
-    return (f"<path{_attrs(class_=f'edge {route.kind}' + (' back' if route.reversed else ''), d=_curve(route.points), fill='none', stroke=colour, stroke_width=1.6, stroke_dasharray='3 3' if route.reversed else '5 4' if route.kind == 'parent' else None, marker_end='url(#plait-arrow)', data_source=route.source, data_target=route.target)}/>")
+    return (f"<path{_attrs(class_=f'edge {route.kind}' + (' back' if route.reversed else ''), d=_curve(route.points), fill='none', stroke=colour, stroke_width=1.6, stroke_dasharray='3 3' if route.reversed else EDGE_DASHES.get(route.kind), marker_end='url(#plait-arrow)', data_source=route.source, data_target=route.target)}/>")
 
 
 def to_svg(lay: Layout, *, max_width: float | None = None) -> str:

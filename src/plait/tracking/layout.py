@@ -7,8 +7,10 @@ the SVG :mod:`plait.tracking.drawing` makes from it. The steps:
    always shows); a run with child runs becomes a *group* (a flow around its tasks), drawn as a
    box around its members, or as one node when collapsed; a run drawn inside a run that is
    itself drawn (a fit inside a task that used data) hangs off it by a dashed edge, since it
-   works on what that run used; a run that logged many versions of one
-   name that nothing in the graph uses becomes one *cluster* node ("12 checkpoints of classifier").
+   works on what that run used, and so does an implicit run's next segment off the one before;
+   a version's producers other than its preferred one (``producers="all"``) have lighter edges;
+   a run that logged many versions of one name that nothing in the graph uses becomes one
+   *cluster* node ("12 checkpoints of classifier").
 2. **Layers.** Edges that close a cycle are reversed (a depth-first search; a store can hold a
    cycle), then each node goes one layer right of its furthest predecessor, and then as far
    right as its first consumer allows (a side input sits just left of where it is used), so
@@ -44,6 +46,10 @@ class GraphLike(Protocol):
     edges: list[tuple[str, str, str]]
 
 MARGIN = 24
+#: Edge kinds between two runs: drawn dashed, placing the second after the first.
+RUN_LINKS = ("parent", "previous")
+#: The edge from a run that produced a version too but is not its preferred producer.
+OTHER_PRODUCER = "produced-also"
 #: A run that logged at least this many unused versions of one name shows them as one node.
 CLUSTER_MIN = 5
 
@@ -159,7 +165,7 @@ def _select(graph: GraphLike, options: DrawOptions) -> Shown:
     g = Shown(root=graph.root)
     parent_of = {r.id: r.parent for r in graph.runs.values() if r.parent in graph.runs}
     has_children = set(parent_of.values())
-    data_edges = [(s, t, k) for s, t, k in graph.edges if k != "parent"]
+    data_edges = [(s, t, k) for s, t, k in graph.edges if k not in RUN_LINKS]
     with_data = {n for s, t, _ in data_edges for n in (s, t)}
     for spec, v in graph.versions.items():
         if v.deleted and not options.show_deleted and spec != graph.root:
@@ -177,9 +183,12 @@ def _select(graph: GraphLike, options: DrawOptions) -> Shown:
                 continue  # a flow that only holds tasks is its box (marked when it is the root)
         g.nodes[node] = Box(node, "run", data=_run_data(r, graph.root))
     g.edges = {(s, t, k) for s, t, k in data_edges if s in g.nodes and t in g.nodes}
+    _mark_other_producers(graph, g)
     # a run drawn inside another drawn run (a Lightning fit inside a Prefect task) works on what
-    # that run had used: an edge from it places the inner run after the outer run's inputs
+    # that run had used: an edge from it places the inner run after the outer run's inputs; so
+    # does an implicit run's next segment after the segment it goes on from
     g.edges |= {(f"run:{p}", f"run:{c}", "parent") for c, p in parent_of.items() if f"run:{p}" in g.nodes and f"run:{c}" in g.nodes}
+    g.edges |= {(s, t, k) for s, t, k in graph.edges if k == "previous" and s in g.nodes and t in g.nodes}
 
     def groups(run_id: str | None) -> tuple[str, ...]:
         chain: list[str] = []
@@ -198,6 +207,22 @@ def _select(graph: GraphLike, options: DrawOptions) -> Shown:
     for node in g.nodes:
         g.group.setdefault(node, ())
     return g
+
+
+def _mark_other_producers(graph: GraphLike, g: Shown) -> None:
+    """Draw the edges of a version's other producers (``producers="all"``) apart from its preferred one's."""
+    made: dict[str, list[str]] = defaultdict(list)
+    for s, t, k in g.edges:
+        if k == "produced":
+            made[t].append(s)
+    for spec, runs in made.items():
+        if len(runs) < 2:
+            continue
+        preferred = graph.versions[spec].produced_by
+        for run in runs:
+            if preferred is None or run != f"run:{preferred.id}":
+                g.edges.discard((run, spec, "produced"))
+                g.edges.add((run, spec, OTHER_PRODUCER))
 
 
 def _collapse(g: Shown, options: DrawOptions) -> None:

@@ -273,7 +273,7 @@ def lineage(store: Store, spec: str, direction: str = "upstream", depth: int | N
         down_seeds = G.logged_by_run(catalog, run_root)
         inside = SUB.runs_inside(catalog, run_root) | {run_root}
         if len(inside) > 1:  # a flow: the graph of everything its runs used and logged
-            up_seeds = sorted(set(up_seeds) | SUB.used_inside(catalog, run_root))
+            up_seeds = SUB.used_inside(catalog, run_root)
             down_seeds = sorted(SUB.logged_inside(catalog, run_root))
         run_depth = None if depth is None else depth - 1
     else:

@@ -62,7 +62,7 @@ def run_details(run: plait.RunRecord) -> dict[str, Any]:
     out: dict[str, Any] = {"metrics": metrics(run), "inherited": [
         {**brief_row(v), "via": via} for v, via in subtree.inherited(catalog, run.id)]}
     if run.children:
-        used = subtree.used_inside(catalog, run.id)
+        used = {key for key, _ in subtree.used_inside(catalog, run.id)}
         names = {r.id: r.name for r in _runs_inside(run)}
         out["subtree"] = {
             "runs": len(names),

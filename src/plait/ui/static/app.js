@@ -166,6 +166,7 @@
         else if (e.kind === "version.updated") what = "changed " + Object.keys(d.new || {}).join(", ");
         else if (e.kind === "version.logged") what = "logged";
         else if (e.kind === "version.used") what = "used";
+        else if (e.kind === "version.produced") what = "produced again (same content)";
         return [when(e.time), e.version, what, e.user, e.run ? link(runHref(e.run), e.run.slice(-8)) : "-"];
       });
       add(clear(body), h("div", { id: "history" }, table(["Time", "Version", "Change", "By", "Run"], rows)));
