@@ -27,12 +27,23 @@ def no_markup_from_data(html: str) -> None:
 
 
 def test_a_version_is_a_card_and_a_short_repr(made):
-    _, raw, changed, _ = made
+    _, raw, changed, run = made
     html = raw._repr_html_()
     no_markup_from_data(html)
     assert "raw:v0" in html and "&lt;script&gt;x&lt;/script&gt;" in html and "&lt;img src=x" in html
     assert repr(changed) == "<ArtifactVersion raw:v1 dataset, 12 B in 1 files, aliases: latest, prod>"
     assert ">prod</span>" in changed._repr_html_()
+    assert f"prepare (finished) {run.id}" in html
+
+
+def test_a_version_card_names_its_preferred_producer_and_counts_the_others(file_store):
+    with pytest.raises(RuntimeError), plait.run("train", store=file_store) as failed:
+        failed.log(b"w", name="model")
+        raise RuntimeError("boom")
+    with plait.run("train", store=file_store) as rerun:
+        version = rerun.log(b"w", name="model")
+    html = version._repr_html_()
+    assert f"train (finished) {rerun.id}" in html and "and 1 other run<" in html
 
 
 def test_a_run_shows_config_summary_inputs_and_outputs(made):

@@ -53,7 +53,11 @@ def _json(value: Any) -> str:
 
 def version_html(v: Any) -> str:
     """Return a card for an :class:`~plait.ArtifactVersion`: facts, aliases, notes, metadata."""
-    producer = f"run {_e(v.created_by)}" if v.created_by else "-"
+    preferred, others = v.produced_by, len(v.producers) - 1
+    producer = "-"
+    if preferred is not None:
+        producer = _e(f"{preferred.name} ({preferred.status}) {preferred.id}") + (
+            f" <span style='{_MUTED}'>and {others} other run{'s' if others > 1 else ''}</span>" if others > 0 else "")
     facts = [("digest", f"<code>{_e(v.digest)}</code>"), ("size", _e(f"{human_size(v.size)} in {v.file_count} files")),
              ("created", _e(v.created_at)), ("produced by", producer)]
     if v.deleted:
