@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
     from plait.base.describe import type_name
     from plait.errors import (
+        AccessError,
         ConflictError,
         ConversionError,
         CorruptRecordError,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         PlaitError,
         PlaitWarning,
         PluginWarning,
+        ProtectedAliasError,
         ReadOnlyError,
         ReferenceChangedError,
         ReferenceRefusedError,
@@ -85,6 +87,7 @@ if TYPE_CHECKING:
 #: Where each export lives. Exports are imported on first use (PEP 562), so ``import plait``
 #: loads none of pydantic, fsspec or the core. Keep in step with the imports above and ``__all__``.
 _EXPORTS = {
+    "AccessError": "plait.errors",
     "Artifact": "plait.formats.artifact",
     "ArtifactVersion": "plait.tracking.nodes",
     "ConflictError": "plait.errors",
@@ -106,6 +109,7 @@ _EXPORTS = {
     "PlaitError": "plait.errors",
     "PlaitWarning": "plait.errors",
     "PluginWarning": "plait.errors",
+    "ProtectedAliasError": "plait.errors",
     "ReadOnlyError": "plait.errors",
     "Reference": "plait.formats.reference",
     "ReferenceChangedError": "plait.errors",
@@ -153,6 +157,7 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessError",
     "Artifact",
     "ArtifactVersion",
     "ConflictError",
@@ -174,6 +179,7 @@ __all__ = [
     "PlaitError",
     "PlaitWarning",
     "PluginWarning",
+    "ProtectedAliasError",
     "ReadOnlyError",
     "Reference",
     "ReferenceChangedError",

@@ -108,7 +108,7 @@ def test_a_viewer_cannot_edit(team, caplog):
     after = store.get("raw:v1")
     assert (after.description, dict(after.metadata), after.aliases) == (before.description, dict(before.metadata), before.aliases)
     assert "refused: vera (viewer) may not change notes" in caplog.text
-    assert "PUT /api/versions/raw/1/description refused (403)" in caplog.text
+    assert "PUT /api/versions/raw/1/description by vera refused (403)" in caplog.text
 
 
 def test_an_editor_edits_and_the_history_says_who(team):
@@ -118,12 +118,37 @@ def test_an_editor_edits_and_the_history_says_who(team):
     r = c.patch("/api/versions/raw/1/metadata", json={"set": {"reviewed": True, "rows": 5}, "remove": ["license"]})
     assert r.status_code == 200 and r.json()["metadata"] == {"rows": 5, "reviewed": True}
     assert c.post("/api/artifacts/raw/aliases", json={"alias": "prod", "number": 0}).json()["aliases"] == [
-        {"alias": "prod", "number": 0, "version": "v0"}]
+        {"alias": "prod", "number": 0, "version": "v0", "protected": False}]
     assert c.delete("/api/artifacts/raw/aliases/prod").json()["aliases"] == []
     history = store.get("raw:v1").history()
     assert [(h.kind, h.user) for h in history[-3:]] == [("version.updated", "ed"), ("version.updated", "ed"), ("alias.set", "ed")]
     moves = c.get("/api/artifacts/raw/aliases").json()["history"]
     assert [(m["kind"], m["user"]) for m in moves[:2]] == [("removed", "ed"), ("set", "ed")]
+
+
+def test_only_an_admin_moves_a_protected_alias(team, caplog):
+    store, client, _ = team
+    store.set_setting("aliases.protected", ["prod"])
+    events = len(store.backend.find("events"))
+    caplog.set_level(logging.WARNING, logger="plait.ui")
+    ed = client("ed")
+    assert ed.get("/api/artifacts/raw/aliases").json()["aliases"] == [{"alias": "prod", "number": 1, "version": "v1", "protected": True}]
+    for method, url, body in [("POST", "/api/artifacts/raw/aliases", {"alias": "prod", "number": 0}),
+                              ("DELETE", "/api/artifacts/raw/aliases/prod", None)]:
+        r = ed.request(method, url, json=body)
+        assert r.status_code == 403 and "raw:prod is protected (store setting aliases.protected)" in r.json()["error"]
+        assert "only an admin may" in r.json()["error"]
+    assert store.get("raw:prod").number == 1 and len(store.backend.find("events")) == events
+    assert "POST /api/artifacts/raw/aliases by ed refused (403): raw:prod is protected" in caplog.text
+    assert ed.post("/api/artifacts/raw/aliases", json={"alias": "staging", "number": 0}).status_code == 200  # others move freely
+    ada = client("ada")
+    r = ada.post("/api/artifacts/raw/aliases", json={"alias": "prod", "number": 0})
+    assert r.status_code == 200 and store.get("raw:prod").number == 0
+    (move,) = [m for m in ada.get("/api/artifacts/raw/aliases").json()["history"] if m["alias"] == "prod" and m["user"] == "ada"]
+    assert move["protected"] and move["old"] == 1
+    last = store.get("raw:v0").history()[-1]
+    assert (last.kind, last.user, last.detail["protected"]) == ("alias.set", "ada", True)
+    assert str(last).endswith("alias 'prod' set (from v1) (protected)  by ada")
 
 
 def test_writes_need_the_sessions_csrf_token(team):

@@ -110,6 +110,32 @@ def test_an_editor_moves_an_alias_and_edits_a_note(team_server, page, screenshot
     assert page.errors == []
 
 
+def test_only_an_admin_moves_a_protected_alias(team_server, page, browser, screenshots):
+    url, store, _ = team_server
+    store.set_setting("aliases.protected", ["prod"])
+    login(page, url, "ed")
+    page.goto(url + "/v/raw/0")
+    expect(page.locator(".aliases .badge.protected")).to_have_text("protected")
+    expect(page.locator("[data-move='prod']")).to_be_disabled()
+    expect(page.locator("[data-remove='prod']")).to_be_disabled()
+    # a disabled button is the page's courtesy: the API itself refuses the editor
+    status = page.evaluate("""() => fetch('/api/session').then(r => r.json()).then(s => fetch('/api/artifacts/raw/aliases', {
+        method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf}, body: JSON.stringify({alias: 'prod', number: 0})
+    }).then(r => r.json().then(b => [r.status, b.error])))""")
+    assert status[0] == 403 and "raw:prod is protected" in status[1]
+    assert store.get("raw:prod").number == 1
+    admin = browser.new_page()
+    login(admin, url, "ada")
+    admin.goto(url + "/v/raw/0")
+    admin.click("[data-move='prod']")
+    expect(admin.locator("#alias-history tbody tr").first).to_contain_text("moved v1 → v0 (protected)")
+    assert admin.locator("#alias-history tbody tr").first.locator("td").nth(3).text_content() == "ada"
+    assert store.get("raw:prod").number == 0
+    admin.screenshot(path=str(screenshots / "protected-alias.png"), full_page=True)
+    admin.close()
+    assert page.errors == []
+
+
 def test_csrf_and_host_checks_hold_off_loopback(team_server, page, browser):
     url, store, _ = team_server
     login(page, url, "ed")

@@ -64,9 +64,9 @@ class HistoryEntry:
         d = self.detail
         if self.kind == R.ALIAS_SET:
             moved = f" (from v{d['old']})" if d.get("old") is not None else ""
-            what = f"alias {d['alias']!r} set{moved}"
+            what = f"alias {d['alias']!r} set{moved}" + (" (protected)" if d.get("protected") else "")
         elif self.kind == R.ALIAS_REMOVED:
-            what = f"alias {d['alias']!r} removed"
+            what = f"alias {d['alias']!r} removed" + (" (protected)" if d.get("protected") else "")
         elif self.kind == R.VERSION_UPDATED:
             what = "updated " + ", ".join(f"{k}: {json.dumps(d['old'].get(k))} -> {json.dumps(v)}" for k, v in d["new"].items())
         elif self.kind == R.VERSION_LOGGED:
@@ -251,20 +251,25 @@ class ArtifactVersion:
 
     # -- changes --------------------------------------------------------------------------------
 
-    def set_alias(self, alias: str) -> ArtifactVersion:
+    def set_alias(self, alias: str, *, force_protected: bool = False) -> ArtifactVersion:
         """Point ``alias`` at this version (moving it from another version of the name).
 
+        :param force_protected: needed for a protected alias (store setting ``aliases.protected``);
+            the change is recorded as a protected one.
         :returns: this version as it is now.
+        :raises ProtectedAliasError: for a protected alias without ``force_protected``.
         """
-        self.store.set_alias(self.spec, check_alias(alias), run=_active_run_id(self.store))
+        self.store.set_alias(self.spec, check_alias(alias), run=_active_run_id(self.store), force_protected=force_protected)
         return self.refresh()
 
-    def remove_alias(self, alias: str) -> ArtifactVersion:
+    def remove_alias(self, alias: str, *, force_protected: bool = False) -> ArtifactVersion:
         """Remove ``alias`` from this version.
 
+        :param force_protected: needed for a protected alias (see :meth:`set_alias`).
         :raises NotFoundError: if the alias is not on this version.
+        :raises ProtectedAliasError: for a protected alias without ``force_protected``.
         """
-        self.store.remove_alias(self.spec, alias, run=_active_run_id(self.store))
+        self.store.remove_alias(self.spec, alias, run=_active_run_id(self.store), force_protected=force_protected)
         return self.refresh()
 
     def update(self, *, metadata: Mapping[str, Any] | None = None, description: str | None = None, replace: bool = False) -> ArtifactVersion:
@@ -292,9 +297,9 @@ class ArtifactVersion:
             )
         return self.refresh()
 
-    def delete(self, *, force: bool = False) -> None:
+    def delete(self, *, force: bool = False, force_protected: bool = False) -> None:
         """Delete this version (see :meth:`Store.delete`)."""
-        self.store.delete(self.spec, force=force, run=_active_run_id(self.store))
+        self.store.delete(self.spec, force=force, run=_active_run_id(self.store), force_protected=force_protected)
 
     def refresh(self) -> ArtifactVersion:
         """Return this version as the store has it now."""
@@ -313,7 +318,7 @@ class ArtifactVersion:
             number = d.get("number")
             if number != self.number and not (event.kind == R.ALIAS_SET and d.get("old") == self.number):
                 continue
-            detail = {k: v for k, v in d.items() if k in ("alias", "old", "new", "number")} if event.kind != R.VERSION_LOGGED else {}
+            detail = {k: v for k, v in d.items() if k in ("alias", "old", "new", "number", "protected")} if event.kind != R.VERSION_LOGGED else {}
             out.append(HistoryEntry(event.time, event.kind, f"{self.name}:v{number}", event.user, event.run, detail))
         # by the time each change happened: events copied in by `sync` arrive later than they happened
         return History(sorted(out, key=lambda h: h.time))

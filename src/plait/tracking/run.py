@@ -296,6 +296,9 @@ class Run(RunRecord):
         :param description: overrides the draft's description.
         :param metadata: merged into the draft's metadata.
         :raises ConversionError: if no plugin can turn ``obj`` into an artifact.
+        :raises ProtectedAliasError: if one of ``aliases`` is protected (store setting
+            ``aliases.protected``) and would change: the version is logged, the alias is not set;
+            set it with ``version.set_alias(alias, force_protected=True)``.
         """
         run = self.current()
         if run is not self:

@@ -1,6 +1,7 @@
 """The dashboard's writes and its login: notes, metadata keys, aliases; session, login, logout.
 
-Every change needs the role it takes (an editor; an admin for a protected alias), is checked
+Every change needs the role it takes (an editor; an admin for a protected alias, the store
+setting ``aliases.protected``: an admin's change is recorded as a protected one), is checked
 before anything is written, and is recorded as an event carrying the logged-in user
 (:func:`plait.store.base.acting_as`), so it shows in the history with who made it.
 
@@ -153,7 +154,7 @@ def set_alias(request: Request, name: str, body: AliasIn) -> dict[str, Any]:
     check_alias(body.alias)
     version = version_of(request, check_name(name), body.number)
     with acting_as(who.name):
-        version.set_alias(body.alias)
+        version.set_alias(body.alias, force_protected=who.role == "admin")
     return {"name": name, "aliases": queries.aliases(store_of(request), name)}
 
 
@@ -164,5 +165,5 @@ def remove_alias(request: Request, name: str, alias: str) -> dict[str, Any]:
     store = store_of(request)
     check_alias(alias)
     with acting_as(who.name):
-        store.remove_alias(f"{check_name(name)}:{alias}", alias)
+        store.remove_alias(f"{check_name(name)}:{alias}", alias, force_protected=who.role == "admin")
     return {"name": name, "aliases": queries.aliases(store, name)}

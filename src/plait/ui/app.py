@@ -116,7 +116,8 @@ def create_app(store: Store, allow_edit: bool = False, *, trusted_hosts: Sequenc
     async def plait_error(request: Request, exc: PlaitError) -> JSONResponse:
         status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
         if status in (401, 403, 429):
-            log.warning("%s %s refused (%d): %s", request.method, request.url.path, status, exc)
+            who = getattr(getattr(request.state, "identity", None), "name", None)
+            log.warning("%s %s by %s refused (%d): %s", request.method, request.url.path, who or "nobody", status, exc)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyLogins) else None
         return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
 

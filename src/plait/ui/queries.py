@@ -98,9 +98,9 @@ def versions(store: Store, name: str, *, offset: int = 0, limit: int = 50) -> Pa
 
 
 def aliases(store: Store, name: str) -> list[dict[str, Any]]:
-    """Return the aliases of an artifact and the version each points at, by alias."""
+    """Return the aliases of an artifact, the version each points at and whether it is protected, by alias."""
     found = pages.live_aliases(store.catalog, [name]).get(name, {})
-    return [{"alias": a, "number": n, "version": f"v{n}"} for a, n in sorted(found.items())]
+    return [{"alias": a, "number": n, "version": f"v{n}", "protected": store.is_protected(name, a)} for a, n in sorted(found.items())]
 
 
 def runs(store: Store, *, name: str | None = None, kind: str | None = None, offset: int = 0, limit: int = 50) -> Page:

@@ -163,6 +163,7 @@
         var d = e.detail || {}, what = e.kind;
         if (e.kind === "alias.set") what = "alias \u201c" + d.alias + "\u201d set" + (d.old !== null && d.old !== undefined ? " (moved from v" + d.old + ")" : "");
         else if (e.kind === "alias.removed") what = "alias \u201c" + d.alias + "\u201d removed";
+        if (d.protected) what += " (protected)";
         else if (e.kind === "version.updated") what = "changed " + Object.keys(d.new || {}).join(", ");
         else if (e.kind === "version.logged") what = "logged";
         else if (e.kind === "version.used") what = "used";
