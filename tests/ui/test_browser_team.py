@@ -128,7 +128,8 @@ def test_only_an_admin_moves_a_protected_alias(team_server, page, browser, scree
     login(admin, url, "ada")
     admin.goto(url + "/v/raw/0")
     admin.click("[data-move='prod']")
-    expect(admin.locator("#alias-history tbody tr").first).to_contain_text("moved v1 → v0 (protected)")
+    expect(admin.locator("#alias-history tbody tr").first).to_contain_text("moved v1 \u2192 v0 (protected)")
+    expect(admin.locator("#history")).to_contain_text("alias \u201cprod\u201d set (moved from v1) (protected)")
     assert admin.locator("#alias-history tbody tr").first.locator("td").nth(3).text_content() == "ada"
     assert store.get("raw:prod").number == 0
     admin.screenshot(path=str(screenshots / "protected-alias.png"), full_page=True)
