@@ -14,7 +14,7 @@ import click
 from plait.base.describe import human_size
 from plait.errors import PlaitError, PlaitWarning
 
-__all__ = ["Context", "PlaitGroup", "human_size", "main", "pass_ctx", "parse_store_options", "table"]
+__all__ = ["Context", "PlaitGroup", "human_size", "main", "parse_store_options", "pass_ctx", "table"]
 
 _STORE_OPTION_HELP = ("A storage option for fsspec, repeatable; VALUE is JSON when it parses, dotted keys nest "
                       "(client_kwargs.endpoint_url=http://…). Added to $PLAIT_STORE_OPTIONS (a JSON object).")

@@ -29,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from plait.base.hosts import LOOPBACK_HOSTS
 from plait.errors import (
     AccessError,
     AuthenticationError,
@@ -43,7 +44,6 @@ from plait.ui.api import router
 from plait.ui.api_edit import router as edit_router
 from plait.ui.api_files import router as files_router
 from plait.ui.auth import AuthConfig, TooManyLogins, log
-from plait.base.hosts import LOOPBACK_HOSTS
 
 if TYPE_CHECKING:
     from plait.api.store import Store
