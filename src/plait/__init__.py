@@ -22,9 +22,11 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from plait.api.carry import carry
     from plait.api.functions import (
         active_run,
         diff,
+        find,
         get,
         lineage,
         load,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from plait.base.describe import type_name
     from plait.errors import (
         AccessError,
+        CarryWarning,
         ConflictError,
         ConversionError,
         CorruptRecordError,
@@ -90,6 +93,7 @@ _EXPORTS = {
     "AccessError": "plait.errors",
     "Artifact": "plait.formats.artifact",
     "ArtifactVersion": "plait.tracking.nodes",
+    "CarryWarning": "plait.errors",
     "ConflictError": "plait.errors",
     "ConversionError": "plait.errors",
     "CorruptRecordError": "plait.errors",
@@ -124,8 +128,10 @@ _EXPORTS = {
     "SyncReport": "plait.ops.sync",
     "UnsupportedStoreError": "plait.errors",
     "active_run": "plait.api.functions",
+    "carry": "plait.api.carry",
     "current_store": "plait.api.store",
     "diff": "plait.api.functions",
+    "find": "plait.api.functions",
     "get": "plait.api.functions",
     "hookimpl": "plait.hookspecs",
     "lineage": "plait.api.functions",
@@ -160,6 +166,7 @@ __all__ = [
     "AccessError",
     "Artifact",
     "ArtifactVersion",
+    "CarryWarning",
     "ConflictError",
     "ConversionError",
     "CorruptRecordError",
@@ -194,8 +201,10 @@ __all__ = [
     "SyncReport",
     "UnsupportedStoreError",
     "active_run",
+    "carry",
     "current_store",
     "diff",
+    "find",
     "get",
     "hookimpl",
     "lineage",
