@@ -102,11 +102,14 @@ def test_a_viewer_cannot_edit(team, caplog):
     for method, url, body in [("PUT", "/api/versions/raw/1/description", {"description": "mine"}),
                               ("PATCH", "/api/versions/raw/1/metadata", {"set": {"x": 1}}),
                               ("POST", "/api/artifacts/raw/aliases", {"alias": "prod", "number": 0}),
-                              ("DELETE", "/api/artifacts/raw/aliases/prod", None)]:
+                              ("DELETE", "/api/artifacts/raw/aliases/prod", None),
+                              ("PATCH", "/api/versions/raw/1/tags", {"add": ["eu"]})]:
         r = c.request(method, url, json=body)
         assert r.status_code == 403 and "vera is a viewer" in r.json()["error"], (method, url)
     after = store.get("raw:v1")
-    assert (after.description, dict(after.metadata), after.aliases) == (before.description, dict(before.metadata), before.aliases)
+    assert (after.description, dict(after.metadata), after.aliases, after.tags) == (
+        before.description, dict(before.metadata), before.aliases, ())
+    assert "refused: vera (viewer) may not change tags" in caplog.text
     assert "refused: vera (viewer) may not change notes" in caplog.text
     assert "PUT /api/versions/raw/1/description by vera refused (403)" in caplog.text
 
@@ -124,6 +127,49 @@ def test_an_editor_edits_and_the_history_says_who(team):
     assert [(h.kind, h.user) for h in history[-3:]] == [("version.updated", "ed"), ("version.updated", "ed"), ("alias.set", "ed")]
     moves = c.get("/api/artifacts/raw/aliases").json()["history"]
     assert [(m["kind"], m["user"]) for m in moves[:2]] == [("removed", "ed"), ("set", "ed")]
+
+
+def test_an_editor_tags_a_version_and_the_history_says_who(team):
+    store, client, _ = team
+    c = client("ed")
+    r = c.patch("/api/versions/raw/1/tags", json={"add": ["reviewed", "eu"]})
+    assert r.status_code == 200 and r.json()["tags"] == ["eu", "reviewed"]
+    r = c.patch("/api/versions/raw/1/tags", json={"add": ["gold"], "remove": ["eu"]})
+    assert r.status_code == 200 and r.json()["tags"] == ["gold", "reviewed"]
+    assert store.get("raw:v1").tags == ("gold", "reviewed")
+    history = c.get("/api/versions/raw/1/history").json()
+    assert [(h["kind"], h["user"], h["detail"]) for h in history[-2:]] == [
+        ("tags.changed", "ed", {"number": 1, "added": ["eu", "reviewed"], "removed": []}),
+        ("tags.changed", "ed", {"number": 1, "added": ["gold"], "removed": ["eu"]})]
+    assert history[-1]["text"].endswith("tags +gold -eu  by ed")
+    events = len(store.backend.find("events"))
+    assert c.patch("/api/versions/raw/1/tags", json={"add": ["gold"]}).json()["tags"] == ["gold", "reviewed"]
+    assert len(store.backend.find("events")) == events  # a tag it already carries: nothing recorded
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [
+    ({"add": ["no spaces"]}, 400, "tag"),
+    ({"add": ["x" * 129]}, 400, "tag"),
+    ({"remove": ["absent"]}, 404, "raw:v1 has no tag 'absent' (its tags: keep)"),
+    ({"add": ["a"], "remove": ["a"]}, 400, "tag 'a' is both added and removed"),
+    ({}, 400, "give at least one tag to add or remove"),
+    ({"add": [f"t{i}" for i in range(300)]}, 422, "add"),
+    ({"add": "eu"}, 422, "add"),
+    (b'{"add": ["\\ud800"]}', 400, "tag"),
+])
+def test_bad_tag_edits_change_nothing_and_are_logged(team, caplog, body, status, message):
+    store, client, _ = team
+    store.get("raw:v1").add_tags("keep")
+    events = len(store.backend.find("events"))
+    c = client("ed")
+    caplog.set_level(logging.WARNING, logger="plait.ui")
+    if isinstance(body, bytes):
+        r = c.patch("/api/versions/raw/1/tags", content=body, headers={"Content-Type": "application/json"})
+    else:
+        r = c.patch("/api/versions/raw/1/tags", json=body)
+    assert r.status_code == status and message in r.json()["error"], r.text
+    assert store.get("raw:v1").tags == ("keep",) and len(store.backend.find("events")) == events
+    assert f"PATCH /api/versions/raw/1/tags by ed refused ({status})" in caplog.text
 
 
 def test_only_an_admin_moves_a_protected_alias(team, caplog):
@@ -161,6 +207,8 @@ def test_writes_need_the_sessions_csrf_token(team):
     assert r.status_code == 403 and store.get("raw:v1").description == ""
     other = client("ada").headers["X-CSRF-Token"]
     assert c.put("/api/versions/raw/1/description", json={"description": "x"}, headers={"X-CSRF-Token": other}).status_code == 403
+    r = c.patch("/api/versions/raw/1/tags", json={"add": ["eu"]}, headers={"X-CSRF-Token": other})
+    assert r.status_code == 403 and "CSRF" in r.json()["error"] and store.get("raw:v1").tags == ()
 
 
 def test_expired_forged_and_ended_sessions_are_refused(team, monkeypatch, caplog):

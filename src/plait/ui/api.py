@@ -57,24 +57,34 @@ def store_info(request: Request) -> dict[str, Any]:
     store = store_of(request)
     return {"url": store.url, "id": store.id, "algorithm": store.algorithm, "allow_edit": request.app.state.allow_edit,
             "auth": request.app.state.auth.mode,
-            "counts": queries.counts(store), "types": queries.types(store), "run_kinds": queries.run_kinds(store)}
+            "counts": queries.counts(store), "types": queries.types(store), "run_kinds": queries.run_kinds(store),
+            "tags": queries.tags(store)}
 
 
 @router.get("/artifacts", summary="List artifacts")
 def list_artifacts(request: Request, type: str | None = Query(None, max_length=128), q: str | None = Query(None, max_length=128),
-                   offset: int = 0, limit: int = 50) -> dict[str, Any]:
-    """Return one page of artifacts by name: version count, latest version, size, last update."""
-    return queries.artifacts(store_of(request), type=type, q=q, offset=offset, limit=limit).to_dict()
+                   tag: str | None = Query(None, max_length=128), offset: int = 0, limit: int = 50) -> dict[str, Any]:
+    """Return one page of artifacts by name: version count, latest version, size, last update
+    (``tag``: only those with a version carrying it)."""
+    return queries.artifacts(store_of(request), type=type, q=q, tag=tag, offset=offset, limit=limit).to_dict()
 
 
 @router.get("/artifacts/{name}/versions", summary="List an artifact's versions")
-def list_versions(request: Request, name: str, offset: int = 0, limit: int = 50) -> dict[str, Any]:
-    """Return one page of an artifact's versions, newest first: aliases, size, files, producer run."""
+def list_versions(request: Request, name: str, tag: str | None = Query(None, max_length=128), offset: int = 0,
+                  limit: int = 50) -> dict[str, Any]:
+    """Return one page of an artifact's versions, newest first: aliases, tags, size, files, producer run
+    (``tag``: only those carrying it)."""
     store = store_of(request)
-    page = queries.versions(store, check_name(name), offset=offset, limit=limit)
-    if page.total == 0:
+    page = queries.versions(store, check_name(name), tag=tag, offset=offset, limit=limit)
+    if page.total == 0 and not tag:
         store.versions(name)  # raises NotFoundError listing what exists
     return page.to_dict()
+
+
+@router.get("/tags", summary="List tags")
+def list_tags(request: Request, name: str | None = Query(None, max_length=128)) -> list[dict[str, Any]]:
+    """Return every tag on a live version (of artifact ``name``, if given) with how many versions carry it."""
+    return queries.tags(store_of(request), check_name(name) if name else None)
 
 
 @router.get("/find", summary="Search versions")

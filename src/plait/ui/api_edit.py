@@ -1,13 +1,9 @@
-"""The dashboard's writes and its login: notes, metadata keys, aliases; session, login, logout.
+"""The dashboard's writes and its login: notes, metadata keys, tags, aliases; session, login, logout.
 
 Every change needs the role it takes (an editor; an admin for a protected alias, the store
 setting ``aliases.protected``: an admin's change is recorded as a protected one), is checked
 before anything is written, and is recorded as an event carrying the logged-in user
 (:func:`plait.store.base.acting_as`), so it shows in the history with who made it.
-
-Tags on versions (issue 21) are edited the same way once the store records them: a
-``POST``/``DELETE`` pair beside the alias endpoints, taking an editor (``static/edit.js`` has
-the matching form beside ``aliasForm``).
 """
 
 from __future__ import annotations
@@ -20,8 +16,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from plait.errors import InvalidMetadataError
-from plait.formats.names import check_alias, check_name
+from plait.formats.names import MAX_TAGS, check_alias, check_name
 from plait.store.base import acting_as
+from plait.store.labels import change_tags
 from plait.ui import queries
 from plait.ui.api import version_dict
 from plait.ui.auth import COOKIE, Identity, require
@@ -46,6 +43,13 @@ class MetadataIn(BaseModel):
 
     set: dict[str, Any] = Field(default_factory=dict, description="keys to set, with JSON values")
     remove: list[str] = Field(default_factory=list, description="keys to remove")
+
+
+class TagsIn(BaseModel):
+    """Tags to put on a version and tags to take off it (one event for them all)."""
+
+    add: list[str] = Field(default_factory=list, max_length=MAX_TAGS, description="tags to put on")
+    remove: list[str] = Field(default_factory=list, max_length=MAX_TAGS, description="tags to take off")
 
 
 class AliasIn(BaseModel):
@@ -145,6 +149,17 @@ def edit_metadata(request: Request, name: str, number: int, body: MetadataIn) ->
     merged = {k: v for k, v in {**version.metadata, **body.set}.items() if k not in body.remove}
     with acting_as(who.name):
         return version_dict(version.update(metadata=merged, replace=True))
+
+
+@router.patch("/versions/{name}/{number}/tags", summary="Add and remove a version's tags")
+def edit_tags(request: Request, name: str, number: int, body: TagsIn) -> dict[str, Any]:
+    """Put tags on and take tags off the version (editors); one ``tags.changed`` event records both,
+    with its author. Removing a tag the version does not carry changes nothing (404)."""
+    who = _editor(request, "change tags")
+    version = version_of(request, name, number)
+    with acting_as(who.name):
+        change_tags(version.store, version.name, version.number, add=body.add, remove=body.remove)
+    return version_dict(version.refresh())
 
 
 @router.post("/artifacts/{name}/aliases", summary="Set or move an alias")

@@ -70,6 +70,8 @@ _STATUS: list[tuple[type[PlaitError], int]] = [
 PAGES = ("/", "/a/{name}", "/v/{name}/{number}", "/runs", "/r/{run_id}", "/lineage", "/api-docs", "/compare", "/login")
 #: The largest request body a write may send (a note is at most 100,000 characters).
 MAX_BODY = 1 << 20
+#: The methods that change nothing.
+_SAFE = ("GET", "HEAD", "OPTIONS")
 #: What answers without a login: the login itself and who is asking.
 PUBLIC = ("/api/session", "/api/login", "/api/logout")
 __all__ = ["LOOPBACK_HOSTS", "PAGES", "PUBLIC", "create_app", "static_dir"]
@@ -115,9 +117,8 @@ def create_app(store: Store, allow_edit: bool = False, *, trusted_hosts: Sequenc
     @app.exception_handler(PlaitError)
     async def plait_error(request: Request, exc: PlaitError) -> JSONResponse:
         status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
-        if status in (401, 403, 429):
-            who = getattr(getattr(request.state, "identity", None), "name", None)
-            log.warning("%s %s by %s refused (%d): %s", request.method, request.url.path, who or "nobody", status, exc)
+        if status in (401, 403, 429) or (status < 500 and request.method not in _SAFE):
+            _log_refusal(request, status, exc)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyLogins) else None
         return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
 
@@ -126,11 +127,15 @@ def create_app(store: Store, allow_edit: bool = False, *, trusted_hosts: Sequenc
         message = str(exc.detail)
         if exc.status_code == 400 and "parsing the body" in message:
             message = "the request body is not JSON in UTF-8; nothing was changed"
+        if request.method not in _SAFE:
+            _log_refusal(request, exc.status_code, message)
         return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors())
+        if request.method not in _SAFE:
+            _log_refusal(request, 422, problems)
         return JSONResponse({"error": f"bad request: {problems}"}, status_code=422)
 
     hosts = {h.lower() for h in trusted_hosts} if trusted_hosts is not None else None
@@ -149,6 +154,12 @@ def create_app(store: Store, allow_edit: bool = False, *, trusted_hosts: Sequenc
     return app
 
 
+def _log_refusal(request: Request, status: int, why: object) -> None:
+    """Log a refused request: every refused write, and every refused login or right."""
+    who = getattr(getattr(request.state, "identity", None), "name", None)
+    log.warning("%s %s by %s refused (%d): %s", request.method, request.url.path, who or "nobody", status, why)
+
+
 async def _who(request: Request, auth: AuthConfig) -> tuple[int, str] | None:
     """Find who is asking (``request.state.identity``) and refuse what they may not even try."""
     peer = request.client.host if request.client else None
@@ -163,7 +174,7 @@ async def _who(request: Request, auth: AuthConfig) -> tuple[int, str] | None:
         return None
     if identity is None:
         return 401, problem or "log in first (open /login), or send an API token: Authorization: Bearer plait_…"
-    if request.method not in ("GET", "HEAD", "OPTIONS") and identity.csrf is not None:
+    if request.method not in _SAFE and identity.csrf is not None:
         sent = request.headers.get("x-csrf-token", "")
         if not hmac.compare_digest(sent, identity.csrf):
             return 403, "this change carries no valid CSRF token (X-CSRF-Token from /api/session); reload the page and try again"
@@ -179,7 +190,7 @@ def _refusal(request: Request, hosts: set[str] | None) -> tuple[int, str] | None
     if hosts is not None and _host_name(host) not in hosts:
         return 400, (f"this dashboard answers only to {', '.join(sorted(hosts))}; open it by one of those names "
                      "(or allow another: plait ui --allowed-host NAME, or PLAIT_UI_ALLOWED_HOSTS for the ASGI app)")
-    if request.method in ("GET", "HEAD", "OPTIONS"):
+    if request.method in _SAFE:
         return None
     origin = request.headers.get("origin")
     if origin and urlsplit(origin).netloc.lower() != host.lower():
