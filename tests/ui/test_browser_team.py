@@ -77,7 +77,7 @@ def test_a_viewer_cannot_edit_in_the_page_nor_through_the_api(team_server, page)
     login(page, url, "vera")
     page.goto(url + "/v/raw/1")
     page.locator("#notes").wait_for()
-    assert page.locator("#notes-edit, #meta-form, #alias-form, [data-move], [data-remove]").count() == 0
+    assert page.locator("#notes-edit, #meta-form, #alias-form, #tag-form, [data-move], [data-remove], [data-untag]").count() == 0
     assert page.locator("#edit-mode").text_content() == "read-only"
     # the page hides the buttons; the API refuses the write itself, with the session's own CSRF token
     status = page.evaluate("""() => fetch('/api/session').then(r => r.json()).then(s => fetch('/api/versions/raw/1/description', {
@@ -107,6 +107,48 @@ def test_an_editor_moves_an_alias_and_edits_a_note(team_server, page, screenshot
         ("alias.set", "ed"), ("version.updated", "ed"), ("version.updated", "ed")]
     expect(page.locator("#history")).to_contain_text("ed")
     page.screenshot(path=str(screenshots / "version-edited.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_an_editor_tags_versions_and_the_listings_filter_by_tag(team_server, page, screenshots):
+    url, store, _ = team_server
+    store.get("raw:v0").add_tags("archived")
+    login(page, url, "ed")
+    page.goto(url + "/v/raw/1")
+    expect(page.locator("#tags")).to_contain_text("No tags.")
+    page.fill("#tag-name", "reviewed, eu")
+    page.click("#tag-add")
+    expect(page.locator("#tags .badge.tag")).to_have_text(["eu", "reviewed"])
+    expect(page.locator("#version-tags .badge.tag")).to_have_text(["eu", "reviewed"])
+    expect(page.locator("#history tbody tr").first).to_contain_text("tags +eu +reviewed")
+    assert page.locator("#history tbody tr").first.locator("td").nth(3).text_content() == "ed"
+    page.click("[data-untag='eu']")
+    expect(page.locator("#tags .badge.tag")).to_have_text(["reviewed"])
+    expect(page.locator("#history tbody tr").first).to_contain_text("tags \u2212eu")
+    page.fill("#tag-name", "not a tag!")
+    page.click("#tag-add")
+    expect(page.locator("#tag-status")).to_contain_text("tag")
+    assert store.get("raw:v1").tags == ("reviewed",)
+    assert [(h.kind, h.user, h.detail["added"], h.detail["removed"]) for h in store.get("raw:v1").history()
+            if h.kind == "tags.changed"] == [
+        ("tags.changed", "ed", ["eu", "reviewed"], []), ("tags.changed", "ed", [], ["eu"])]
+    page.screenshot(path=str(screenshots / "version-tags.png"), full_page=True)
+    # the artifact's versions show their tags and filter by one; a tag badge opens that filter
+    page.click("#tags a")
+    expect(page).to_have_url(url + "/a/raw?tag=reviewed")
+    expect(page.locator("#version-list tbody tr")).to_have_count(1)
+    expect(page.locator("#version-list tbody tr").first).to_contain_text("reviewed")
+    page.select_option("#tag-filter", "archived")
+    expect(page.locator("#version-list tbody tr")).to_have_count(1)
+    expect(page.locator("#version-list tbody tr").first).to_contain_text("v0")
+    page.select_option("#tag-filter", "")
+    expect(page.locator("#version-list tbody tr")).to_have_count(2)
+    # the artifacts list filters to the names with a version carrying the tag
+    page.goto(url + "/?tag=reviewed")
+    expect(page.locator("#artifact-list tbody tr")).to_have_count(1)
+    expect(page.locator("#artifact-list tbody tr").first).to_contain_text("raw")
+    page.select_option("#tag-filter", "")
+    expect(page.locator("#artifact-list tbody tr")).not_to_have_count(1)
     assert page.errors == []
 
 

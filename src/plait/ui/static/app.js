@@ -6,23 +6,24 @@
     versionHref = P.versionHref, runHref = P.runHref, runLink = P.runLink, api = P.api, fail = P.fail, section = P.section,
     table = P.table, pager = P.pager, query = P.query, setQuery = P.setQuery;
   var main = document.getElementById("main");
-  var info = { allow_edit: false, types: [], run_kinds: [] };
+  var info = { allow_edit: false, types: [], run_kinds: [], tags: [] };
   var PAGE = 50;
 
   // -- artifacts -------------------------------------------------------------------------------
   function artifactsPage() {
-    var q = query(), state = { type: q.get("type") || "", q: q.get("q") || "", offset: +(q.get("offset") || 0) };
+    var q = query(), state = { type: q.get("type") || "", q: q.get("q") || "", tag: q.get("tag") || "", offset: +(q.get("offset") || 0) };
     var typeSel = h("select", { id: "type-filter", "aria-label": "type", onchange: function () { state.type = typeSel.value; state.offset = 0; load(); } },
       h("option", { value: "" }, "all types"),
       info.types.map(function (t) { return h("option", { value: t.type, selected: t.type === state.type }, t.type + " (" + t.artifacts + ")"); }));
+    var tagSel = tagFilter(info.tags, state.tag, function (t) { state.tag = t; state.offset = 0; load(); });
     var timer = null;
     var search = h("input", { id: "search", type: "search", placeholder: "search names", value: state.q, "aria-label": "search",
       oninput: function () { clearTimeout(timer); timer = setTimeout(function () { state.q = search.value; state.offset = 0; load(); }, 200); } });
     var out = h("div", { id: "artifact-list" });
-    add(clear(main), [h("h1", {}, "Artifacts"), h("div", { "class": "controls" }, search, typeSel), out]);
+    add(clear(main), [h("h1", {}, "Artifacts"), h("div", { "class": "controls" }, search, typeSel, tagSel), out]);
     function load() {
-      setQuery({ type: state.type, q: state.q, offset: state.offset || "" });
-      api("/api/artifacts?limit=" + PAGE + "&offset=" + state.offset + "&type=" + enc(state.type) + "&q=" + enc(state.q)).then(function (page) {
+      setQuery({ type: state.type, q: state.q, tag: state.tag, offset: state.offset || "" });
+      api("/api/artifacts?limit=" + PAGE + "&offset=" + state.offset + "&type=" + enc(state.type) + "&q=" + enc(state.q) + "&tag=" + enc(state.tag)).then(function (page) {
         var rows = page.items.map(function (a) {
           return [link("/a/" + enc(a.name), a.name, "name"), h("span", { "class": "type" }, a.type), a.versions,
             link(versionHref(a.name, a.latest_number), a.latest), badges(a.aliases, "alias"), size(a.size), when(a.updated_at)];
@@ -36,28 +37,44 @@
 
   // -- one artifact's versions -----------------------------------------------------------------
   function artifactPage(name) {
-    var out = h("div", { id: "version-list" }), offset = +(query().get("offset") || 0);
+    var out = h("div", { id: "version-list" }), offset = +(query().get("offset") || 0), tag = query().get("tag") || "";
+    var filter = h("span", {});
     var aliases = section("Aliases"), graph = section("Lineage of the latest version");
     var compareBtn = h("button", { type: "button", id: "compare-selected", disabled: true, onclick: function () {
       var specs = Array.prototype.map.call(out.querySelectorAll("input.pick:checked"), function (c) { return "specs=" + enc(c.value); });
       navigate("/compare?" + specs.join("&"));
     } }, "compare selected");
-    add(clear(main), [h("p", { "class": "crumbs" }, link("/", "Artifacts"), " / "), h("h1", {}, name), h("div", { "class": "controls" }, compareBtn), out, aliases, graph]);
+    add(clear(main), [h("p", { "class": "crumbs" }, link("/", "Artifacts"), " / "), h("h1", {}, name), h("div", { "class": "controls" }, compareBtn, filter), out, aliases, graph]);
+    api("/api/tags?name=" + enc(name)).then(function (tags) {
+      add(clear(filter), tagFilter(tags, tag, function (t) { tag = t; offset = 0; load(); }));
+    }).catch(fail(filter));
     function load() {
-      setQuery({ offset: offset || "" });
-      api("/api/artifacts/" + enc(name) + "/versions?limit=" + PAGE + "&offset=" + offset).then(function (page) {
+      setQuery({ tag: tag, offset: offset || "" });
+      api("/api/artifacts/" + enc(name) + "/versions?limit=" + PAGE + "&offset=" + offset + "&tag=" + enc(tag)).then(function (page) {
         var rows = page.items.map(function (v) {
           var pick = h("input", { type: "checkbox", "class": "pick", value: v.spec, "aria-label": "compare " + v.spec, onchange: function () {
             compareBtn.disabled = out.querySelectorAll("input.pick:checked").length < 2;
           } });
-          return [pick, link(versionHref(name, v.number), v.version, "name"), badges(v.aliases), size(v.size), v.file_count, runLink(v.run), when(v.created_at)];
+          return [pick, link(versionHref(name, v.number), v.version, "name"), badges(v.aliases), badges(v.tags, "tag"), size(v.size), v.file_count, runLink(v.run), when(v.created_at)];
         });
-        add(clear(out), [table(["", "Version", "Aliases", "Size", "Files", "Produced by", "Created"], rows), pager(page, function (o) { offset = o; load(); })]);
+        add(clear(out), [page.items.length ? table(["", "Version", "Aliases", "Tags", "Size", "Files", "Produced by", "Created"], rows)
+          : h("p", { "class": "muted" }, "No version carries tag \u201c" + tag + "\u201d."), pager(page, function (o) { offset = o; load(); })]);
       }).catch(fail(out));
     }
     load();
     drawAliases(aliases.body, name, null);
     drawGraph(graph.body, name + ":latest");
+  }
+
+  /* A select of tags (each with how many versions carry it) that calls pick(tag) on a change; "" is every tag. */
+  function tagFilter(tags, current, pick) {
+    if (!tags.length && !current) return null;
+    var known = tags.some(function (t) { return t.tag === current; });
+    var sel = h("select", { id: "tag-filter", "aria-label": "tag", onchange: function () { pick(sel.value); } },
+      h("option", { value: "" }, "all tags"),
+      current && !known ? h("option", { value: current, selected: true }, current + " (0)") : null,
+      tags.map(function (t) { return h("option", { value: t.tag, selected: t.tag === current }, t.tag + " (" + t.versions + ")"); }));
+    return sel;
   }
 
   /* An artifact's aliases, where each points, and every move (window.PlaitEdit adds the editing). */
@@ -85,10 +102,10 @@
     var base = "/api/versions/" + enc(name) + "/" + number;
     api(base).then(function (v) {
       var notes = section("Notes"), meta = section("Metadata"), files = section("Files"), hist = section("History"),
-        diff = section("Diff and compare"), graph = section("Lineage"), use = section("Use it"), aliases = section("Aliases");
+        diff = section("Diff and compare"), graph = section("Lineage"), use = section("Use it"), aliases = section("Aliases"), tags = section("Tags");
       add(clear(main), [
         h("p", { "class": "crumbs" }, link("/", "Artifacts"), " / ", link("/a/" + enc(name), name), " / "),
-        h("h1", {}, v.spec, " ", h("span", { "class": "type" }, v.type), " ", badges(v.aliases)),
+        h("h1", {}, v.spec, " ", h("span", { "class": "type" }, v.type), " ", badges(v.aliases), " ", h("span", { id: "version-tags" }, badges(v.tags, "tag"))),
         h("dl", { "class": "facts" },
           h("dt", {}, "Digest"), h("dd", { "class": "mono" }, v.digest),
           h("dt", {}, "Size"), h("dd", {}, size(v.size) + " in " + v.file_count + " files"),
@@ -98,10 +115,11 @@
               return [i ? ", " : "; also ", runLink(r), " ", h("span", { "class": "status " + r.status }, r.status)];
             })),
           h("dt", {}, "Used by"), h("dd", {}, v.used_by.length ? v.used_by.map(function (r, i) { return [i ? ", " : "", runLink(r)]; }) : "-")),
-        use, notes, meta, graph, files, aliases, diff, hist]);
+        use, notes, meta, tags, graph, files, aliases, diff, hist]);
       drawUsage(use.body, v.usage);
       drawNotes(notes.body, v, base);
       drawMetadata(meta.body, v, base);
+      drawTags(tags.body, v, base);
       window.PlaitFiles.browse(files.body, base, "");
       drawAliases(aliases.body, name, v);
       drawHistory(hist.body, base);
@@ -123,6 +141,22 @@
       var hist = document.getElementById("history");
       if (hist) drawHistory(hist.parentNode, base);
     }));
+  }
+
+  /* A version's tags; an editor adds and removes them (window.PlaitEdit), and the history shows who did. */
+  function drawTags(body, v, base) {
+    var list = (v.tags || []).map(function (t) {
+      return h("span", { "class": "tag-item" }, link("/a/" + enc(v.name) + "?tag=" + enc(t), h("span", { "class": "badge tag" }, t)),
+        window.PlaitEdit ? window.PlaitEdit.tagRemove(t, base, changed) : null);
+    });
+    function changed(nv) {
+      v.tags = nv.tags; drawTags(body, v, base);
+      add(clear(document.getElementById("version-tags")), badges(nv.tags, "tag"));
+      var hist = document.getElementById("history");
+      if (hist) drawHistory(hist.parentNode, base);
+    }
+    add(clear(body), [h("div", { id: "tags", "class": "tags" }, list.length ? list : h("span", { "class": "muted" }, "No tags.")),
+      window.PlaitEdit ? window.PlaitEdit.tagForm(base, changed) : null]);
   }
 
   function drawNotes(body, v, base) {
@@ -163,11 +197,14 @@
         var d = e.detail || {}, what = e.kind;
         if (e.kind === "alias.set") what = "alias \u201c" + d.alias + "\u201d set" + (d.old !== null && d.old !== undefined ? " (moved from v" + d.old + ")" : "");
         else if (e.kind === "alias.removed") what = "alias \u201c" + d.alias + "\u201d removed";
-        if (d.protected) what += " (protected)";
+        else if (e.kind === "tags.changed") what = "tags " + (d.added || []).map(function (t) { return "+" + t; }).concat((d.removed || []).map(function (t) { return "\u2212" + t; })).join(" ");
+        else if (e.kind === "expiry.set") what = d.expires_at ? "expires " + when(d.expires_at) : "expiry cleared";
+        else if (e.kind === "version.deleted") what = "deleted" + (d.reason ? " (" + d.reason + ")" : "");
         else if (e.kind === "version.updated") what = "changed " + Object.keys(d.new || {}).join(", ");
         else if (e.kind === "version.logged") what = "logged";
         else if (e.kind === "version.used") what = "used";
         else if (e.kind === "version.produced") what = "produced again (same content)";
+        if (d.protected) what += " (protected)";
         return [when(e.time), e.version, what, e.user, e.run ? link(runHref(e.run), e.run.slice(-8)) : "-"];
       });
       add(clear(body), h("div", { id: "history" }, table(["Time", "Version", "Change", "By", "Run"], rows)));

@@ -1,4 +1,4 @@
-/* plait dashboard: editing for editors and admins (window.PlaitEdit): metadata keys and aliases.
+/* plait dashboard: editing for editors and admins (window.PlaitEdit): metadata keys, tags and aliases.
  * Nothing here is drawn for a viewer; the server refuses their writes anyway (403). */
 (function () {
   "use strict";
@@ -61,5 +61,28 @@
       h("button", { type: "button", id: "meta-remove", onclick: function () { send({ remove: [key.value.trim()] }); } }, "remove key"), note);
   }
 
-  window.PlaitEdit = { aliasActions: aliasActions, aliasForm: aliasForm, metadataForm: metadataForm };
+  /* A button that takes one tag off a version. */
+  function tagRemove(tag, base, done) {
+    if (!canEdit()) return null;
+    return h("button", { type: "button", "class": "small tag-remove", "data-untag": tag, title: "remove tag " + tag, "aria-label": "remove tag " + tag,
+      onclick: function () {
+        var note = document.getElementById("tag-status");
+        P.send(base + "/tags", "PATCH", { remove: [tag] }).then(done).catch(failed(note));
+      } }, "\u00d7");
+  }
+
+  /* A form to put tags on a version (several at once, separated by spaces or commas). */
+  function tagForm(base, done) {
+    if (!canEdit()) return null;
+    var input = h("input", { type: "text", id: "tag-name", placeholder: "tags, e.g. reviewed eu", "aria-label": "tags to add" });
+    var note = status("tag-status");
+    return h("form", { "class": "controls", id: "tag-form", onsubmit: function (ev) {
+      ev.preventDefault();
+      note.textContent = ""; note.className = "muted small";
+      var tags = input.value.split(/[\s,]+/).filter(Boolean);
+      P.send(base + "/tags", "PATCH", { add: tags }).then(done).catch(failed(note));
+    } }, input, h("button", { type: "submit", id: "tag-add" }, "add tags"), note);
+  }
+
+  window.PlaitEdit = { aliasActions: aliasActions, aliasForm: aliasForm, metadataForm: metadataForm, tagForm: tagForm, tagRemove: tagRemove };
 })();
