@@ -33,6 +33,9 @@ def test_a_version_is_a_card_and_a_short_repr(made):
     assert "raw:v0" in html and "&lt;script&gt;x&lt;/script&gt;" in html and "&lt;img src=x" in html
     assert repr(changed) == "<ArtifactVersion raw:v1 dataset, 12 B in 1 files, aliases: latest, prod>"
     assert ">prod</span>" in changed._repr_html_()
+    tagged = changed.add_tags("eu", "reviewed")
+    assert repr(tagged) == "<ArtifactVersion raw:v1 dataset, 12 B in 1 files, aliases: latest, prod, tags: eu, reviewed>"
+    assert ">eu</span>" in tagged._repr_html_() and ">reviewed</span>" in tagged._repr_html_()
     assert f"prepare (finished) {run.id}" in html
 
 

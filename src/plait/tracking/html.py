@@ -22,6 +22,7 @@ _TABLE = "border-collapse:collapse;margin:4px 0"
 _CELL = "border-bottom:1px solid #e5e7eb;padding:2px 10px 2px 0;text-align:left;vertical-align:top"
 _BADGE = "display:inline-block;padding:0 7px;border-radius:9px;font-size:11.5px;margin-right:3px;font-weight:600;"
 _ALIAS = _BADGE + "background:#d1fae5;color:#047857"
+_TAG = _BADGE + "background:#ede9fe;color:#5b21b6"
 _TYPE = "font-size:12px;color:#5b21b6;background:#ede9fe;border-radius:4px;padding:0 6px"
 _MUTED = "color:#6b7785"
 _STATUS = {"finished": "background:#d1fae5;color:#065f46", "failed": "background:#fee2e2;color:#991b1b",
@@ -34,8 +35,8 @@ def _e(value: Any) -> str:
     return escape(str(value), quote=True)
 
 
-def _badges(aliases: Iterable[str]) -> str:
-    return "".join(f"<span style='{_ALIAS}'>{_e(a)}</span>" for a in aliases)
+def _badges(aliases: Iterable[str], style: str = _ALIAS) -> str:
+    return "".join(f"<span style='{style}'>{_e(a)}</span>" for a in aliases)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, raw: bool = False) -> str:
@@ -52,7 +53,7 @@ def _json(value: Any) -> str:
 
 
 def version_html(v: Any) -> str:
-    """Return a card for an :class:`~plait.ArtifactVersion`: facts, aliases, notes, metadata."""
+    """Return a card for an :class:`~plait.ArtifactVersion`: facts, aliases, tags, notes, metadata."""
     preferred, others = v.produced_by, len(v.producers) - 1
     producer = "-"
     if preferred is not None:
@@ -66,13 +67,14 @@ def version_html(v: Any) -> str:
     meta = _table(["key", "value"], [(k, _json(val)) for k, val in dict(v.metadata).items()]) if v.metadata else ""
     notes = f"<pre style='white-space:pre-wrap;margin:4px 0;{_MUTED}'>{_e(v.description[:2000])}</pre>" if v.description else ""
     return (f"<div style=\"{_BOX}\"><div style='font-size:15px;font-weight:700'>{_e(v.spec)} "
-            f"<span style='{_TYPE}'>{_e(v.type)}</span> {_badges(v.aliases)}</div>"
+            f"<span style='{_TYPE}'>{_e(v.type)}</span> {_badges(v.aliases)} {_badges(v.tags, _TAG)}</div>"
             f"<table style='{_TABLE}'>{rows}</table>{notes}{meta}</div>")
 
 
 def version_repr(v: Any) -> str:
-    """Return ``<ArtifactVersion model:v3 model, 12.3 MiB in 4 files, aliases: best, latest>``."""
+    """Return ``<ArtifactVersion model:v3 model, 12.3 MiB in 4 files, aliases: best, latest, tags: eu>``."""
     aliases = f", aliases: {', '.join(v.aliases)}" if v.aliases else ""
+    aliases += f", tags: {', '.join(v.tags)}" if v.tags else ""
     deleted = ", deleted" if v.deleted else ""
     return f"<ArtifactVersion {v.spec} {v.type}, {human_size(v.size)} in {v.file_count} files{aliases}{deleted}>"
 
