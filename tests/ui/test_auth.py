@@ -266,25 +266,30 @@ def test_a_role_change_applies_at_the_next_request(team):
     ({"set": {}, "remove": []}, 400, "change 1 to 100 metadata keys"),
     (b'{"set": {"bad": "\\ud800"}}', 400, "UTF-8"),  # a lone surrogate: valid JSON, not encodable text
 ])
-def test_bad_metadata_edits_change_nothing(team, body, status, message):
+def test_bad_metadata_edits_change_nothing_and_are_logged(team, caplog, body, status, message):
     store, client, _ = team
     c = client("ed")
+    caplog.set_level(logging.WARNING, logger="plait.ui")
     if isinstance(body, bytes):
         r = c.patch("/api/versions/raw/1/metadata", content=body, headers={"Content-Type": "application/json"})
     else:
         r = c.patch("/api/versions/raw/1/metadata", json=body)
     assert r.status_code == status and message in r.json()["error"]
     assert dict(store.get("raw:v1").metadata) == {"rows": 4, "license": "cc-by"}
+    assert f"PATCH /api/versions/raw/1/metadata by ed refused ({status})" in caplog.text
 
 
-def test_invalid_utf8_and_oversized_bodies_are_refused(team):
+def test_invalid_utf8_and_oversized_bodies_are_refused(team, caplog):
     store, client, _ = team
     c = client("ed")
+    caplog.set_level(logging.WARNING, logger="plait.ui")
     r = c.put("/api/versions/raw/1/description", content=b'{"description": "\xff\xfe"}', headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json() == {"error": "the request body is not JSON in UTF-8; nothing was changed"}
     r = c.put("/api/versions/raw/1/description", json={"description": "x" * 2_000_000})
     assert r.status_code in (400, 413)
     assert store.get("raw:v1").description == ""
+    assert "PUT /api/versions/raw/1/description by ed refused (400): the request body is not JSON in UTF-8" in caplog.text
+    assert "/api/versions/raw/1/description" in caplog.text and f"refused ({r.status_code})" in caplog.text
 
 
 def test_a_proxy_header_is_believed_only_from_the_proxy(demo, users_path):
