@@ -49,6 +49,13 @@ def team(demo, users_path, tmp_path):
     return store, client, UsersFile(path)
 
 
+def patch(c: TestClient, url: str, body: dict | bytes):
+    """PATCH ``body``: a dict as JSON, bytes as they are (sent as JSON)."""
+    if isinstance(body, bytes):
+        return c.patch(url, content=body, headers={"Content-Type": "application/json"})
+    return c.patch(url, json=body)
+
+
 def test_nothing_but_the_login_answers_without_one(team):
     _, client, _ = team
     c = client()
@@ -163,10 +170,7 @@ def test_bad_tag_edits_change_nothing_and_are_logged(team, caplog, body, status,
     events = len(store.backend.find("events"))
     c = client("ed")
     caplog.set_level(logging.WARNING, logger="plait.ui")
-    if isinstance(body, bytes):
-        r = c.patch("/api/versions/raw/1/tags", content=body, headers={"Content-Type": "application/json"})
-    else:
-        r = c.patch("/api/versions/raw/1/tags", json=body)
+    r = patch(c, "/api/versions/raw/1/tags", body)
     assert r.status_code == status and message in r.json()["error"], r.text
     assert store.get("raw:v1").tags == ("keep",) and len(store.backend.find("events")) == events
     assert f"PATCH /api/versions/raw/1/tags by ed refused ({status})" in caplog.text
@@ -270,10 +274,7 @@ def test_bad_metadata_edits_change_nothing_and_are_logged(team, caplog, body, st
     store, client, _ = team
     c = client("ed")
     caplog.set_level(logging.WARNING, logger="plait.ui")
-    if isinstance(body, bytes):
-        r = c.patch("/api/versions/raw/1/metadata", content=body, headers={"Content-Type": "application/json"})
-    else:
-        r = c.patch("/api/versions/raw/1/metadata", json=body)
+    r = patch(c, "/api/versions/raw/1/metadata", body)
     assert r.status_code == status and message in r.json()["error"]
     assert dict(store.get("raw:v1").metadata) == {"rows": 4, "license": "cc-by"}
     assert f"PATCH /api/versions/raw/1/metadata by ed refused ({status})" in caplog.text
