@@ -1,11 +1,12 @@
 """Dashboard latency on a large store: pages of the JSON API, ten users at once, a 500-node graph.
 
 Builds a local store with ``--versions`` versions through the Store API (version records created
-exclusively, one ``version.logged`` event each, a run per artifact), then
+exclusively, one ``version.logged`` event each, one version in twenty tagged, a run per artifact), then
 
 1. times the pages the dashboard asks for, one at a time through ASGI: the artifact list (first,
-   middle, last page; filtered; searched), one artifact's versions, the runs list, a version, a
-   run, an artifact's aliases, a lineage drawing;
+   middle, last page; filtered by type and by tag; searched), one artifact's versions (all, and
+   those with a tag), the runs list, a version, a run, an artifact's aliases, a lineage drawing,
+   the store's counts and tags;
 2. serves the store with logins (`plait ui --login users`, a real uvicorn process on loopback)
    and lets ``--users`` logged-in users browse at once, each walking ``--rounds`` times through
    the pages a person opens, and reports the latency each request saw (median, p95, max);
@@ -50,6 +51,9 @@ def build(store, versions: int, per_artifact: int) -> float:
             record = store.create_version({"name": name, "type": typ, "digest": manifest_digest, "size": len(data),
                                            "file_count": 1, "created_at": utcnow(), "created_by": run_id})
             store.write_event(R.VERSION_LOGGED, record.model_dump(mode="json"), run=run_id)
+            if record.number % 20 == 0:  # one version in twenty is tagged (the tag filters' pages)
+                store.write_event(R.TAGS_CHANGED, {"name": name, "number": record.number, "added": ["reviewed"], "removed": []},
+                                  run=run_id)
             made += 1
         store.write_event(R.RUN_FINISHED, {"id": run_id, "status": "finished", "ended_at": utcnow()}, run=run_id)
     return time.perf_counter() - t0
@@ -239,6 +243,9 @@ def main() -> None:
         "run detail": f"/api/runs/{run_id}",
         "lineage drawing (version)": f"/api/lineage/drawing?spec={names[0]}:v0",
         "lineage drawing (run)": f"/api/lineage/drawing?spec=run:{run_id}",
+        "store info (counts, tags)": "/api/store",
+        "artifacts, tag=reviewed": "/api/artifacts?limit=50&tag=reviewed",
+        "versions, tag=reviewed": f"/api/artifacts/{names[0]}/versions?limit=50&tag=reviewed",
     }
     rows = []
     for label, url in pages.items():
