@@ -140,7 +140,7 @@ def test_read_only_dashboard_has_no_editor(demo, browser, serve_app):
         pg = browser.new_page()
         pg.goto(f"{url}/v/model/0")
         pg.locator("#notes").wait_for()
-        assert pg.locator("#notes-edit").count() == 0
+        assert pg.locator("#notes-edit, #meta-form, #tag-form, #alias-form").count() == 0
         assert pg.locator("#edit-mode").text_content() == "read-only"
         pg.close()
 
