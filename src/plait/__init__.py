@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     )
     from plait.base.describe import type_name
     from plait.errors import (
+        AccessError,
         CarryWarning,
         ConflictError,
         ConversionError,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
         PlaitError,
         PlaitWarning,
         PluginWarning,
+        ProtectedAliasError,
         ReadOnlyError,
         ReferenceChangedError,
         ReferenceRefusedError,
@@ -88,6 +90,7 @@ if TYPE_CHECKING:
 #: Where each export lives. Exports are imported on first use (PEP 562), so ``import plait``
 #: loads none of pydantic, fsspec or the core. Keep in step with the imports above and ``__all__``.
 _EXPORTS = {
+    "AccessError": "plait.errors",
     "Artifact": "plait.formats.artifact",
     "ArtifactVersion": "plait.tracking.nodes",
     "CarryWarning": "plait.errors",
@@ -110,6 +113,7 @@ _EXPORTS = {
     "PlaitError": "plait.errors",
     "PlaitWarning": "plait.errors",
     "PluginWarning": "plait.errors",
+    "ProtectedAliasError": "plait.errors",
     "ReadOnlyError": "plait.errors",
     "Reference": "plait.formats.reference",
     "ReferenceChangedError": "plait.errors",
@@ -159,6 +163,7 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessError",
     "Artifact",
     "ArtifactVersion",
     "CarryWarning",
@@ -181,6 +186,7 @@ __all__ = [
     "PlaitError",
     "PlaitWarning",
     "PluginWarning",
+    "ProtectedAliasError",
     "ReadOnlyError",
     "Reference",
     "ReferenceChangedError",

@@ -15,6 +15,7 @@ from plait.cli import (  # noqa: F401  (importing registers their commands)
     sync,
     tags,
     ui,  # noqa: F401  (registers `plait ui`)
+    users,
     versions,
 )
 from plait.cli.app import main

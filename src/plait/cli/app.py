@@ -11,7 +11,10 @@ from typing import Any
 
 import click
 
+from plait.base.describe import human_size
 from plait.errors import PlaitError, PlaitWarning
+
+__all__ = ["Context", "PlaitGroup", "human_size", "main", "parse_store_options", "pass_ctx", "table"]
 
 _STORE_OPTION_HELP = ("A storage option for fsspec, repeatable; VALUE is JSON when it parses, dotted keys nest "
                       "(client_kwargs.endpoint_url=http://…). Added to $PLAIT_STORE_OPTIONS (a JSON object).")
@@ -262,15 +265,6 @@ def parse_store_options(pairs: tuple[str, ...] | list[str], env: str | None = No
             node = node[part]
         node[last] = value
     return options
-
-
-def human_size(n: float) -> str:
-    """Return ``n`` bytes as ``1.2 MiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

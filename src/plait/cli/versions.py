@@ -180,11 +180,13 @@ def get(ctx: Context, spec: str, dest: str | None) -> None:
 @click.argument("spec")
 @click.argument("alias")
 @click.option("--remove", is_flag=True, help="Remove the alias instead of setting it.")
+@click.option("--protected", "force_protected", is_flag=True,
+              help="Move or remove a protected alias (store setting aliases.protected); recorded as such.")
 @pass_ctx
-def alias(ctx: Context, spec: str, alias: str, remove: bool) -> None:
+def alias(ctx: Context, spec: str, alias: str, remove: bool, force_protected: bool) -> None:
     """Point ALIAS at version SPEC (or remove it)."""
     v = ctx.store.get(spec)
-    v = v.remove_alias(alias) if remove else v.set_alias(alias)
+    v = v.remove_alias(alias, force_protected=force_protected) if remove else v.set_alias(alias, force_protected=force_protected)
     ctx.emit(v.to_dict(), f"{v.spec}  {' '.join(v.aliases)}")
 
 
@@ -262,9 +264,10 @@ def gc(ctx: Context, dry_run: bool, grace: float) -> None:
 @main.command()
 @click.argument("spec")
 @click.option("--force", is_flag=True, help="Also remove aliases that point at it.")
+@click.option("--protected", "force_protected", is_flag=True, help="With --force, also remove protected aliases.")
 @pass_ctx
-def delete(ctx: Context, spec: str, force: bool) -> None:
+def delete(ctx: Context, spec: str, force: bool, force_protected: bool) -> None:
     """Delete version SPEC (recorded in its history); `plait gc` frees its unique blobs."""
     v = ctx.store.get(spec)
-    v.delete(force=force)
+    v.delete(force=force, force_protected=force_protected)
     ctx.emit({"deleted": v.spec}, f"deleted {v.spec}")

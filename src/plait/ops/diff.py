@@ -7,6 +7,7 @@ from typing import Any
 
 from plait.formats.manifest import Entry
 from plait.formats.reference import differences
+from plait.tracking import html
 from plait.tracking.nodes import ArtifactVersion
 
 
@@ -45,6 +46,13 @@ class Diff:
             "modified": [{"path": p, "old_size": a, "new_size": b, **({"detail": self.details[p]} if p in self.details else {})}
                          for p, a, b in self.modified],
         }
+
+    def __repr__(self) -> str:
+        return (f"<Diff {self.old} -> {self.new}: {len(self.added)} added, {len(self.removed)} removed, "
+                f"{len(self.modified)} modified, {self.unchanged} unchanged>")
+
+    def _repr_html_(self) -> str:
+        return html.diff_html(self)
 
     def __str__(self) -> str:
         lines = [f"{self.old} -> {self.new}: {len(self.added)} added, {len(self.removed)} removed, "

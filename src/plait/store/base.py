@@ -18,24 +18,26 @@ This class holds the records; the public :class:`plait.Store` adds what is built
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import getpass
 import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from plait.base.ids import is_ulid, new_ulid, utcnow
 from plait.base.paths import default_store_url, user_cache_dir
 from plait.base.progress import NO_PROGRESS, Progress
 from plait.base.usersettings import UserSettings, load_user_settings
-from plait.errors import ConflictError, CorruptRecordError, NotFoundError, StoreError
+from plait.errors import ConflictError, CorruptRecordError, NotFoundError, ProtectedAliasError, StoreError
 from plait.formats import records as R
 from plait.formats.manifest import Manifest, decode_manifest, encode_manifest
 from plait.formats.names import LATEST, Spec, check_alias, parse_spec
-from plait.formats.settings import SettingChange, check_setting
+from plait.formats.settings import ALIASES_PROTECTED, SettingChange, check_setting, protects
 from plait.index import settings as S
 from plait.index import versions as V
 from plait.index.catalog import Catalog
@@ -471,32 +473,66 @@ class BaseStore:
         listing = ", ".join(f"v{n}" for n in numbers[-10:]) + (", aliases: " + ", ".join(aliases) if aliases else "")
         return NotFoundError(f"{name!r} has no {what} (it has {listing})", name=name, candidates=[f"v{n}" for n in numbers] + aliases)
 
-    def set_alias(self, spec: str, alias: str, run: str | None = None) -> None:
-        """Point ``alias`` at the version ``spec`` names, moving it from wherever it was."""
+    def is_protected(self, name: str, alias: str) -> bool:
+        """Tell whether ``alias`` of artifact ``name`` is protected by the store setting ``aliases.protected``."""
+        return protects(self.setting(ALIASES_PROTECTED), name, alias)
+
+    def check_alias_change(self, name: str, alias: str, *, force_protected: bool = False, doing: str = "move") -> bool:
+        """Check that ``alias`` of ``name`` may change; return whether it is a protected one (forced).
+
+        :param force_protected: the caller means to change a protected alias (recorded in the event).
+        :param doing: what the change is, for the message (``move``, ``remove``).
+        :raises ProtectedAliasError: for a protected alias without ``force_protected``.
+        """
+        if not self.is_protected(name, alias):
+            return False
+        if not force_protected:
+            raise ProtectedAliasError(
+                f"{name}:{alias} is protected (store setting {ALIASES_PROTECTED}): to {doing} it pass force_protected=True "
+                f"(plait alias ... --protected); in the dashboard only an admin may", alias=f"{name}:{alias}")
+        return True
+
+    def set_alias(self, spec: str, alias: str, run: str | None = None, *, force_protected: bool = False) -> None:
+        """Point ``alias`` at the version ``spec`` names, moving it from wherever it was.
+
+        :param force_protected: needed to set or move a protected alias (the event records it).
+        :raises ProtectedAliasError: for a protected alias without ``force_protected``; nothing is written.
+        """
         check_alias(alias)
         name, number = self.resolve(spec)
         old = V.alias_number(self.catalog, name, alias)
         if old == number:
             return
-        self.write_event(R.ALIAS_SET, {"name": name, "alias": alias, "number": number, "old": old}, run=run)
+        data: dict[str, Any] = {"name": name, "alias": alias, "number": number, "old": old}
+        if self.check_alias_change(name, alias, force_protected=force_protected, doing="move" if old is not None else "set"):
+            data["protected"] = True
+        self.write_event(R.ALIAS_SET, data, run=run)
 
-    def remove_alias(self, spec: str, alias: str, run: str | None = None) -> None:
+    def remove_alias(self, spec: str, alias: str, run: str | None = None, *, force_protected: bool = False) -> None:
         """Remove ``alias`` from the version ``spec`` names.
 
+        :param force_protected: needed to remove a protected alias (the event records it).
         :raises NotFoundError: if the alias is not on that version.
+        :raises ProtectedAliasError: for a protected alias without ``force_protected``; nothing is written.
         """
         check_alias(alias)
         name, number = self.resolve(spec)
         if V.alias_number(self.catalog, name, alias) != number:
             raise NotFoundError(f"{name}:v{number} has no alias {alias!r}", name=f"{name}:{alias}")
-        self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number}, run=run)
+        data: dict[str, Any] = {"name": name, "alias": alias, "number": number}
+        if self.check_alias_change(name, alias, force_protected=force_protected, doing="remove"):
+            data["protected"] = True
+        self.write_event(R.ALIAS_REMOVED, data, run=run)
 
-    def delete(self, spec: str, *, force: bool = False, run: str | None = None, reason: str | None = None) -> None:
+    def delete(self, spec: str, *, force: bool = False, run: str | None = None, force_protected: bool = False,
+               reason: str | None = None) -> None:
         """Delete a version (recorded as an event); its unique blobs become collectable by ``gc``.
 
         :param force: also drop the aliases pointing at it (otherwise they must be moved first).
+        :param force_protected: with ``force``, also drop protected aliases.
         :param reason: why, kept in the event (``plait gc`` says which TTL or policy expired it).
         :raises StoreError: if aliases still point at it and ``force`` is not set.
+        :raises ProtectedAliasError: if a protected alias points at it and ``force_protected`` is not set.
         """
         name, number = self.resolve(spec)
         aliases = V.aliases_of(self.catalog, name, number).get(number, [])
@@ -504,8 +540,10 @@ class BaseStore:
             raise StoreError(
                 f"{name}:v{number} still has aliases {', '.join(aliases)}; move them first or pass force=True (--force)"
             )
+        protected = {a for a in aliases if self.check_alias_change(name, a, force_protected=force_protected, doing="remove")}
         for alias in aliases:
-            self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number}, run=run)
+            self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number,
+                                               **({"protected": True} if alias in protected else {})}, run=run)
         self.write_event(R.VERSION_DELETED, {"name": name, "number": number, **({"reason": reason} if reason else {})},
                          run=run)
 
@@ -546,9 +584,23 @@ def _own_writable_folder(path: str) -> bool:
     return owned and os.access(path, os.W_OK)
 
 
+#: Who acts in this context when it is not this process's user (a dashboard request, see :func:`acting_as`).
+_ACTING_USER: contextvars.ContextVar[str | None] = contextvars.ContextVar("plait_acting_user", default=None)
+
+
 def current_user() -> str:
-    """Return who is acting: ``$PLAIT_USER``, else the OS login name."""
-    return os.environ.get("PLAIT_USER") or _login_name()
+    """Return who is acting: the user of :func:`acting_as`, else ``$PLAIT_USER``, else the OS login name."""
+    return _ACTING_USER.get() or os.environ.get("PLAIT_USER") or _login_name()
+
+
+@contextlib.contextmanager
+def acting_as(user: str) -> Iterator[None]:
+    """Record every event written in this context as written by ``user`` (a server acting for a login)."""
+    token = _ACTING_USER.set(user)
+    try:
+        yield
+    finally:
+        _ACTING_USER.reset(token)
 
 
 @functools.cache

@@ -37,6 +37,7 @@ from plait.store.checks import damaged_paths
 from plait.store.download import download, fetch_entry
 from plait.store.labels import change_tags, set_ttl
 from plait.store.references import ReferenceReader
+from plait.tracking import html
 
 #: The run the current context works in (a live :class:`~plait.tracking.run.Run`); see
 #: :func:`plait.active_run`.
@@ -44,7 +45,7 @@ ACTIVE_RUN: contextvars.ContextVar[RunRecord | None] = contextvars.ContextVar("p
 
 
 #: What a history entry keeps of its event's data.
-_DETAIL = ("alias", "old", "new", "number", "added", "removed", "expires_at", "reason")
+_DETAIL = ("alias", "old", "new", "number", "protected", "added", "removed", "expires_at", "reason")
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,9 @@ class HistoryEntry:
         d = self.detail
         if self.kind == R.ALIAS_SET:
             moved = f" (from v{d['old']})" if d.get("old") is not None else ""
-            what = f"alias {d['alias']!r} set{moved}"
+            what = f"alias {d['alias']!r} set{moved}" + (" (protected)" if d.get("protected") else "")
         elif self.kind == R.ALIAS_REMOVED:
-            what = f"alias {d['alias']!r} removed"
+            what = f"alias {d['alias']!r} removed" + (" (protected)" if d.get("protected") else "")
         elif self.kind == R.VERSION_UPDATED:
             what = "updated " + ", ".join(f"{k}: {json.dumps(d['old'].get(k))} -> {json.dumps(v)}" for k, v in d["new"].items())
         elif self.kind == R.VERSION_LOGGED:
@@ -96,6 +97,13 @@ class HistoryEntry:
         else:
             what = self.kind.split(".")[-1]
         return f"{self.time}  {self.version:<24} {what}  by {self.user}"
+
+
+class History(list[HistoryEntry]):
+    """A version's history: a list of :class:`HistoryEntry`, oldest first, shown as a table in a notebook."""
+
+    def _repr_html_(self) -> str:
+        return html.history_html(self)
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,12 @@ class ArtifactVersion:
     def __str__(self) -> str:
         return self.spec
 
+    def __repr__(self) -> str:
+        return html.version_repr(self)
+
+    def _repr_html_(self) -> str:
+        return html.version_html(self)
+
     @property
     def spec(self) -> str:
         """``name:vN``."""
@@ -275,20 +289,25 @@ class ArtifactVersion:
 
     # -- changes --------------------------------------------------------------------------------
 
-    def set_alias(self, alias: str) -> ArtifactVersion:
+    def set_alias(self, alias: str, *, force_protected: bool = False) -> ArtifactVersion:
         """Point ``alias`` at this version (moving it from another version of the name).
 
+        :param force_protected: needed for a protected alias (store setting ``aliases.protected``);
+            the change is recorded as a protected one.
         :returns: this version as it is now.
+        :raises ProtectedAliasError: for a protected alias without ``force_protected``.
         """
-        self.store.set_alias(self.spec, check_alias(alias), run=_active_run_id(self.store))
+        self.store.set_alias(self.spec, check_alias(alias), run=_active_run_id(self.store), force_protected=force_protected)
         return self.refresh()
 
-    def remove_alias(self, alias: str) -> ArtifactVersion:
+    def remove_alias(self, alias: str, *, force_protected: bool = False) -> ArtifactVersion:
         """Remove ``alias`` from this version.
 
+        :param force_protected: needed for a protected alias (see :meth:`set_alias`).
         :raises NotFoundError: if the alias is not on this version.
+        :raises ProtectedAliasError: for a protected alias without ``force_protected``.
         """
-        self.store.remove_alias(self.spec, alias, run=_active_run_id(self.store))
+        self.store.remove_alias(self.spec, alias, run=_active_run_id(self.store), force_protected=force_protected)
         return self.refresh()
 
     def add_tags(self, *tags: str) -> ArtifactVersion:
@@ -347,9 +366,9 @@ class ArtifactVersion:
             )
         return self.refresh()
 
-    def delete(self, *, force: bool = False) -> None:
+    def delete(self, *, force: bool = False, force_protected: bool = False) -> None:
         """Delete this version (see :meth:`Store.delete`)."""
-        self.store.delete(self.spec, force=force, run=_active_run_id(self.store))
+        self.store.delete(self.spec, force=force, run=_active_run_id(self.store), force_protected=force_protected)
 
     def refresh(self) -> ArtifactVersion:
         """Return this version as the store has it now."""
@@ -357,7 +376,7 @@ class ArtifactVersion:
         assert row is not None
         return ArtifactVersion.from_row(self.store, row)
 
-    def history(self) -> list[HistoryEntry]:
+    def history(self) -> History:
         """Return every change to this version — logged, aliases, notes, metadata — oldest first.
 
         Alias moves away from this version (the alias set on another one) are included.
@@ -370,7 +389,7 @@ class ArtifactVersion:
                 continue
             out.append(HistoryEntry.of_event(event))
         # by the time each change happened: events copied in by `sync` arrive later than they happened
-        return sorted(out, key=lambda h: h.time)
+        return History(sorted(out, key=lambda h: h.time))
 
     # -- lineage --------------------------------------------------------------------------------
 
@@ -454,6 +473,9 @@ class RunRecord:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self.kind} {self.id} {self.status}>"
+
+    def _repr_html_(self) -> str:
+        return html.run_html(self)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RunRecord) and other.id == self.id

@@ -325,6 +325,9 @@ class Run(RunRecord):
             seconds, a :class:`~datetime.timedelta`); see :meth:`ArtifactVersion.set_ttl`.
         :raises ConversionError: if no plugin can turn ``obj`` into an artifact.
         :raises InvalidInputError: for a malformed tag or TTL (checked before anything is stored).
+        :raises ProtectedAliasError: if one of ``aliases`` is protected (store setting
+            ``aliases.protected``) and would change: the version is logged, the alias is not set;
+            set it with ``version.set_alias(alias, force_protected=True)``.
         """
         run = self.current()
         if run is not self:
