@@ -318,3 +318,34 @@ def craft():
         return store.get(f"{name}:v{record.number}")
 
     return make
+
+
+@pytest.fixture(params=["file", "s3"])
+def store_cli(request: pytest.FixtureRequest, tmp_path: Path):
+    """Run ``plait --store <a fresh file or loopback S3 store> ARGS…`` in-process (ids: file, s3).
+
+    ``store_cli(*args, json_out=False, code=0, input=None)`` returns the click result;
+    ``store_cli.store`` is the same store opened from Python.
+    """
+    import plait
+    from click.testing import CliRunner
+
+    from plait.cli import main
+
+    if request.param == "s3":
+        url, options = request.getfixturevalue("s3_url"), request.getfixturevalue("s3_options")
+        store_args = ["--store", url, "--store-option", f"key={options['key']}", "--store-option",
+                      f"secret={options['secret']}", "--store-option",
+                      f"client_kwargs.endpoint_url={options['client_kwargs']['endpoint_url']}"]
+    else:
+        url, options = str(tmp_path / "store"), {}
+        store_args = ["--store", url]
+
+    def invoke(*args: str, json_out: bool = False, code: int = 0, input: str | None = None):
+        argv = [*store_args, *(["--json"] if json_out else []), *args]
+        result = CliRunner().invoke(main, argv, catch_exceptions=False, input=input)
+        assert result.exit_code == code, (argv, result.output, result.stderr)
+        return result
+
+    invoke.store = plait.Store(url, storage_options=options)  # type: ignore[attr-defined]
+    return invoke

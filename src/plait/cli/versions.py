@@ -52,27 +52,47 @@ def init(ctx: Context, url: str | None, algorithm: str) -> None:
 @click.option("--checksum", is_flag=True, help="With --reference: read every object once and record the digest of its bytes.")
 @click.option("--max-objects", type=click.IntRange(min=1), default=None,
               help="With --reference: refuse a prefix of more objects than this (default 100,000).")
+@click.option("--onto", default=None, metavar="SPEC",
+              help="Start from the files of version SPEC (by digest, nothing downloaded) and add PATH on top.")
+@click.option("--prefix", default="", metavar="FOLDER", help="With --onto: put PATH under this folder of the version.")
+@click.option("--remove", "remove", multiple=True, metavar="PATH",
+              help="With --onto: leave out this file or folder of SPEC (repeatable).")
 @pass_ctx
 def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, ...], meta: tuple[str, ...],
-            description: str | None, reference: bool, checksum: bool, max_objects: int | None) -> None:
-    """Log a file or folder (or a reference) as a version of NAME (the existing one if a version holds the same content)."""
+            description: str | None, reference: bool, checksum: bool, max_objects: int | None, onto: str | None,
+            prefix: str, remove: tuple[str, ...]) -> None:
+    """Log a file or folder (or a reference) as a version of NAME (the existing one if a version holds the same content).
+
+    With --onto SPEC, the new version holds SPEC's files with PATH added (and --remove'd paths
+    left out): only PATH is read and stored.
+    """
+    import os
+
     from plait.errors import InvalidInputError
     from plait.formats.artifact import Artifact
     from plait.index import versions as V
 
-    art = Artifact(name, type=type_, description=description or "", metadata=_parse_meta(meta))
+    if (prefix or remove) and onto is None:
+        raise InvalidInputError("--prefix and --remove go with --onto SPEC (the version to start from)")
+    if onto is not None:
+        art = ctx.store.get(onto).new_draft()
+        art.name = Artifact(name).name
+        for gone in remove:
+            art.remove(gone)
+        art.description = description if description is not None else art.description
+        art.metadata.update(_parse_meta(meta))
+    else:
+        art = Artifact(name, type=type_, description=description or "", metadata=_parse_meta(meta))
     if reference:
-        art.add_reference(path, storage_options=_reference_options(ctx, path), checksum=checksum,
+        art.add_reference(path, prefix or None, storage_options=_reference_options(ctx, path), checksum=checksum,
                           **({"max_objects": max_objects} if max_objects else {}))
     elif checksum or max_objects:
         raise InvalidInputError("--checksum and --max-objects go with --reference")
+    elif os.path.isdir(path):
+        art.add_dir(path, prefix)
     else:
-        import os
-
-        if os.path.isdir(path):
-            art.add_dir(path)
-        else:
-            art.add_file(path)
+        base = os.path.basename(os.path.abspath(path))
+        art.add_file(path, name=f"{prefix.rstrip('/')}/{base}" if prefix else None)
     before = V.live_digests(ctx.store.catalog, name) if ctx.store.exists else set()
     version = ctx.store.log(art, aliases=aliases)
     created = version.digest not in before  # else a version of NAME held this content already

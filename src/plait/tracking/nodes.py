@@ -13,6 +13,7 @@ in one module.
 from __future__ import annotations
 
 import contextvars
+import copy
 import io
 import json
 import os
@@ -22,6 +23,7 @@ from typing import Any
 
 from plait.errors import CorruptRecordError, NotFoundError
 from plait.formats import records as R
+from plait.formats.artifact import Artifact
 from plait.formats.manifest import Entry, Manifest
 from plait.formats.names import check_alias
 from plait.formats.records import check_json
@@ -221,6 +223,23 @@ class ArtifactVersion:
         folder = os.fspath(dest) if dest is not None else os.path.join(self.store.cache_dir, "versions", self.name, self.version)
         entries = [self.entry(p) for p in paths] if paths is not None else self.files()
         return download(self.store, entries, folder, self.spec)
+
+    def new_draft(self) -> Artifact:
+        """Return a draft of a new version holding this version's files by digest.
+
+        Nothing is downloaded: change the draft with ``add_file``/``add_dir``/``add_bytes`` and
+        ``remove(path)``, and logging it reads and stores only the files added. It starts with
+        this version's type, description and metadata (a copy: changing them changes the draft only).
+
+        :returns: the draft (an :class:`~plait.Artifact` named like this version).
+        :raises NotFoundError: if this version has been deleted.
+        """
+        row = V.version(self.store.catalog, self.name, self.number)
+        if row is None or row.deleted:
+            raise NotFoundError(f"{self.spec} has been deleted; make the draft from a live version "
+                                f"(plait versions {self.name})", name=self.spec)
+        draft = Artifact(self.name, type=self.type, description=self.description, metadata=copy.deepcopy(dict(self.metadata)))
+        return draft.add_stored(self.files(), self.spec, self.store.id)
 
     def verify(self) -> list[str]:
         """Check every blob of this version and look every reference up; return the entry paths
