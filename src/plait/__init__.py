@@ -25,11 +25,13 @@ if TYPE_CHECKING:
     from plait.api.functions import (
         active_run,
         diff,
+        finish,
         get,
         lineage,
         load,
         log,
         run,
+        upsert,
         use,
     )
     from plait.api.store import (
@@ -122,6 +124,7 @@ _EXPORTS = {
     "active_run": "plait.api.functions",
     "current_store": "plait.api.store",
     "diff": "plait.api.functions",
+    "finish": "plait.api.functions",
     "get": "plait.api.functions",
     "hookimpl": "plait.hookspecs",
     "lineage": "plait.api.functions",
@@ -131,6 +134,7 @@ _EXPORTS = {
     "safe_name": "plait.formats.names",
     "sync": "plait.ops.sync",
     "type_name": "plait.base.describe",
+    "upsert": "plait.api.functions",
     "use": "plait.api.functions",
 }
 
@@ -190,6 +194,7 @@ __all__ = [
     "active_run",
     "current_store",
     "diff",
+    "finish",
     "get",
     "hookimpl",
     "lineage",
@@ -199,5 +204,6 @@ __all__ = [
     "safe_name",
     "sync",
     "type_name",
+    "upsert",
     "use",
 ]

@@ -78,12 +78,16 @@ class Artifact:
     :param type: ``dataset``, ``model``, ``result`` or any other word.
     :param description: free text (Markdown) shown with the version.
     :param metadata: JSON-serializable facts about the version.
-    :raises InvalidNameError: for a bad name.
+    :param distributed_id: makes the draft one part of a version several workers contribute to:
+        send it with :func:`plait.upsert`, and make the version once with :func:`plait.finish`.
+    :raises InvalidNameError: for a bad name or distributed id.
     :raises InvalidMetadataError: for metadata that is not JSON.
     """
 
-    def __init__(self, name: str, type: str = "dataset", description: str = "", metadata: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, name: str, type: str = "dataset", description: str = "", metadata: Mapping[str, Any] | None = None,
+                 *, distributed_id: str | None = None) -> None:
         self.name = check_name(name)
+        self.distributed_id = None if distributed_id is None else check_name(distributed_id, what="distributed_id")
         self.type = check_name(type, what="artifact type")
         self.description = str(description or "")
         self.metadata: dict[str, Any] = dict(check_json(dict(metadata or {})))

@@ -277,6 +277,9 @@ def publish(store: Store, draft: Artifact, *, created_by: str | None,
         be stored and read back (text that is not UTF-8, metadata nested too deep, too large).
     """
     check_storable(draft, created_by)
+    if draft.distributed_id is not None:
+        raise InvalidInputError(f"the draft of {draft.name!r} is a part of distributed version {draft.distributed_id!r}: "
+                                f"send it with plait.upsert(), then make the version with plait.finish()")
     draft.exclude(own_folders(store))
     known, surveyed = known_manifest(store, draft)
     if known is not None and store.exists:  # unchanged files: no manifest to build if a version holds them
@@ -286,6 +289,26 @@ def publish(store: Store, draft: Artifact, *, created_by: str | None,
                 on_hashed()
             return row, False
     content = store_content(store, draft, surveyed, on_hashed)
+    return _make(store, draft, content, created_by)
+
+
+def publish_manifest(store: Store, draft: Artifact, manifest: Manifest, *, created_by: str | None) -> tuple[VersionRow, bool]:
+    """Make a version of a manifest whose blobs are all stored (the merged parts of a distributed
+    version); return its row and whether it is new, as :func:`publish`.
+
+    :param draft: the name, type, description and metadata (its sources are not read).
+    :raises NotFoundError: if a gc took some of the manifest's blobs since they were stored.
+    """
+    check_storable(draft, created_by)
+    store.put_manifest(manifest)
+    lost = protect(store, manifest)
+    if lost:
+        raise NotFoundError(f"gc removed {len(lost)} blobs of {draft.name!r} before its version was made; send the parts again")
+    return _make(store, draft, Content.of(manifest), created_by)
+
+
+def _make(store: Store, draft: Artifact, content: Content, created_by: str | None) -> tuple[VersionRow, bool]:
+    """Return the live version of the draft's name holding ``content``, else create it."""
     # threads of one process logging the same content at once (Prefect tasks) make one version
     with store.shared.slot(f"{_NAME_LOCK}{draft.name}", threading.Lock):
         catalog = store.catalog
