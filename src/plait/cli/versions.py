@@ -177,11 +177,18 @@ def show(ctx: Context, spec: str, files: bool) -> None:
 @main.command()
 @click.argument("spec")
 @click.argument("dest", required=False)
+@click.option("--path", "-p", "paths", multiple=True, metavar="PATH",
+              help="Only this file, or the files below this folder of the version (repeatable).")
+@click.option("--force", is_flag=True, help="Overwrite files in DEST that differ from the version's.")
 @pass_ctx
-def get(ctx: Context, spec: str, dest: str | None) -> None:
-    """Download version SPEC into DEST (default: the cache), verified."""
+def get(ctx: Context, spec: str, dest: str | None, paths: tuple[str, ...], force: bool) -> None:
+    """Download version SPEC into DEST (default: your cache, never the store), verified.
+
+    A different file already at one of the version's paths in DEST is refused, naming each one,
+    unless --force.
+    """
     v = ctx.store.get(spec)
-    folder = v.download(dest)
+    folder = v.download(dest, paths=list(paths) or None, force=force)
     ctx.emit({"spec": v.spec, "path": folder}, folder)
 
 

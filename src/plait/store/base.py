@@ -9,7 +9,8 @@ Layout under the store root::
     events/<yyyy-mm-dd>/<ulid>   everything that happens, one immutable record each
     events/<yyyy-mm-dd>.<n>.segment  the events of an old day packed into one record (compact)
     gc/<ulid>                    what a gc found unreferenced (see :mod:`plait.store.marks`)
-    cache/                       (local stores only) the SQLite index; safe to delete
+    cache/                       (local stores only) the SQLite index; safe to delete (downloads go to
+                                 the user's cache, :attr:`BaseStore.files_cache_dir`)
 
 The store is the source of truth; :class:`~plait.index.catalog.Catalog` indexes it locally.
 This class holds the records; the public :class:`plait.Store` adds what is built on them
@@ -171,10 +172,19 @@ class BaseStore:
             root = os.path.normpath(self.backend.local_path(""))
             if not os.path.exists(root) or _own_writable_folder(root):
                 return self.backend.local_path("cache")
-            return str(user_cache_dir() / "stores" / hash_bytes(os.path.realpath(root).encode())[:16])
+        return self.files_cache_dir
+
+    @property
+    def files_cache_dir(self) -> str:
+        """The folder in the user's cache (never inside the store) for this store's downloads:
+        versions fetched without a destination, files assembled from chunks, remote blobs.
+
+        See :mod:`plait.store.cache` for its bound and ``plait cache``.
+        """
         if self.backend.protocol == "memory":
             return self.shared.scratch_dir()
-        return str(user_cache_dir() / "stores" / hash_bytes(self.url.encode())[:16])
+        where = os.path.realpath(os.path.normpath(self.backend.local_path(""))) if self.backend.is_local else self.url
+        return str(user_cache_dir() / "stores" / hash_bytes(where.encode())[:16])
 
     # -- collaborators --------------------------------------------------------------------------
 
@@ -182,7 +192,7 @@ class BaseStore:
     def blobs(self) -> BlobStore:
         """The blob store."""
         if self._blobs is None:
-            self._blobs = BlobStore(self.backend, self.algorithm, self.cache_dir)
+            self._blobs = BlobStore(self.backend, self.algorithm, self.files_cache_dir)
         return self._blobs
 
     @property

@@ -203,26 +203,54 @@ class ArtifactVersion:
         with self.open(path) as f:
             return f.read()
 
-    def download(self, dest: str | os.PathLike[str] | None = None, *, paths: list[str] | None = None) -> str:
+    def download(self, dest: str | os.PathLike[str] | None = None, *, paths: Iterable[str] | None = None,
+                 force: bool = False) -> str:
         """Write the version's files below ``dest``, each verified against its digest.
 
         Each file is written to a temporary name and renamed into place only once its digest
         matched, so a damaged blob leaves nothing at ``dest``. Files already at ``dest`` with the
-        right digest are left alone.
+        right digest are left alone; a different file at one of the version's paths is refused
+        (every one named, nothing written) unless ``force``.
 
         A reference is read from its source only as it was logged (see :mod:`plait.store.references`);
         every reference is checked against the reader's rules before anything is read or written.
 
-        :param dest: a folder (default: ``<cache>/versions/<name>/v<N>``).
-        :param paths: only these entry paths.
+        :param dest: a folder (default: this store's folder in the user's cache,
+            ``<cache>/stores/<key>/versions/<name>/v<N>``, never inside the store).
+        :param paths: only these entry paths, or the files below these folders (``images/train``).
+        :param force: overwrite different files at ``dest``.
         :returns: the folder.
+        :raises NotFoundError: for a path that is neither a file nor a folder of the version.
+        :raises InvalidInputError: for different files at ``dest`` without ``force``.
         :raises IntegrityError: if stored bytes are damaged.
         :raises ReferenceChangedError: for a reference whose source changed since it was logged.
         :raises ReferenceRefusedError: for a reference this machine does not follow.
         """
-        folder = os.fspath(dest) if dest is not None else os.path.join(self.store.cache_dir, "versions", self.name, self.version)
-        entries = [self.entry(p) for p in paths] if paths is not None else self.files()
-        return download(self.store, entries, folder, self.spec)
+        if dest is None:
+            folder, force = os.path.join(self.store.files_cache_dir, "versions", self.name, self.version), True
+        else:
+            folder = os.fspath(dest)
+        entries = self.select(paths) if paths is not None else self.files()
+        return download(self.store, entries, folder, self.spec, force=force)
+
+    def select(self, paths: Iterable[str]) -> list[Entry]:
+        """Return the entries at these paths or below these folders, sorted by path.
+
+        :raises NotFoundError: for a path that is neither a file nor a folder of the version.
+        """
+        wanted = [str(p).strip("/") for p in ([paths] if isinstance(paths, str) else paths)]
+        files = self.files()
+        chosen: dict[str, Entry] = {}
+        for path in wanted:
+            below = path + "/"
+            found = [e for e in files if e.path == path or e.path.startswith(below) or not path]
+            if not found:
+                have = [e.path for e in files]
+                sample = ", ".join(have[:10]) + (" …" if len(have) > 10 else "")
+                raise NotFoundError(f"{self.spec} has no file or folder {path!r} (it has {sample or 'no files'})",
+                                    name=path, candidates=have)
+            chosen.update((e.path, e) for e in found)
+        return [chosen[p] for p in sorted(chosen)]
 
     def new_draft(self) -> Artifact:
         """Return a draft of a new version holding this version's files by digest.
