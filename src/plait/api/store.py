@@ -22,6 +22,8 @@ from plait.index import runs as RQ
 from plait.index import versions as V
 from plait.ops.compact import CompactReport, compact
 from plait.ops.gc import GcReport, gc
+from plait.ops.stats import StatsReport
+from plait.ops.stats import stats as stats_of
 from plait.ops.verify import VerifyReport, verify_store
 from plait.storage.digest import XXH3_128
 from plait.store.base import BaseStore
@@ -128,6 +130,12 @@ class Store(BaseStore):
     def compact(self, *, before_days: int = 2) -> CompactReport:
         """Pack the events of days older than ``before_days`` into segments. See :mod:`plait.ops.compact`."""
         return compact(self, before_days=before_days)
+
+    def stats(self, name: str | None = None) -> StatsReport:
+        """Count the bytes logged and stored, per name (or for ``name``) and for the store (see :mod:`plait.ops.stats`)."""
+        if name is not None:
+            self.versions(name)  # an unknown name says so, listing what exists
+        return stats_of(self, name)
 
     def verify(self, spec: str | None = None) -> VerifyReport:
         """Check every blob of one version (or all) against its digest. See :mod:`plait.ops.verify`."""

@@ -97,6 +97,8 @@ def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, 
     version = ctx.store.log(art, aliases=aliases)
     created = version.digest not in before  # else a version of NAME held this content already
     state = "new" if created else "existing: the same content was logged before"
+    if not created and (meta or description):
+        state += "; --meta/--description applied as an update (plait history)"
     ctx.emit({**version.to_dict(), "created": created},
              f"{version.spec}  ({state})  {version.file_count} files, {human_size(version.size)}  {' '.join(version.aliases)}")
 
@@ -208,12 +210,17 @@ def alias(ctx: Context, spec: str, alias: str, remove: bool) -> None:
 @click.argument("spec")
 @pass_ctx
 def history(ctx: Context, spec: str) -> None:
-    """Show every change to a version (or, for a bare name, to every version)."""
-    if ":" in spec:
+    """Show every change to a version (or, for a bare name, to every version), deleted ones included."""
+    from plait.formats.names import parse_spec
+    from plait.tracking.nodes import history_of
+
+    parsed = parse_spec(spec)
+    if parsed.number is not None:  # a deleted version keeps its history
+        entries = history_of(ctx.store, parsed.name, parsed.number)
+    elif ":" in spec:
         entries = ctx.store.get(spec).history()
     else:
-        entries = [h for v in ctx.store.versions(spec) for h in v.history()]
-        entries = sorted({(h.time, str(h)): h for h in entries}.values(), key=lambda h: h.time)
+        entries = history_of(ctx.store, parsed.name)
     ctx.emit([h.__dict__ for h in entries], "\n".join(str(h) for h in entries) or "no history")
 
 
@@ -275,9 +282,61 @@ def gc(ctx: Context, dry_run: bool, grace: float) -> None:
 @main.command()
 @click.argument("spec")
 @click.option("--force", is_flag=True, help="Also remove aliases that point at it.")
+@click.option("--all", "every", is_flag=True, help="SPEC is a bare NAME: delete every version of it (asks first).")
+@click.option("--yes", "-y", is_flag=True, help="With --all: do not ask.")
 @pass_ctx
-def delete(ctx: Context, spec: str, force: bool) -> None:
-    """Delete version SPEC (recorded in its history); `plait gc` frees its unique blobs."""
-    v = ctx.store.get(spec)
-    v.delete(force=force)
-    ctx.emit({"deleted": v.spec}, f"deleted {v.spec}")
+def delete(ctx: Context, spec: str, force: bool, every: bool, yes: bool) -> None:
+    """Delete version SPEC (NAME:vN or NAME:ALIAS; recorded in its history); `plait gc` frees its unique blobs.
+
+    A bare NAME is refused: give the version, or --all to delete every version of NAME.
+    """
+    from plait.errors import InvalidInputError, StoreError
+    from plait.formats.names import parse_spec
+
+    parsed = parse_spec(spec)
+    bare = ":" not in spec
+    if every != bare:
+        raise InvalidInputError(f"--all deletes every version of a NAME, not {spec}: give the name alone (plait delete "
+                                f"{parsed.name} --all)" if every else
+                                f"plait delete {spec} would delete more than you may mean: give the version "
+                                f"({spec}:v<N>, see plait versions {spec}) or --all to delete every version of {spec}")
+    if not every:
+        v = ctx.store.get(spec)
+        v.delete(force=force)
+        ctx.emit({"deleted": [v.spec]}, f"deleted {v.spec}")
+        return
+    versions = ctx.store.versions(parsed.name)
+    aliased = [f"{v.spec} ({', '.join(a for a in v.aliases if a != 'latest')})" for v in versions
+               if any(a != "latest" for a in v.aliases)]
+    if aliased and not force:  # checked for every version before any is deleted
+        raise StoreError(f"aliases still point at {', '.join(aliased)}; move them first or pass --force")
+    listing = ", ".join(v.version for v in versions)
+    if not yes and not click.confirm(f"delete all {len(versions)} versions of {parsed.name} ({listing})?", err=True):
+        raise InvalidInputError("nothing deleted (confirm, or pass --yes)")
+    for v in versions:
+        v.delete(force=force)
+    ctx.emit({"deleted": [v.spec for v in versions]}, f"deleted {len(versions)} versions of {parsed.name}: {listing}")
+
+
+@main.command()
+@click.argument("name", required=False)
+@pass_ctx
+def stats(ctx: Context, name: str | None) -> None:
+    """Show the bytes logged and stored, per artifact name and for the store (or for NAME).
+
+    LOGGED adds up every live version as if each were a full copy; STORED counts each file and
+    chunk once; REFERENCED is data left in its own bucket.
+    """
+    r = ctx.store.stats(name)
+    rows = [[n.name, str(n.versions), human_size(n.logged), human_size(n.stored), human_size(n.referenced)] for n in r.names]
+    total = f"all: {human_size(r.logged)} logged, {human_size(r.stored)} stored"
+    if r.stored:
+        total += f" ({r.saved:.1f}x less)"
+    if r.referenced:
+        total += f", {human_size(r.referenced)} referenced"
+    if r.on_storage is not None:
+        total += f"; blobs take {human_size(r.on_storage)}"
+        if r.on_storage > r.stored:
+            total += f" ({human_size(r.on_storage - r.stored)} no live version needs: plait gc)"
+    text = table(rows, ["NAME", "VERSIONS", "LOGGED", "STORED", "REFERENCED"]) + "\n" + total if rows else "no artifacts yet"
+    ctx.emit(r.to_dict(), text)

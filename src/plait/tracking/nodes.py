@@ -309,6 +309,11 @@ class ArtifactVersion:
         :returns: this version as it is now.
         :raises InvalidMetadataError: for metadata that is not JSON.
         """
+        return self.update_by(_active_run_id(self.store), metadata=metadata, description=description, replace=replace)
+
+    def update_by(self, run: str | None, *, metadata: Mapping[str, Any] | None = None, description: str | None = None,
+                  replace: bool = False) -> ArtifactVersion:
+        """:meth:`update`, recorded as done by the run with id ``run`` (a re-log applying its notes)."""
         new: dict[str, Any] = {}
         old: dict[str, Any] = {}
         if metadata is not None:
@@ -320,9 +325,7 @@ class ArtifactVersion:
             new["description"], old["description"] = str(description), self.description
         if new:
             self.store.write_event(
-                R.VERSION_UPDATED, {"name": self.name, "number": self.number, "old": old, "new": new},
-                run=_active_run_id(self.store),
-            )
+                R.VERSION_UPDATED, {"name": self.name, "number": self.number, "old": old, "new": new}, run=run)
         return self.refresh()
 
     def delete(self, *, force: bool = False) -> None:
@@ -340,16 +343,7 @@ class ArtifactVersion:
 
         Alias moves away from this version (the alias set on another one) are included.
         """
-        out = []
-        for event in E.of_name(self.store.catalog, self.name):
-            d = event.data
-            number = d.get("number")
-            if number != self.number and not (event.kind == R.ALIAS_SET and d.get("old") == self.number):
-                continue
-            detail = {k: v for k, v in d.items() if k in ("alias", "old", "new", "number")} if event.kind != R.VERSION_LOGGED else {}
-            out.append(HistoryEntry(event.time, event.kind, f"{self.name}:v{number}", event.user, event.run, detail))
-        # by the time each change happened: events copied in by `sync` arrive later than they happened
-        return sorted(out, key=lambda h: h.time)
+        return history_of(self.store, self.name, self.number)
 
     # -- lineage --------------------------------------------------------------------------------
 
@@ -453,17 +447,20 @@ class RunRecord:
 
     @classmethod
     def load(cls, store: Store, run_id: str) -> RunRecord:
-        """Return a run from the store's index; a unique id prefix (any case) is enough.
+        """Return a run from the store's index; a unique start or end of its id (any case) is
+        enough, such as the 8 characters listings print (the end).
 
-        :raises NotFoundError: for an unknown id, or a prefix several runs share (listing them).
+        :raises NotFoundError: for an unknown id, or a part of one several runs share (listing them).
         """
         catalog = store.catalog
         row = RQ.run(catalog, run_id)
         if row is None and run_id and len(run_id) < 26:
-            matches = RQ.ids_starting_with(catalog, run_id)
+            matches = RQ.ids_matching(catalog, run_id)
             if len(matches) > 1:
-                raise NotFoundError(f"run id {run_id!r} is ambiguous: it starts {', '.join(matches)}; give more of it",
-                                    name=run_id, candidates=matches)
+                named = {r.id: r.name for r in RQ.rows(catalog, matches)}
+                listing = ", ".join(f"{m} ({named.get(m) or '?'})" for m in matches)
+                raise NotFoundError(f"run id {run_id!r} is ambiguous: {len(matches)}{'+' if len(matches) >= 10 else ''} runs "
+                                    f"start or end with it: {listing}; give more of it", name=run_id, candidates=matches)
             row = RQ.run(catalog, matches[0]) if matches else None
         if row is None:
             raise NotFoundError(f"no run {run_id!r} in {store.url} (list them with `plait runs`)", name=run_id)
@@ -522,6 +519,28 @@ class RunRecord:
             "error": self.error, "summary": self.summary,
             "inputs": [v.spec for v in self.inputs], "outputs": [v.spec for v in self.outputs],
         }
+
+
+def history_of(store: Store, name: str, number: int | None = None) -> list[HistoryEntry]:
+    """Return every change to the versions of ``name`` (or to ``name:v<number>``), deleted ones
+    included — their aliases, notes and the delete itself — ordered by when each happened.
+
+    For one version, alias moves away from it (the alias set on another one) are included.
+
+    :raises NotFoundError: if nothing was ever recorded about ``name`` (or that version).
+    """
+    out = []
+    for event in E.of_name(store.catalog, name):
+        d = event.data
+        at = d.get("number")
+        if number is not None and at != number and not (event.kind == R.ALIAS_SET and d.get("old") == number):
+            continue
+        detail = {k: v for k, v in d.items() if k in ("alias", "old", "new", "number")} if event.kind != R.VERSION_LOGGED else {}
+        out.append(HistoryEntry(event.time, event.kind, f"{name}:v{at}", event.user, event.run, detail))
+    if not out:
+        raise store.unknown(name, "any version" if number is None else f"version v{number}")
+    # by the time each change happened: events copied in by `sync` arrive later than they happened
+    return sorted(out, key=lambda h: h.time)
 
 
 def _active_run_id(store: Store) -> str | None:

@@ -322,6 +322,8 @@ class Run(RunRecord):
                 row, created = publish(self.store, draft, created_by=self.id, on_hashed=self.start)
                 version = ArtifactVersion.from_row(self.store, row)
                 self._remember_fingerprint(fingerprint, version)
+                if not created:  # the same content with a new description or metadata: an update, in the history
+                    version = _apply_notes(version, draft, self.id)
             if not created and self._produced_again(version):
                 version = version.refresh()
         for alias in aliases:
@@ -374,6 +376,18 @@ def to_artifact(obj: Any, name: str | None, type: str | None, store: Store) -> A
     if name is not None and draft.name != name:
         draft.name = check_name(name)
     return draft
+
+
+def _apply_notes(version: ArtifactVersion, draft: Artifact, run: str) -> ArtifactVersion:
+    """Apply a re-logged draft's description (if it has one) and metadata (merged) to the version it matched."""
+    metadata = draft.metadata if any(version.metadata.get(k, _MISSING) != v for k, v in draft.metadata.items()) else None
+    description = draft.description if draft.description and draft.description != version.description else None
+    if metadata is None and description is None:
+        return version
+    return version.update_by(run, metadata=metadata, description=description)
+
+
+_MISSING = object()
 
 
 def _fingerprint(obj: Any) -> str | None:
