@@ -21,8 +21,6 @@ from plait.ops.diff import Diff
 from plait.ops.diff import diff as diff_versions
 from plait.store.distributed import DEFAULT_WAIT
 from plait.tracking.distributed import Part
-from plait.tracking.distributed import finish as finish_parts
-from plait.tracking.distributed import upsert as upsert_part
 from plait.tracking.lineage import LineageGraph
 from plait.tracking.nodes import ArtifactVersion, RunRecord
 from plait.tracking.run import Run, implicit_run, run_for
@@ -54,7 +52,7 @@ def upsert(artifact: Artifact, *, store: Store | str | None = None, wait: float 
     :raises InvalidInputError: for a draft without a ``distributed_id``.
     :raises ConflictError: if that distributed version is finished already (the part is not kept).
     """
-    return upsert_part(run_for(current_store(store)), artifact, wait=wait)
+    return current_store(store).upsert(artifact, wait=wait)
 
 
 def finish(name: str, *, distributed_id: str, aliases: Iterable[str] = (), description: str | None = None,
@@ -71,8 +69,8 @@ def finish(name: str, *, distributed_id: str, aliases: Iterable[str] = (), descr
     :param wait: how long to wait for a finish another process began before completing it here.
     :raises InvalidInputError: if no part was sent (nothing is written).
     """
-    return finish_parts(run_for(current_store(store)), name, distributed_id, aliases=aliases, description=description,
-                        metadata=metadata, wait=wait)
+    return current_store(store).finish(name, distributed_id=distributed_id, aliases=aliases, description=description,
+                                       metadata=metadata, wait=wait)
 
 
 def use(obj: Any, *, name: str | None = None, type: str | None = None, store: Store | str | None = None,

@@ -17,6 +17,7 @@ from typing import Any
 
 from plait import plugins
 from plait.base.paths import default_store_url
+from plait.formats.artifact import Artifact
 from plait.formats.names import check_name
 from plait.index import runs as RQ
 from plait.index import versions as V
@@ -27,7 +28,11 @@ from plait.ops.stats import stats as stats_of
 from plait.ops.verify import VerifyReport, verify_store
 from plait.storage.digest import XXH3_128
 from plait.store.base import BaseStore
+from plait.store.distributed import DEFAULT_WAIT
 from plait.store.shared import shared
+from plait.tracking.distributed import Part
+from plait.tracking.distributed import finish as finish_parts
+from plait.tracking.distributed import upsert as upsert_part
 from plait.tracking.lineage import LineageGraph, lineage
 from plait.tracking.nodes import ArtifactVersion, RunRecord
 from plait.tracking.run import active_run, run_for
@@ -99,6 +104,16 @@ class Store(BaseStore):
         implicit run produces it. See :meth:`plait.Run.log`.
         """
         return run_for(self).log(obj, name=name, type=type, aliases=aliases, **kwargs)
+
+    def upsert(self, artifact: Artifact, *, wait: float = DEFAULT_WAIT) -> Part:
+        """Send a part of a distributed version to this store (see :func:`plait.upsert`)."""
+        return upsert_part(run_for(self), artifact, wait=wait)
+
+    def finish(self, name: str, *, distributed_id: str, aliases: Iterable[str] = (), description: str | None = None,
+               metadata: Mapping[str, Any] | None = None, wait: float = DEFAULT_WAIT) -> ArtifactVersion:
+        """Make the one version of a distributed version in this store (see :func:`plait.finish`)."""
+        return finish_parts(run_for(self), name, distributed_id, aliases=aliases, description=description,
+                            metadata=metadata, wait=wait)
 
     def use(self, obj: Any, **kwargs: Any) -> ArtifactVersion:
         """Record that the current run (or the process's implicit run) uses a version; return it."""

@@ -10,6 +10,7 @@ from plait.cli import (  # noqa: F401  (importing registers their commands)
     cache,
     config,
     demo,
+    distributed,
     runs,
     sync,
     ui,  # noqa: F401  (registers `plait ui`)
