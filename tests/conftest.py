@@ -327,9 +327,9 @@ def store_cli(request: pytest.FixtureRequest, tmp_path: Path):
     ``store_cli(*args, json_out=False, code=0, input=None)`` returns the click result;
     ``store_cli.store`` is the same store opened from Python.
     """
-    import plait
     from click.testing import CliRunner
 
+    import plait
     from plait.cli import main
 
     if request.param == "s3":

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import plait
 from plait.errors import InvalidInputError, NotFoundError, SettingsError
 from plait.store import cache
 

@@ -5,7 +5,6 @@ part after the finish is refused; a killed worker is retried."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
