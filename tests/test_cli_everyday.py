@@ -131,3 +131,17 @@ def test_stats_logged_versus_stored(store_cli, make_files):
     store_cli("delete", "ds:v0")
     assert json.loads(store_cli("stats", "ds", json_out=True).output)["names"][0]["stored"] == 10_001
     assert "no artifact named 'zz'" in store_cli("stats", "zz", code=3).stderr
+
+
+def test_store_options_after_the_command(s3_url, s3_options, make_files):
+    from click.testing import CliRunner
+
+    from plait.cli import main
+
+    options = ["--store", s3_url, "--store-option", f"key={s3_options['key']}", "--store-option",
+               f"secret={s3_options['secret']}", "--store-option",
+               f"client_kwargs.endpoint_url={s3_options['client_kwargs']['endpoint_url']}"]
+    logged = CliRunner().invoke(main, ["log", str(make_files({"a.txt": "a"})), "--name", "ds", *options])
+    assert logged.exit_code == 0, logged.output
+    listed = CliRunner().invoke(main, ["stats", "--json", *options])
+    assert listed.exit_code == 0 and json.loads(listed.output)["names"][0]["name"] == "ds"
