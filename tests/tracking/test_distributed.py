@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,34 @@ def test_cli_upsert_and_finish(store_cli, make_files):
     late = store_cli("upsert", str(make_files({"2.json": "[2]"}, "w2")), "--name", "preds", "--distributed-id", "e7", code=1)
     assert "was finished at" in late.stderr and "Traceback" not in late.output
     assert "no parts of 'preds' with distributed_id 'e8'" in store_cli("finish", "preds", "-D", "e8", code=2).stderr
+
+
+def test_a_part_sent_while_a_finish_runs_waits_for_its_decision(store):
+    """A finish began (its close is there) when a worker sends a part: the part waits, and the
+    finish that completes it (here one taking over at once) takes the part, so the worker succeeds."""
+    import threading
+
+    from plait.base.ids import utcnow
+    from plait.formats import distributed as D
+    from plait.formats import records as R
+    from plait.store.distributed import parts
+
+    plait.upsert(plait.Artifact("preds", distributed_id="e1").add_bytes(b"first", "a.txt"), store=store)
+    store.backend.create(D.closing_key("preds", "e1"), R.encode(R.build(D.ClosingRecord, "closing", time=utcnow())))
+    done: dict = {}
+
+    def worker() -> None:
+        try:
+            done["part"] = plait.upsert(plait.Artifact("preds", distributed_id="e1").add_bytes(b"second", "b.txt"),
+                                        store=store, wait=120)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            done["error"] = exc
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    while len(parts(store, "preds", "e1")) < 2 and thread.is_alive():  # its record is written: it now waits
+        time.sleep(0.01)
+    v = plait.finish("preds", distributed_id="e1", store=store, wait=0)
+    thread.join(60)
+    assert "error" not in done and done["part"].record.id in [p.record.id for p in parts(store, "preds", "e1")]
+    assert [e.path for e in v.files()] == ["a.txt", "b.txt"]
