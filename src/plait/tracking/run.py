@@ -322,7 +322,7 @@ class Run(RunRecord):
                 row, created = publish(self.store, draft, created_by=self.id, on_hashed=self.start)
                 version = ArtifactVersion.from_row(self.store, row)
                 self._remember_fingerprint(fingerprint, version)
-                if not created:  # the same content with a new description or metadata: an update, in the history
+                if not created and version.name == draft.name:  # new notes on the same content: an update
                     version = _apply_notes(version, draft, self.id)
             if not created and self._produced_again(version):
                 version = version.refresh()
