@@ -18,7 +18,7 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 MAX_DURATION = _dt.timedelta(days=365 * 100)
 
 
-def parse_duration(text: str | int | float | _dt.timedelta, *, what: str = "duration") -> _dt.timedelta:
+def parse_duration(text: str | float | _dt.timedelta, *, what: str = "duration") -> _dt.timedelta:
     """Return the duration ``text`` says: ``30d``, ``12h``, ``90m``, ``1w2d``, ``45s``, or seconds as a number.
 
     :param what: how to call it in the message.
