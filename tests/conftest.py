@@ -66,6 +66,21 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         gc.collect()
 
 
+@pytest.fixture(scope="session")
+def importable_tests() -> Iterator[None]:
+    """Put the repository on ``sys.path``, so that worker processes (spawned with this process's
+    ``sys.path``) can import test helper modules such as ``tests.tracking.pool_work`` by name."""
+    import sys
+
+    repo = str(Path(__file__).resolve().parents[1])
+    added = repo not in sys.path
+    if added:
+        sys.path.insert(0, repo)
+    yield
+    if added:
+        sys.path.remove(repo)
+
+
 @pytest.fixture
 def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Prove the core with the built-in plugin alone (the integrations have their own tests)."""
@@ -320,32 +335,44 @@ def craft():
     return make
 
 
-@pytest.fixture(params=["file", "s3"])
-def store_cli(request: pytest.FixtureRequest, tmp_path: Path):
-    """Run ``plait --store <a fresh file or loopback S3 store> ARGS…`` in-process (ids: file, s3).
+def _option_pairs(options: dict, prefix: str = "") -> list[str]:
+    pairs = []
+    for key, value in options.items():
+        if isinstance(value, dict):
+            pairs += _option_pairs(value, f"{prefix}{key}.")
+        else:
+            pairs += ["--store-option", f"{prefix}{key}={value}"]
+    return pairs
 
-    ``store_cli(*args, json_out=False, code=0, input=None)`` returns the click result;
-    ``store_cli.store`` is the same store opened from Python.
-    """
+
+@pytest.fixture
+def store_cli():
+    """Run ``plait`` in-process against a store of any backend (its URL and storage options);
+    assert the exit code and return the click result."""
     from click.testing import CliRunner
 
-    import plait
     from plait.cli import main
 
-    if request.param == "s3":
-        url, options = request.getfixturevalue("s3_url"), request.getfixturevalue("s3_options")
-        store_args = ["--store", url, "--store-option", f"key={options['key']}", "--store-option",
-                      f"secret={options['secret']}", "--store-option",
-                      f"client_kwargs.endpoint_url={options['client_kwargs']['endpoint_url']}"]
-    else:
-        url, options = str(tmp_path / "store"), {}
-        store_args = ["--store", url]
-
-    def invoke(*args: str, json_out: bool = False, code: int = 0, input: str | None = None):
-        argv = [*store_args, *(["--json"] if json_out else []), *args]
+    def invoke(store, *args: str, code: int = 0, input: str | None = None):
+        argv = ["--store", store.url, *_option_pairs(store.storage_options), *args]
         result = CliRunner().invoke(main, argv, catch_exceptions=False, input=input)
         assert result.exit_code == code, (argv, result.output, result.stderr)
         return result
 
-    invoke.store = plait.Store(url, storage_options=options)  # type: ignore[attr-defined]
+    return invoke
+
+
+@pytest.fixture(params=["file", "s3"])
+def fresh_cli(request: pytest.FixtureRequest, store_cli):
+    """Run ``plait`` in-process against a fresh file or loopback S3 store (ids: file, s3).
+
+    ``fresh_cli(*args, json_out=False, code=0, input=None)`` returns the click result;
+    ``fresh_cli.store`` is the same store opened from Python.
+    """
+    store = request.getfixturevalue(f"{request.param}_store")
+
+    def invoke(*args: str, json_out: bool = False, code: int = 0, input: str | None = None):
+        return store_cli(store, *(["--json"] if json_out else []), *args, code=code, input=input)
+
+    invoke.store = store  # type: ignore[attr-defined]
     return invoke

@@ -13,60 +13,60 @@ from plait.errors import NotFoundError
 
 
 @pytest.fixture
-def two(store_cli, make_files):
+def two(fresh_cli, make_files):
     """``images:v0`` (aliased ``candidate``) and ``images:v1``."""
     folder = make_files({"a.txt": "alpha", "b/c.txt": "gamma"})
-    store_cli("log", str(folder), "--name", "images", "--alias", "candidate", "--meta", "n=3", "--description", "raw")
+    fresh_cli("log", str(folder), "--name", "images", "--alias", "candidate", "--meta", "n=3", "--description", "raw")
     (folder / "a.txt").write_text("alpha 2")
-    store_cli("log", str(folder), "--name", "images", "--meta", "n=4")
+    fresh_cli("log", str(folder), "--name", "images", "--meta", "n=4")
     return folder
 
 
-def test_delete_needs_a_version_or_all(store_cli, two):
-    result = store_cli("delete", "images", code=2)
+def test_delete_needs_a_version_or_all(fresh_cli, two):
+    result = fresh_cli("delete", "images", code=2)
     assert "give the version (images:v<N>" in result.stderr and "--all" in result.stderr
-    assert [v.spec for v in store_cli.store.versions("images")] == ["images:v0", "images:v1"]
-    result = store_cli("delete", "images", "--all", "--yes", code=1)  # an alias: refused before anything is deleted
+    assert [v.spec for v in fresh_cli.store.versions("images")] == ["images:v0", "images:v1"]
+    result = fresh_cli("delete", "images", "--all", "--yes", code=1)  # an alias: refused before anything is deleted
     assert "aliases still point at images:v0 (candidate)" in result.stderr
-    assert len(store_cli.store.versions("images")) == 2
-    result = store_cli("delete", "images", "--all", "--force", input="n\n", code=2)
+    assert len(fresh_cli.store.versions("images")) == 2
+    result = fresh_cli("delete", "images", "--all", "--force", input="n\n", code=2)
     assert "delete all 2 versions of images (v0, v1)?" in result.stderr and "nothing deleted" in result.stderr
-    assert len(store_cli.store.versions("images")) == 2
-    assert "--all deletes every version of a NAME" in store_cli("delete", "images:v1", "--all", code=2).stderr
-    out = json.loads(store_cli("delete", "images", "--all", "--force", "--yes", json_out=True).output)
+    assert len(fresh_cli.store.versions("images")) == 2
+    assert "--all deletes every version of a NAME" in fresh_cli("delete", "images:v1", "--all", code=2).stderr
+    out = json.loads(fresh_cli("delete", "images", "--all", "--force", "--yes", json_out=True).output)
     assert out == {"deleted": ["images:v0", "images:v1"]}
     with pytest.raises(NotFoundError):
-        plait.Store(store_cli.store.url, storage_options=store_cli.store.storage_options).versions("images")
+        plait.Store(fresh_cli.store.url, storage_options=fresh_cli.store.storage_options).versions("images")
 
 
-def test_history_keeps_deleted_versions_their_aliases_and_the_delete(store_cli, two):
-    store_cli("delete", "images:v0", "--force")
-    text = store_cli("history", "images").output
+def test_history_keeps_deleted_versions_their_aliases_and_the_delete(fresh_cli, two):
+    fresh_cli("delete", "images:v0", "--force")
+    text = fresh_cli("history", "images").output
     lines = [line.split(None, 1)[1] for line in text.splitlines()]
     assert [line.split("  by ")[0].strip() for line in lines] == [
         "images:v0                logged", "images:v0                alias 'candidate' set",
         "images:v1                logged", "images:v0                alias 'candidate' removed",
         "images:v0                deleted"]
-    assert "deleted" in store_cli("history", "images:v0").output
-    assert "no artifact named 'nope'" in store_cli("history", "nope", code=3).stderr
+    assert "deleted" in fresh_cli("history", "images:v0").output
+    assert "no artifact named 'nope'" in fresh_cli("history", "nope", code=3).stderr
 
 
-def test_ls_counts_live_versions(store_cli, two):
-    store_cli("delete", "images:v1")
-    assert json.loads(store_cli("ls", json_out=True).output)[0]["version"] == "v0"
-    line = store_cli("ls").output.splitlines()[1].split()
+def test_ls_counts_live_versions(fresh_cli, two):
+    fresh_cli("delete", "images:v1")
+    assert json.loads(fresh_cli("ls", json_out=True).output)[0]["version"] == "v0"
+    line = fresh_cli("ls").output.splitlines()[1].split()
     assert line[:4] == ["images", "dataset", "v0", "1"]
 
 
-def test_short_run_ids_printed_by_listings_are_accepted(store_cli, two):
-    table = store_cli("versions", "images").output.splitlines()
+def test_short_run_ids_printed_by_listings_are_accepted(fresh_cli, two):
+    table = fresh_cli("versions", "images").output.splitlines()
     short = table[1].split()[-1]
     assert len(short) == 8
-    full = store_cli.store.get("images:v0").produced_by.id
+    full = fresh_cli.store.get("images:v0").produced_by.id
     assert full.endswith(short)
-    assert full in store_cli("run", "show", short).output
-    assert full in store_cli("run", "show", short.lower()).output
-    assert full in store_cli("run", "show", full[:12]).output
+    assert full in fresh_cli("run", "show", short).output
+    assert full in fresh_cli("run", "show", short.lower()).output
+    assert full in fresh_cli("run", "show", full[:12]).output
 
 
 def test_an_ambiguous_run_id_lists_the_matches(file_store):
@@ -80,21 +80,21 @@ def test_an_ambiguous_run_id_lists_the_matches(file_store):
         file_store.get_run(common)
 
 
-def test_relogging_the_same_content_with_new_notes_updates_them(store_cli, two):
-    result = store_cli("log", str(two), "--name", "images", "--meta", "reviewed=true", "--description", "checked")
+def test_relogging_the_same_content_with_new_notes_updates_them(fresh_cli, two):
+    result = fresh_cli("log", str(two), "--name", "images", "--meta", "reviewed=true", "--description", "checked")
     assert "images:v1  (existing" in result.output and "applied as an update" in result.output
-    v = store_cli.store.get("images:v1")
+    v = fresh_cli.store.get("images:v1")
     assert v.metadata == {"n": 4, "reviewed": True} and v.description == "checked"
     updates = [h for h in v.history() if h.kind == "version.updated"]
     assert len(updates) == 1 and updates[0].detail["new"]["metadata"]["reviewed"] is True and updates[0].run
-    store_cli("log", str(two), "--name", "images")  # nothing new to say: nothing recorded
-    assert len([h for h in store_cli.store.get("images:v1").history() if h.kind == "version.updated"]) == 1
+    fresh_cli("log", str(two), "--name", "images")  # nothing new to say: nothing recorded
+    assert len([h for h in fresh_cli.store.get("images:v1").history() if h.kind == "version.updated"]) == 1
 
 
-def test_diff_shows_metadata_description_and_rows(store_cli, two):
-    text = store_cli("diff", "images:v0", "images:v1").output
+def test_diff_shows_metadata_description_and_rows(fresh_cli, two):
+    text = fresh_cli("diff", "images:v0", "images:v1").output
     assert "M a.txt" in text and "metadata n: 3 -> 4" in text and 'description: "raw" -> ""' in text
-    data = json.loads(store_cli("diff", "images:v0", "images:v1", json_out=True).output)
+    data = json.loads(fresh_cli("diff", "images:v0", "images:v1", json_out=True).output)
     assert data["metadata"] == {"n": {"old": 3, "new": 4}} and data["description"] == {"old": "raw", "new": ""}
 
 
@@ -116,21 +116,21 @@ def test_diff_counts_rows_of_parquet_and_hugging_face_versions(file_store, tmp_p
     assert plait.diff(h0, h1).rows == {"train": (8, 9)}
 
 
-def test_stats_logged_versus_stored(store_cli, make_files):
+def test_stats_logged_versus_stored(fresh_cli, make_files):
     folder = make_files({"big.bin": b"x" * 10_000, "small.txt": "s"})
-    store_cli("log", str(folder), "--name", "ds")
+    fresh_cli("log", str(folder), "--name", "ds")
     (folder / "small.txt").write_text("t")
-    store_cli("log", str(folder), "--name", "ds")
-    store_cli("log", str(folder / "big.bin"), "--name", "copy")
-    data = json.loads(store_cli("stats", json_out=True).output)
+    fresh_cli("log", str(folder), "--name", "ds")
+    fresh_cli("log", str(folder / "big.bin"), "--name", "copy")
+    data = json.loads(fresh_cli("stats", json_out=True).output)
     assert data["logged"] == 2 * 10_001 + 10_000 and data["stored"] == 10_002 and data["on_storage"] == 10_002
     assert {n["name"]: (n["versions"], n["logged"], n["stored"]) for n in data["names"]} == {
         "ds": (2, 20_002, 10_002), "copy": (1, 10_000, 10_000)}
-    text = store_cli("stats").output
+    text = fresh_cli("stats").output
     assert "all: 29.3 KiB logged, 9.8 KiB stored (3.0x less)" in text
-    store_cli("delete", "ds:v0")
-    assert json.loads(store_cli("stats", "ds", json_out=True).output)["names"][0]["stored"] == 10_001
-    assert "no artifact named 'zz'" in store_cli("stats", "zz", code=3).stderr
+    fresh_cli("delete", "ds:v0")
+    assert json.loads(fresh_cli("stats", "ds", json_out=True).output)["names"][0]["stored"] == 10_001
+    assert "no artifact named 'zz'" in fresh_cli("stats", "zz", code=3).stderr
 
 
 def test_store_options_after_the_command(s3_url, s3_options, make_files):

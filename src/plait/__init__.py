@@ -22,9 +22,11 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from plait.api.carry import carry
     from plait.api.functions import (
         active_run,
         diff,
+        find,
         finish,
         get,
         lineage,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     )
     from plait.base.describe import type_name
     from plait.errors import (
+        CarryWarning,
         ConflictError,
         ConversionError,
         CorruptRecordError,
@@ -89,6 +92,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "Artifact": "plait.formats.artifact",
     "ArtifactVersion": "plait.tracking.nodes",
+    "CarryWarning": "plait.errors",
     "ConflictError": "plait.errors",
     "ConversionError": "plait.errors",
     "CorruptRecordError": "plait.errors",
@@ -122,8 +126,10 @@ _EXPORTS = {
     "SyncReport": "plait.ops.sync",
     "UnsupportedStoreError": "plait.errors",
     "active_run": "plait.api.functions",
+    "carry": "plait.api.carry",
     "current_store": "plait.api.store",
     "diff": "plait.api.functions",
+    "find": "plait.api.functions",
     "finish": "plait.api.functions",
     "get": "plait.api.functions",
     "hookimpl": "plait.hookspecs",
@@ -159,6 +165,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Artifact",
     "ArtifactVersion",
+    "CarryWarning",
     "ConflictError",
     "ConversionError",
     "CorruptRecordError",
@@ -192,8 +199,10 @@ __all__ = [
     "SyncReport",
     "UnsupportedStoreError",
     "active_run",
+    "carry",
     "current_store",
     "diff",
+    "find",
     "finish",
     "get",
     "hookimpl",

@@ -84,29 +84,29 @@ def test_clean_by_age_and_size(file_store, make_files):
     assert cache.clean().left == 0 and _cached_files() == {}
 
 
-def test_get_refuses_to_overwrite_a_different_file_unless_forced(store_cli, make_files, tmp_path):
-    store_cli("log", str(make_files({"a.txt": "a", "b/c.txt": "c", "b/d.txt": "d"})), "--name", "ds")
+def test_get_refuses_to_overwrite_a_different_file_unless_forced(fresh_cli, make_files, tmp_path):
+    fresh_cli("log", str(make_files({"a.txt": "a", "b/c.txt": "c", "b/d.txt": "d"})), "--name", "ds")
     dest = tmp_path / "out"
     dest.mkdir()
     (dest / "a.txt").write_text("a")  # the same bytes: fine
     (dest / "b").mkdir()
     (dest / "b" / "c.txt").write_text("mine")
     (dest / "keep.txt").write_text("not the version's")
-    result = store_cli("get", "ds:v0", str(dest), code=2)
+    result = fresh_cli("get", "ds:v0", str(dest), code=2)
     assert "already holds 1 file that differs from ds:v0: b/c.txt; pass --force" in result.stderr
     assert (dest / "b" / "c.txt").read_text() == "mine" and not (dest / "b" / "d.txt").exists()
-    store_cli("get", "ds:v0", str(dest), "--force")
+    fresh_cli("get", "ds:v0", str(dest), "--force")
     assert (dest / "b" / "c.txt").read_text() == "c" and (dest / "keep.txt").read_text() == "not the version's"
 
 
-def test_get_a_folder_or_a_file_of_a_version(store_cli, make_files, tmp_path):
-    store_cli("log", str(make_files({"a.txt": "a", "b/c.txt": "c", "b/e/f.txt": "f", "bb.txt": "x"})), "--name", "ds")
+def test_get_a_folder_or_a_file_of_a_version(fresh_cli, make_files, tmp_path):
+    fresh_cli("log", str(make_files({"a.txt": "a", "b/c.txt": "c", "b/e/f.txt": "f", "bb.txt": "x"})), "--name", "ds")
     out = tmp_path / "out"
-    store_cli("get", "ds", str(out), "--path", "b", "--path", "a.txt")
+    fresh_cli("get", "ds", str(out), "--path", "b", "--path", "a.txt")
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["a.txt", "b/c.txt", "b/e/f.txt"]
-    result = store_cli("get", "ds", str(tmp_path / "none"), "--path", "zz", code=3)
+    result = fresh_cli("get", "ds", str(tmp_path / "none"), "--path", "zz", code=3)
     assert "ds:v0 has no file or folder 'zz'" in result.stderr
-    v = store_cli.store.get("ds")
+    v = fresh_cli.store.get("ds")
     assert [e.path for e in v.select(["b/e/", "bb.txt"])] == ["b/e/f.txt", "bb.txt"]
     with pytest.raises(NotFoundError):
         v.download(tmp_path / "x", paths=["b/e/f"])

@@ -104,18 +104,18 @@ def test_gc_keeps_the_parts_of_an_unfinished_version(store):
     assert v.read_bytes("a.txt") == b"kept until the finish" and v.verify() == []
 
 
-def test_cli_upsert_and_finish(store_cli, make_files):
+def test_cli_upsert_and_finish(fresh_cli, make_files):
     for i in range(2):
-        out = json.loads(store_cli("upsert", str(make_files({f"{i}.json": f"[{i}]"}, f"w{i}")), "--name", "preds",
+        out = json.loads(fresh_cli("upsert", str(make_files({f"{i}.json": f"[{i}]"}, f"w{i}")), "--name", "preds",
                                    "--distributed-id", "e7", "--prefix", "out", "--meta", f"w{i}=1", json_out=True).output)
         assert out["file_count"] == 1 and out["key"].startswith("distributed/preds/e7/parts/")
-    result = store_cli("finish", "preds", "--distributed-id", "e7", "--alias", "eval")
+    result = fresh_cli("finish", "preds", "--distributed-id", "e7", "--alias", "eval")
     assert result.output.startswith("preds:v0  2 files") and "eval" in result.output
-    v = store_cli.store.get("preds:eval")
+    v = fresh_cli.store.get("preds:eval")
     assert [e.path for e in v.files()] == ["out/0.json", "out/1.json"] and v.metadata == {"w0": 1, "w1": 1}
-    late = store_cli("upsert", str(make_files({"2.json": "[2]"}, "w2")), "--name", "preds", "--distributed-id", "e7", code=1)
+    late = fresh_cli("upsert", str(make_files({"2.json": "[2]"}, "w2")), "--name", "preds", "--distributed-id", "e7", code=1)
     assert "was finished at" in late.stderr and "Traceback" not in late.output
-    assert "no parts of 'preds' with distributed_id 'e8'" in store_cli("finish", "preds", "-D", "e8", code=2).stderr
+    assert "no parts of 'preds' with distributed_id 'e8'" in fresh_cli("finish", "preds", "-D", "e8", code=2).stderr
 
 
 def test_a_part_sent_while_a_finish_runs_waits_for_its_decision(store):

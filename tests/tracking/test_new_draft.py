@@ -101,16 +101,16 @@ def test_a_draft_whose_files_gc_took_is_refused(store, make_files, listing):
     assert {k for k in listing(store) if k.startswith("versions/")} == {k for k in before if k.startswith("versions/")}
 
 
-def test_cli_log_onto_a_version(store_cli, make_files, tmp_path):
-    store_cli("log", str(make_files({"a.txt": "a", "b/c.txt": "c", "b/d.txt": "d"})), "--name", "ds")
+def test_cli_log_onto_a_version(fresh_cli, make_files, tmp_path):
+    fresh_cli("log", str(make_files({"a.txt": "a", "b/c.txt": "c", "b/d.txt": "d"})), "--name", "ds")
     new = tmp_path / "c.txt"
     new.write_text("c2")
-    out = json.loads(store_cli("log", str(new), "--name", "ds", "--onto", "ds:v0", "--prefix", "b",
+    out = json.loads(fresh_cli("log", str(new), "--name", "ds", "--onto", "ds:v0", "--prefix", "b",
                                "--remove", "b/d.txt", json_out=True).output)
     assert out["version"] == "v1" and out["created"] is True
-    v1 = store_cli.store.get("ds:v1")
+    v1 = fresh_cli.store.get("ds:v1")
     assert [e.path for e in v1.files()] == ["a.txt", "b/c.txt"] and v1.read_bytes("b/c.txt") == b"c2"
-    result = store_cli("log", str(new), "--name", "ds", "--onto", "ds:v0", "--remove", "zz", code=3)
+    result = fresh_cli("log", str(new), "--name", "ds", "--onto", "ds:v0", "--remove", "zz", code=3)
     assert "no file or folder 'zz'" in result.stderr and "Traceback" not in result.output
-    result = store_cli("log", str(new), "--name", "ds", "--prefix", "b", code=2)
+    result = fresh_cli("log", str(new), "--name", "ds", "--prefix", "b", code=2)
     assert "--prefix and --remove go with --onto" in result.stderr

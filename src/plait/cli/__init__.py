@@ -11,8 +11,11 @@ from plait.cli import (  # noqa: F401  (importing registers their commands)
     config,
     demo,
     distributed,
+    find,
+    retention,
     runs,
     sync,
+    tags,
     ui,  # noqa: F401  (registers `plait ui`)
     versions,
 )
