@@ -39,16 +39,29 @@ def test_delete_needs_a_version_or_all(fresh_cli, two):
         plait.Store(fresh_cli.store.url, storage_options=fresh_cli.store.storage_options).versions("images")
 
 
-def test_history_keeps_deleted_versions_their_aliases_and_the_delete(fresh_cli, two):
+def test_history_keeps_deleted_versions_their_aliases_tags_and_the_delete(fresh_cli, two):
+    fresh_cli("tag", "images:v0", "eu")
     fresh_cli("delete", "images:v0", "--force")
     text = fresh_cli("history", "images").output
     lines = [line.split(None, 1)[1] for line in text.splitlines()]
     assert [line.split("  by ")[0].strip() for line in lines] == [
         "images:v0                logged", "images:v0                alias 'candidate' set",
-        "images:v1                logged", "images:v0                alias 'candidate' removed",
-        "images:v0                deleted"]
+        "images:v1                logged", "images:v0                tags +eu",
+        "images:v0                alias 'candidate' removed", "images:v0                deleted"]
     assert "deleted" in fresh_cli("history", "images:v0").output
     assert "no artifact named 'nope'" in fresh_cli("history", "nope", code=3).stderr
+
+
+def test_a_deleted_version_says_so(fresh_cli, two, tmp_path):
+    fresh_cli("delete", "images:v0", "--force")
+    message = "'images' has no version v0: it was deleted, see plait history images:v0 (it has v1)"
+    assert message in fresh_cli("show", "images:v0", code=3).stderr
+    (tmp_path / "new.txt").write_text("new")
+    assert message in fresh_cli("log", str(tmp_path / "new.txt"), "--name", "images", "--onto", "images:v0", code=3).stderr
+    fresh_cli("delete", "images:v1")
+    gone = fresh_cli("get", "images", str(tmp_path / "out"), code=3).stderr
+    assert "no artifact named 'images'" in gone and "every version of it was deleted, see plait history images" in gone
+    assert not (tmp_path / "out").exists()
 
 
 def test_ls_counts_live_versions(fresh_cli, two):

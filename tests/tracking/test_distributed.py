@@ -109,9 +109,14 @@ def test_cli_upsert_and_finish(fresh_cli, make_files):
         out = json.loads(fresh_cli("upsert", str(make_files({f"{i}.json": f"[{i}]"}, f"w{i}")), "--name", "preds",
                                    "--distributed-id", "e7", "--prefix", "out", "--meta", f"w{i}=1", json_out=True).output)
         assert out["file_count"] == 1 and out["key"].startswith("distributed/preds/e7/parts/")
-    result = fresh_cli("finish", "preds", "--distributed-id", "e7", "--alias", "eval")
-    assert result.output.startswith("preds:v0  2 files") and "eval" in result.output
+    before = fresh_cli.store.backend.find("distributed")
+    assert "TTL" in fresh_cli("finish", "preds", "-D", "e7", "--ttl", "0d", code=2).stderr  # refused before the close
+    assert "b@d" in fresh_cli("finish", "preds", "-D", "e7", "--tag", "b@d", code=2).stderr
+    assert fresh_cli.store.backend.find("distributed") == before
+    result = fresh_cli("finish", "preds", "--distributed-id", "e7", "--alias", "eval", "--tag", "eu", "--ttl", "30d")
+    assert result.output.startswith("preds:v0  2 files") and "eval" in result.output and "tags: eu" in result.output
     v = fresh_cli.store.get("preds:eval")
+    assert v.tags == ("eu",) and v.expires_at is not None
     assert [e.path for e in v.files()] == ["out/0.json", "out/1.json"] and v.metadata == {"w0": 1, "w1": 1}
     late = fresh_cli("upsert", str(make_files({"2.json": "[2]"}, "w2")), "--name", "preds", "--distributed-id", "e7", code=1)
     assert "was finished at" in late.stderr and "Traceback" not in late.output

@@ -61,8 +61,8 @@ def upsert(artifact: Artifact, *, store: Store | str | None = None, wait: float 
 
 
 def finish(name: str, *, distributed_id: str, aliases: Iterable[str] = (), description: str | None = None,
-           metadata: Mapping[str, Any] | None = None, store: Store | str | None = None,
-           wait: float = DEFAULT_WAIT) -> ArtifactVersion:
+           metadata: Mapping[str, Any] | None = None, tags: Iterable[str] = (), ttl: str | float | None = None,
+           store: Store | str | None = None, wait: float = DEFAULT_WAIT) -> ArtifactVersion:
     """Make the one version of ``name`` from every part sent with ``distributed_id``; return it.
 
     Exactly one version results, logged by the active (or implicit) run, with every run that sent
@@ -71,11 +71,12 @@ def finish(name: str, *, distributed_id: str, aliases: Iterable[str] = (), descr
 
     :param description: overrides the parts' description.
     :param metadata: merged over the parts' metadata (which merge in the order they were sent).
+    :param tags: tags to put on the version; ``ttl``: when ``plait gc --delete`` may delete it, as for :func:`log`.
     :param wait: how long to wait for a finish another process began before completing it here.
     :raises InvalidInputError: if no part was sent (nothing is written).
     """
     return current_store(store).finish(name, distributed_id=distributed_id, aliases=aliases, description=description,
-                                       metadata=metadata, wait=wait)
+                                       metadata=metadata, tags=tags, ttl=ttl, wait=wait)
 
 
 def use(obj: Any, *, name: str | None = None, type: str | None = None, store: Store | str | None = None,

@@ -137,10 +137,11 @@ class Store(BaseStore):
         return upsert_part(run_for(self), artifact, wait=wait)
 
     def finish(self, name: str, *, distributed_id: str, aliases: Iterable[str] = (), description: str | None = None,
-               metadata: Mapping[str, Any] | None = None, wait: float = DEFAULT_WAIT) -> ArtifactVersion:
+               metadata: Mapping[str, Any] | None = None, tags: Iterable[str] = (), ttl: str | float | None = None,
+               wait: float = DEFAULT_WAIT) -> ArtifactVersion:
         """Make the one version of a distributed version in this store (see :func:`plait.finish`)."""
         return finish_parts(run_for(self), name, distributed_id, aliases=aliases, description=description,
-                            metadata=metadata, wait=wait)
+                            metadata=metadata, tags=tags, ttl=ttl, wait=wait)
 
     def use(self, obj: Any, **kwargs: Any) -> ArtifactVersion:
         """Record that the current run (or the process's implicit run) uses a version; return it."""

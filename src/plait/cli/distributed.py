@@ -40,11 +40,15 @@ def upsert(ctx: Context, path: str, name: str, distributed_id: str, type_: str, 
 @click.argument("name")
 @click.option("--distributed-id", "-D", "distributed_id", required=True, help="The distributed version to finish.")
 @click.option("--alias", "-a", "aliases", multiple=True, help="Alias to set (repeatable).")
+@click.option("--tag", "tags", multiple=True, help="Tag to put on the version (repeatable).")
+@click.option("--ttl", default=None, metavar="DURATION", help="Let `plait gc --delete` delete the version this long from now (30d, 12h).")
 @click.option("--wait", default=60.0, show_default=True, help="Seconds to wait for a finish another process began.")
 @pass_ctx
-def finish(ctx: Context, name: str, distributed_id: str, aliases: tuple[str, ...], wait: float) -> None:
+def finish(ctx: Context, name: str, distributed_id: str, aliases: tuple[str, ...], tags: tuple[str, ...], ttl: str | None,
+           wait: float) -> None:
     """Make the one version of NAME from every part sent with --distributed-id (again: the same version)."""
-    v = ctx.store.finish(name, distributed_id=distributed_id, aliases=aliases, wait=wait)
+    v = ctx.store.finish(name, distributed_id=distributed_id, aliases=aliases, tags=tags, ttl=ttl, wait=wait)
     producers = v.producers
     ctx.emit({**v.to_dict(), "producers": [r.id for r in producers]},
-             f"{v.spec}  {v.file_count} files, {human_size(v.size)}, from {len(producers)} runs  {' '.join(v.aliases)}")
+             f"{v.spec}  {v.file_count} files, {human_size(v.size)}, from {len(producers)} runs  {' '.join(v.aliases)}"
+             + (f"  tags: {' '.join(v.tags)}" if v.tags else ""))

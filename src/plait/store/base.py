@@ -447,7 +447,7 @@ class BaseStore:
                 except NotFoundError:
                     row = None
             if row is None or row.deleted:
-                raise self.unknown(name, f"version v{parsed.number}")
+                raise self.unknown(name, f"version v{parsed.number}", deleted=row is not None)
             return name, parsed.number
         if parsed.alias == LATEST:
             number = V.latest_number(catalog, name)
@@ -469,17 +469,22 @@ class BaseStore:
         assert row is not None
         return row
 
-    def unknown(self, name: str, what: str) -> NotFoundError:
-        """Return the error for a missing version or alias, listing what exists."""
+    def unknown(self, name: str, what: str, *, deleted: bool = False) -> NotFoundError:
+        """Return the error for a missing version or alias, listing what exists (and saying when
+        the version, or every version of the name, was deleted)."""
         catalog = self.catalog
         numbers = V.live_numbers(catalog, name)
         if not numbers:
             names = V.names(catalog)
             listing = ", ".join(names[:20]) + (" …" if len(names) > 20 else "") if names else "none yet"
-            return NotFoundError(f"no artifact named {name!r} in {self.url} (artifacts: {listing})", name=name, candidates=names)
+            gone = f": every version of it was deleted, see plait history {name}" if V.numbers(catalog, name) else ""
+            return NotFoundError(f"no artifact named {name!r} in {self.url}{gone} (artifacts: {listing})", name=name,
+                                 candidates=names)
         aliases = sorted({a for lst in V.aliases_of(catalog, name).values() for a in lst})
         listing = ", ".join(f"v{n}" for n in numbers[-10:]) + (", aliases: " + ", ".join(aliases) if aliases else "")
-        return NotFoundError(f"{name!r} has no {what} (it has {listing})", name=name, candidates=[f"v{n}" for n in numbers] + aliases)
+        gone = f": it was deleted, see plait history {name}:{what.split()[-1]}" if deleted else ""
+        return NotFoundError(f"{name!r} has no {what}{gone} (it has {listing})", name=name,
+                             candidates=[f"v{n}" for n in numbers] + aliases)
 
     def set_alias(self, spec: str, alias: str, run: str | None = None) -> None:
         """Point ``alias`` at the version ``spec`` names, moving it from wherever it was."""

@@ -333,15 +333,16 @@ class Run(RunRecord):
         tags = check_tags(tags if isinstance(tags, str) else list(tags))
         if ttl is not None:
             parse_duration(ttl, what="TTL")
+        notes = (str(description) if description is not None else "", check_json(dict(metadata)) if metadata else {})
         if isinstance(obj, ArtifactVersion) and obj.store == self.store:
             self.start()
-            version, created = obj, False
+            version, created = _apply_notes(obj, *notes, self.id), False
         else:
             fingerprint = _fingerprint(obj)
             known = self.store_fingerprint(fingerprint, name)
-            if known is not None:
+            if known is not None:  # the object logged before: new notes are an update, as for the same content
                 self.start()
-                version, created = known, False
+                version, created = _apply_notes(known, *notes, self.id), False
             else:
                 draft = _draft_from_version(obj) if isinstance(obj, ArtifactVersion) else to_artifact(obj, name, type, self.store)
                 if name is not None and draft.name != name:
@@ -349,13 +350,13 @@ class Run(RunRecord):
                 if description is not None:
                     draft.description = str(description)
                 if metadata:
-                    draft.metadata.update(check_json(dict(metadata)))
+                    draft.metadata.update(notes[1])
                 # started only once the files hashed: bad input leaves no trace in the store
                 row, created = publish(self.store, draft, created_by=self.id, on_hashed=self.start)
                 version = ArtifactVersion.from_row(self.store, row)
                 self._remember_fingerprint(fingerprint, version)
                 if not created and version.name == draft.name:  # new notes on the same content: an update
-                    version = _apply_notes(version, draft, self.id)
+                    version = _apply_notes(version, draft.description, draft.metadata, self.id)
             if not created and self._produced_again(version):
                 version = version.refresh()
         for alias in aliases:
@@ -416,10 +417,10 @@ def to_artifact(obj: Any, name: str | None, type: str | None, store: Store) -> A
     return draft
 
 
-def _apply_notes(version: ArtifactVersion, draft: Artifact, run: str) -> ArtifactVersion:
-    """Apply a re-logged draft's description (if it has one) and metadata (merged) to the version it matched."""
-    metadata = draft.metadata if any(version.metadata.get(k, _MISSING) != v for k, v in draft.metadata.items()) else None
-    description = draft.description if draft.description and draft.description != version.description else None
+def _apply_notes(version: ArtifactVersion, description: str, metadata: Mapping[str, Any], run: str) -> ArtifactVersion:
+    """Apply a re-log's description (if it has one) and metadata (merged) to the version it matched."""
+    metadata = metadata if any(version.metadata.get(k, _MISSING) != v for k, v in metadata.items()) else None
+    description = description if description and description != version.description else None
     if metadata is None and description is None:
         return version
     return version.update_by(run, metadata=metadata, description=description)
