@@ -12,17 +12,15 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from plait.base.times import parse_duration
 from plait.formats import records as R
 from plait.formats.artifact import Artifact
 from plait.formats.distributed import check_distributed_id
-from plait.formats.names import check_alias, check_name, check_tags
+from plait.formats.names import check_name
 from plait.index import producers as P
 from plait.store import distributed as S
 from plait.store.distributed import DEFAULT_WAIT, Part
-from plait.store.labels import change_tags, set_ttl
 from plait.tracking.nodes import ArtifactVersion
-from plait.tracking.run import Run, hook_relay
+from plait.tracking.run import Run, apply_labels, check_labels, hook_relay
 
 __all__ = ["Part", "finish", "upsert"]
 
@@ -42,10 +40,7 @@ def finish(run: Run, name: str, distributed_id: str, *, aliases: Iterable[str] =
     """Make the one version of a distributed version, logged by ``run``; see :func:`plait.finish`."""
     run = run.current()
     name, distributed_id = check_name(name), check_distributed_id(distributed_id)
-    aliases = [check_alias(a) for a in aliases]
-    tags = check_tags(tags if isinstance(tags, str) else list(tags))
-    if ttl is not None:
-        parse_duration(ttl, what="TTL")
+    aliases, tags = check_labels(aliases, tags, ttl)
     done = S.finish(run.store, name, distributed_id, run=run.id, description=description, metadata=metadata, wait=wait,
                     on_start=run.start)
     version = ArtifactVersion.from_row(run.store, done.row)
@@ -58,13 +53,6 @@ def finish(run: Run, name: str, distributed_id: str, *, aliases: Iterable[str] =
     if not done.created and run.id not in credited:
         run.store.write_event(R.VERSION_PRODUCED, {"name": version.name, "number": version.number, "digest": version.digest},
                               run=run.id)
-    for alias in aliases:
-        run.store.set_alias(version.spec, alias, run=run.id)
-    fresh = [t for t in tags if t not in version.tags]
-    if fresh:
-        change_tags(run.store, version.name, version.number, add=fresh, run=run.id)
-    if ttl is not None:
-        set_ttl(run.store, version.name, version.number, ttl, run=run.id)
-    version = version.refresh()
+    version = apply_labels(version.refresh(), aliases, tags, ttl, run=run.id)  # refreshed: a producer may move latest
     hook_relay().artifact_logged(run=run, version=version, created=done.created)
     return version

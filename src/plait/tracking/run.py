@@ -329,10 +329,7 @@ class Run(RunRecord):
         run = self.current()
         if run is not self:
             return run.log(obj, name, type, aliases=aliases, description=description, metadata=metadata, tags=tags, ttl=ttl)
-        aliases = [check_alias(a) for a in aliases]
-        tags = check_tags(tags if isinstance(tags, str) else list(tags))
-        if ttl is not None:
-            parse_duration(ttl, what="TTL")
+        aliases, tags = check_labels(aliases, tags, ttl)
         notes = (str(description) if description is not None else "", check_json(dict(metadata)) if metadata else {})
         if isinstance(obj, ArtifactVersion) and obj.store == self.store:
             self.start()
@@ -359,15 +356,7 @@ class Run(RunRecord):
                     version = _apply_notes(version, draft.description, draft.metadata, self.id)
             if not created and self._produced_again(version):
                 version = version.refresh()
-        for alias in aliases:
-            self.store.set_alias(version.spec, alias, run=self.id)
-        fresh = [t for t in tags if t not in version.tags]
-        if fresh:
-            change_tags(self.store, version.name, version.number, add=fresh, run=self.id)
-        if ttl is not None:
-            set_ttl(self.store, version.name, version.number, ttl, run=self.id)
-        if aliases or fresh or ttl is not None:
-            version = version.refresh()
+        version = apply_labels(version, aliases, tags, ttl, run=self.id)
         _relay.artifact_logged(run=self, version=version, created=created)
         self._settle()
         return version
@@ -415,6 +404,34 @@ def to_artifact(obj: Any, name: str | None, type: str | None, store: Store) -> A
     if name is not None and draft.name != name:
         draft.name = check_name(name)
     return draft
+
+
+def check_labels(aliases: Iterable[str], tags: Iterable[str] | str,
+                 ttl: str | float | timedelta | None) -> tuple[list[str], list[str]]:
+    """Check the aliases, tags and TTL a log (or a finish) will put on its version, before anything is written.
+
+    :returns: the aliases and tags, as lists.
+    :raises InvalidNameError: for a malformed alias or tag; :raises InvalidInputError: for a bad TTL.
+    """
+    checked = [check_alias(a) for a in aliases], check_tags(tags if isinstance(tags, str) else list(tags))
+    if ttl is not None:
+        parse_duration(ttl, what="TTL")
+    return checked
+
+
+def apply_labels(version: ArtifactVersion, aliases: Iterable[str], tags: Iterable[str],
+                 ttl: str | float | timedelta | None, *, run: str) -> ArtifactVersion:
+    """Set the aliases, add the tags (one event, only those it lacks) and the TTL; return the version as it is now."""
+    store = version.store
+    aliases = list(aliases)
+    for alias in aliases:
+        store.set_alias(version.spec, alias, run=run)
+    fresh = [t for t in tags if t not in version.tags]
+    if fresh:
+        change_tags(store, version.name, version.number, add=fresh, run=run)
+    if ttl is not None:
+        set_ttl(store, version.name, version.number, ttl, run=run)
+    return version.refresh() if aliases or fresh or ttl is not None else version
 
 
 def _apply_notes(version: ArtifactVersion, description: str, metadata: Mapping[str, Any], run: str) -> ArtifactVersion:
