@@ -81,10 +81,8 @@ def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, 
         art.name = Artifact(name).name
         for gone in remove:
             art.remove(gone)
-        art.description = description if description is not None else art.description
-        art.metadata.update(_parse_meta(meta))
     else:
-        art = Artifact(name, type=type_, description=description or "", metadata=_parse_meta(meta))
+        art = Artifact(name, type=type_)
     if reference:
         art.add_reference(path, prefix or None, storage_options=_reference_options(ctx, path), checksum=checksum,
                           **({"max_objects": max_objects} if max_objects else {}))
@@ -96,7 +94,9 @@ def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, 
         base = os.path.basename(os.path.abspath(path))
         art.add_file(path, name=f"{prefix.rstrip('/')}/{base}" if prefix else None)
     before = V.live_digests(ctx.store.catalog, name) if ctx.store.exists else set()
-    version = ctx.store.log(art, aliases=aliases, tags=tags, ttl=ttl)
+    # the notes go as arguments, not in the draft: on content logged before, they are an update
+    version = ctx.store.log(art, aliases=aliases, tags=tags, ttl=ttl, description=description,
+                            metadata=_parse_meta(meta) or None)
     created = version.digest not in before  # else a version of NAME held this content already
     state = "new" if created else "existing: the same content was logged before"
     if not created and (meta or description):

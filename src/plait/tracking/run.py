@@ -318,8 +318,11 @@ class Run(RunRecord):
         :param name: the artifact name (default: from the object, e.g. a path's base name).
         :param type: the artifact type (default: from the object, ``dataset`` for paths).
         :param aliases: aliases to point at the version.
-        :param description: overrides the draft's description.
-        :param metadata: merged into the draft's metadata.
+        :param description: overrides the draft's description. If the content was logged before,
+            a new description is applied to that version as an update (in its history); a draft's
+            own description is not.
+        :param metadata: merged into the draft's metadata; on content logged before, new keys or
+            values are merged into that version as an update, as for ``description``.
         :param tags: tags to put on the version (see :meth:`ArtifactVersion.add_tags`).
         :param ttl: let ``plait gc --delete`` delete the version this long from now (``30d``,
             seconds, a :class:`~datetime.timedelta`); see :meth:`ArtifactVersion.set_ttl`.
@@ -353,7 +356,7 @@ class Run(RunRecord):
                 version = ArtifactVersion.from_row(self.store, row)
                 self._remember_fingerprint(fingerprint, version)
                 if not created and version.name == draft.name:  # new notes on the same content: an update
-                    version = _apply_notes(version, draft.description, draft.metadata, self.id)
+                    version = _apply_notes(version, *notes, self.id)
             if not created and self._produced_again(version):
                 version = version.refresh()
         version = apply_labels(version, aliases, tags, ttl, run=self.id)
@@ -435,7 +438,12 @@ def apply_labels(version: ArtifactVersion, aliases: Iterable[str], tags: Iterabl
 
 
 def _apply_notes(version: ArtifactVersion, description: str, metadata: Mapping[str, Any], run: str) -> ArtifactVersion:
-    """Apply a re-log's description (if it has one) and metadata (merged) to the version it matched."""
+    """Apply the ``description=`` (if any) and ``metadata=`` (merged) a re-log was given to the version it matched.
+
+    Only what the caller passed to ``log``: a draft's own notes describe the content as it was
+    built (a converter's, a Lightning checkpoint's file name) and do not rewrite the version that
+    already holds that content.
+    """
     metadata = metadata if any(version.metadata.get(k, _MISSING) != v for k, v in metadata.items()) else None
     description = description if description and description != version.description else None
     if metadata is None and description is None:
