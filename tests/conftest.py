@@ -436,10 +436,26 @@ def store_cli():
 
     from plait.cli import main
 
-    def invoke(store, *args: str, code: int = 0):
+    def invoke(store, *args: str, code: int = 0, input: str | None = None):
         argv = ["--store", store.url, *_option_pairs(store.storage_options), *args]
-        result = CliRunner().invoke(main, argv, catch_exceptions=False)
+        result = CliRunner().invoke(main, argv, catch_exceptions=False, input=input)
         assert result.exit_code == code, (argv, result.output, result.stderr)
         return result
 
+    return invoke
+
+
+@pytest.fixture(params=["file", "s3"])
+def fresh_cli(request: pytest.FixtureRequest, store_cli):
+    """Run ``plait`` in-process against a fresh file or loopback S3 store (ids: file, s3).
+
+    ``fresh_cli(*args, json_out=False, code=0, input=None)`` returns the click result;
+    ``fresh_cli.store`` is the same store opened from Python.
+    """
+    store = request.getfixturevalue(f"{request.param}_store")
+
+    def invoke(*args: str, json_out: bool = False, code: int = 0, input: str | None = None):
+        return store_cli(store, *(["--json"] if json_out else []), *args, code=code, input=input)
+
+    invoke.store = store  # type: ignore[attr-defined]
     return invoke

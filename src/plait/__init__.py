@@ -27,11 +27,13 @@ if TYPE_CHECKING:
         active_run,
         diff,
         find,
+        finish,
         get,
         lineage,
         load,
         log,
         run,
+        upsert,
         use,
     )
     from plait.api.store import (
@@ -132,6 +134,7 @@ _EXPORTS = {
     "current_store": "plait.api.store",
     "diff": "plait.api.functions",
     "find": "plait.api.functions",
+    "finish": "plait.api.functions",
     "get": "plait.api.functions",
     "hookimpl": "plait.hookspecs",
     "lineage": "plait.api.functions",
@@ -141,6 +144,7 @@ _EXPORTS = {
     "safe_name": "plait.formats.names",
     "sync": "plait.ops.sync",
     "type_name": "plait.base.describe",
+    "upsert": "plait.api.functions",
     "use": "plait.api.functions",
 }
 
@@ -205,6 +209,7 @@ __all__ = [
     "current_store",
     "diff",
     "find",
+    "finish",
     "get",
     "hookimpl",
     "lineage",
@@ -214,5 +219,6 @@ __all__ = [
     "safe_name",
     "sync",
     "type_name",
+    "upsert",
     "use",
 ]

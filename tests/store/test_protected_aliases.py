@@ -88,3 +88,16 @@ def test_the_cli_needs_protected_to_move_one(file_store: Store) -> None:
     assert _cli(models, "alias", "model:v1", "production", "--protected")[0] == 0
     code, out = _cli(models, "history", "model:v1")
     assert code == 0 and "alias 'production' set (from v0) (protected)" in out
+
+
+def test_deleting_every_version_checks_protected_aliases_before_deleting_any(file_store: Store) -> None:
+    file_store.log(b"one", name="model")
+    file_store.log(b"two", name="model", aliases=["production"])
+    file_store.set_setting("aliases.protected", ["production"])
+    code, out = _cli(file_store, "delete", "model", "--all", "--force", "--yes")
+    assert code == 2 and "model:production is protected" in out
+    assert [v.version for v in file_store.versions("model")] == ["v0", "v1"]  # nothing deleted, v0 included
+    code, out = _cli(file_store, "delete", "model", "--all", "--force", "--protected", "--yes")
+    assert code == 0 and "deleted 2 versions of model" in out
+    with pytest.raises(plait.NotFoundError, match="deleted"):
+        file_store.versions("model")

@@ -36,7 +36,9 @@ def _late_options() -> list[click.Option]:
     ]
 
 
-_LATE_NAMES = ("late_store", "late_store_options", "late_reference_options", "late_allow", "late_json")
+#: The late global options' parameter names, and their values when not given.
+_LATE_NAMES = {"late_store": None, "late_store_options": (), "late_reference_options": (), "late_allow": (),
+               "late_json": False}
 
 
 def _takes_late_options(callback: Any) -> Any:
@@ -44,7 +46,8 @@ def _takes_late_options(callback: Any) -> Any:
 
     @functools.wraps(callback)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        late = {name: kwargs.pop(name) for name in _LATE_NAMES}
+        # an option the command has itself (`demo --store`) is its own, not a late global one
+        late = {name: kwargs.pop(name, default) for name, default in _LATE_NAMES.items()}
         obj = click.get_current_context().find_object(Context)
         if obj is not None:
             obj.apply(store_url=late["late_store"], store_options=late["late_store_options"],
@@ -69,7 +72,8 @@ class PlaitGroup(click.Group):
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         """Register ``cmd``, adding the global options to it (a group passes them on to its commands)."""
         if not isinstance(cmd, click.Group) and cmd.callback is not None:
-            cmd.params.extend(_late_options())
+            own = {opt for param in cmd.params for opt in param.opts}
+            cmd.params.extend(o for o in _late_options() if not own.intersection(o.opts))  # `demo --store` is demo's
             cmd.callback = _takes_late_options(cmd.callback)
         super().add_command(cmd, name)
 

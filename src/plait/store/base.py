@@ -9,7 +9,8 @@ Layout under the store root::
     events/<yyyy-mm-dd>/<ulid>   everything that happens, one immutable record each
     events/<yyyy-mm-dd>.<n>.segment  the events of an old day packed into one record (compact)
     gc/<ulid>                    what a gc found unreferenced (see :mod:`plait.store.marks`)
-    cache/                       (local stores only) the SQLite index; safe to delete
+    cache/                       (local stores only) the SQLite index; safe to delete (downloads go to
+                                 the user's cache, :attr:`BaseStore.files_cache_dir`)
 
 The store is the source of truth; :class:`~plait.index.catalog.Catalog` indexes it locally.
 This class holds the records; the public :class:`plait.Store` adds what is built on them
@@ -186,10 +187,19 @@ class BaseStore:
             root = os.path.normpath(self.backend.local_path(""))
             if not os.path.exists(root) or _own_writable_folder(root):
                 return self.backend.local_path("cache")
-            return str(user_cache_dir() / "stores" / hash_bytes(os.path.realpath(root).encode())[:16])
+        return self.files_cache_dir
+
+    @property
+    def files_cache_dir(self) -> str:
+        """The folder in the user's cache (never inside the store) for this store's downloads:
+        versions fetched without a destination, files assembled from chunks, remote blobs.
+
+        See :mod:`plait.store.cache` for its bound and ``plait cache``.
+        """
         if self.backend.protocol == "memory":
             return self.shared.scratch_dir()
-        return str(user_cache_dir() / "stores" / hash_bytes(self.url.encode())[:16])
+        where = os.path.realpath(os.path.normpath(self.backend.local_path(""))) if self.backend.is_local else self.url
+        return str(user_cache_dir() / "stores" / hash_bytes(where.encode())[:16])
 
     # -- collaborators --------------------------------------------------------------------------
 
@@ -197,7 +207,7 @@ class BaseStore:
     def blobs(self) -> BlobStore:
         """The blob store."""
         if self._blobs is None:
-            self._blobs = BlobStore(self.backend, self.algorithm, self.cache_dir)
+            self._blobs = BlobStore(self.backend, self.algorithm, self.files_cache_dir)
         return self._blobs
 
     @property
@@ -439,7 +449,7 @@ class BaseStore:
                 except NotFoundError:
                     row = None
             if row is None or row.deleted:
-                raise self.unknown(name, f"version v{parsed.number}")
+                raise self.unknown(name, f"version v{parsed.number}", deleted=row is not None)
             return name, parsed.number
         if parsed.alias == LATEST:
             number = V.latest_number(catalog, name)
@@ -461,17 +471,22 @@ class BaseStore:
         assert row is not None
         return row
 
-    def unknown(self, name: str, what: str) -> NotFoundError:
-        """Return the error for a missing version or alias, listing what exists."""
+    def unknown(self, name: str, what: str, *, deleted: bool = False) -> NotFoundError:
+        """Return the error for a missing version or alias, listing what exists (and saying when
+        the version, or every version of the name, was deleted)."""
         catalog = self.catalog
         numbers = V.live_numbers(catalog, name)
         if not numbers:
             names = V.names(catalog)
             listing = ", ".join(names[:20]) + (" …" if len(names) > 20 else "") if names else "none yet"
-            return NotFoundError(f"no artifact named {name!r} in {self.url} (artifacts: {listing})", name=name, candidates=names)
+            gone = f": every version of it was deleted, see plait history {name}" if V.numbers(catalog, name) else ""
+            return NotFoundError(f"no artifact named {name!r} in {self.url}{gone} (artifacts: {listing})", name=name,
+                                 candidates=names)
         aliases = sorted({a for lst in V.aliases_of(catalog, name).values() for a in lst})
         listing = ", ".join(f"v{n}" for n in numbers[-10:]) + (", aliases: " + ", ".join(aliases) if aliases else "")
-        return NotFoundError(f"{name!r} has no {what} (it has {listing})", name=name, candidates=[f"v{n}" for n in numbers] + aliases)
+        gone = f": it was deleted, see plait history {name}:{what.split()[-1]}" if deleted else ""
+        return NotFoundError(f"{name!r} has no {what}{gone} (it has {listing})", name=name,
+                             candidates=[f"v{n}" for n in numbers] + aliases)
 
     def is_protected(self, name: str, alias: str) -> bool:
         """Tell whether ``alias`` of artifact ``name`` is protected by the store setting ``aliases.protected``."""

@@ -17,6 +17,7 @@ from plait.formats.manifest import Entry
 from plait.formats.names import check_entry_path
 from plait.storage.backend import unlink_quietly
 from plait.storage.digest import FileDigest, digest_file, stat_key
+from plait.store import cache
 from plait.store.references import ReferenceReader
 
 if TYPE_CHECKING:
@@ -55,12 +56,15 @@ def safe_joins(dest: str, paths: Iterable[str]) -> list[str]:
     return out
 
 
-def download(store: Store, entries: list[Entry], folder: str, label: str) -> str:
+def download(store: Store, entries: list[Entry], folder: str, label: str, *, force: bool = False) -> str:
     """Write ``entries`` below ``folder`` and return the folder.
 
     See :meth:`plait.ArtifactVersion.download`.
 
     :param label: what the files belong to (``name:vN``), for messages.
+    :param force: overwrite files already in ``folder`` that differ (else refuse, naming them).
+    :raises InvalidInputError: for a ``folder`` that is a file, or that holds different files at
+        the paths of ``entries`` and ``force`` is not set (nothing is written).
     """
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise InvalidInputError(f"{folder} is a file; give a folder to write the files of {label} into")
@@ -69,8 +73,14 @@ def download(store: Store, entries: list[Entry], folder: str, label: str) -> str
     reader = ReferenceReader(store) if refs else None
     plans = dict(zip([e.path for e in refs], reader.plans(refs, label))) if reader else {}  # refused before anything is read
     created = not os.path.isdir(folder)
-    os.makedirs(folder, exist_ok=True)
     todo = [(e, t) for e, t in targets if not _already_there(store, e, t)]
+    clashes = [e.path for e, t in todo if os.path.lexists(t)]
+    if clashes and not force:
+        sample = ", ".join(clashes[:10]) + (f" and {len(clashes) - 10} more" if len(clashes) > 10 else "")
+        held = f"{len(clashes)} files that differ" if len(clashes) > 1 else "1 file that differs"
+        raise InvalidInputError(f"{folder} already holds {held} from "
+                                f"{label}: {sample}; pass --force (force=True) to overwrite them, or choose an empty folder")
+    os.makedirs(folder, exist_ok=True)
     try:
         store.blobs.prefetch(d for e, _ in todo for d, _ in e.blobs)
     except IntegrityError as exc:  # name the file, not only the blob
@@ -101,7 +111,15 @@ def download(store: Store, entries: list[Entry], folder: str, label: str) -> str
         store.progress.finish()
     # every byte was verified as it was written: remember the copies, so checking them later reads nothing
     store.stat_cache.remember((t, stat_key(os.stat(t)), FileDigest(e.digest, e.size, e.chunks)) for t, e in written)
+    _after_download(store, [t for _, t in targets])
     return folder
+
+
+def _after_download(store: Store, keep: list[str]) -> None:
+    """Keep the user's cache within its bound, sparing what was just written."""
+    if store.backend.protocol != "memory":
+        cache.remember_origin(store.files_cache_dir, store.url)
+        cache.enforce(keep)
 
 
 def _undo(folder: str, targets: list[str], created: bool) -> None:
@@ -139,8 +157,13 @@ def fetch_entry(store: Store, entry: Entry, label: str = "") -> str:
         path = store.blobs.local_copy(entry.digest)
         if store.backend.is_local and not store.blobs.verify(entry.digest):
             raise IntegrityError(f"{entry.path}: blob {entry.digest} is damaged; run `plait verify`", digest=entry.digest, path=entry.path)
+        if not store.backend.is_local:
+            _after_download(store, [path])
         return path
-    target = os.path.join(store.cache_dir, "files", entry.digest[:2], entry.digest)
-    if not os.path.isfile(target):
+    target = os.path.join(store.files_cache_dir, "files", entry.digest[:2], entry.digest)
+    if os.path.isfile(target):
+        cache.touch(target)
+    else:
         store.blobs.write_entry(entry.blobs, entry.digest, target, entry.path)
+        _after_download(store, [target])
     return target
