@@ -71,6 +71,19 @@ def test_ls_counts_live_versions(fresh_cli, two):
     assert line[:4] == ["images", "dataset", "v0", "1"]
 
 
+def test_ls_filters_by_tag_on_live_versions(fresh_cli, two, make_files):
+    fresh_cli("log", str(make_files({"m.bin": "weights"})), "--name", "model", "--type", "model")
+    fresh_cli("tag", "images:v0", "eu", "reviewed")
+    fresh_cli("tag", "images:v1", "eu")
+    fresh_cli("tag", "model:v0", "reviewed")
+    names = lambda *tags: [a["name"] for a in json.loads(fresh_cli("ls", *(f"--tag={t}" for t in tags), json_out=True).output)]
+    assert names("eu") == ["images"] and names("reviewed") == ["images", "model"]
+    assert names("eu", "reviewed") == ["images"]  # both tags on one version
+    fresh_cli("delete", "images:v0", "--force")
+    assert names("eu", "reviewed") == [] and names("reviewed") == ["model"]  # a deleted version's tags do not count
+    assert fresh_cli("ls", "--tag", "eu", "--tag", "reviewed").output.strip() == "no artifact has a version tagged eu, reviewed"
+
+
 def test_short_run_ids_printed_by_listings_are_accepted(fresh_cli, two):
     table = fresh_cli("versions", "images").output.splitlines()
     short = table[1].split()[-1]

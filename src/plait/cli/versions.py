@@ -119,15 +119,21 @@ def _reference_options(ctx: Context, uri: str) -> dict[str, Any] | None:
 
 @main.command("ls")
 @click.option("--type", "-t", "type_", default=None, help="Only artifacts of this type.")
+@click.option("--tag", "tags", multiple=True, help="Only artifacts with a live version carrying this tag (repeatable: all of them).")
 @pass_ctx
-def ls_cmd(ctx: Context, type_: str | None) -> None:
-    """List artifacts with their latest version."""
+def ls_cmd(ctx: Context, type_: str | None, tags: tuple[str, ...]) -> None:
+    """List artifacts with their latest version (`plait versions NAME --tag T` lists the tagged ones)."""
+    from plait.index import tags as T
     from plait.index import versions as V
 
     arts = ctx.store.artifacts(type=type_)
+    if tags:
+        tagged = T.names_tagged(ctx.store.catalog, tags)
+        arts = [a for a in arts if a.name in tagged]
     counts = V.live_counts(ctx.store.catalog) if arts else {}
     rows = [[a.name, a.type, a.version, str(counts.get(a.name, 0)), human_size(a.size), a.created_at[:19]] for a in arts]
-    ctx.emit([a.to_dict() for a in arts], table(rows, ["NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "UPDATED"]) if rows else "no artifacts yet")
+    ctx.emit([a.to_dict() for a in arts], table(rows, ["NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "UPDATED"]) if rows
+             else f"no artifact has a version tagged {', '.join(tags)}" if tags else "no artifacts yet")
 
 
 @main.command("versions")
