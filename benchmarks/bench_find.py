@@ -19,16 +19,16 @@ Prints a table and writes ``benchmarks/results/find.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from report import print_and_save
 
 import plait
 from plait.base.ids import utcnow
@@ -124,13 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     worst = max(r["median_ms"] for r in results["queries"].values())
     results["worst_median_ms"] = worst
     rows.append(("worst median vs the goal", f"{worst:.1f} ms {'<=' if worst <= GOAL_MS else '>'} {GOAL_MS:.0f} ms"))
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure'.ljust(width)}  value (median)")
-    for name, value in rows:
-        print(f"{name.ljust(width)}  {value}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}", file=sys.stderr)
+    print_and_save(rows, results, RESULTS)
     return results
 
 

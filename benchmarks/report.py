@@ -1,0 +1,19 @@
+"""The tail every benchmark shares: print a two-column table and write the results as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def print_and_save(rows: list[tuple[str, str]], results: dict[str, Any], path: Path) -> None:
+    """Print ``rows`` (measure, value) as a table, then write ``results`` to ``path`` as JSON."""
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure'.ljust(width)}  value (median)")
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
