@@ -23,12 +23,11 @@ import os
 import platform
 import random
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from report import print_and_save
+from report import print_and_save, timed
 
 import plait
 from plait.base.ids import utcnow
@@ -59,15 +58,6 @@ def build(url: str, versions: int) -> None:
             if tags:
                 store.write_event(R.TAGS_CHANGED, {"name": name, "number": i, "added": tags, "removed": []})
         store.write_event(R.ALIAS_SET, {"name": name, "alias": "production", "number": per_name // 2, "old": None})
-
-
-def timed(fn, repeat: int) -> dict[str, float]:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return {"median_ms": statistics.median(samples), "min_ms": min(samples), "max_ms": max(samples)}
 
 
 QUERIES = {

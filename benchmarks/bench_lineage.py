@@ -18,12 +18,11 @@ import argparse
 import os
 import platform
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from report import print_and_save
+from report import print_and_save, timed
 
 import plait
 from plait.base.ids import new_ulid, utcnow
@@ -69,15 +68,6 @@ def build(url: str, chains: int) -> dict[str, int]:
             runs += 1
             versions += 2
     return {"runs": runs, "versions": versions, "chains": chains, "datasets": len(datasets)}
-
-
-def timed(fn, repeat: int) -> dict[str, float]:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return {"median_ms": statistics.median(samples), "min_ms": min(samples), "max_ms": max(samples)}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -19,6 +19,7 @@ A file is "used" when plait writes or reads it from the cache (its mtime is touc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -124,12 +125,10 @@ def remember_origin(folder: str, url: str) -> None:
     path = os.path.join(folder, ORIGIN)
     if os.path.exists(path):
         return
-    try:
+    with contextlib.suppress(OSError):  # a cache that cannot say whose it is still works
         os.makedirs(folder, exist_ok=True)
         with open(path, "w") as f:
             json.dump({"url": url}, f)
-    except OSError:
-        pass  # a cache that cannot say whose it is still works
 
 
 def info(root: str | None = None) -> CacheInfo:
@@ -177,9 +176,8 @@ def clean(*, max_size: int | None = None, older_than: float | None = None, keep:
             continue
         if not dry_run:
             try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass  # another process cleaned it
+                with contextlib.suppress(FileNotFoundError):  # another process cleaned it
+                    os.unlink(path)
             except OSError:
                 continue
         report.removed += 1
