@@ -20,6 +20,42 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PLAIT_DISABLE_PLUGIN_AUTOLOAD", "")
 
 
+# -- one home per test process ----------------------------------------------------------------------
+# The suite runs on xdist workers (see addopts): each process gets its own Prefect home (profiles,
+# memo store, default database) and Hugging Face home (the datasets cache), never the user's ~/.prefect
+# or ~/.cache/huggingface, so two workers share nothing there and a run leaves nothing behind.
+
+_process_home: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import tempfile
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    home = tempfile.mkdtemp(prefix=f"plait-tests-{worker}-")
+    _process_home.append(home)
+    os.environ["PREFECT_HOME"] = os.path.join(home, "prefect")
+    os.environ["HF_HOME"] = os.path.join(home, "huggingface")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    while _process_home:
+        shutil.rmtree(_process_home.pop(), ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the files that hold ``slow`` tests first, each file's tests kept together and in order.
+
+    xdist's ``--dist loadfile`` hands whole files to the workers in this order (addopts turns off its
+    own reordering by test count), so the longest files start first and both workers finish together
+    instead of one running the demo alone at the end.
+    """
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Run each test in its own folder with its own cache, no user settings and no default store from outside."""
@@ -104,11 +140,22 @@ def file_store(tmp_path: Path):
 
 
 @pytest.fixture
-def memory_store():
-    """A fresh memory:// store with a unique name."""
+def memory_store() -> Iterator:
+    """A fresh memory:// store with a unique name, whose files are dropped after the test.
+
+    fsspec's memory filesystem is one dict for the whole process, and every listing walks all of
+    it: kept, the files of earlier tests made each later listing slower (a test that lists while
+    another thread writes took 67 s near the end of a serial run, under a second on its own).
+    """
+    from fsspec.implementations.memory import MemoryFileSystem
+
     import plait
 
-    return plait.Store(f"memory://plait-test-{uuid.uuid4().hex[:8]}")
+    root = f"/plait-test-{uuid.uuid4().hex[:8]}"
+    yield plait.Store(f"memory:/{root}")
+    for key in [k for k in tuple(MemoryFileSystem.store) if k.startswith(f"{root}/")]:  # a copy: a writer may still add
+        MemoryFileSystem.store.pop(key, None)
+    MemoryFileSystem.pseudo_dirs[:] = [d for d in MemoryFileSystem.pseudo_dirs if d != root and not d.startswith(f"{root}/")]
 
 
 S3_KEY = "plait-test-key"

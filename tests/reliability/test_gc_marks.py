@@ -91,7 +91,10 @@ def test_a_sweep_between_a_reusing_writer_and_its_version_keeps_the_blob(store, 
     writer = PausedWriter(monkeypatch, store.url, "create_version", b"shared bytes", "new")
     sweep = store.gc(dry_run=False, grace_seconds=GRACE)
     assert sweep.blobs == [dead] and sweep.bytes == len(b"truly dead") and sweep.manifests == [old_manifest]
-    assert sweep.kept_young == 1 and store.blobs.has(shared) and not store.backend.exists(blob_key(dead))
+    assert store.blobs.has(shared) and not store.backend.exists(blob_key(dead))
+    # touched since its mark, so kept: as young, or (on a machine slow enough that the touch is
+    # already a grace old when the sweep looks) marked afresh, never deleted
+    assert (sweep.kept_young, sweep.marked_blobs) in ((1, []), (0, [shared]))
     version = writer.finish()
     assert version.read_bytes("new") == b"shared bytes"
     _age()
