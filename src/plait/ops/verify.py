@@ -16,6 +16,7 @@ from plait.errors import CorruptRecordError
 from plait.formats import records as R
 from plait.index import versions as V
 from plait.index.fold import IDENTITY
+from plait.storage.packed import PackedBlobStore
 from plait.store.base import BaseStore as Store
 from plait.store.base import record_key
 from plait.store.checks import damaged_blobs
@@ -85,7 +86,7 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
                 wanted.setdefault(digest, []).append((version.spec, entry.path))
                 sizes.setdefault(digest, set()).add(size)
     report.blobs = len(wanted)
-    for digest in sorted(damaged_blobs(store, sizes)):
+    for digest in sorted(_damaged(store, report, sizes, whole=spec is None)):
         for spec_, path in wanted[digest]:
             report.problems.append((spec_, path, digest, "missing or damaged blob, or not the size the manifest says"))
     _verify_records(store, report, None if spec is None else [(v.name, v.number) for v in versions])
@@ -96,6 +97,23 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
         report.references = len(refs)
         report.reference_problems = sorted(ReferenceReader(store).check(refs), key=lambda p: (p.version, p.path))
     return report
+
+
+def _damaged(store: Store, report: VerifyReport, sizes: dict[str, set[int]], *, whole: bool) -> set[str]:
+    """Return the blobs that are missing, damaged or of another size; a whole-store check of a
+    packed store reads every pack once (name, header, every blob) and reports the damaged ones
+    and the damaged index files too."""
+    blobs = store.blobs
+    if not whole or not isinstance(blobs, PackedBlobStore):
+        return damaged_blobs(store, sizes)
+    found, packs = blobs.check_packs()
+    for key, reason in packs:
+        report.problems.append(("packs", key, "", reason))
+    for name, reason in sorted(blobs.index.damaged.items()):
+        report.problems.append(("index", f"index/{name}", "", reason))
+    rest = [d for d in sizes if d not in found]
+    found.update(blobs.checked_sizes(rest) if rest else {})
+    return {d for d, claims in sizes.items() if found.get(d) is None or claims != {found[d]}}
 
 
 def _verify_records(store: Store, report: VerifyReport, keys: list[tuple[str, int]] | None) -> None:

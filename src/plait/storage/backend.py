@@ -60,6 +60,13 @@ class Backend(ABC):
     def read(self, key: str) -> bytes:
         """Return the bytes at ``key``; raise :class:`FileNotFoundError` if absent."""
 
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Return bytes ``start`` to ``end`` (exclusive) of ``key``; raise :class:`FileNotFoundError` if absent.
+
+        Fewer bytes come back when ``key`` is shorter: the caller checks what it got.
+        """
+        return self.read(key)[start:end]
+
     def read_many(self, keys: list[str]) -> dict[str, bytes]:
         """Return ``{key: bytes}`` for the keys that exist, fetched concurrently where possible."""
         out = {}

@@ -62,8 +62,11 @@ class BlobStore:
         present = parallel_map(self.has, todo, self.workers)
         return [d for d, p in zip(todo, present) if not p]
 
-    def put_bytes(self, data: bytes) -> str:
-        """Store ``data`` as a blob (if new) and return its digest."""
+    def put_bytes(self, data: bytes, kind: str = "data") -> str:
+        """Store ``data`` as a blob (if new) and return its digest.
+
+        :param kind: ``"data"`` or ``"tree"`` (a tree node); format-2 stores pack them apart.
+        """
         digest = hash_bytes(data, self.algorithm)
         if not self.has(digest):
             self.backend.write(blob_key(digest), bytes(data))
@@ -114,6 +117,13 @@ class BlobStore:
                 on_bytes(len(data))
         self._flush(batch)
         return written
+
+    def commit(self) -> str | None:
+        """Make every blob put so far findable by other readers before a record names it.
+
+        Loose blobs are stored as they are put: nothing to do (packed stores write their index).
+        """
+        return None
 
     def _flush(self, batch: dict[str, bytes]) -> None:
         self.backend.write_many({blob_key(d): data for d, data in batch.items()})
@@ -244,6 +254,11 @@ class BlobStore:
         actual = self.checked_size(digest)
         return actual is not None and (size is None or actual == size)
 
+    def checked_sizes(self, digests: Iterable[str]) -> dict[str, int | None]:
+        """Return ``{digest: size}`` of blobs that hash to their name (``None`` for the others), each read once."""
+        todo = list(dict.fromkeys(digests))
+        return dict(zip(todo, parallel_map(self.checked_size, todo, max(2, self.workers))))
+
     def checked_size(self, digest: str) -> int | None:
         """Return the size of the stored blob if it hashes to its digest, else ``None`` (reads it)."""
         try:
@@ -256,6 +271,21 @@ class BlobStore:
             return len(self.read(digest))
         except (IntegrityError, SourceError, OSError):
             return None
+
+    def protect(self, digests: Iterable[str]) -> list[str]:
+        """Keep blobs a gc marked from its sweep: touch each, so it is newer than the mark.
+
+        :param digests: stored blobs a log reuses that a gc mark lists.
+        :returns: those a sweep already deleted (the caller stores them again).
+        """
+        lost = []
+        for digest in digests:
+            try:
+                self.backend.touch(blob_key(digest))
+            except FileNotFoundError:
+                lost.append(digest)
+        self.forget(lost)
+        return lost
 
     def delete(self, digest: str) -> None:
         """Delete a blob (garbage collection only)."""

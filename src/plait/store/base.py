@@ -43,14 +43,22 @@ from plait.index.rows import VersionRow
 from plait.index.statcache import NoStatCache, StatCache
 from plait.storage.backend import Backend
 from plait.storage.blobs import BlobStore
+from plait.storage.packed import PackedBlobStore
+from plait.storage.packindex import PackIndex
+from plait.storage.packs import TARGET_BYTES
 from plait.storage.digest import ALGORITHMS, XXH3_128, hash_bytes, is_digest
 from plait.storage.urls import open_backend
 from plait.store.shared import SharedState, shared
 
-STORE_FORMAT = 1
+#: The format new stores are created in: packs, pack index files (see :mod:`plait.storage.packed`).
+STORE_FORMAT = 2
+#: Formats this plait reads and writes; a format-1 store stays format 1 until ``plait migrate``.
+FORMATS = (1, 2)
 CONFIG_KEY = "plait.json"
 #: How many times to try the next number when another writer took the one we chose.
 MAX_ALLOCATION_TRIES = 10_000
+#: The shared-state slot of a store's pack index (one per URL and algorithm, read once per process).
+_PACK_INDEX = "plait.pack-index:"
 #: Manifests kept decoded in memory per store object.
 MANIFEST_CACHE = 64
 
@@ -84,6 +92,7 @@ class BaseStore:
         if hash not in ALGORITHMS:
             raise StoreError(f"unknown hash algorithm {hash!r}; choose one of {', '.join(ALGORITHMS)}")
         self.requested_hash = hash
+        self.requested_format = STORE_FORMAT
         self._config: dict[str, Any] | None = None
         self._catalog: Catalog | None = None
         self._blobs: BlobStore | None = None
@@ -111,7 +120,7 @@ class BaseStore:
             try:
                 data = self.backend.read(CONFIG_KEY)
             except FileNotFoundError:
-                return {"format": STORE_FORMAT, "algorithm": self.requested_hash, "id": None}
+                return {"format": self.requested_format, "algorithm": self.requested_hash, "id": None}
             self._config = _parse_config(data, self.url)
         return self._config
 
@@ -123,7 +132,7 @@ class BaseStore:
         if self._config is not None and self._config.get("id"):
             return self
         self.backend.require_writable()
-        body = {"format": STORE_FORMAT, "algorithm": self.requested_hash, "id": new_ulid(), "created_at": utcnow()}
+        body = {"format": self.requested_format, "algorithm": self.requested_hash, "id": new_ulid(), "created_at": utcnow()}
         try:
             self.backend.create(CONFIG_KEY, json.dumps(body, indent=2).encode())
         except (NotADirectoryError, PermissionError, IsADirectoryError, FileExistsError) as exc:
@@ -155,6 +164,11 @@ class BaseStore:
         return str(self.config["algorithm"])
 
     @property
+    def format(self) -> int:
+        """The store's format: 2 (packs), or 1 (one object per blob, as plait before packs wrote)."""
+        return int(self.config["format"])
+
+    @property
     def id(self) -> str | None:
         """The store's unique id (a ULID), or ``None`` before it is created."""
         return self.config.get("id")
@@ -182,7 +196,14 @@ class BaseStore:
     def blobs(self) -> BlobStore:
         """The blob store."""
         if self._blobs is None:
-            self._blobs = BlobStore(self.backend, self.algorithm, self.cache_dir)
+            if self.format == 1:
+                self._blobs = BlobStore(self.backend, self.algorithm, self.cache_dir)
+            else:
+                index = self.shared.slot(f"{_PACK_INDEX}{self.algorithm}",
+                                         lambda: PackIndex(self.backend, self.algorithm, self.cache_dir))
+                target = int((self.config.get("packs") or {}).get("target_bytes") or TARGET_BYTES)
+                self._blobs = PackedBlobStore(self.backend, self.algorithm, self.cache_dir, index, target=target,
+                                              loose="migrated_from" in self.config)
         return self._blobs
 
     @property
@@ -286,6 +307,7 @@ class BaseStore:
         get the same one: the loser moves on to the next number.
         """
         self.init()
+        self.blobs.commit()  # packs, then the index file listing them, then the record naming them
         name = fields["name"]
         taken = [int(n) for n in self.backend.listdir(f"versions/{name}") if n.isdigit()]
         known = V.highest_known(self.catalog, name)
@@ -503,8 +525,9 @@ def _parse_config(data: bytes, url: str) -> dict[str, Any]:
         raise damaged from None
     if not isinstance(config, dict) or not isinstance(config.get("id"), str) or not is_ulid(config["id"]):
         raise damaged
-    if config.get("format") != STORE_FORMAT:
-        raise StoreError(f"{url} is a format {config.get('format')!r} store; this plait reads format {STORE_FORMAT}: upgrade plait")
+    if config.get("format") not in FORMATS:
+        raise StoreError(f"{url} is a format {config.get('format')!r} store; this plait reads formats "
+                         f"{', '.join(map(str, FORMATS))}: upgrade plait")
     if config.get("algorithm") not in ALGORITHMS:
         raise StoreError(f"{url} hashes with {config.get('algorithm')!r}, which this plait does not know")
     return config

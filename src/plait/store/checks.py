@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from plait.base.parallel import parallel_map
 from plait.formats.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -18,10 +17,9 @@ def damaged_blobs(store: BaseStore, sizes: Mapping[str, int | Iterable[int]]) ->
 
     :param sizes: ``{digest: size}``, or ``{digest: sizes}`` when several entries name one blob.
     """
-    todo = list(sizes)
-    actual = parallel_map(store.blobs.checked_size, todo, max(2, store.blobs.workers))
+    actual = store.blobs.checked_sizes(sizes)
     bad = set()
-    for digest, found in zip(todo, actual):
+    for digest, found in actual.items():
         claimed = sizes[digest]
         claims = {claimed} if isinstance(claimed, int) else set(claimed)
         if found is None or claims != {found}:

@@ -167,7 +167,7 @@ def _with_checksums(store: Store, artifact: Artifact, entries: list[Entry]) -> l
 
 #: What plait writes inside a local store, and inside its cache, that is never data to log
 #: (downloaded versions in the cache are: a draft may be made of them).
-STORE_AREAS = ("blobs", "manifests", "versions", "events", "gc")
+STORE_AREAS = ("blobs", "packs", "index", "manifests", "roots", "versions", "events", "gc")
 CACHE_AREAS = ("blobs",)
 
 

@@ -39,12 +39,12 @@ class SharedState:
 
     :ivar url: the store URL.
     :ivar events: the queue of run events and the thread that writes them.
-    :ivar marks: gc marks read so far (immutable records, read once): ``{key: (blobs, manifests)}``.
+    :ivar marks: gc marks read so far (immutable records, read once): ``{key: (blobs, manifests, packs)}``.
     """
 
     url: str
     events: EventWriter
-    marks: OrderedDict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=OrderedDict)
+    marks: OrderedDict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = field(default_factory=OrderedDict)
     _slots: dict[str, Any] = field(default_factory=dict)
     _scratch: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
