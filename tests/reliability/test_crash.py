@@ -34,11 +34,11 @@ def _big_folder(make_files, seed: int = 7, folder: str = "big") -> str:
 
 
 def _assert_no_partial_version(store: plait.Store) -> None:
+    fresh = plait.Store(store.url)  # knows only what is stored: nothing a killed process held
     for key in store.backend.find("versions"):
         record = R.decode(R.VersionRecord, store.backend.read(key), key)  # a whole, valid record
         manifest = decode_manifest(store.backend.read(f"manifests/{record.digest[:2]}/{record.digest}"), record.digest)
-        missing = [d for d in manifest.blobs() if not store.backend.exists(blob_key(d))]
-        assert missing == [], f"{key} names blobs that are not stored"
+        assert fresh.blobs.missing(manifest.blobs()) == [], f"{key} names blobs that are not stored"
     report = store.verify()
     assert report.ok, report.problems
 
@@ -54,7 +54,7 @@ def _kill(proc, spawn) -> bool:
     return proc.returncode == -signal.SIGKILL
 
 
-PHASES = ("hashing", "storing-1", "storing-20", "chunks", "manifest", "record", "event")
+PHASES = ("hashing", "storing-1", "storing-20", "chunks", "pack", "index", "manifest", "record", "event")
 RANDOM_TRIALS = 3
 
 
@@ -89,7 +89,8 @@ def test_sigkill_at_random_points_never_leaves_a_partial_version(file_store, spa
         _assert_no_partial_version(store)
 
 
-def test_a_writer_killed_while_storing_leaves_blobs_the_next_log_reuses(file_store, spawn, make_files):
+def test_a_format_1_writer_killed_while_storing_leaves_blobs_the_next_log_reuses(file_store, spawn, make_files):
+    file_store.requested_format = 1
     store = file_store.init()
     folder = _big_folder(make_files)
     proc = _start(spawn, store, "weights", folder, "storing-20")
@@ -107,4 +108,21 @@ def test_a_writer_killed_while_storing_leaves_blobs_the_next_log_reuses(file_sto
         assert os.stat(store.backend.local_path(blob_key(digest))).st_ino == before[digest]
     with open(os.path.join(folder, "weights.bin"), "rb") as f:
         assert version.read_bytes("weights.bin") == f.read()
+    _assert_no_partial_version(store)
+
+
+def test_packs_a_killed_writer_left_without_an_index_are_garbage_gc_takes(file_store, spawn, make_files):
+    store = file_store.init()
+    folder = _big_folder(make_files)
+    proc = _start(spawn, store, "weights", folder, "pack")
+    assert proc.stdout.readline() == b"pack\n"
+    assert _kill(proc, spawn)
+    orphans = set(store.backend.find("packs"))
+    assert orphans and store.backend.find("index") == {}  # stored packs, no index file naming them
+    _assert_no_partial_version(store)
+    version = store.log(folder, name="weights")  # unindexed packs are not trusted: stored again
+    assert version.read_bytes("weights.bin") == Path(folder, "weights.bin").read_bytes()
+    report = store.gc(dry_run=False, grace_seconds=0)
+    assert set(report.packs) == {k.rsplit("/", 1)[-1] for k in orphans}
+    assert not orphans & set(store.backend.find("packs"))
     _assert_no_partial_version(store)

@@ -38,7 +38,7 @@ def main() -> None:
     elif action == "big":
         name, folder = sys.argv[4], sys.argv[5]
         if len(sys.argv) > 6:
-            pause_at(sys.argv[6])
+            pause_at(sys.argv[6], packed=store.format == 2)
         print("started", flush=True)
         store.log(folder, name=name)
         print("done", flush=True)
@@ -46,17 +46,21 @@ def main() -> None:
         raise SystemExit(f"unknown action {action}")
 
 
-def pause_at(phase: str) -> None:
+def pause_at(phase: str, packed: bool) -> None:
     """Make the log stop for good in ``phase``, once it says so on stdout (the test then kills it).
 
-    ``hashing``: before the first file is hashed; ``storing-N``: once N files' blobs are stored;
-    ``chunks``: once the first batch of a chunked file is stored; ``manifest``: once the manifest
-    is stored; ``record``: once the version record exists, before its event; ``event``: once
-    the event is written too.
+    ``hashing``: before the first file is hashed; ``storing-N``: once N files' blobs are stored
+    (into open packs, in a packed store); ``chunks``: once the first batch of a chunked file is
+    stored (the first chunk appended, in a packed store); ``pack``: once the first pack is stored,
+    before any index file (packed stores); ``index``: once the index file listing the packs is
+    stored (packed stores); ``manifest``: once the manifest is stored; ``record``: once the
+    version record exists, before its event; ``event``: once the event is written too.
     """
     import threading
 
     from plait.storage.blobs import BlobStore
+    from plait.storage.packed import PackedBlobStore
+    from plait.storage.packs import PackWriter
     from plait.store import publish
     from plait.store.base import BaseStore
 
@@ -90,8 +94,14 @@ def pause_at(phase: str) -> None:
                 return calls["n"] == wanted
 
         after(BlobStore, "put_file", nth)
+    elif phase == "chunks" and packed:
+        after(PackWriter, "add", lambda self, digest, data: len(data) >= 1 << 20)
     elif phase == "chunks":
         after(BlobStore, "_flush", lambda self, batch: True)
+    elif phase == "pack":
+        after(PackWriter, "seal")
+    elif phase == "index":
+        after(PackedBlobStore, "commit", lambda self: True)
     elif phase in ("manifest", "record"):
         after(BaseStore, {"manifest": "put_manifest", "record": "create_version"}[phase])
     elif phase == "event":

@@ -22,6 +22,7 @@ from plait.index import runs as RQ
 from plait.index import versions as V
 from plait.ops.compact import CompactReport, compact
 from plait.ops.gc import GcReport, gc
+from plait.ops.packgc import rebuild_index as rebuild_index_from_packs
 from plait.ops.verify import VerifyReport, verify_store
 from plait.storage.digest import XXH3_128
 from plait.store.base import BaseStore
@@ -129,8 +130,14 @@ class Store(BaseStore):
         """Pack the events of days older than ``before_days`` into segments. See :mod:`plait.ops.compact`."""
         return compact(self, before_days=before_days)
 
-    def verify(self, spec: str | None = None) -> VerifyReport:
-        """Check every blob of one version (or all) against its digest. See :mod:`plait.ops.verify`."""
+    def verify(self, spec: str | None = None, *, rebuild_index: bool = False) -> VerifyReport:
+        """Check every blob of one version (or all) against its digest. See :mod:`plait.ops.verify`.
+
+        :param rebuild_index: first rebuild the pack index from the packs alone (a format-2 store
+            whose index files are damaged or lost).
+        """
+        if rebuild_index and self.format == 2:
+            rebuild_index_from_packs(self)
         return verify_store(self, spec)
 
 

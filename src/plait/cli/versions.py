@@ -204,14 +204,15 @@ def diff(ctx: Context, old: str, new: str) -> None:
 
 @main.command()
 @click.argument("spec", required=False)
+@click.option("--rebuild-index", is_flag=True, help="First rebuild the pack index from the packs (damaged or lost index files).")
 @pass_ctx
-def verify(ctx: Context, spec: str | None) -> None:
+def verify(ctx: Context, spec: str | None, rebuild_index: bool) -> None:
     """Re-hash stored bytes of SPEC (or every version) and look every reference up.
 
     Exit 4 if stored bytes or records are damaged, else 5 if references changed, are missing,
     cannot be read or are not followed on this machine.
     """
-    report = ctx.store.verify(spec)
+    report = ctx.store.verify(spec, rebuild_index=rebuild_index)
     refs = report.reference_problems
     data = {"ok": report.ok, "versions": report.versions, "blobs": report.blobs, "events": report.events,
             "references": report.references,

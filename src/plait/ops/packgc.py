@@ -23,9 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from plait.base.ids import ulid_time
+from plait.errors import CorruptRecordError
 from plait.storage.packed import PackedBlobStore
 from plait.storage.packindex import INDEX_PREFIX, PackIndex, write_index
-from plait.storage.packs import PACKS_PREFIX, PackEntry, SealedPack, pack_key
+from plait.storage.packs import PACKS_PREFIX, PackEntry, SealedPack, pack_key, read_entries
 from plait.store.base import BaseStore as Store
 from plait.store.marks import Mark
 
@@ -178,6 +179,31 @@ def delete_index_files(store: Store, names: list[str]) -> None:
     blobs = store.blobs
     assert isinstance(blobs, PackedBlobStore)
     blobs.index.refresh()
+
+
+def rebuild_index(store: Store) -> int:
+    """Rebuild the pack index from the packs alone; return how many packs it lists.
+
+    Each pack describes itself (two range reads: trailer, header). One new index file lists every
+    readable pack and supersedes every index file there was, damaged ones included; those are
+    deleted at once (the store's index was wrong: nothing is gained by keeping them). A pack
+    whose header is damaged is left out (``verify`` names it).
+    """
+    blobs = store.blobs
+    assert isinstance(blobs, PackedBlobStore)
+    found = []
+    for key, size in sorted(store.backend.find(PACKS_PREFIX).items()):
+        try:
+            entries = read_entries(store.backend, key, size, store.algorithm)
+        except CorruptRecordError:
+            continue
+        found.append(SealedPack(key.rsplit("/", 1)[-1], size, tuple(entries)))
+    old = [n for n in store.backend.listdir(INDEX_PREFIX) if not n.startswith(".")]
+    name, data = write_index(store.backend, found, store.algorithm, supersedes=old)
+    blobs.index.add_data(name, data)
+    delete_index_files(store, old)
+    blobs.index.damaged.clear()
+    return len(found)
 
 
 def condemned_packs(marks: list[Mark]) -> set[str]:

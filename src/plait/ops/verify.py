@@ -106,6 +106,7 @@ def _damaged(store: Store, report: VerifyReport, sizes: dict[str, set[int]], *, 
     blobs = store.blobs
     if not whole or not isinstance(blobs, PackedBlobStore):
         return damaged_blobs(store, sizes)
+    blobs.index.reload()  # every index file read afresh: a damaged one is named here
     found, packs = blobs.check_packs()
     for key, reason in packs:
         report.problems.append(("packs", key, "", reason))

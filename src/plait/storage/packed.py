@@ -344,8 +344,11 @@ class PackedBlobStore(BlobStore):
                 single = len(blobs) == 1 and blobs[0][0] == digest  # verified by its own digest
                 whole = None if single else VerifyingWriter(out, digest, self.algorithm, what)
                 for blob, size in blobs:
-                    with self.open(blob) as src:
-                        data = src.read()
+                    try:
+                        with self.open(blob) as src:
+                            data = src.read()
+                    except IntegrityError as exc:
+                        raise IntegrityError(f"{what}: {exc}", digest=blob, path=what) from None
                     if len(data) != size:
                         raise IntegrityError(f"{what}: blob {blob} holds {len(data)} bytes, the manifest says {size}; "
                                              "the store is damaged here (run `plait verify`)", digest=blob, path=what)

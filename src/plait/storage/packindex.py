@@ -185,6 +185,18 @@ class PackIndex:
             self._listed = True
             self._rebuild()
 
+    def reload(self) -> None:
+        """Forget every index file read so far and read them all again (verify: trust nothing cached)."""
+        with self._lock:
+            self.files.clear()
+            self.damaged.clear()
+            self._listed = False
+        if not self.backend.is_local:
+            import shutil
+
+            shutil.rmtree(os.path.join(self.cache_dir, INDEX_PREFIX), ignore_errors=True)
+        self.refresh()
+
     def ensure(self) -> None:
         """Read the index once per process (later misses refresh explicitly)."""
         if not self._listed:

@@ -199,10 +199,10 @@ class BaseStore:
             if self.format == 1:
                 self._blobs = BlobStore(self.backend, self.algorithm, self.cache_dir)
             else:
-                index = self.shared.slot(f"{_PACK_INDEX}{self.algorithm}",
-                                         lambda: PackIndex(self.backend, self.algorithm, self.cache_dir))
+                backend, algorithm, cache_dir = self.backend, self.algorithm, self.cache_dir  # not inside the slot's lock
+                index = self.shared.slot(f"{_PACK_INDEX}{algorithm}", lambda: PackIndex(backend, algorithm, cache_dir))
                 target = int((self.config.get("packs") or {}).get("target_bytes") or TARGET_BYTES)
-                self._blobs = PackedBlobStore(self.backend, self.algorithm, self.cache_dir, index, target=target,
+                self._blobs = PackedBlobStore(backend, algorithm, cache_dir, index, target=target,
                                               loose="migrated_from" in self.config)
         return self._blobs
 
