@@ -5,11 +5,16 @@ moto's threaded server on a free loopback port, started once per session)."""
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # test helper modules (blobview) import by name
+
+from blobview import Blobs  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -197,13 +202,19 @@ def listing():
 
     def records(store) -> dict[str, int]:
         out: dict[str, int] = {}
-        for prefix in ("blobs", "manifests", "versions", "events"):
+        for prefix in ("blobs", "packs", "index", "manifests", "roots", "versions", "events"):
             out.update(store.backend.find(prefix))
         if store.backend.exists("plait.json"):
             out["plait.json"] = store.backend.size("plait.json")
         return out
 
     return records
+
+
+@pytest.fixture
+def blobs() -> type[Blobs]:
+    """The store's blobs as a test sees them, in either store format (see :class:`Blobs`)."""
+    return Blobs
 
 
 @pytest.fixture

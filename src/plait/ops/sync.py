@@ -260,21 +260,25 @@ class _Sync:
         if not missing:
             return
         self.dst.progress.start("sending", sum(blobs[d] for d in missing))
-
-        def send(digest: str) -> None:
-            key = blob_key(digest)
-            if self.src.backend.is_local and self.dst.backend.is_local and self.src.blobs.verify(digest):
-                self.dst.backend.write_file(key, self.src.backend.local_path(key))
-            else:
-                self.dst.backend.write(key, self.src.blobs.read(digest))  # read() verifies: never spread damage
-            self.dst.progress.advance(blobs[digest])
-
         try:
-            parallel_map(send, missing, max(self.src.blobs.workers, self.dst.blobs.workers))
+            if self.dst.format == 1 and self.src.format == 1:
+                parallel_map(lambda d: self._send_loose(d, blobs[d]), missing, max(self.src.blobs.workers, self.dst.blobs.workers))
+            else:  # into packs at the destination (never a source pack wholesale: it may hold most of it already)
+                for digest, data in self.src.blobs.read_many(missing):  # verified: never spread damage
+                    self.dst.blobs.put_verified(digest, data, self.src.blobs.kind_of(digest))
+                    self.dst.progress.advance(blobs[digest])
         finally:
             self.dst.progress.finish()
         self.report.blobs += len(missing)
         self.report.bytes += sum(blobs[d] for d in missing)
+
+    def _send_loose(self, digest: str, size: int) -> None:
+        key = blob_key(digest)
+        if self.src.backend.is_local and self.dst.backend.is_local and self.src.blobs.verify(digest):
+            self.dst.backend.write_file(key, self.src.backend.local_path(key))
+        else:
+            self.dst.backend.write(key, self.src.blobs.read(digest))  # read() verifies: never spread damage
+        self.dst.progress.advance(size)
 
     def _copy_translated(self, event: R.Event) -> None:
         key = (event.data["name"], event.data["number"])

@@ -118,6 +118,27 @@ class BlobStore:
         self._flush(batch)
         return written
 
+    def put_verified(self, digest: str, data: bytes, kind: str = "data") -> None:
+        """Store bytes already verified against ``digest`` (read from another store), if new."""
+        if not self.has(digest):
+            self.backend.write(blob_key(digest), bytes(data))
+            self._known.add(digest)
+
+    def kind_of(self, digest: str) -> str:
+        """Return what a stored blob holds: ``"data"`` or ``"tree"`` (loose blobs are all data)."""
+        return "data"
+
+    def read_many(self, digests: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """Yield ``(digest, verified bytes)`` for blobs, fetched concurrently on remote stores.
+
+        :raises IntegrityError: for a missing or damaged blob.
+        """
+        todo = list(dict.fromkeys(digests))
+        step = 4 * self.workers
+        for i in range(0, len(todo), step):
+            batch = todo[i : i + step]
+            yield from zip(batch, parallel_map(self.read, batch, self.workers))
+
     def commit(self) -> str | None:
         """Make every blob put so far findable by other readers before a record names it.
 

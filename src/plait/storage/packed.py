@@ -25,7 +25,7 @@ from plait.storage.backend import Backend, temporary_name, unlink_quietly
 from plait.storage.blobs import BlobStore, blob_key
 from plait.storage.digest import FileDigest, VerifyingWriter, hash_bytes, iter_chunks
 from plait.storage.packindex import Location, PackIndex, write_index
-from plait.storage.packs import KIND_DATA, KINDS, PackEntry, PackWriter, SealedPack, decode_blob, pack_key, split_pack
+from plait.storage.packs import KIND_DATA, KIND_TREE, KINDS, PackEntry, PackWriter, SealedPack, decode_blob, pack_key, split_pack
 
 #: Ranges of one pack closer than this are fetched with one request.
 COALESCE_GAP = 1 << 20
@@ -98,6 +98,15 @@ class PackedBlobStore(BlobStore):
             self._pending[digest] = writer
             writer.add(digest, data)
             return True
+
+    def put_verified(self, digest: str, data: bytes, kind: str = "data") -> None:
+        """Store bytes already verified against ``digest`` (read from another store), if new."""
+        self._add(digest, data, KINDS[kind])
+
+    def kind_of(self, digest: str) -> str:
+        """Return what a stored blob holds: ``"data"`` or ``"tree"``."""
+        location = self.locate(digest)
+        return "tree" if location is not None and location.entry.kind == KIND_TREE else "data"
 
     def _on_sealed(self, pack: SealedPack) -> None:
         self._sealed.append(pack)

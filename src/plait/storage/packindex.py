@@ -66,7 +66,7 @@ def encode_index(packs: Iterable[SealedPack], algorithm: str, supersedes: Iterab
         number = len(pack_ids)
         pack_ids.append(pack.pack_id)
         rows.extend((bytes.fromhex(e.digest), number, e) for e in pack.entries)
-    rows.sort(key=lambda r: r[0])
+    rows.sort(key=lambda item: item[0])
     counts = [0] * 256
     for digest, _, _ in rows:
         counts[digest[0]] += 1
