@@ -11,10 +11,10 @@ import json
 import os
 
 import pytest
+from blobview import Blobs
 from click.testing import CliRunner
 
 import plait
-from blobview import Blobs
 from plait.cli import main
 
 

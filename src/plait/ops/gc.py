@@ -209,6 +209,10 @@ def _sweep_packs(store: Store, report: GcReport, plan: PackPlan, live: set[str],
             report.blobs = [d for d in report.blobs if d not in gone]
             report.bytes -= sum(gone.values())
         delete_packs(store, set(report.packs))
+        index = store.blobs.index  # type: ignore[attr-defined]
+        for digest in [d for d in report.blobs if d in index]:  # a copy in a pack that stays (repacked, or protected)
+            report.blobs.remove(digest)
+            report.bytes -= sum(e.raw_len for p in report.packs for e in plan.entries.get(p, ()) if e.digest == digest)
     elif len(store.blobs.index.files) > COMPACT_ABOVE:  # type: ignore[attr-defined]
         compact_index(store)
     report.index_files = superseded_index_files(store, time.time(), grace)
@@ -238,7 +242,7 @@ def _sweep(store: Store, report: GcReport, marks: list[Mark], blob_sizes: dict[s
     for key in report.temporaries:
         store.backend.delete(key)
     grace_marks = {m.key for m in marks}
-    for digest in list(report.blobs):
+    for digest in [d for d in report.blobs if d in blob_sizes]:  # loose blobs (packed ones go with their pack)
         key = blob_key(digest)
         if grace_marks and not _still_condemned(store, key, digest, marks, is_blob=True):
             report.blobs.remove(digest)  # a writer touched it since: it is reused, keep it

@@ -20,10 +20,10 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from plait.base.parallel import parallel_map
-from plait.errors import CorruptRecordError, FileChangedError, IntegrityError, SourceError
+from plait.errors import CorruptRecordError, FileChangedError, IntegrityError, SourceError, StoreError
 from plait.storage.backend import Backend, temporary_name, unlink_quietly
 from plait.storage.blobs import BlobStore, blob_key
-from plait.storage.digest import FileDigest, VerifyingWriter, hash_bytes, iter_chunks
+from plait.storage.digest import FileDigest, hash_bytes, iter_chunks
 from plait.storage.packindex import Location, PackIndex, write_index
 from plait.storage.packs import KIND_DATA, KIND_TREE, KINDS, PackEntry, PackWriter, SealedPack, decode_blob, pack_key, split_pack
 
@@ -47,6 +47,7 @@ class PackedBlobStore(BlobStore):
     def __init__(self, backend: Backend, algorithm: str, cache_dir: str, index: PackIndex, *,
                  target: int, loose: bool = False) -> None:
         super().__init__(backend, algorithm, cache_dir)
+        self.verified_reads = True  # open() yields bytes read() verified: write_entry hashes each chunk no second time
         self.index = index
         self.target = target
         self.loose = loose
@@ -56,6 +57,7 @@ class PackedBlobStore(BlobStore):
         self._sealed: list[SealedPack] = []
         self._uncommitted: dict[str, Location] = {}
         self._gone: set[str] = set()
+        self._dropped: set[str] = set()
         self._loose: set[str] | None = None
         self._writers = {kind: PackWriter(backend, algorithm, kind, target, self._on_sealed) for kind in KINDS.values()}
 
@@ -94,9 +96,7 @@ class PackedBlobStore(BlobStore):
         with self._lock:
             if self.has(digest):
                 return False
-            writer = self._writers[kind]
-            self._pending[digest] = writer
-            writer.add(digest, data)
+            self._append(digest, data, kind)
             return True
 
     def put_verified(self, digest: str, data: bytes, kind: str = "data") -> None:
@@ -126,7 +126,7 @@ class PackedBlobStore(BlobStore):
             with open(path, "rb") as f:
                 data = f.read(fd.size + 1)
             if len(data) != fd.size or hash_bytes(data, self.algorithm) != fd.digest:
-                raise FileChangedError(f"{path} changed after it was hashed; log it again", path=path)
+                raise FileChangedError(f"{path} changed while it was being stored; log it again", path=path)
             written = fd.size if self._add(fd.digest, data, KIND_DATA) else 0
             if on_bytes:
                 on_bytes(fd.size)
@@ -153,8 +153,16 @@ class PackedBlobStore(BlobStore):
         """
         with self._commit_lock:
             with self._lock:
-                for writer in self._writers.values():
-                    writer.seal()
+                if self._dropped:
+                    count, self._dropped = len(self._dropped), set()
+                    raise StoreError(f"{count} blob(s) of this process were dropped when writing a pack failed; "
+                                     "nothing names them: log again")
+                try:
+                    for writer in self._writers.values():
+                        writer.seal()
+                except BaseException:
+                    self.abort()
+                    raise
                 sealed, self._sealed = self._sealed, []
             if not sealed:
                 return None
@@ -202,15 +210,29 @@ class PackedBlobStore(BlobStore):
         with self._lock:
             if digest in self._pending or digest in self._uncommitted:
                 return  # a new copy is being written already
-            writer = self._writers[kind]
-            self._pending[digest] = writer
+            self._append(digest, data, kind)
+
+    def _append(self, digest: str, data: bytes | memoryview, kind: int) -> None:
+        """Append a blob to the open pack of its kind; a write that fails (a full disk) drops
+        the open packs, so no temporary file is left behind."""
+        writer = self._writers[kind]
+        self._pending[digest] = writer
+        try:
             writer.add(digest, data)
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
-        """Drop the open packs (nothing in them is stored); sealed packs wait for the next commit."""
+        """Drop the open packs (nothing in them is stored); sealed packs wait for the next commit.
+
+        The next :meth:`commit` then refuses once: a log that put blobs into a dropped pack must
+        not create a version naming them.
+        """
         with self._lock:
             for writer in self._writers.values():
                 writer.abort()
+            self._dropped.update(self._pending)
             self._pending.clear()
 
     # -- reading ----------------------------------------------------------------------------
@@ -334,43 +356,6 @@ class PackedBlobStore(BlobStore):
                 by_pack.setdefault(location.pack_id, []).append(location.entry)
         groups = [[e.digest for e in group] for entries in by_pack.values() for _, _, group in coalesce(entries)]
         return groups + other
-
-    def write_entry(self, blobs: tuple[tuple[str, int], ...], digest: str, dest: str, what: str) -> None:
-        """Write a file made of ``blobs`` to ``dest`` atomically, verified against ``digest``.
-
-        Each blob is verified as it is read; a file of several chunks is hashed whole too.
-
-        :raises IntegrityError: if any blob or the whole file does not match.
-        """
-        tmp = temporary_name(dest)
-        try:
-            try:
-                out = open(tmp, "wb")
-            except FileNotFoundError:  # the folder is new: make it only then
-                os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-                out = open(tmp, "wb")
-            with out:
-                single = len(blobs) == 1 and blobs[0][0] == digest  # verified by its own digest
-                whole = None if single else VerifyingWriter(out, digest, self.algorithm, what)
-                for blob, size in blobs:
-                    try:
-                        with self.open(blob) as src:
-                            data = src.read()
-                    except IntegrityError as exc:
-                        raise IntegrityError(f"{what}: {exc}", digest=blob, path=what) from None
-                    if len(data) != size:
-                        raise IntegrityError(f"{what}: blob {blob} holds {len(data)} bytes, the manifest says {size}; "
-                                             "the store is damaged here (run `plait verify`)", digest=blob, path=what)
-                    if whole is None:
-                        out.write(data)
-                    else:
-                        whole.write(data)
-                if whole is not None:
-                    whole.check()
-            os.replace(tmp, dest)
-        except BaseException:
-            unlink_quietly(tmp)
-            raise
 
     def checked_sizes(self, digests: Iterable[str]) -> dict[str, int | None]:
         """Return ``{digest: size}`` of blobs that read back verified (``None`` for the others),

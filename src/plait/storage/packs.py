@@ -4,13 +4,14 @@ A format-2 store keeps small files, chunks of large ones and tree nodes in packs
 object per blob (see :mod:`plait.storage.packindex` for how a blob is found). Layout::
 
     blob_0 ‖ blob_1 ‖ … ‖ blob_{n-1} ‖ header ‖ header_len:u32le ‖ version:u8 ‖ "PLPK"
-    header = zlib( n × [digest ‖ kind:u8 ‖ codec:u8 ‖ stored_len:u32le ‖ raw_len:u32le] )
+    header = zlib( nonce:16 ‖ n × [digest ‖ kind:u8 ‖ codec:u8 ‖ stored_len:u32le ‖ raw_len:u32le] )
 
 Offsets are implied by the stored lengths, so a pack describes itself: the index of a store can
 be rebuilt from its packs alone (two range reads each). Data and tree nodes go to separate packs
 (readers that only walk trees never fetch data packs). The pack's name is the hex digest of all
-its bytes: two writers that make the same pack make the same name, and a damaged pack is found
-by hashing it.
+its bytes, so a damaged pack is found by hashing it; the random nonce makes every pack a new
+name, even one holding the very blobs of another: a writer that copies the blobs of a pack gc
+condemned (see :meth:`plait.storage.packed.PackedBlobStore.protect`) never lands on that pack.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ MAX_PACK_BYTES = 64 << 20
 MAX_BLOB_BYTES = 8 << 20
 #: Where packs live in a store.
 PACKS_PREFIX = "packs"
+#: Random bytes at the start of every header: no two packs share a name.
+NONCE_BYTES = 16
 
 
 def digest_size(algorithm: str) -> int:
@@ -91,8 +94,8 @@ class SealedPack:
 def encode_header(entries: list[PackEntry], algorithm: str) -> bytes:
     """Return a pack's header and trailer for ``entries`` (in the order their bytes were written)."""
     row = _entry_struct(algorithm)
-    header = zlib.compress(b"".join(row.pack(bytes.fromhex(e.digest), e.kind, e.codec, e.stored_len, e.raw_len)
-                                    for e in entries), 1)
+    rows = b"".join(row.pack(bytes.fromhex(e.digest), e.kind, e.codec, e.stored_len, e.raw_len) for e in entries)
+    header = zlib.compress(os.urandom(NONCE_BYTES) + rows, 1)
     return header + TRAILER.pack(len(header), PACK_VERSION, PACK_MAGIC)
 
 
@@ -123,11 +126,11 @@ def parse_header(header: bytes, data_len: int, algorithm: str, key: str) -> list
         raw = zlib.decompress(header)
     except zlib.error:
         raise CorruptRecordError(f"{key} is damaged: its header does not decompress; run `plait verify`", key=key) from None
-    if len(raw) % row.size:
+    if len(raw) < NONCE_BYTES or (len(raw) - NONCE_BYTES) % row.size:
         raise CorruptRecordError(f"{key} is damaged: its header is cut short", key=key)
     entries = []
     offset = 0
-    for digest, kind, codec, stored_len, raw_len in row.iter_unpack(raw):
+    for digest, kind, codec, stored_len, raw_len in row.iter_unpack(raw[NONCE_BYTES:]):
         if kind not in (KIND_DATA, KIND_TREE) or codec not in (CODEC_RAW, CODEC_ZLIB):
             raise CorruptRecordError(f"{key} names a blob of unknown kind {kind} or codec {codec}: "
                                      "a newer plait wrote it (upgrade plait) or it is damaged", key=key)
@@ -268,11 +271,11 @@ class PackWriter:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 os.link(self._tmp, path)
             except FileExistsError:
-                pass  # the same bytes under the same name: another writer made this very pack
+                pass  # the same bytes, nonce included, under the same name: this very pack
             finally:
                 unlink_quietly(self._tmp)
         else:
-            self.backend.create(key, bytes(self._buffer))  # False: the same pack exists already
+            self.backend.create(key, bytes(self._buffer))  # False: this very pack exists already (a retried PUT)
         sealed = SealedPack(pack_id, self.size, tuple(self.entries))
         self._reset()
         self.on_sealed(sealed)
