@@ -25,7 +25,6 @@ from plait import (
 from plait.storage import digest as digest_mod
 
 
-
 @pytest.fixture
 def seeded(store: Store, make_files) -> Store:
     """A store holding ``ds:v0`` (a.txt, b/c.txt) with alias ``prod``."""

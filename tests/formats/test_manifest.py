@@ -8,8 +8,8 @@ import zlib
 import pytest
 
 from plait import CorruptRecordError, Entry, Manifest, Reference
-from plait.storage.digest import hash_bytes
 from plait.formats.manifest import decode_manifest, encode_manifest
+from plait.storage.digest import hash_bytes
 
 D1 = hash_bytes(b"one")
 D2 = hash_bytes(b"two")

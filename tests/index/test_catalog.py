@@ -11,11 +11,10 @@ import pytest
 from ulid import ULID
 
 import plait
-from plait.formats import records as R
-from plait.index.catalog import WIDE_SYNC_WINDOW, Catalog
 from plait.base.ids import utcnow
+from plait.formats import records as R
 from plait.index import versions as V
-
+from plait.index.catalog import WIDE_SYNC_WINDOW, Catalog
 
 pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 

@@ -4,14 +4,15 @@ replaced file is hashed again; without the cache everything is hashed."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 import plait
-from plait.store import publish
-from plait.storage.digest import FileDigest, digest_file, stat_key
 from plait.index.statcache import NoStatCache, StatCache
+from plait.storage.digest import FileDigest, digest_file, stat_key
+from plait.store import publish
 
 
 @pytest.fixture
@@ -163,3 +164,26 @@ def test_bytes_and_references_are_never_covered_by_a_signature(folder: Path) -> 
     mixed = plait.Artifact("data").add_dir(str(folder)).add_bytes(b"x", "x.bin")
     assert tree_signature(mixed, stat_files(mixed), "xxh3-128") is None
     assert tree_signature(plait.Artifact("empty"), {}, "xxh3-128") is None
+
+
+def test_threads_opening_a_new_cache_at_once_all_get_in(tmp_path: Path) -> None:
+    """The first connections to a new file race to switch it to WAL; none of them fails."""
+    failures: list[BaseException] = []
+    for trial in range(40):
+        cache = StatCache(tmp_path / str(trial) / "stat.sqlite")
+        start = threading.Barrier(6)
+
+        def remember(i: int, cache: StatCache = cache, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                cache.remember([(f"f{i}", (1, 2, 3), FileDigest("ab" * 16, 2, None))])
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=remember, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert set(cache.lookup([(f"f{i}", (1, 2, 3)) for i in range(6)])) == {f"f{i}" for i in range(6)}
+    assert failures == []

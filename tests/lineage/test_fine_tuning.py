@@ -12,10 +12,11 @@ import pytest
 pytest.importorskip("pytorch_lightning")
 sys.path.insert(0, str(Path(__file__).parents[1] / "integrations" / "lightning"))
 
-import plait
 import plait_lightning_kit as kit
-from plait.integrations.lightning import PlaitCheckpoints, checkpoint_path
 from plait_pipelines import down, labels, specs, up
+
+import plait
+from plait.integrations.lightning import PlaitCheckpoints, checkpoint_path
 
 pytestmark = [pytest.mark.filterwarnings(spec) for spec in kit.LIGHTNING_NOISE]
 

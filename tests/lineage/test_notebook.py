@@ -10,8 +10,9 @@ pytest.importorskip("datasets")
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-import plait
 from plait_pipelines import NATURAL_SEQUENCE, labels, specs, up
+
+import plait
 from plait.tracking.environment import notebook_name
 
 CELLS = [

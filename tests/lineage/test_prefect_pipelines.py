@@ -9,8 +9,9 @@ import pytest
 
 pytest.importorskip("prefect")
 
-import plait
 from plait_pipelines import clean_train_evaluate, down, hand_off, labels, run_id, specs, submitted, up
+
+import plait
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

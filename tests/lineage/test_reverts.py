@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 
+from plait_pipelines import down, labels, specs, up
+
 import plait
 from plait.cli import main
-from plait_pipelines import down, labels, specs, up
 
 
 def revert(store: plait.Store, tmp_path) -> None:

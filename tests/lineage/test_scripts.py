@@ -11,8 +11,9 @@ import pytest
 
 pytest.importorskip("datasets")
 
-import plait
 from plait_pipelines import NATURAL_SEQUENCE, down, labels, natural_sequence, run_id, specs, up
+
+import plait
 from plait.tracking.run import end_implicit_runs
 
 

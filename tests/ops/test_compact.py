@@ -10,13 +10,13 @@ import pytest
 from ulid import ULID
 
 import plait
-from plait.formats import records as R
-from plait.index.catalog import Catalog
-from plait.ops.compact import compact
-from plait.errors import StoreError
 from plait.base.ids import utcnow
+from plait.errors import StoreError
+from plait.formats import records as R
 from plait.index import runs as RQ
 from plait.index import versions as V
+from plait.index.catalog import Catalog
+from plait.ops.compact import compact
 
 DAY = 86_400
 TABLES = {

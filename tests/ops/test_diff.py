@@ -30,7 +30,7 @@ def test_diff_lists_added_removed_and_modified_paths(store: Store) -> None:
 
 def test_a_version_against_itself_or_equal_content_has_no_changes(store: Store) -> None:
     a = store.log(Artifact("a").add_bytes(b"x", "x"))
-    b = store.log(Artifact("b").add_bytes(b"x", "x"))
+    store.log(Artifact("b").add_bytes(b"x", "x"))
     for d in (plait.diff(a, a, store=store), plait.diff("a:v0", "b", store=store)):
         assert not d.changed and d.unchanged == 1
 

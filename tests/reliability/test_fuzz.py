@@ -12,9 +12,9 @@ import zlib
 import pytest
 
 import plait
+from plait.base.ids import new_ulid, utcnow
 from plait.formats import records as R
 from plait.storage.digest import hash_bytes
-from plait.base.ids import new_ulid, utcnow
 
 ALPHABET = ["a", "Z", "0", "-", "_", ".", "/", "\\", ":", "..", " ", "\x00", "\n", "é", "🙂", "*", "~", "%2e", "C:"]
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 import plait
 from plait.cli import main
-from plait.store.marks import read_marks
 from plait.index import events as E
+from plait.store.marks import read_marks
 
 
 def test_gc_is_a_dry_run_by_default_and_frees_only_unreferenced_blobs(file_store):

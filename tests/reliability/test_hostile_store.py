@@ -147,7 +147,7 @@ def test_a_garbled_version_record_is_named_by_verify_and_never_shadowed(hostile)
 
 
 def test_a_rewritten_version_record_is_reported_and_another_versions_record_is_refused(hostile):
-    a = hostile.log(b"a bytes", name="a")
+    hostile.log(b"a bytes", name="a")
     b = hostile.log(b"b bytes", name="b")
     hostile.flush()
     rewritten = hostile.read_version_record("a", 0).model_copy(update={"digest": b.digest})

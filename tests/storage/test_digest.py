@@ -12,9 +12,9 @@ import pytest
 import xxhash
 
 import plait
+from plait.formats.manifest import Entry, Manifest, Reference, decode_manifest, encode_manifest
 from plait.storage import digest as D
 from plait.storage.local import clone_file
-from plait.formats.manifest import Entry, Manifest, Reference, decode_manifest, encode_manifest
 
 
 def test_a_file_digest_is_the_xxh3_128_of_its_bytes(tmp_path: Path) -> None:

@@ -10,15 +10,24 @@ import pytest
 from click.testing import CliRunner
 
 import plait
-from plait.store.shared import shared
 from plait.cli import main
 from plait.errors import CorruptRecordError, IntegrityError
 from plait.storage.digest import hash_bytes
 from plait.storage.packindex import IndexFile, encode_index
 from plait.storage.packs import (
-    KIND_DATA, KIND_TREE, TRAILER, PackEntry, PackWriter, SealedPack, decode_blob, encode_header, pack_key, read_entries,
+    KIND_DATA,
+    KIND_TREE,
+    TRAILER,
+    PackEntry,
+    PackWriter,
+    SealedPack,
+    decode_blob,
+    encode_header,
+    pack_key,
+    read_entries,
     split_pack,
 )
+from plait.store.shared import shared
 
 
 def _writer(store, kind=KIND_DATA, target=1 << 20) -> tuple[PackWriter, list[SealedPack]]:
@@ -130,7 +139,7 @@ def _folder(make_files, n: int = 300, seed: int = 1, folder: str = "data") -> Pa
 
 def test_many_small_files_become_a_few_objects(any_store, make_files):
     folder = _folder(make_files)
-    version = any_store.log(str(folder), name="small")
+    any_store.log(str(folder), name="small")
     keys = any_store.backend.find("")
     assert len([k for k in keys if k.startswith("packs/")]) == 1 and len([k for k in keys if k.startswith("index/")]) == 1
     assert not [k for k in keys if k.startswith("blobs/")]

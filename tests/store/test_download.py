@@ -11,9 +11,9 @@ import pytest
 from blobview import Blobs
 
 from plait import Artifact, CorruptRecordError, IntegrityError, InvalidPathError, Store
-from plait.store import download as download_mod
-from plait.storage.digest import hash_bytes
 from plait.api.store import Store as _Store
+from plait.storage.digest import hash_bytes
+from plait.store import download as download_mod
 
 
 def tree(folder: Path) -> dict[str, bytes]:

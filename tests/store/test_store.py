@@ -17,7 +17,6 @@ from plait import Artifact, NotFoundError, Store
 from plait.store import publish
 
 
-
 def xxh3(data: bytes) -> str:
     return xxhash.xxh3_128(data).hexdigest()
 

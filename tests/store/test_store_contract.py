@@ -15,9 +15,9 @@ import pytest
 from blobview import Blobs
 
 import plait
-from plait.storage.digest import hash_bytes
 from plait.errors import IntegrityError, NotFoundError, StoreError, UnsupportedStoreError
 from plait.index import events as E
+from plait.storage.digest import hash_bytes
 
 
 @pytest.fixture

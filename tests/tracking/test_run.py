@@ -18,7 +18,6 @@ import pytest
 import plait
 from plait.base.ids import ulid_time
 
-
 pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
 

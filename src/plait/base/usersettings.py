@@ -157,7 +157,7 @@ def _read_file(path: str) -> UserSettings:
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path} is not valid TOML: {exc}; fix it or remove it", source=path) from None
+        raise SettingsError(f"the settings file {path} is not valid TOML: {exc}; fix it or remove it", source=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"cannot read the settings file {path}: {exc}", source=path) from None
     settings = UserSettings(path, MappingProxyType(data), tuple(_check_allow(_section(data, "references", path).get("allow", []),

@@ -44,6 +44,7 @@ from plait.errors import CorruptRecordError, PlaitWarning, StoreError
 from plait.formats import records as R
 from plait.index import fold as F
 from plait.index.schema import SCHEMA, SCHEMA_VERSION, TABLES
+from plait.index.sqlite import connect_wal
 from plait.storage.backend import Backend
 
 #: Events older than the newest one seen by less than this are listed again on sync, so a
@@ -396,12 +397,9 @@ def _open(path: str) -> sqlite3.Connection:
 
 
 def _connect(path: str) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    db = connect_wal(path, timeout=60, check_same_thread=False)
     try:
         db.execute("PRAGMA trusted_schema=OFF")  # the file may come from elsewhere: no functions from its schema
-        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal" and path != ":memory:":
-            db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if found is not None and found[0] != str(SCHEMA_VERSION):

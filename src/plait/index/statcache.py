@@ -16,6 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 
+from plait.index.sqlite import connect_wal
 from plait.storage.digest import FileDigest
 
 _SCHEMA = """
@@ -68,9 +69,7 @@ class StatCache(NoStatCache):
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = connect_wal(self._path, timeout=30)
             db.executescript(_SCHEMA)
             self._local.db = db
         return db
@@ -105,7 +104,7 @@ class StatCache(NoStatCache):
             return
         db = self._db()
         with db:
-            db.execute("BEGIN")
+            db.execute("BEGIN IMMEDIATE")
             db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def tree(self, signature: str) -> str | None:

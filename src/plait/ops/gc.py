@@ -39,8 +39,17 @@ from plait.errors import CorruptRecordError, StoreError
 from plait.formats import records as R
 from plait.index import versions as V
 from plait.ops.packgc import (
-    COMPACT_ABOVE, PackPlan, compact_index, condemned_packs, delete_index_files, delete_packs, dropped, plan_packs, repack,
-    still_needed, superseded_index_files,
+    COMPACT_ABOVE,
+    PackPlan,
+    compact_index,
+    condemned_packs,
+    delete_index_files,
+    delete_packs,
+    dropped,
+    plan_packs,
+    repack,
+    still_needed,
+    superseded_index_files,
 )
 from plait.storage.blobs import blob_key
 from plait.storage.packed import PackedBlobStore

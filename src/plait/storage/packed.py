@@ -25,7 +25,17 @@ from plait.storage.backend import Backend, temporary_name, unlink_quietly
 from plait.storage.blobs import BlobStore, blob_key
 from plait.storage.digest import FileDigest, hash_bytes, iter_chunks
 from plait.storage.packindex import Location, PackIndex, write_index
-from plait.storage.packs import KIND_DATA, KIND_TREE, KINDS, PackEntry, PackWriter, SealedPack, decode_blob, pack_key, split_pack
+from plait.storage.packs import (
+    KIND_DATA,
+    KIND_TREE,
+    KINDS,
+    PackEntry,
+    PackWriter,
+    SealedPack,
+    decode_blob,
+    pack_key,
+    split_pack,
+)
 
 #: Ranges of one pack closer than this are fetched with one request.
 COALESCE_GAP = 1 << 20

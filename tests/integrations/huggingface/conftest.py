@@ -52,8 +52,8 @@ class Counter:
 @pytest.fixture
 def work(monkeypatch: pytest.MonkeyPatch) -> dict[str, Counter]:
     """Count files hashed by plait and datasets written by the integration."""
-    from plait.store import publish
     from plait.integrations.huggingface import serialize
+    from plait.store import publish
 
     counters = {"hashed": Counter(publish.digest_file), "written": Counter(serialize.write)}
     monkeypatch.setattr(publish, "digest_file", counters["hashed"])

@@ -25,7 +25,6 @@ def test_versions_aliases_and_metadata_follow_model_checkpoint(file_store, make_
     live = file_store.versions("classifier")
     # the live versions are exactly the files ModelCheckpoint kept (last.ckpt has the bytes of the newest)
     for f in on_disk:
-        digest = plait.Artifact("x", type="model").add_file(os.path.join(mc.dirpath, f), name="model.ckpt")
         assert any(v.read_bytes("model.ckpt") == Path(mc.dirpath, f).read_bytes() for v in live), f
     assert len(live) == 2 and len({v.digest for v in live}) == 2
 

@@ -11,7 +11,6 @@ from prefect import flow, task
 from prefect.cache_policies import INPUTS
 from prefect.task_runners import ThreadPoolTaskRunner
 
-import plait
 from plait.integrations.prefect import PrefectTrackingWarning, track
 
 from .conftest import collect_closed_sockets, flow_runs, task_runs
