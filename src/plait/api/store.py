@@ -28,6 +28,7 @@ from plait.index import tags as T
 from plait.index import versions as V
 from plait.ops.compact import CompactReport, compact
 from plait.ops.gc import GcReport, gc
+from plait.ops.migrate import MigrateReport, migrate
 from plait.ops.packgc import rebuild_index as rebuild_index_from_packs
 from plait.ops.retention import RetentionReport, expire, policies, set_policy
 from plait.ops.verify import VerifyReport, verify_store
@@ -192,6 +193,10 @@ class Store(BaseStore):
     def compact(self, *, before_days: int = 2) -> CompactReport:
         """Pack the events of days older than ``before_days`` into segments. See :mod:`plait.ops.compact`."""
         return compact(self, before_days=before_days)
+
+    def migrate(self) -> MigrateReport:
+        """Convert a format-1 store to format 2 in place (resumable). See :mod:`plait.ops.migrate`."""
+        return migrate(self)
 
     def verify(self, spec: str | None = None, *, rebuild_index: bool = False) -> VerifyReport:
         """Check every blob of one version (or all) against its digest. See :mod:`plait.ops.verify`.

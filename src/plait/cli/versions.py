@@ -261,6 +261,27 @@ def gc(ctx: Context, dry_run: bool, grace: float) -> None:
 
 
 @main.command()
+@pass_ctx
+def migrate(ctx: Context) -> None:
+    """Convert a format-1 store to format 2 in place: its blobs copied into packs.
+
+    Safe to interrupt and run again; versions keep their digests. The loose copies stay until
+    `plait gc --delete` frees them after its grace period.
+    """
+    r = ctx.store.migrate()
+    data = {"from_format": r.from_format, "format": ctx.store.format, "blobs": r.blobs, "bytes": r.bytes,
+            "already": r.already, "damaged": r.damaged}
+    if r.from_format == ctx.store.format and not r.blobs and "migrated_from" not in ctx.store.config:
+        text = f"{ctx.store.url} is format {r.from_format} already: nothing to migrate"
+    else:
+        text = (f"format {r.from_format} -> {ctx.store.format}: {r.blobs} blobs ({human_size(r.bytes)}) copied into packs"
+                + (f", {r.already} there already" if r.already else "")
+                + "; `plait gc --delete` frees the loose copies after its grace period")
+    lines = [f"DAMAGED blob {d}: left loose (`plait verify` names the versions that need it)" for d in r.damaged]
+    ctx.emit(data, "\n".join([*lines, text]))
+
+
+@main.command()
 @click.argument("spec")
 @click.option("--force", is_flag=True, help="Also remove aliases that point at it.")
 @pass_ctx

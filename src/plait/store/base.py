@@ -212,12 +212,25 @@ class BaseStore:
             if self.format == 1:
                 self._blobs = BlobStore(self.backend, self.algorithm, self.cache_dir)
             else:
-                backend, algorithm, cache_dir = self.backend, self.algorithm, self.cache_dir  # not inside the slot's lock
-                index = self.shared.slot(f"{_PACK_INDEX}{algorithm}", lambda: PackIndex(backend, algorithm, cache_dir))
-                target = int((self.config.get("packs") or {}).get("target_bytes") or TARGET_BYTES)
-                self._blobs = PackedBlobStore(backend, algorithm, cache_dir, index, target=target,
-                                              loose="migrated_from" in self.config)
+                self._blobs = self.packed_blobs(loose="migrated_from" in self.config)
         return self._blobs
+
+    def packed_blobs(self, *, loose: bool) -> PackedBlobStore:
+        """Return a blob store writing packs on this store's backend (its pack index shared by
+        the store objects of this URL).
+
+        :param loose: whether loose format-1 blobs may exist (a migrated store).
+        """
+        backend, algorithm, cache_dir = self.backend, self.algorithm, self.cache_dir  # not inside the slot's lock
+        index = self.shared.slot(f"{_PACK_INDEX}{algorithm}", lambda: PackIndex(backend, algorithm, cache_dir))
+        target = int((self.config.get("packs") or {}).get("target_bytes") or TARGET_BYTES)
+        return PackedBlobStore(backend, algorithm, cache_dir, index, target=target, loose=loose)
+
+    def reload_config(self) -> None:
+        """Read ``plait.json`` afresh (after a migration changed the format) and open the blob store again."""
+        with self._lock:
+            self._config = None
+            self._blobs = None
 
     @property
     def stat_cache(self) -> NoStatCache:

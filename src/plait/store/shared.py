@@ -59,6 +59,10 @@ class SharedState:
         (``store.renew_after_fork()``). Not under the lock: a slot's ``make`` opens stores."""
         self._stores[id(store)] = store
 
+    def stores(self) -> list[Any]:
+        """Return the store objects of this URL alive in this process."""
+        return list(self._stores.values())
+
     def slot(self, key: str, make: Callable[[], T]) -> T:
         """Return the object kept under ``key`` for this store, made by ``make()`` the first time."""
         with self._lock:
