@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from blobview import Blobs
 from click.testing import CliRunner, Result
 
+import plait
 from plait.cli import main
 
 
@@ -118,8 +120,8 @@ def test_verify_passes_then_fails_on_damage(cli, logged, tmp_path: Path) -> None
     data = json.loads(cli("verify", json_out=True).output)
     assert data["ok"] and data["versions"] == 2 and data["problems"] == []
     assert cli("verify", "images:v0").output.strip().startswith("ok: 1 versions")
-    blobs = [p for p in (tmp_path / "store" / "blobs").rglob("*") if p.is_file()]
-    blobs[0].write_bytes(b"damaged")
+    store = plait.Store(str(tmp_path / "store"))
+    Blobs.flip(store, sorted(Blobs.stored(store))[0])
     out = cli("verify", code=4).output
     assert "DAMAGED images:v" in out and out.strip().splitlines()[-1].startswith("FAILED")
 

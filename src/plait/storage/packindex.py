@@ -174,12 +174,14 @@ class PackIndex:
 
     def refresh(self) -> None:
         """List the store's index files and read the ones not seen yet (damaged ones are set aside)."""
+        with self._lock:
+            known = set(self.files)  # before the listing: a file this process adds meanwhile is not "gone"
         names = [n for n in self.backend.listdir(INDEX_PREFIX) if not n.startswith(".")]
         with self._lock:
             new = [n for n in names if n not in self.files and n not in self.damaged]
             for name, data in self._read(new).items():
                 self.add_data(name, data)
-            gone = set(self.files) - set(names)
+            gone = (known & set(self.files)) - set(names)
             for name in gone:  # deleted by gc once superseded
                 del self.files[name]
             self._listed = True
