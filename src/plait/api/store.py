@@ -24,7 +24,7 @@ from plait.ops.compact import CompactReport, compact
 from plait.ops.gc import GcReport, gc
 from plait.ops.verify import VerifyReport, verify_store
 from plait.storage.digest import XXH3_128
-from plait.store.base import BaseStore
+from plait.store.base import STORE_FORMAT, BaseStore
 from plait.store.shared import shared
 from plait.tracking.lineage import LineageGraph, lineage
 from plait.tracking.nodes import ArtifactVersion, RunRecord
@@ -46,14 +46,16 @@ class Store(BaseStore):
         settings' ``[references] allow`` (``["/data/raw", "https://datasets.example.org/"]``).
     :param reference_options: fsspec options for reading references, by URL prefix (``""``:
         every reference), over your settings' ``[storage."prefix"]`` tables.
+    :param format: the format of a new store (default 2: versions as trees of nodes; 1: flat
+        manifests, for teammates on an older plait); an existing store keeps its own.
     :raises UnsupportedStoreError: for an unknown protocol (with the ``pip install`` hint).
     """
 
     def __init__(self, url: str | os.PathLike[str] | None = None, *, storage_options: Mapping[str, Any] | None = None,
                  hash: str = XXH3_128, allow_references: Iterable[str] = (),
-                 reference_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 reference_options: Mapping[str, Mapping[str, Any]] | None = None, format: int = STORE_FORMAT) -> None:
         super().__init__(url, storage_options=storage_options, hash=hash, allow_references=allow_references,
-                         reference_options=reference_options)
+                         reference_options=reference_options, format=format)
         plugins.install()
 
     # -- versions -------------------------------------------------------------------------------

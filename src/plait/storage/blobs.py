@@ -62,8 +62,12 @@ class BlobStore:
         present = parallel_map(self.has, todo, self.workers)
         return [d for d, p in zip(todo, present) if not p]
 
-    def put_bytes(self, data: bytes) -> str:
-        """Store ``data`` as a blob (if new) and return its digest."""
+    def put_bytes(self, data: bytes, kind: str = "data") -> str:
+        """Store ``data`` as a blob (if new) and return its digest.
+
+        :param kind: what the bytes are: ``data`` (file contents) or ``tree`` (a tree node), so
+            that a packed store can keep nodes apart from data.
+        """
         digest = hash_bytes(data, self.algorithm)
         if not self.has(digest):
             self.backend.write(blob_key(digest), bytes(data))

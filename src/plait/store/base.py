@@ -3,8 +3,8 @@
 Layout under the store root::
 
     plait.json                   format, hash algorithm and store id (created once, exclusively)
-    blobs/ab/<digest>            file contents and chunks; immutable
-    manifests/ab/<digest>        manifests (zlib JSON), by their own digest; immutable
+    blobs/ab/<digest>            file contents and chunks, and (format 2) tree nodes; immutable
+    manifests/ab/<digest>        (format 1) manifests (zlib JSON), by their own digest; immutable
     versions/<name>/<number>     version records; the exclusive create allocates the number
     events/<yyyy-mm-dd>/<ulid>   everything that happens, one immutable record each
     events/<yyyy-mm-dd>.<n>.segment  the events of an old day packed into one record (compact)
@@ -31,9 +31,11 @@ from plait.base.ids import is_ulid, new_ulid, utcnow
 from plait.base.paths import default_store_url, user_cache_dir
 from plait.base.progress import NO_PROGRESS, Progress
 from plait.base.usersettings import UserSettings, load_user_settings
-from plait.errors import ConflictError, CorruptRecordError, NotFoundError, StoreError
+from plait.errors import ConflictError, CorruptRecordError, IntegrityError, NotFoundError, StoreError
 from plait.formats import records as R
 from plait.formats.manifest import Manifest, decode_manifest, encode_manifest
+from plait.formats.tree import Node, decode_node
+from plait.formats.treeview import TreeManifest
 from plait.formats.names import LATEST, Spec, check_alias, parse_spec
 from plait.formats.settings import SettingChange, check_setting
 from plait.index import settings as S
@@ -47,12 +49,17 @@ from plait.storage.digest import ALGORITHMS, XXH3_128, hash_bytes, is_digest
 from plait.storage.urls import open_backend
 from plait.store.shared import SharedState, shared
 
-STORE_FORMAT = 1
+#: The format of new stores: 2 keeps each version as a tree of nodes (see :mod:`plait.formats.tree`).
+STORE_FORMAT = 2
+#: Every format this plait reads and writes (a format-1 store keeps flat manifests).
+STORE_FORMATS = (1, 2)
 CONFIG_KEY = "plait.json"
 #: How many times to try the next number when another writer took the one we chose.
 MAX_ALLOCATION_TRIES = 10_000
 #: Manifests kept decoded in memory per store object.
 MANIFEST_CACHE = 64
+#: Tree nodes kept decoded in memory per store object (a node is at most a few thousand entries).
+NODE_CACHE = 256
 
 
 class BaseStore:
@@ -63,6 +70,8 @@ class BaseStore:
     :param storage_options: passed to fsspec (credentials, ``endpoint_url``, …).
     :param hash: the hash algorithm for a new store (``xxh3-128`` or ``blake3``); an existing
         store keeps its own.
+    :param format: the format of a new store (default :data:`STORE_FORMAT`; 1 keeps flat
+        manifests, readable by older plait releases); an existing store keeps its own.
     :param allow_references: local folders and URL prefixes references may read, beyond the
         user settings' ``[references] allow`` (see :mod:`plait.store.refpolicy`).
     :param reference_options: fsspec options for reading references, by URL prefix (``""``:
@@ -72,7 +81,7 @@ class BaseStore:
 
     def __init__(self, url: str | os.PathLike[str] | None = None, *, storage_options: Mapping[str, Any] | None = None,
                  hash: str = XXH3_128, allow_references: Iterable[str] = (),
-                 reference_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 reference_options: Mapping[str, Mapping[str, Any]] | None = None, format: int = STORE_FORMAT) -> None:
         self.url = os.fspath(url) if url is not None else default_store_url()
         self.storage_options: dict[str, Any] = dict(storage_options or {})
         self.backend: Backend = open_backend(self.url, dict(self.storage_options))
@@ -84,11 +93,15 @@ class BaseStore:
         if hash not in ALGORITHMS:
             raise StoreError(f"unknown hash algorithm {hash!r}; choose one of {', '.join(ALGORITHMS)}")
         self.requested_hash = hash
+        if format not in STORE_FORMATS:
+            raise StoreError(f"unknown store format {format!r}; choose one of {', '.join(map(str, STORE_FORMATS))}")
+        self.requested_format = format
         self._config: dict[str, Any] | None = None
         self._catalog: Catalog | None = None
         self._blobs: BlobStore | None = None
         self._stat_cache: NoStatCache | None = None
-        self._manifests: OrderedDict[str, Manifest] = OrderedDict()
+        self._manifests: OrderedDict[str, Manifest | TreeManifest] = OrderedDict()
+        self._nodes: OrderedDict[str, Node] = OrderedDict()
         self._lock = threading.RLock()
         self.shared: SharedState = shared(self.url)
         self.progress: Progress = NO_PROGRESS
@@ -111,7 +124,7 @@ class BaseStore:
             try:
                 data = self.backend.read(CONFIG_KEY)
             except FileNotFoundError:
-                return {"format": STORE_FORMAT, "algorithm": self.requested_hash, "id": None}
+                return {"format": self.requested_format, "algorithm": self.requested_hash, "id": None}
             self._config = _parse_config(data, self.url)
         return self._config
 
@@ -123,7 +136,7 @@ class BaseStore:
         if self._config is not None and self._config.get("id"):
             return self
         self.backend.require_writable()
-        body = {"format": STORE_FORMAT, "algorithm": self.requested_hash, "id": new_ulid(), "created_at": utcnow()}
+        body = {"format": self.requested_format, "algorithm": self.requested_hash, "id": new_ulid(), "created_at": utcnow()}
         try:
             self.backend.create(CONFIG_KEY, json.dumps(body, indent=2).encode())
         except (NotADirectoryError, PermissionError, IsADirectoryError, FileExistsError) as exc:
@@ -148,6 +161,11 @@ class BaseStore:
     def exists(self) -> bool:
         """Tell whether the store has been created."""
         return bool(self.config.get("id"))
+
+    @property
+    def format(self) -> int:
+        """The store's format: 2 keeps versions as trees of nodes, 1 as flat manifests."""
+        return int(self.config["format"])
 
     @property
     def algorithm(self) -> str:
@@ -251,8 +269,9 @@ class BaseStore:
         self._remember_manifest(digest, manifest)
         return digest
 
-    def manifest(self, digest: str) -> Manifest:
-        """Return the manifest with this digest, verified.
+    def manifest(self, digest: str) -> Manifest | TreeManifest:
+        """Return the manifest with this digest, verified: a lazy view of its tree on a format-2
+        store (a flat manifest where the store holds one under that digest), else a flat one.
 
         :raises CorruptRecordError: if it is missing or damaged.
         """
@@ -263,15 +282,42 @@ class BaseStore:
         if not is_digest(digest, self.algorithm):
             raise CorruptRecordError(f"{digest!r} is not a manifest digest of this store", key=digest)
         key = manifest_key(digest)
-        try:
-            data = self.backend.read(key)
-        except FileNotFoundError:
-            raise CorruptRecordError(f"manifest {digest} is missing from the store", key=key) from None
-        manifest = decode_manifest(data, digest, key)
+        manifest: Manifest | TreeManifest
+        if self.format >= 2 and (self.blobs.has(digest) or not self.backend.exists(key)):
+            manifest = TreeManifest(digest, self.algorithm, self.node)
+        else:
+            try:
+                data = self.backend.read(key)
+            except FileNotFoundError:
+                raise CorruptRecordError(f"manifest {digest} is missing from the store", key=key) from None
+            manifest = decode_manifest(data, digest, key)
         self._remember_manifest(digest, manifest)
         return manifest
 
-    def _remember_manifest(self, digest: str, manifest: Manifest) -> None:
+    def node(self, digest: str) -> Node:
+        """Return a tree node, read once and verified, then kept in a small in-memory cache.
+
+        :raises CorruptRecordError: if it is missing, damaged or malformed.
+        """
+        with self._lock:
+            node = self._nodes.get(digest)
+            if node is not None:
+                self._nodes.move_to_end(digest)
+                return node
+        try:
+            data = self.blobs.read(digest)
+        except IntegrityError as exc:
+            missing = "missing" in str(exc)
+            raise CorruptRecordError(f"tree node {digest} is {'missing from the store' if missing else 'damaged'}; "
+                                     "run `plait verify` to see which versions need it", key=digest) from None
+        node = decode_node(data, digest)
+        with self._lock:
+            self._nodes[digest] = node
+            while len(self._nodes) > NODE_CACHE:
+                self._nodes.popitem(last=False)
+        return node
+
+    def _remember_manifest(self, digest: str, manifest: Manifest | TreeManifest) -> None:
         with self._lock:
             self._manifests[digest] = manifest
             while len(self._manifests) > MANIFEST_CACHE:
@@ -503,8 +549,9 @@ def _parse_config(data: bytes, url: str) -> dict[str, Any]:
         raise damaged from None
     if not isinstance(config, dict) or not isinstance(config.get("id"), str) or not is_ulid(config["id"]):
         raise damaged
-    if config.get("format") != STORE_FORMAT:
-        raise StoreError(f"{url} is a format {config.get('format')!r} store; this plait reads format {STORE_FORMAT}: upgrade plait")
+    if config.get("format") not in STORE_FORMATS:
+        raise StoreError(f"{url} is a format {config.get('format')!r} store; this plait reads formats "
+                         f"{' and '.join(map(str, STORE_FORMATS))}: upgrade plait")
     if config.get("algorithm") not in ALGORITHMS:
         raise StoreError(f"{url} hashes with {config.get('algorithm')!r}, which this plait does not know")
     return config

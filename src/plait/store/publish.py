@@ -25,7 +25,9 @@ from plait.index import versions as V
 from plait.index.rows import VersionRow
 from plait.index.statcache import StatKey
 from plait.storage.digest import FileDigest, digest_file, hash_bytes, stat_key
-from plait.store.marks import protect
+from plait.formats.treeview import TreeManifest
+from plait.store.marks import protect, read_marks
+from plait.store.treebuild import TreePlan, build_tree, plan_tree
 from plait.store.references import ReferenceReader
 
 if TYPE_CHECKING:
@@ -74,23 +76,37 @@ def tree_signature(artifact: Artifact, stats: dict[str, StatKey], algorithm: str
 
 @dataclass(frozen=True)
 class Survey:
-    """The stat of every local file of a draft, and the draft's tree signature (or ``None``)."""
+    """The stat of every local file of a draft, and the draft's tree signature (or ``None``);
+    for a format-2 store, also its folders and their signatures.
+    """
 
     stats: dict[str, StatKey]
     signature: str | None
+    plan: TreePlan | None = None
 
 
-def survey(artifact: Artifact, algorithm: str) -> Survey:
-    """Stat every local file of a draft once, for :func:`known_manifest` and :func:`build_manifest`."""
+def survey(artifact: Artifact, algorithm: str, tree: bool = False) -> Survey:
+    """Stat every local file of a draft once, for :func:`known_manifest` and :func:`build_manifest`.
+
+    :param tree: sign every folder too (for a format-2 store).
+    """
     stats = stat_files(artifact)
+    if tree:
+        plan = plan_tree(artifact, stats, algorithm)
+        return Survey(stats, plan.root_signature, plan)
     return Survey(stats, tree_signature(artifact, stats, algorithm))
 
 
 def known_manifest(store: Store, artifact: Artifact) -> tuple[str | None, Survey]:
     """Return the digest of the manifest a draft would make, when its files' stats say it is
     known without reading them, and the survey (to hand to :func:`build_manifest`)."""
-    found = survey(artifact, store.algorithm)
-    return (store.stat_cache.tree(found.signature) if found.signature else None), found
+    found = survey(artifact, store.algorithm, tree=store.format >= 2)
+    if found.signature is None:
+        return None, found
+    if found.plan is not None:
+        node = store.stat_cache.folders([found.signature]).get(found.signature)
+        return (node[0] if node else None), found
+    return store.stat_cache.tree(found.signature), found
 
 
 def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PROGRESS,
@@ -208,10 +224,12 @@ class Content:
     file_digest: str | None
 
     @classmethod
-    def of(cls, manifest: Manifest) -> Content:
+    def of(cls, manifest: Manifest | TreeManifest) -> Content:
         """Return the content a stored manifest describes."""
-        single = len(manifest) == 1 and manifest.entries[0].ref is None
-        return cls(manifest.digest, manifest.size, len(manifest), manifest.entries[0].digest if single else None)
+        count = len(manifest)
+        first = next(iter(manifest)) if count == 1 else None
+        single = first is not None and first.ref is None
+        return cls(manifest.digest, manifest.size, count, first.digest if single and first is not None else None)
 
 
 def store_content(store: Store, draft: Artifact, surveyed: Survey | None = None,
@@ -220,12 +238,38 @@ def store_content(store: Store, draft: Artifact, surveyed: Survey | None = None,
 
     :param on_hashed: called once every file hashed and its blobs are stored, before any record.
     """
+    if store.format >= 2:
+        return _store_tree(store, draft, surveyed, on_hashed)
     manifest = build_manifest(store, draft, store.progress, surveyed)
     if on_hashed is not None:
         on_hashed()
     store.put_manifest(manifest)
     if protect(store, manifest):  # a gc swept blobs this log found stored: store them again
         manifest = build_manifest(store, draft, store.progress)
+        protect(store, manifest)
+    return Content.of(manifest)
+
+
+def _store_tree(store: Store, draft: Artifact, surveyed: Survey | None, on_hashed: Callable[[], Any] | None) -> Content:
+    """:func:`store_content` for a format-2 store: blobs, then the tree's new nodes."""
+    if surveyed is None or surveyed.plan is None:
+        surveyed = survey(draft, store.algorithm, tree=True)
+    assert surveyed.plan is not None
+    refs = [s.entry for s in draft.sources if isinstance(s, ReferenceSource)]
+    references = {e.path: e for e in _with_checksums(store, draft, refs)} if refs else {}
+
+    def build(reuse: bool) -> TreeManifest:
+        assert surveyed is not None and surveyed.plan is not None
+        return build_tree(store, draft, surveyed.plan, surveyed.stats, reuse=reuse, progress=store.progress,
+                          references=references)
+
+    # a folder taken whole from the stat cache is not checked blob by blob, so not while a gc mark
+    # may list what is inside it
+    manifest = build(reuse=not read_marks(store))
+    if on_hashed is not None:
+        on_hashed()
+    if protect(store, manifest):  # a gc swept blobs or nodes this log found stored: store them again
+        manifest = build(reuse=False)
         protect(store, manifest)
     return Content.of(manifest)
 
