@@ -126,7 +126,7 @@ def show(ctx: Context, spec: str, files: bool) -> None:
     """Show one version: metadata, aliases, producer, files."""
     v = ctx.store.get(spec)
     data = v.to_dict()
-    data["files"] = [e.model_dump(mode="json", exclude_none=True) for e in v.files()] if files else None
+    data["files"] = [e.to_dict() for e in v.files()] if files and ctx.as_json else None
     producer, producers = v.produced_by, v.producers
     data["produced_by"] = producer.id if producer else None
     data["producers"] = [{"id": r.id, "name": r.name, "kind": r.kind, "status": r.status} for r in producers]

@@ -72,6 +72,10 @@ class Entry(BaseModel):
                     raise ValueError(f"chunk {digest[:80]!r} of {self.path!r} is malformed")
         return self
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return this entry as JSON-ready data (``path``, ``digest``, ``size``, and ``chunks`` / ``ref`` when set)."""
+        return entry_body(self)
+
     @property
     def blobs(self) -> tuple[tuple[str, int], ...]:
         """The ``(digest, size)`` blobs holding this file; empty for a reference."""
@@ -128,7 +132,7 @@ class Manifest(BaseModel):
         """Return the canonical serialization whose hash is the manifest digest."""
         # the same bytes as json.dumps(model_dump(mode="json", exclude_none=True), sort_keys=True),
         # built by hand because model_dump is ten times slower (tests/storage/test_chunking.py checks both agree)
-        body = {"algorithm": self.algorithm, "entries": [_entry_body(e) for e in self.entries], "format": self.format}
+        body = {"algorithm": self.algorithm, "entries": [entry_body(e) for e in self.entries], "format": self.format}
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
     @cached_property
@@ -168,7 +172,8 @@ class Manifest(BaseModel):
         return {d: s for e in self.entries for d, s in e.blobs}
 
 
-def _entry_body(entry: Entry) -> dict[str, Any]:
+def entry_body(entry: Entry) -> dict[str, Any]:
+    """Return one entry as its canonical JSON-ready dict (``entry.model_dump`` without ``None``s, ten times faster)."""
     body: dict[str, Any] = {"digest": entry.digest, "path": entry.path, "size": entry.size}
     if entry.chunks is not None:
         body["chunks"] = [[d, n] for d, n in entry.chunks]

@@ -9,11 +9,12 @@ materializes every entry (O(files); for compatibility).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
+from typing import Any, overload
 
 from plait.errors import CorruptRecordError
-from plait.formats.manifest import Entry
+from plait.formats.manifest import Entry, Manifest
 from plait.formats.names import MAX_PATH_LENGTH, check_entry_path
 from plait.formats.tree import CHUNKED, FOLDER, NODE_KINDS, REFERENCE, SHARD, Node
 
@@ -84,17 +85,19 @@ class TreeManifest:
         """Every entry, sorted by path (reads the whole tree: O(files))."""
         return tuple(self)
 
-    def items(self, prefix: str = "") -> Iterator[Item]:
+    def items(self, prefix: str = "", start: Node | None = None) -> Iterator[Item]:
         """Yield ``(path, node, index)`` for every file, in path order, reading nodes as it goes.
 
         :param prefix: only files below this folder (``""``: all).
+        :param start: the node of that folder, when the caller has it.
         :raises CorruptRecordError: for a node that is missing, damaged or malformed.
         """
-        for path, node, i, _ in self.walk(prefix):
+        for path, node, i, _ in self.walk(prefix, start=start):
             if node.kinds[i] not in NODE_KINDS:
                 yield path, node, i
 
-    def walk(self, prefix: str = "", descend: Callable[[str, str], bool] | None = None) -> Iterator[tuple[str, Node, int, bool]]:
+    def walk(self, prefix: str = "", descend: Callable[[str, str], bool] | None = None,
+             start: Node | None = None) -> Iterator[tuple[str, Node, int, bool]]:
         """Yield ``(path, node, index, top)`` for every entry of every node, depth first in path order.
 
         Folders are yielded before their contents (with their path, no trailing ``/``); shard
@@ -103,8 +106,10 @@ class TreeManifest:
         :param prefix: start at this folder instead of the root.
         :param descend: called with ``(path, node digest)`` for each folder or shard; return
             false to skip what is below it.
+        :param start: the node of the ``prefix`` folder, when the caller has it.
         """
-        start = self.root if not prefix else self._folder(check_entry_path(prefix))
+        if start is None:
+            start = self.root if not prefix else self._folder(check_entry_path(prefix))
         if start is None:
             return
         base = prefix.strip("/") + "/" if prefix else ""
@@ -215,3 +220,50 @@ class TreeManifest:
                 out[d] = s
         out.update(self.nodes())
         return out
+
+
+class FileList(Sequence[Entry]):
+    """A version's entries as a read-only sequence that reads its tree only as far as it is used.
+
+    Iterating streams entries node by node; ``len`` comes from the root; ``files[:200]`` reads
+    the nodes of the first 200 entries only. Indexing past the start walks up to that entry.
+
+    :param manifest: a flat manifest or a tree.
+    """
+
+    def __init__(self, manifest: Manifest | TreeManifest) -> None:
+        self.manifest = manifest
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.manifest)
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    @overload
+    def __getitem__(self, index: int) -> Entry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Entry]: ...
+
+    def __getitem__(self, index: int | slice) -> Entry | list[Entry]:
+        if isinstance(self.manifest, Manifest):
+            found = self.manifest.entries[index]
+            return list(found) if isinstance(index, slice) else found
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step < 0:
+                return list(self)[index]
+            return list(islice(self, start, stop, step))
+        at = index + len(self) if index < 0 else index
+        if not 0 <= at < len(self):
+            raise IndexError("file index out of range")
+        return next(islice(self, at, None))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (FileList, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FileList({len(self)} files)"

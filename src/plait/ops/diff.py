@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from plait.formats.manifest import Entry
+from plait.formats.tree import FOLDER, Node
+from plait.formats.treeview import TreeManifest, entry_of
 from plait.formats.reference import differences
 from plait.tracking.nodes import ArtifactVersion
 
@@ -56,23 +59,93 @@ class Diff:
 
 
 def diff(old: ArtifactVersion, new: ArtifactVersion) -> Diff:
-    """Compare the manifests of two versions (of any names)."""
-    a = {e.path: e for e in old.files()}
-    b = {e.path: e for e in new.files()}
+    """Compare the manifests of two versions (of any names).
+
+    Two trees are compared folder by folder: a folder whose node digest is the same in both is
+    counted unchanged without being read, so two versions one file apart read the nodes on
+    that file's path only.
+    """
     result = Diff(old.spec, new.spec)
+    a, b = old.manifest, new.manifest
+    if isinstance(a, TreeManifest) and isinstance(b, TreeManifest):
+        _diff_trees(result, a, b)
+    else:
+        _diff_flat(result, {e.path: e for e in a}, {e.path: e for e in b})
+    return result
+
+
+def _diff_flat(result: Diff, a: dict[str, Entry], b: dict[str, Entry]) -> None:
     for path in sorted(a.keys() | b.keys()):
         if path not in b:
             result.removed.append((path, a[path].size))
         elif path not in a:
             result.added.append((path, b[path].size))
-        elif a[path] != b[path]:
-            result.modified.append((path, a[path].size, b[path].size))
-            detail = _detail(a[path], b[path])
-            if detail:
-                result.details[path] = detail
         else:
-            object.__setattr__(result, "unchanged", result.unchanged + 1)
-    return result
+            _compare(result, a[path], b[path])
+
+
+def _compare(result: Diff, old: Entry, new: Entry) -> None:
+    if old != new:
+        result.modified.append((old.path, old.size, new.size))
+        detail = _detail(old, new)
+        if detail:
+            result.details[old.path] = detail
+    else:
+        object.__setattr__(result, "unchanged", result.unchanged + 1)
+
+
+def _diff_trees(result: Diff, a: TreeManifest, b: TreeManifest) -> None:
+    """Merge-join two trees in path order, descending only into folders whose digests differ."""
+    todo: list[tuple[str, Node, Node]] = [("", a.root, b.root)]
+    while todo:
+        base, x, y = todo.pop()
+        later: list[tuple[str, Node, Node]] = []
+        left, right = _entries(a, x), _entries(b, y)
+        i = next(left, None)
+        j = next(right, None)
+        while i is not None or j is not None:
+            if j is None or (i is not None and i[0] < j[0]):
+                assert i is not None
+                _one_side(result.removed, a, base, i)
+                i = next(left, None)
+            elif i is None or j[0] < i[0]:
+                _one_side(result.added, b, base, j)
+                j = next(right, None)
+            else:
+                _, nx, ix = i
+                _, ny, iy = j
+                if nx.kinds[ix] == FOLDER:
+                    if nx.digests[ix] == ny.digests[iy]:
+                        object.__setattr__(result, "unchanged", result.unchanged + nx.counts[ix])
+                    else:
+                        later.append((f"{base}{nx.names[ix]}/", a.child(nx, ix), b.child(ny, iy)))
+                else:
+                    path = base + nx.names[ix]
+                    _compare(result, entry_of(path, nx, ix), entry_of(path, ny, iy))
+                i, j = next(left, None), next(right, None)
+        todo.extend(reversed(later))
+    for found in (result.added, result.removed, result.modified):
+        found.sort()
+
+
+def _entries(tree: TreeManifest, node: Node) -> Iterator[tuple[str, Node, int]]:
+    """Yield ``(key, node, index)`` for a folder's entries in key order, across its shards."""
+    if not node.is_index:
+        for i in range(len(node)):
+            yield node.key(i), node, i
+        return
+    for i in range(len(node)):
+        yield from _entries(tree, tree.child(node, i))
+
+
+def _one_side(found: list[tuple[str, int]], tree: TreeManifest, base: str, item: tuple[str, Node, int]) -> None:
+    """Add one entry, or every file below a folder, to ``found`` (added or removed)."""
+    _, node, i = item
+    path = base + node.names[i]
+    if node.kinds[i] != FOLDER:
+        found.append((path, node.sizes[i]))
+        return
+    found.extend((p, n.sizes[k]) for p, n, k in tree.items(path, start=tree.child(node, i)))
 
 
 def _detail(old: Entry, new: Entry) -> str:

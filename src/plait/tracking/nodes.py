@@ -23,6 +23,7 @@ from typing import Any
 from plait.errors import CorruptRecordError, NotFoundError
 from plait.formats import records as R
 from plait.formats.manifest import Entry, Manifest
+from plait.formats.treeview import FileList, TreeManifest
 from plait.formats.names import check_alias
 from plait.formats.records import check_json
 from plait.index import events as E
@@ -164,13 +165,17 @@ class ArtifactVersion:
     # -- content --------------------------------------------------------------------------------
 
     @property
-    def manifest(self) -> Manifest:
-        """The version's manifest."""
+    def manifest(self) -> Manifest | TreeManifest:
+        """The version's manifest (on a format-2 store, a lazy view of its tree)."""
         return self.store.manifest(self.digest)
 
-    def files(self) -> list[Entry]:
-        """Return the version's entries (path, digest, size, chunks, reference), sorted by path."""
-        return list(self.manifest.entries)
+    def files(self) -> FileList:
+        """Return the version's entries (path, digest, size, chunks, reference), sorted by path.
+
+        A sequence that streams: iterating it reads the tree node by node, ``len`` is free and
+        ``files()[:200]`` reads only the nodes those entries are in.
+        """
+        return FileList(self.manifest)
 
     def entry(self, path: str) -> Entry:
         """Return one entry.
@@ -179,7 +184,7 @@ class ArtifactVersion:
         """
         entry = self.manifest.get(path)
         if entry is None:
-            paths = [e.path for e in self.manifest.entries]
+            paths = [e.path for e in self.manifest]
             sample = ", ".join(paths[:10]) + (" …" if len(paths) > 10 else "")
             raise NotFoundError(f"{self.spec} has no file {path!r} (it has {sample or 'no files'})", name=path, candidates=paths)
         return entry
