@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from plait.base.ids import ulid_time
 from plait.errors import CorruptRecordError
 from plait.formats import records as R
+from plait.formats.treeview import TreeManifest, entry_of
 from plait.index import versions as V
 from plait.index.fold import IDENTITY
 from plait.store.base import BaseStore as Store
 from plait.store.base import record_key
-from plait.store.checks import damaged_blobs
+from plait.store.checks import Found, damaged_blobs, tree_problems
 from plait.store.references import ReferenceProblem, ReferenceReader
 from plait.tracking.nodes import ArtifactVersion
 
@@ -72,11 +73,18 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
     wanted: dict[str, list[tuple[str, str]]] = {}
     sizes: dict[str, set[int]] = {}
     refs = []
+    memo: dict[str, Found] = {}
+    counted = [0]
     for version in versions:
         try:
             manifest = version.manifest
         except CorruptRecordError as exc:
             report.problems.append((version.spec, "", version.digest, str(exc)))
+            continue
+        if isinstance(manifest, TreeManifest):  # streamed; a subtree shared by versions is checked once
+            problems, tree_refs = tree_problems(store, manifest.digest, memo, counted)
+            report.problems += [(version.spec, path, digest, problem) for path, digest, problem in problems]
+            refs += [(version.spec, entry_of(p, n, i)) for p, n, i in tree_refs]
             continue
         for entry in manifest.entries:
             if entry.ref is not None:
@@ -84,7 +92,7 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
             for digest, size in entry.blobs:
                 wanted.setdefault(digest, []).append((version.spec, entry.path))
                 sizes.setdefault(digest, set()).add(size)
-    report.blobs = len(wanted)
+    report.blobs = len(wanted) + counted[0]
     for digest in sorted(damaged_blobs(store, sizes)):
         for spec_, path in wanted[digest]:
             report.problems.append((spec_, path, digest, "missing or damaged blob, or not the size the manifest says"))

@@ -23,7 +23,7 @@ from typing import Any
 from plait.errors import CorruptRecordError, NotFoundError
 from plait.formats import records as R
 from plait.formats.manifest import Entry, Manifest
-from plait.formats.treeview import FileList, TreeManifest
+from plait.formats.treeview import FileList, TreeManifest, entry_of
 from plait.formats.names import check_alias
 from plait.formats.records import check_json
 from plait.index import events as E
@@ -32,7 +32,7 @@ from plait.index import runs as RQ
 from plait.index import versions as V
 from plait.index.rows import RunRow, VersionRow
 from plait.store.base import BaseStore as Store
-from plait.store.checks import damaged_paths
+from plait.store.checks import damaged_paths, tree_problems
 from plait.store.download import download, fetch_entry
 from plait.store.references import ReferenceReader
 
@@ -234,8 +234,13 @@ class ArtifactVersion:
             manifest = self.manifest
         except CorruptRecordError:
             return [""]
-        bad = set(damaged_paths(self.store, manifest))
-        refs = [(self.spec, e) for e in manifest.entries if e.ref is not None]
+        if isinstance(manifest, TreeManifest):  # one walk: a damaged node is a problem, not an error
+            problems, found = tree_problems(self.store, manifest.digest)
+            bad = {path for path, _, _ in problems}
+            refs = [(self.spec, entry_of(p, n, i)) for p, n, i in found]
+        else:
+            bad = set(damaged_paths(self.store, manifest))
+            refs = [(self.spec, e) for e in manifest if e.ref is not None]
         if refs:
             bad.update(p.path for p in ReferenceReader(self.store).check(refs))
         return sorted(bad)

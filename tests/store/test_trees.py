@@ -1,0 +1,170 @@
+"""Format-2 stores keep each version as a tree of nodes: a version costs what changed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import plait
+from plait.errors import CorruptRecordError, IntegrityError
+from plait.formats.tree import FOLDER, decode_node
+from plait.formats.treeview import TreeManifest
+
+
+def dataset(root: Path, folders: int = 5, files: int = 4) -> Path:
+    for f in range(folders):
+        for i in range(files):
+            path = root / f"d{f}" / f"f{i}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"{f}-{i}")
+    (root / "top.txt").write_text("top")
+    return root
+
+
+def blob_keys(store) -> set[str]:
+    return set(store.backend.find("blobs"))
+
+
+def test_a_new_store_is_format_2_and_keeps_a_tree_per_version(store, tmp_path: Path) -> None:
+    v = store.log(plait.Artifact("ds").add_dir(dataset(tmp_path / "data")))
+    assert json.loads(store.backend.read("plait.json"))["format"] == 2
+    assert isinstance(v.manifest, TreeManifest) and v.digest == v.manifest.digest
+    assert store.backend.find("manifests") == {}
+    root = decode_node(store.blobs.read(v.digest), v.digest)
+    assert root.names == ["d0", "d1", "d2", "d3", "d4", "top.txt"]
+    assert [root.kinds[i] == FOLDER for i in range(6)] == [True] * 5 + [False]
+    assert len(v.files()) == 21 and v.file_count == 21 and v.size == sum(e.size for e in v.files())
+    assert v.read_bytes("d3/f2.txt") == b"3-2"
+
+
+def test_a_relog_with_one_changed_file_writes_that_file_and_the_nodes_on_its_path(file_store, tmp_path: Path) -> None:
+    data = dataset(tmp_path / "data")
+    v0 = file_store.log(plait.Artifact("ds").add_dir(data))
+    before = blob_keys(file_store)
+    assert file_store.log(plait.Artifact("ds").add_dir(data)).spec == "ds:v0"
+    assert blob_keys(file_store) == before
+    (data / "d2" / "f1.txt").write_text("changed")
+    v1 = file_store.log(plait.Artifact("ds").add_dir(data))
+    new = blob_keys(file_store) - before
+    assert len(new) == 3  # the file, its folder's node, the root
+    assert v1.spec == "ds:v1" and v1.read_bytes("d2/f1.txt") == b"changed"
+    diff = plait.diff(v0, v1)
+    assert [p for p, _, _ in diff.modified] == ["d2/f1.txt"] and diff.unchanged == 20
+
+
+def test_a_relog_reuses_unchanged_folders_without_reading_their_files(file_store, tmp_path: Path) -> None:
+    data = dataset(tmp_path / "data")
+    file_store.log(plait.Artifact("ds").add_dir(data))
+    (data / "d1" / "f0.txt").write_text("new")
+    os.chmod(data / "d4" / "f3.txt", 0)  # unreadable: a log that opened it would fail
+    try:
+        v = file_store.log(plait.Artifact("ds").add_dir(data))
+    finally:
+        os.chmod(data / "d4" / "f3.txt", 0o644)
+    assert v.spec == "ds:v1" and v.read_bytes("d1/f0.txt") == b"new"
+
+
+def test_logging_equal_content_from_another_folder_returns_the_version(store, tmp_path: Path) -> None:
+    v = store.log(plait.Artifact("ds").add_dir(dataset(tmp_path / "a")))
+    again = store.log(plait.Artifact("ds").add_dir(dataset(tmp_path / "b")))
+    assert again.spec == v.spec
+
+
+def test_diff_of_versions_one_file_apart_reads_the_nodes_on_that_path_only(file_store, tmp_path: Path) -> None:
+    data = dataset(tmp_path / "data", folders=30)
+    file_store.log(plait.Artifact("ds").add_dir(data))
+    (data / "d17" / "f3.txt").write_text("x")
+    (data / "d20").joinpath("new.txt").write_text("n")
+    file_store.log(plait.Artifact("ds").add_dir(data))
+    fresh = plait.Store(file_store.url)
+    diff = plait.diff(fresh.get("ds:v0"), fresh.get("ds:v1"))
+    assert diff.modified == [("d17/f3.txt", 4, 1)] and diff.added == [("d20/new.txt", 1)]
+    assert diff.unchanged == 120
+    assert len(fresh._nodes) == 6  # two roots, d17 and d20 in each
+
+
+def test_diff_lists_every_file_of_an_added_or_removed_folder(store, tmp_path: Path) -> None:
+    a = store.log(plait.Artifact("ds").add_bytes(b"1", "x/y/z").add_bytes(b"2", "keep"))
+    b = store.log(plait.Artifact("ds").add_bytes(b"3", "w/v").add_bytes(b"2", "keep"))
+    diff = plait.diff(a, b)
+    assert diff.added == [("w/v", 1)] and diff.removed == [("x/y/z", 1)] and diff.unchanged == 1
+
+
+def test_a_format_1_store_keeps_flat_manifests_and_a_relog_returns_the_same_version(tmp_path: Path) -> None:
+    old = plait.Store(str(tmp_path / "old"), format=1)
+    data = dataset(tmp_path / "data")
+    v = old.log(plait.Artifact("ds").add_dir(data))
+    assert json.loads(old.backend.read("plait.json"))["format"] == 1
+    assert len(old.backend.find("manifests")) == 1 and not isinstance(v.manifest, TreeManifest)
+    again = plait.Store(str(tmp_path / "old")).log(plait.Artifact("ds").add_dir(data))
+    assert again.spec == "ds:v0" and again.digest == v.digest
+
+
+def test_verify_names_a_damaged_node_with_every_version_that_needs_it(file_store, tmp_path: Path) -> None:
+    data = dataset(tmp_path / "data")
+    v0 = file_store.log(plait.Artifact("ds").add_dir(data))
+    (data / "top.txt").write_text("changed")
+    v1 = file_store.log(plait.Artifact("ds").add_dir(data))
+    node = v0.manifest.root.digests[2]  # d2: shared by both versions
+    path = file_store.backend.local_path(f"blobs/{node[:2]}/{node}")
+    os.chmod(path, 0o644)
+    Path(path).write_bytes(b"PTN garbage")
+    report = plait.Store(file_store.url).verify()
+    assert sorted((spec, p) for spec, p, d, _ in report.problems if d == node) == [("ds:v0", "d2"), ("ds:v1", "d2")]
+    assert plait.Store(file_store.url).get(v1.spec).verify() == ["d2"]
+
+
+def test_a_download_refuses_a_damaged_node_and_leaves_nothing(file_store, tmp_path: Path) -> None:
+    v = file_store.log(plait.Artifact("ds").add_dir(dataset(tmp_path / "data")))
+    node = v.manifest.root.digests[4]
+    path = file_store.backend.local_path(f"blobs/{node[:2]}/{node}")
+    os.chmod(path, 0o644)
+    Path(path).write_bytes(Path(path).read_bytes()[:-1])
+    with pytest.raises((CorruptRecordError, IntegrityError), match=node):
+        plait.Store(file_store.url).get("ds:v0").download(tmp_path / "out")
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_gc_keeps_the_nodes_of_live_versions_and_collects_those_of_deleted_ones(file_store, tmp_path: Path) -> None:
+    data = dataset(tmp_path / "data")
+    file_store.log(plait.Artifact("ds").add_dir(data))
+    (data / "d0" / "f0.txt").write_text("v1 only")
+    v1 = file_store.log(plait.Artifact("ds").add_dir(data))
+    v1_nodes = {d for d, _ in v1.manifest.nodes()}
+    file_store.delete("ds:v1")
+    report = file_store.gc(dry_run=False, grace_seconds=0)
+    left = {k.rsplit("/", 1)[-1] for k in blob_keys(file_store)}
+    assert len(report.blobs) == 3  # v1's root, its d0 node, its new file
+    assert not (v1_nodes - {d for d, _ in file_store.get("ds:v0").manifest.nodes()}) & left
+    assert plait.Store(file_store.url).verify().problems == []
+    assert file_store.get("ds:v0").read_bytes("d0/f0.txt") == b"0-0"
+
+
+def test_sync_copies_trees_and_skips_what_the_destination_has(file_store, tmp_path: Path) -> None:
+    data = dataset(tmp_path / "data")
+    file_store.log(plait.Artifact("ds").add_dir(data))
+    dst = plait.Store(str(tmp_path / "dst"))
+    plait.sync(file_store, dst)
+    assert json.loads(dst.backend.read("plait.json"))["format"] == 2
+    (data / "d0" / "f0.txt").write_text("second")
+    file_store.log(plait.Artifact("ds").add_dir(data))
+    report = plait.sync(file_store, dst)
+    assert report.blobs == 3  # the new file, d0's node, the root
+    assert dst.get("ds:v1").read_bytes("d0/f0.txt") == b"second"
+    assert dst.verify().problems == []
+
+
+def test_sync_between_formats_is_refused_in_one_line(file_store, tmp_path: Path) -> None:
+    file_store.log(plait.Artifact("ds").add_bytes(b"x", "a"))
+    old = plait.Store(str(tmp_path / "old"), format=1).init()
+    with pytest.raises(plait.StoreError, match="format 2 store but .* format 1"):
+        plait.sync(file_store, old)
+
+
+def test_a_path_that_is_both_a_file_and_a_folder_is_refused(store) -> None:
+    draft = plait.Artifact("ds").add_bytes(b"1", "a").add_bytes(b"2", "a/b")
+    with pytest.raises(plait.InvalidPathError, match="both a file and a folder"):
+        store.log(draft)
