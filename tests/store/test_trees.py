@@ -168,3 +168,35 @@ def test_a_path_that_is_both_a_file_and_a_folder_is_refused(store) -> None:
     draft = plait.Artifact("ds").add_bytes(b"1", "a").add_bytes(b"2", "a/b")
     with pytest.raises(plait.InvalidPathError, match="both a file and a folder"):
         store.log(draft)
+
+
+def test_a_flat_list_of_stored_entries_becomes_the_same_tree_a_log_makes(store, tmp_path: Path) -> None:
+    from plait.store.treebuild import store_entries
+
+    v = store.log(plait.Artifact("ds").add_dir(dataset(tmp_path / "data")))
+    assert store_entries(store, list(v.files())).digest == v.digest
+
+
+def hostile_version(store, node: bytes) -> str:
+    """Store a crafted root node and a version record pointing at it, as a hostile writer could."""
+    from plait.formats import records as R
+
+    digest = store.blobs.put_bytes(node, kind="tree")
+    record = store.create_version({"name": "evil", "type": "dataset", "digest": digest, "size": 1,
+                                   "file_count": 1, "created_at": "2026-12-01T00:00:00Z"})
+    store.write_event(R.VERSION_LOGGED, record.model_dump(mode="json"))
+    return f"evil:v{record.number}"
+
+
+@pytest.mark.parametrize("name", ["..", "../x", "a/../../x", "/etc/passwd"])
+def test_a_node_naming_a_path_out_of_the_folder_is_refused_and_nothing_is_written(store, tmp_path: Path, name: str) -> None:
+    from plait.formats.tree import FILE, encode_node
+
+    blob = store.blobs.put_bytes(b"x")
+    spec = hostile_version(store, encode_node([(name, FILE, 1, blob, None)], 16))
+    with pytest.raises(CorruptRecordError, match="malformed"):
+        store.get(spec).download(tmp_path / "out")
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "x").exists()
+    problems = store.verify(spec).problems
+    assert problems and "malformed" in problems[0][3]

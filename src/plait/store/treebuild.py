@@ -12,6 +12,7 @@ blobs first, then nodes, children before their parents; the version record comes
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -228,3 +229,49 @@ def _store_blobs(store: Store, artifact: Artifact, files: list[FileSource], dige
     for src in artifact.sources:
         if isinstance(src, BytesSource):
             store.blobs.put_bytes(src.data)
+
+
+def store_entries(store: Store, entries: Iterable[Entry]) -> TreeManifest:
+    """Build and store the tree of entries whose blobs the store already holds (a flat manifest
+    turned into a tree, a version written by hand); return it.
+
+    :raises InvalidPathError: for a path that is both a file and a folder, or that appears twice.
+    """
+    folders: dict[str, list[Child]] = {"": []}
+    subfolders: dict[str, set[str]] = {"": set()}
+    for e in entries:
+        parent, _, name = e.path.rpartition("/")
+        while parent not in folders:
+            folders[parent], subfolders[parent] = [], set()
+            above, _, below = parent.rpartition("/")
+            subfolders.setdefault(above, set()).add(below)
+            parent, name = above, below
+        folders[e.path.rpartition("/")[0]].append(_entry_child(e))
+    dlen = digest_bytes_of(store.algorithm)
+    made: dict[str, FolderNode] = {}
+    for path in sorted(folders, key=lambda p: -p.count("/") if p else 1):
+        base = path + "/" if path else ""
+        children = folders[path] + [(n, FOLDER, *_sized(made[base + n])) for n in subfolders.get(path, ())]
+        children.sort(key=lambda c: child_key(c[0], c[1]))
+        keys = [child_key(c[0], c[1]) for c in children]
+        known = set(keys)
+        twice = [a for a, b in zip(keys, keys[1:]) if a == b]
+        clash = twice[0] if twice else next((k for k in keys if k + "/" in known), None)
+        if clash is not None:
+            raise InvalidPathError(f"entry {base + clash!r} is both a file and a folder, or appears twice", path=base + clash)
+        made[path] = build_folder(children, dlen, lambda data: store.blobs.put_bytes(data, kind="tree"))
+    return TreeManifest(made[""][0], store.algorithm, store.node)
+
+
+def _sized(node: FolderNode) -> tuple[int, str, int]:
+    digest, size, files = node
+    return size, digest, files
+
+
+def _entry_child(e: Entry) -> Child:
+    name = e.path.rpartition("/")[2]
+    if e.ref is not None:
+        return (name, REFERENCE, e.size, e.digest, e.ref)
+    if e.chunks is not None:
+        return (name, CHUNKED, e.size, e.digest, e.chunks)
+    return (name, FILE, e.size, e.digest, None)
