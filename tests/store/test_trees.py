@@ -200,3 +200,74 @@ def test_a_node_naming_a_path_out_of_the_folder_is_refused_and_nothing_is_writte
     assert not (tmp_path / "x").exists()
     problems = store.verify(spec).problems
     assert problems and "malformed" in problems[0][3]
+
+
+@pytest.fixture
+def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every file a tree log hashes (the real digest_file still runs)."""
+    from plait.storage.digest import digest_file
+    from plait.store import treebuild
+
+    seen: list[str] = []
+
+    def spy(path: str, *args, **kwargs):
+        seen.append(os.path.relpath(path))
+        return digest_file(path, *args, **kwargs)
+
+    monkeypatch.setattr(treebuild, "digest_file", spy)
+    return seen
+
+
+def test_a_relog_hashes_only_the_files_of_changed_folders_and_asks_the_store_nothing_when_unchanged(
+        store, tmp_path: Path, hashed: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    data = dataset(tmp_path / "data")
+    first = store.log(plait.Artifact("ds").add_dir(data))
+    assert len(hashed) == 21
+    asked: list[int] = []
+    real = store.blobs.missing
+    monkeypatch.setattr(store.blobs, "missing", lambda digests: asked.append(1) or real(digests))
+    hashed.clear()
+    assert store.log(plait.Artifact("ds").add_dir(data)).digest == first.digest
+    assert hashed == [] and asked == []
+    target = data / "d3" / "f1.txt"
+    st = target.stat()
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # touched, same bytes
+    assert store.log(plait.Artifact("ds").add_dir(data)).spec == first.spec
+    # the small files of the folders on its path are read again (the root's: top.txt)
+    assert sorted(hashed) == [f"data/d3/f{i}.txt" for i in range(4)] + ["data/top.txt"]
+    hashed.clear()
+    assert store.log(plait.Artifact("ds").add_dir(data)).spec == first.spec and hashed == []
+
+
+def test_a_revert_is_found_by_its_root_signature(store, tmp_path: Path, hashed: list[str]) -> None:
+    data = dataset(tmp_path / "data")
+    first = store.log(plait.Artifact("ds").add_dir(data))
+    store.log(plait.Artifact("ds").add_bytes(b"other", "other.txt"))
+    hashed.clear()
+    back = store.log(plait.Artifact("ds").add_dir(data))
+    assert (back.spec, hashed) == (first.spec, [])
+    assert store.get("ds:latest").number == first.number
+
+
+def test_a_reused_folder_whose_node_is_gone_is_built_again(file_store, tmp_path: Path, hashed: list[str]) -> None:
+    data = dataset(tmp_path / "data")
+    v = file_store.log(plait.Artifact("ds").add_dir(data))
+    file_store.delete("ds:v0")
+    file_store.gc(dry_run=False, grace_seconds=0)
+    assert file_store.backend.find("blobs") == {}
+    hashed.clear()
+    again = plait.Store(file_store.url).log(plait.Artifact("ds").add_dir(data))
+    assert len(hashed) == 21 and again.digest == v.digest
+    assert plait.Store(file_store.url).verify().problems == []
+
+
+def test_a_change_in_a_crowded_folder_reads_only_the_changed_file(store, tmp_path: Path, hashed: list[str]) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(300):
+        (data / f"f{i:03d}").write_text(str(i))
+    store.log(plait.Artifact("ds").add_dir(data))
+    (data / "f123").write_text("changed")
+    hashed.clear()
+    v = store.log(plait.Artifact("ds").add_dir(data))
+    assert (v.spec, hashed) == ("ds:v1", ["data/f123"])

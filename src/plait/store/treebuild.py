@@ -31,8 +31,10 @@ if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store
 
 #: Files at least this large keep a row in the stat cache; smaller ones of a changed folder are
-#: simply read again (reading 100 files of 1 KiB costs about what looking them up does).
+#: simply read again (reading 100 files of 1 KiB costs about what looking them up does) …
 REMEMBER_FILES_FROM = 64 << 10
+#: … unless their folder holds more files than this (one change must not re-read a huge folder).
+REMEMBER_FOLDERS_FROM = 256
 #: Threads hashing and copying files (see :data:`plait.store.publish.HASH_WORKERS`).
 HASH_WORKERS = 2
 
@@ -154,7 +156,9 @@ def build_tree(store: Store, artifact: Artifact, plan: TreePlan, stats: dict[str
         return TreeManifest(taken[""][0], store.algorithm, store.node)
     inside = [p for p in plan.order if not _below_any(p, taken)]
     files = [s for p in inside for s in plan.folders[p].sources if isinstance(s, FileSource)]
-    digests = _hash_files(store, files, stats, progress)
+    crowded = {s.local for p in inside if len(plan.folders[p].sources) > REMEMBER_FOLDERS_FROM
+               for s in plan.folders[p].sources if isinstance(s, FileSource)}
+    digests = _hash_files(store, files, stats, progress, crowded)
     dlen = digest_bytes_of(store.algorithm)
     made: dict[str, FolderNode] = dict(taken)
     refs = references or {}
@@ -198,16 +202,23 @@ def _child(src: Source, digests: dict[str, FileDigest], refs: dict[str, Entry], 
     return (name, REFERENCE, entry.size, entry.digest, entry.ref)
 
 
-def _hash_files(store: Store, files: list[FileSource], stats: dict[str, StatKey], progress: Progress) -> dict[str, FileDigest]:
-    """Return the digest of every file: from the stat cache for large unchanged ones, else read."""
-    large = [(s.local, stats[s.local]) for s in files if stats[s.local][1] >= REMEMBER_FILES_FROM]
-    cached = store.stat_cache.lookup(large)
+def _hash_files(store: Store, files: list[FileSource], stats: dict[str, StatKey], progress: Progress,
+                crowded: set[str]) -> dict[str, FileDigest]:
+    """Return the digest of every file: from the stat cache for large unchanged ones (and those of
+    crowded folders), else read.
+
+    :param crowded: the files of folders too large to re-read whole.
+    """
+    def kept(path: str) -> bool:
+        return stats[path][1] >= REMEMBER_FILES_FROM or path in crowded
+
+    cached = store.stat_cache.lookup([(s.local, stats[s.local]) for s in files if kept(s.local)])
     todo = [s.local for s in files if s.local not in cached]
     progress.start("hashing", sum(stats[p][1] for p in todo))
     hashed = parallel_map_batched(lambda p: digest_file(p, store.algorithm, on_bytes=progress.advance), todo,
                                   lambda p: stats[p][1], HASH_WORKERS)
     progress.finish()
-    store.stat_cache.remember((p, stats[p], fd) for p, fd in zip(todo, hashed) if fd.size >= REMEMBER_FILES_FROM)
+    store.stat_cache.remember((p, stats[p], fd) for p, fd in zip(todo, hashed) if kept(p))
     return {**cached, **dict(zip(todo, hashed))}
 
 
