@@ -146,9 +146,10 @@ def build_tree(store: Store, artifact: Artifact, plan: TreePlan, stats: dict[str
     """
     taken = reusable(store, plan) if reuse else {}
     nodes: dict[str, bytes] = {}
+    algorithm = store.algorithm
 
     def put(data: bytes) -> str:
-        digest = hash_bytes(data, store.algorithm)
+        digest = hash_bytes(data, algorithm)
         nodes.setdefault(digest, data)
         return digest
 
@@ -159,12 +160,12 @@ def build_tree(store: Store, artifact: Artifact, plan: TreePlan, stats: dict[str
     crowded = {s.local for p in inside if len(plan.folders[p].sources) > REMEMBER_FOLDERS_FROM
                for s in plan.folders[p].sources if isinstance(s, FileSource)}
     digests = _hash_files(store, files, stats, progress, crowded)
-    dlen = digest_bytes_of(store.algorithm)
+    dlen = digest_bytes_of(algorithm)
     made: dict[str, FolderNode] = dict(taken)
     refs = references or {}
     for path in inside:
         folder = plan.folders[path]
-        children = [_child(s, digests, refs, store.algorithm) for s in folder.sources]
+        children = [_child(s, digests, refs, algorithm) for s in folder.sources]
         base = path + "/" if path else ""
         for name in folder.subfolders:
             digest, size, count = made[base + name]
@@ -258,7 +259,7 @@ def store_entries(store: Store, entries: Iterable[Entry]) -> TreeManifest:
             subfolders.setdefault(above, set()).add(below)
             parent, name = above, below
         folders[e.path.rpartition("/")[0]].append(_entry_child(e))
-    dlen = digest_bytes_of(store.algorithm)
+    dlen = digest_bytes_of(algorithm)
     made: dict[str, FolderNode] = {}
     for path in sorted(folders, key=lambda p: -p.count("/") if p else 1):
         base = path + "/" if path else ""
