@@ -259,7 +259,7 @@ def store_entries(store: Store, entries: Iterable[Entry]) -> TreeManifest:
             subfolders.setdefault(above, set()).add(below)
             parent, name = above, below
         folders[e.path.rpartition("/")[0]].append(_entry_child(e))
-    dlen = digest_bytes_of(algorithm)
+    dlen = digest_bytes_of(store.algorithm)
     made: dict[str, FolderNode] = {}
     for path in sorted(folders, key=lambda p: -p.count("/") if p else 1):
         base = path + "/" if path else ""
