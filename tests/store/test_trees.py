@@ -271,3 +271,23 @@ def test_a_change_in_a_crowded_folder_reads_only_the_changed_file(store, tmp_pat
     hashed.clear()
     v = store.log(plait.Artifact("ds").add_dir(data))
     assert (v.spec, hashed) == ("ds:v1", ["data/f123"])
+
+
+def test_plait_init_creates_a_store_of_either_format(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from plait.cli import main
+
+    for fmt in ("1", "2"):
+        out = CliRunner().invoke(main, ["init", str(tmp_path / fmt), "--format", fmt, "--json"])
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.output)["format"] == int(fmt)
+        assert json.loads((tmp_path / fmt / "plait.json").read_text())["format"] == int(fmt)
+
+
+def test_a_store_of_an_unknown_format_is_refused_in_one_line(tmp_path: Path) -> None:
+    store = plait.Store(str(tmp_path / "s")).init()
+    body = json.loads(store.backend.read("plait.json"))
+    (tmp_path / "s" / "plait.json").write_text(json.dumps({**body, "format": 3}))
+    with pytest.raises(plait.StoreError, match="format 3 store; this plait reads formats 1 and 2: upgrade plait"):
+        _ = plait.Store(str(tmp_path / "s")).algorithm
