@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from plait.base.ids import utcnow
 from plait.base.parallel import parallel_map, parallel_map_batched
 from plait.base.progress import NO_PROGRESS, Progress
-from plait.errors import SourceError
+from plait.errors import CorruptRecordError, SourceError
 from plait.formats import records as R
 from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource
 from plait.formats.manifest import Entry, Manifest
@@ -26,7 +26,7 @@ from plait.index.rows import VersionRow
 from plait.index.statcache import StatKey
 from plait.storage.digest import FileDigest, digest_file, hash_bytes, stat_key
 from plait.formats.treeview import TreeManifest
-from plait.store.marks import protect, read_marks
+from plait.store.marks import protect
 from plait.store.treebuild import TreePlan, build_tree, plan_tree
 from plait.store.references import ReferenceReader
 
@@ -263,12 +263,17 @@ def _store_tree(store: Store, draft: Artifact, surveyed: Survey | None, on_hashe
         return build_tree(store, draft, surveyed.plan, surveyed.stats, reuse=reuse, progress=store.progress,
                           references=references)
 
-    # a folder taken whole from the stat cache is not checked blob by blob, so not while a gc mark
-    # may list what is inside it
-    manifest = build(reuse=not read_marks(store))
+    manifest = build(reuse=True)
     if on_hashed is not None:
         on_hashed()
-    if protect(store, manifest):  # a gc swept blobs or nodes this log found stored: store them again
+    # with a gc mark in the store, protect walks the whole tree, folders taken from the stat cache
+    # included; a sweep may have taken part of one: then every folder is built from its files
+    try:
+        lost = protect(store, manifest)
+    except CorruptRecordError as exc:  # a node below a reused folder is gone
+        lost = [exc.key or manifest.digest]
+        store.blobs.forget(lost)
+    if lost:
         manifest = build(reuse=False)
         protect(store, manifest)
     return Content.of(manifest)
