@@ -12,6 +12,8 @@ import zlib
 
 from click.testing import CliRunner
 
+import pytest
+
 import plait
 from plait.cli import main
 from plait.storage.blobs import blob_key
@@ -19,6 +21,16 @@ from plait.storage.digest import hash_bytes
 from plait.store.marks import read_marks
 
 GRACE = 0.4
+
+
+@pytest.fixture(params=["file", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path):
+    """A format-1 store: these tests pause a writer between its manifest and its record; a
+    tree's marks are covered in tests/store/test_trees.py."""
+    import uuid
+
+    url = str(tmp_path / "store") if request.param == "file" else f"memory://plait-test-{uuid.uuid4().hex[:8]}"
+    return plait.Store(url, format=1)
 
 
 def _age() -> None:
