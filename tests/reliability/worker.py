@@ -51,13 +51,13 @@ def pause_at(phase: str) -> None:
 
     ``hashing``: before the first file is hashed; ``storing-N``: once N files' blobs are stored;
     ``chunks``: once the first batch of a chunked file is stored; ``manifest``: once the manifest
-    is stored; ``record``: once the version record exists, before its event; ``event``: once
+    (format 1) or the first node of the tree (format 2) is stored; ``record``: once the version record exists, before its event; ``event``: once
     the event is written too.
     """
     import threading
 
     from plait.storage.blobs import BlobStore
-    from plait.store import publish
+    from plait.store import publish, treebuild
     from plait.store.base import BaseStore
 
     calls = {"n": 0}
@@ -80,7 +80,7 @@ def pause_at(phase: str) -> None:
 
     if phase == "hashing":
         hash_file = publish.digest_file
-        publish.digest_file = lambda *a, **k: (stop(), hash_file(*a, **k))[1]
+        publish.digest_file = treebuild.digest_file = lambda *a, **k: (stop(), hash_file(*a, **k))[1]
     elif phase.startswith("storing-"):
         wanted = int(phase.split("-")[1])
 
@@ -92,8 +92,11 @@ def pause_at(phase: str) -> None:
         after(BlobStore, "put_file", nth)
     elif phase == "chunks":
         after(BlobStore, "_flush", lambda self, batch: True)
-    elif phase in ("manifest", "record"):
-        after(BaseStore, {"manifest": "put_manifest", "record": "create_version"}[phase])
+    elif phase == "manifest":
+        after(BaseStore, "put_manifest")
+        after(BlobStore, "put_bytes", lambda self, data, kind="data": kind == "tree")
+    elif phase == "record":
+        after(BaseStore, "create_version")
     elif phase == "event":
         after(BaseStore, "write_event", lambda self, kind, *a, **k: kind == "version.logged")
     else:
