@@ -327,3 +327,24 @@ def test_a_relog_after_a_sweep_took_a_reused_folder_builds_it_again(file_store, 
     assert again.digest == v0.digest
     assert file_store.backend.exists(f"blobs/{d1[:2]}/{d1}")
     assert plait.Store(file_store.url).verify().problems == []
+
+
+def test_diff_inside_a_sharded_folder_reads_only_the_shards_that_differ(file_store, tmp_path: Path) -> None:
+    from plait.formats.tree import SHARD_ABOVE
+
+    data = tmp_path / "data"
+    (data / "big").mkdir(parents=True)
+    for i in range(SHARD_ABOVE * 3):
+        (data / "big" / f"f{i:05d}").write_text("x")
+    file_store.log(plait.Artifact("ds").add_dir(data))
+    (data / "big" / "f03000").write_text("changed")
+    (data / "big" / "f03000x").write_text("new")
+    file_store.log(plait.Artifact("ds").add_dir(data))
+    fresh = plait.Store(file_store.url)
+    old, new = fresh.get("ds:v0"), fresh.get("ds:v1")
+    big = new.manifest.load(new.manifest.root.digests[0])
+    assert big.is_index and len(big) > 3
+    diff = plait.diff(old, new)
+    assert diff.modified == [("big/f03000", 1, 7)] and diff.added == [("big/f03000x", 3)]
+    assert diff.unchanged == SHARD_ABOVE * 3 - 1
+    assert len(fresh._nodes) <= 2 * 3 + 1  # roots, index nodes, the shard that changed (the shard beside it at most)

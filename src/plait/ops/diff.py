@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plait.formats.manifest import Entry
-from plait.formats.tree import FOLDER, Node
+from plait.formats.tree import FOLDER, SHARD, Node
 from plait.formats.treeview import TreeManifest, entry_of
 from plait.formats.reference import differences
 from plait.tracking.nodes import ArtifactVersion
@@ -95,25 +95,38 @@ def _compare(result: Diff, old: Entry, new: Entry) -> None:
 
 
 def _diff_trees(result: Diff, a: TreeManifest, b: TreeManifest) -> None:
-    """Merge-join two trees in path order, descending only into folders whose digests differ."""
+    """Merge-join two trees in path order, descending only into folders (and shards of large
+    folders) whose digests differ."""
     todo: list[tuple[str, Node, Node]] = [("", a.root, b.root)]
     while todo:
         base, x, y = todo.pop()
         later: list[tuple[str, Node, Node]] = []
-        left, right = _entries(a, x), _entries(b, y)
-        i = next(left, None)
-        j = next(right, None)
-        while i is not None or j is not None:
-            if j is None or (i is not None and i[0] < j[0]):
+        left, right = _Cursor(a, x), _Cursor(b, y)
+        while True:
+            i, j = left.head(), right.head()
+            if i is None and j is None:
+                break
+            if i is not None and i[0].kinds[i[1]] == SHARD:
+                if j is not None and j[0].kinds[j[1]] == SHARD and j[0].names[j[1]] == i[0].names[i[1]] \
+                        and j[0].digests[j[1]] == i[0].digests[i[1]]:  # the same shard on both sides
+                    object.__setattr__(result, "unchanged", result.unchanged + i[0].counts[i[1]])
+                    left.skip()
+                    right.skip()
+                else:
+                    left.expand()
+                continue
+            if j is not None and j[0].kinds[j[1]] == SHARD:
+                right.expand()
+                continue
+            if j is None or (i is not None and i[0].key(i[1]) < j[0].key(j[1])):
                 assert i is not None
                 _one_side(result.removed, a, base, i)
-                i = next(left, None)
-            elif i is None or j[0] < i[0]:
+                left.skip()
+            elif i is None or j[0].key(j[1]) < i[0].key(i[1]):
                 _one_side(result.added, b, base, j)
-                j = next(right, None)
+                right.skip()
             else:
-                _, nx, ix = i
-                _, ny, iy = j
+                (nx, ix), (ny, iy) = i, j
                 if nx.kinds[ix] == FOLDER:
                     if nx.digests[ix] == ny.digests[iy]:
                         object.__setattr__(result, "unchanged", result.unchanged + nx.counts[ix])
@@ -122,25 +135,43 @@ def _diff_trees(result: Diff, a: TreeManifest, b: TreeManifest) -> None:
                 else:
                     path = base + nx.names[ix]
                     _compare(result, entry_of(path, nx, ix), entry_of(path, ny, iy))
-                i, j = next(left, None), next(right, None)
+                left.skip()
+                right.skip()
         todo.extend(reversed(later))
     for found in (result.added, result.removed, result.modified):
         found.sort()
 
 
-def _entries(tree: TreeManifest, node: Node) -> Iterator[tuple[str, Node, int]]:
-    """Yield ``(key, node, index)`` for a folder's entries in key order, across its shards."""
-    if not node.is_index:
-        for i in range(len(node)):
-            yield node.key(i), node, i
-        return
-    for i in range(len(node)):
-        yield from _entries(tree, tree.child(node, i))
+class _Cursor:
+    """A position in one folder's entries, across its shards; a shard is expanded only on demand."""
+
+    def __init__(self, tree: TreeManifest, node: Node) -> None:
+        self.tree = tree
+        self.stack: list[list[Any]] = [[node, 0]]
+
+    def head(self) -> tuple[Node, int] | None:
+        """Return the entry (or whole shard) at this position, or ``None`` at the end."""
+        while self.stack:
+            node, i = self.stack[-1]
+            if i < len(node):
+                return node, i
+            self.stack.pop()
+        return None
+
+    def skip(self) -> None:
+        """Move past the entry or shard at this position."""
+        self.stack[-1][1] += 1
+
+    def expand(self) -> None:
+        """Replace the shard at this position by its entries."""
+        node, i = self.stack[-1]
+        self.stack[-1][1] += 1
+        self.stack.append([self.tree.child(node, i), 0])
 
 
-def _one_side(found: list[tuple[str, int]], tree: TreeManifest, base: str, item: tuple[str, Node, int]) -> None:
+def _one_side(found: list[tuple[str, int]], tree: TreeManifest, base: str, item: tuple[Node, int]) -> None:
     """Add one entry, or every file below a folder, to ``found`` (added or removed)."""
-    _, node, i = item
+    node, i = item
     path = base + node.names[i]
     if node.kinds[i] != FOLDER:
         found.append((path, node.sizes[i]))
