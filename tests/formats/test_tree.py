@@ -171,3 +171,17 @@ def test_a_drive_letter_at_the_top_or_a_shard_that_lies_about_its_place_is_refus
     index = nodes.put(encode_node([("a", SHARD, 1, shard, 1)], 16))
     with pytest.raises(CorruptRecordError, match="not the shard"):
         list(TreeManifest(index, "xxh3-128", nodes.load))
+
+
+def test_entries_read_from_a_tree_equal_validated_ones() -> None:
+    from plait.formats.manifest import Entry
+
+    ref = Reference(uri="s3://b/k", etag="e")
+    for fields in ({"path": "a/b", "digest": h("x"), "size": 3},
+                   {"path": "c", "digest": h("y"), "size": 7, "chunks": ((h("1"), 3), (h("2"), 4))},
+                   {"path": "r", "digest": h("z"), "size": 1, "ref": ref}):
+        fast, checked = Entry.trusted(**fields), Entry(**fields)
+        assert fast == checked and fast.model_dump() == checked.model_dump() and hash(fast) == hash(checked)
+        assert fast.blobs == checked.blobs and fast.to_dict() == checked.to_dict()
+        with pytest.raises(Exception):
+            fast.path = "other"  # still frozen

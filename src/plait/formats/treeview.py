@@ -28,9 +28,8 @@ Item = tuple[str, Node, int]
 def entry_of(path: str, node: Node, i: int) -> Entry:
     """Return the :class:`Entry` for entry ``i`` of ``node`` at ``path`` (already validated)."""
     kind = node.kinds[i]
-    return Entry.model_construct(path=path, digest=node.digests[i], size=node.sizes[i],
-                                 chunks=node.chunks.get(i) if kind == CHUNKED else None,
-                                 ref=node.refs.get(i) if kind == REFERENCE else None)
+    return Entry.trusted(path, node.digests[i], node.sizes[i], node.chunks.get(i) if kind == CHUNKED else None,
+                         node.refs.get(i) if kind == REFERENCE else None)
 
 
 def item_blobs(node: Node, i: int) -> tuple[tuple[str, int], ...]:
