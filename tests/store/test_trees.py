@@ -348,3 +348,23 @@ def test_diff_inside_a_sharded_folder_reads_only_the_shards_that_differ(file_sto
     assert diff.modified == [("big/f03000", 1, 7)] and diff.added == [("big/f03000x", 3)]
     assert diff.unchanged == SHARD_ABOVE * 3 - 1
     assert len(fresh._nodes) <= 2 * 3 + 1  # roots, index nodes, the shard that changed (the shard beside it at most)
+
+
+def test_a_relog_with_one_changed_file_asks_the_store_about_no_unchanged_folder(store, tmp_path: Path, monkeypatch) -> None:
+    data = dataset(tmp_path / "data", folders=20)
+    v0 = store.log(plait.Artifact("ds").add_dir(data))
+    unchanged = {d for d, name in zip(v0.manifest.root.digests, v0.manifest.root.names) if name != "d7"}
+    (data / "d7" / "f2.txt").write_text("changed")
+    asked: list[str] = []
+    real = store.blobs.missing
+
+    def spy(digests):
+        digests = list(digests)
+        asked.extend(digests)
+        return real(digests)
+
+    monkeypatch.setattr(store.blobs, "missing", spy)
+    v = store.log(plait.Artifact("ds").add_dir(data))
+    assert v.spec == "ds:v1"
+    assert not unchanged & set(asked)  # not one of the 19 unchanged folders
+    assert len(asked) == 7  # the files of the two folders on the path (d7's four, top.txt) and their new nodes

@@ -108,7 +108,7 @@ class TreeManifest:
         :param start: the node of the ``prefix`` folder, when the caller has it.
         """
         if start is None:
-            start = self.root if not prefix else self._folder(check_entry_path(prefix))
+            start = self.root if not prefix else self.folder_node(check_entry_path(prefix))
         if start is None:
             return
         base = prefix.strip("/") + "/" if prefix else ""
@@ -155,7 +155,10 @@ class TreeManifest:
         if len(name) >= 2 and name[1] == ":" and name[0].isascii() and name[0].isalpha():
             raise CorruptRecordError(f"tree node {node.digest} names {name!r}, which would be a drive; the store is damaged", key=node.digest)
 
-    def _folder(self, path: str) -> Node | None:
+    def folder_node(self, path: str) -> Node | None:
+        """Return the node of the folder at ``path`` (``""``: the root), or ``None`` if there is none."""
+        if not path:
+            return self.root
         node = self.root
         for part in path.split("/"):
             found = self._find(node, part, FOLDER)
@@ -184,7 +187,7 @@ class TreeManifest:
         """Return the entry at ``path``, or ``None`` (reads the nodes on its way only)."""
         path = check_entry_path(path)
         folder, _, name = path.rpartition("/")
-        node = self._folder(folder) if folder else self.root
+        node = self.folder_node(folder) if folder else self.root
         if node is None:
             return None
         found = self._find(node, name, -1)
