@@ -370,3 +370,21 @@ def test_a_relog_with_one_changed_file_asks_the_store_about_no_unchanged_folder(
     assert v.spec == "ds:v1"
     assert not unchanged & set(asked)  # not one of the 19 unchanged folders
     assert len(asked) == 7  # the files of the two folders on the path (d7's four, top.txt) and their new nodes
+
+
+def test_on_s3_a_relog_with_one_changed_file_writes_a_handful_of_objects_and_asks_about_none_per_folder(
+        s3_store, tmp_path: Path, monkeypatch) -> None:
+    data = dataset(tmp_path / "data", folders=30, files=10)
+    s3_store.log(plait.Artifact("ds").add_dir(data))
+    (data / "d12" / "f3.txt").write_text("changed")
+    calls: list[tuple[str, str]] = []
+    backend = s3_store.backend
+    for method in ("write", "write_file", "create", "exists", "read"):
+        real = getattr(backend, method)
+        monkeypatch.setattr(backend, method, lambda key, *a, _m=method, _r=real, **k: (calls.append((_m, key)), _r(key, *a, **k))[1])
+    v = s3_store.log(plait.Artifact("ds").add_dir(data))
+    assert v.spec == "ds:v1"
+    puts = {k for m, k in calls if m in ("write", "write_file", "create")}  # write_file goes through write
+    assert len([k for k in puts if k.startswith("blobs/")]) == 3  # the file, d12's node, the root
+    assert len(puts) <= 10
+    assert len([k for m, k in calls if m == "exists"]) <= 12  # d12's and the root's files, the new nodes: not per folder
