@@ -215,9 +215,10 @@ def test_an_http_folder_or_missing_url_is_refused_when_logging(http_server) -> N
 
 
 def test_damaged_blobs_outrank_changed_references_in_verify(allowed: Store, raw: Path) -> None:
-    allowed.log(Artifact("raw").add_reference(str(raw / "raw")).add_bytes(b"stored", "notes.txt"))
+    v = allowed.log(Artifact("raw").add_reference(str(raw / "raw")).add_bytes(b"stored", "notes.txt"))
     (raw / "raw/a.csv").write_text("changed, longer\n")
-    blob = next(iter(allowed.backend.find("blobs")))
+    stored = v.entry("notes.txt").digest
+    blob = f"blobs/{stored[:2]}/{stored}"
     Path(allowed.backend.local_path(blob)).write_bytes(b"damaged")
     report = allowed.verify()
     assert [p[1] for p in report.problems] == ["notes.txt"] and [p.path for p in report.reference_problems] == ["a.csv"]
