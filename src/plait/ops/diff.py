@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from plait.formats.manifest import Entry
+from plait.formats.reference import differences
 from plait.formats.tree import FOLDER, SHARD, Node
 from plait.formats.treeview import TreeManifest, entry_of
-from plait.formats.reference import differences
 from plait.tracking.nodes import ArtifactVersion
 
 

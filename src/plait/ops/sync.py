@@ -22,13 +22,13 @@ from plait.base.ids import new_ulid
 from plait.base.parallel import parallel_map
 from plait.errors import StoreError
 from plait.formats import records as R
+from plait.formats.treeview import TreeManifest
 from plait.index import events as E
 from plait.index import producers as P
 from plait.index import runs as RQ
 from plait.index import versions as V
 from plait.storage.blobs import blob_key
 from plait.store.base import BaseStore as Store
-from plait.formats.treeview import TreeManifest
 from plait.store.base import manifest_key
 from plait.tracking.lineage import lineage as lineage_of
 

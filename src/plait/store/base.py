@@ -34,10 +34,10 @@ from plait.base.usersettings import UserSettings, load_user_settings
 from plait.errors import ConflictError, CorruptRecordError, IntegrityError, NotFoundError, StoreError
 from plait.formats import records as R
 from plait.formats.manifest import Manifest, decode_manifest, encode_manifest
-from plait.formats.tree import Node, decode_node
-from plait.formats.treeview import TreeManifest
 from plait.formats.names import LATEST, Spec, check_alias, parse_spec
 from plait.formats.settings import SettingChange, check_setting
+from plait.formats.tree import Node, decode_node
+from plait.formats.treeview import TreeManifest
 from plait.index import settings as S
 from plait.index import versions as V
 from plait.index.catalog import Catalog

@@ -21,14 +21,14 @@ from plait.formats import records as R
 from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource
 from plait.formats.manifest import Entry, Manifest
 from plait.formats.reference import identity_key
+from plait.formats.treeview import TreeManifest
 from plait.index import versions as V
 from plait.index.rows import VersionRow
 from plait.index.statcache import StatKey
 from plait.storage.digest import FileDigest, digest_file, hash_bytes, stat_key
-from plait.formats.treeview import TreeManifest
 from plait.store.marks import protect
-from plait.store.treebuild import TreePlan, build_tree, plan_tree
 from plait.store.references import ReferenceReader
+from plait.store.treebuild import TreePlan, build_tree, plan_tree
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store

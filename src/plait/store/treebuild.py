@@ -21,7 +21,18 @@ from plait.base.progress import NO_PROGRESS, Progress
 from plait.errors import CorruptRecordError, InvalidPathError
 from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource, Source
 from plait.formats.manifest import Entry
-from plait.formats.tree import CHUNKED, FILE, FOLDER, NODE_VERSION, REFERENCE, SHARD, Child, build_folder, child_key, digest_bytes_of
+from plait.formats.tree import (
+    CHUNKED,
+    FILE,
+    FOLDER,
+    NODE_VERSION,
+    REFERENCE,
+    SHARD,
+    Child,
+    build_folder,
+    child_key,
+    digest_bytes_of,
+)
 from plait.formats.treeview import TreeManifest
 from plait.index import versions as V
 from plait.index.statcache import FolderNode, StatKey
@@ -294,12 +305,12 @@ def store_entries(store: Store, entries: Iterable[Entry]) -> TreeManifest:
     folders: dict[str, list[Child]] = {"": []}
     subfolders: dict[str, set[str]] = {"": set()}
     for e in entries:
-        parent, _, name = e.path.rpartition("/")
+        parent = e.path.rpartition("/")[0]
         while parent not in folders:
             folders[parent], subfolders[parent] = [], set()
             above, _, below = parent.rpartition("/")
             subfolders.setdefault(above, set()).add(below)
-            parent, name = above, below
+            parent = above
         folders[e.path.rpartition("/")[0]].append(_entry_child(e))
     dlen = digest_bytes_of(store.algorithm)
     made: dict[str, FolderNode] = {}

@@ -23,9 +23,9 @@ from typing import Any
 from plait.errors import CorruptRecordError, NotFoundError
 from plait.formats import records as R
 from plait.formats.manifest import Entry, Manifest
-from plait.formats.treeview import FileList, TreeManifest, entry_of
 from plait.formats.names import check_alias
 from plait.formats.records import check_json
+from plait.formats.treeview import FileList, TreeManifest, entry_of
 from plait.index import events as E
 from plait.index import producers as P
 from plait.index import runs as RQ
