@@ -11,11 +11,17 @@
    (hashing and storing the file), against ``plait.log`` of the same file into a fresh store.
    Target: within 20% of ``plait.log``. Each measurement gets a fresh store and a fresh stat
    cache, and the file is in the page cache for all of them.
+3. Small tasks on Dask worker processes: the same N small tasks ``.submit``ted to a
+   ``DaskTaskRunner`` on a ``LocalCluster`` of two worker processes (one thread each). plait's
+   time and CPU per task are measured inside the workers, on the task's thread, where all of
+   it happens (the task run is top-level in its worker: its events are written on that thread
+   before the task returns); the first task of each worker (opening the store, about 100 ms) is
+   left out. Target: under 2 ms. Skipped without ``prefect-dask``.
 
 Runs against one ephemeral Prefect server (prefect_test_harness), flow heartbeats off.
 
     python benchmarks/bench_prefect.py                    # N=40 tasks, 1 GiB
-    python benchmarks/bench_prefect.py --tasks 20 --size-mb 64
+    python benchmarks/bench_prefect.py --tasks 20 --size-mb 64 --no-dask
 
 Prints a table and writes ``benchmarks/results/prefect.json``.
 """
@@ -84,27 +90,29 @@ def big_flows(path: Path, store: str):
 
 
 class Clock:
-    """Wraps the tracker's start and finish to time what plait itself spends per Prefect run."""
+    """Wraps the tracker's start and finish to time what plait itself spends per Prefect run:
+    wall time and CPU time of the calling thread, per run."""
 
     def __init__(self) -> None:
-        self.seconds = {"task": 0.0, "flow": 0.0}
-        self.count = {"task": 0, "flow": 0}
+        self.reset()
 
     def install(self) -> None:
-        from plait.integrations.prefect import _engine, tracker
+        from plait.integrations.prefect import _engine, runners
 
         _engine.uninstall()
         _engine.install(self.on_start)
-        self.on_start_inner = tracker.on_start
+        self.on_start_inner = runners.on_start
 
     def reset(self) -> None:
         self.seconds = {"task": 0.0, "flow": 0.0}
         self.count = {"task": 0, "flow": 0}
+        self.per_task: list[tuple[float, float]] = []  # (wall, thread CPU) of each task run
 
     def on_start(self, kind, engine):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         handle = self.on_start_inner(kind, engine)
-        self.seconds[kind] += time.perf_counter() - start
+        spent, cpu_spent = time.perf_counter() - start, time.thread_time() - cpu
+        self.seconds[kind] += spent
         if handle is None:
             return None
         self.count[kind] += 1
@@ -112,11 +120,81 @@ class Clock:
 
         class Timed:
             def finish(self, engine, exc):
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.thread_time()
                 finish(engine, exc)
-                clock.seconds[kind] += time.perf_counter() - start
+                end = time.perf_counter() - start
+                clock.seconds[kind] += end
+                if kind == "task":
+                    clock.per_task.append((spent + end, cpu_spent + time.thread_time() - cpu))
 
         return Timed()
+
+
+_worker_clock: Clock | None = None
+
+
+def install_worker_clock() -> int:
+    """In a Dask worker: time plait's hooks there (replacing the patch a flow's carrier installs)."""
+    global _worker_clock
+    if _worker_clock is None:
+        _worker_clock = Clock()
+        _worker_clock.install()
+    _worker_clock.reset()
+    return os.getpid()
+
+
+def read_worker_clock() -> list[tuple[float, float]]:
+    """In a Dask worker: the (wall, CPU) seconds plait spent per task run since the last reset."""
+    return list(_worker_clock.per_task) if _worker_clock is not None else []
+
+
+def submitted_flows(n: int, store: str, runner_for):
+    """Return the untracked and tracked flows that ``.submit`` N small tasks to a fresh runner."""
+    from prefect import flow, task
+
+    from plait.integrations.prefect import track
+
+    @task
+    def step(i: int, tag: str) -> int:
+        return i * 2
+
+    def plain() -> int:
+        return sum(f.result() for f in [step.submit(i, "small") for i in range(n)])
+
+    def tracked() -> int:
+        return sum(f.result() for f in [step.submit(i, "small") for i in range(n)])
+
+    return (flow(plain, name="dask-plain", task_runner=runner_for()),
+            track(flow(tracked, name="dask-tracked", task_runner=runner_for()), store=store))
+
+
+def dask_small(n: int, repeat: int, root: Path) -> dict | None:
+    """Measure N small tasks on Dask worker processes (see the module docstring, 3)."""
+    try:
+        import distributed
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        return None
+    import bench_prefect as me  # by its module name, so that the workers import it (not __main__)
+
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        plain, tracked = submitted_flows(n, fresh(root, "dask"), lambda: DaskTaskRunner(address=cluster.scheduler_address))
+        client.run(me.install_worker_clock)
+        plain(), tracked()  # warm up: workers import Prefect and plait, open the store
+        client.run(me.install_worker_clock)  # reset: the first task per worker opened the store
+        walls: dict = {"plain": [], "tracked": []}
+        for _ in range(repeat):
+            for label, fn in (("plain", plain), ("tracked", tracked)):
+                walls[label].append(timed(fn))
+        per_task = [t for ts in client.run(me.read_worker_clock).values() for t in ts]
+    wall_ms = sorted(w * 1000 for w, _ in per_task)
+    cpu_ms = sorted(c * 1000 for _, c in per_task)
+    return {"tasks_measured": len(per_task), "walls_s": walls,
+            "prefect_ms_per_task": min(walls["plain"]) / n * 1000,
+            "overhead_ms_per_task": (min(walls["tracked"]) - min(walls["plain"])) / n * 1000,
+            "plait_ms_per_task": statistics.median(wall_ms), "plait_ms_per_task_p90": wall_ms[int(len(wall_ms) * 0.9)],
+            "plait_cpu_ms_per_task": statistics.median(cpu_ms)}
 
 
 def timed(fn) -> float:
@@ -137,6 +215,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=40, help="tasks per small flow")
     parser.add_argument("--repeat", type=int, default=5, help="runs per small flow (best is kept)")
     parser.add_argument("--size-mb", type=int, default=1024, help="size of the big file")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask runner")
     args = parser.parse_args()
 
     from prefect.settings import temporary_settings
@@ -187,6 +266,7 @@ def main() -> None:
             out["big"] = {"untracked_s": t_plain, "tracked_s": t_tracked, "tracking_s": overhead,
                           "plait_in_task_s": inside, "plait_log_s": t_log, "ratio": overhead / t_log,
                           "ratio_in_task": inside / t_log}
+            out["dask"] = None if args.no_dask else dask_small(args.tasks, args.repeat, root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     from plait.tracking.run import end_implicit_runs
@@ -204,6 +284,13 @@ def main() -> None:
     print(f"{f'{args.size_mb} MiB output, time inside plait (s)':<44}{b['plait_in_task_s']:>12.2f}")
     print(f"{'tracking / plait.log':<44}{b['ratio']:>12.2f}  < 1.20 (noisy)")
     print(f"{'time inside plait / plait.log':<44}{b['ratio_in_task']:>12.2f}  < 1.20")
+    d = out["dask"]
+    if d is not None:
+        print(f"{'Dask small task, Prefect alone (ms/task)':<44}{d['prefect_ms_per_task']:>12.2f}")
+        print(f"{'Dask, tracked - untracked (ms/task)':<44}{d['overhead_ms_per_task']:>12.2f}  < 2 (noisy)")
+        print(f"{'Dask, time inside plait, median (ms/task)':<44}{d['plait_ms_per_task']:>12.2f}  < 2")
+        print(f"{'Dask, time inside plait, p90 (ms/task)':<44}{d['plait_ms_per_task_p90']:>12.2f}")
+        print(f"{'Dask, CPU inside plait, median (ms/task)':<44}{d['plait_cpu_ms_per_task']:>12.2f}  < 2")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
 

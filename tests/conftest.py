@@ -66,6 +66,21 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         gc.collect()
 
 
+@pytest.fixture(scope="session")
+def importable_tests() -> Iterator[None]:
+    """Put the repository on ``sys.path``, so that worker processes (spawned with this process's
+    ``sys.path``) can import test helper modules such as ``tests.tracking.pool_work`` by name."""
+    import sys
+
+    repo = str(Path(__file__).resolve().parents[1])
+    added = repo not in sys.path
+    if added:
+        sys.path.insert(0, repo)
+    yield
+    if added:
+        sys.path.remove(repo)
+
+
 @pytest.fixture
 def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Prove the core with the built-in plugin alone (the integrations have their own tests)."""
@@ -318,3 +333,30 @@ def craft():
         return store.get(f"{name}:v{record.number}")
 
     return make
+
+
+def _option_pairs(options: dict, prefix: str = "") -> list[str]:
+    pairs = []
+    for key, value in options.items():
+        if isinstance(value, dict):
+            pairs += _option_pairs(value, f"{prefix}{key}.")
+        else:
+            pairs += ["--store-option", f"{prefix}{key}={value}"]
+    return pairs
+
+
+@pytest.fixture
+def store_cli():
+    """Run ``plait`` in-process against a store of any backend (its URL and storage options);
+    assert the exit code and return the click result."""
+    from click.testing import CliRunner
+
+    from plait.cli import main
+
+    def invoke(store, *args: str, code: int = 0):
+        argv = ["--store", store.url, *_option_pairs(store.storage_options), *args]
+        result = CliRunner().invoke(main, argv, catch_exceptions=False)
+        assert result.exit_code == code, (argv, result.output, result.stderr)
+        return result
+
+    return invoke

@@ -28,6 +28,7 @@ LAYERS = {
     "plait.hookspecs": 7,
     "plait.builtin": 7,
     "plait.plugins": 7,
+    "plait.webhooks": 7,
     "plait.api": 8,
     "plait": 9,
     "plait.integrations": 10,

@@ -93,7 +93,8 @@ def test_run_show_prints_config_environment_inputs_and_outputs(pipeline):
 def test_plugins_lists_the_loaded_plugins(pipeline):
     store, _, _ = pipeline
     assert json.loads(cli(store, "--json", "plugins").output) == [
-        {"name": "plait.builtin", "module": str(Path(plait.__file__).parent / "builtin.py")}
+        {"name": "plait.builtin", "module": str(Path(plait.__file__).parent / "builtin.py")},
+        {"name": "plait.webhooks", "module": str(Path(plait.__file__).parent / "webhooks.py")},
     ]
     assert cli(store, "plugins").output.split()[:3] == ["PLUGIN", "MODULE", "plait.builtin"]
 

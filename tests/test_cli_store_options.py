@@ -87,3 +87,30 @@ def test_global_options_also_work_after_the_command(s3_url, s3_options, tmp_path
     assert shown.exit_code == 0 and json.loads(shown.output)["id"] == run_id
     bad = runner.invoke(main, ["ls", "--store", s3_url, "--reference-option", "nope"])
     assert bad.exit_code == 2 and "--reference-option 'nope' is not KEY=VALUE" in bad.output
+
+
+def test_on_s3_every_plait_process_ends_its_run_finished(s3_url, s3_options, tmp_path):
+    """Real processes, ended by the interpreter: s3fs's requests run on an executor that Python
+    shuts down before ``atexit`` handlers, so the last run events must be written before that."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PLAIT_STORE_OPTIONS": json.dumps(s3_options), "PLAIT_CACHE_DIR": str(tmp_path / "cache")}
+    done = []
+    for i in range(2):  # a CLI `plait log`, a second time over an existing store
+        (tmp_path / f"model{i}.bin").write_bytes(b"weights %d" % i)
+        done.append(subprocess.run([sys.executable, "-m", "plait", "--store", s3_url, "log",
+                                    str(tmp_path / f"model{i}.bin"), "-n", "model"],
+                                   capture_output=True, text=True, timeout=120, env=env))
+    script = ("import json, os, plait\n"  # a script's implicit run, ended only by the interpreter's exit
+              "store = plait.Store(os.environ['URL'], storage_options=json.loads(os.environ['PLAIT_STORE_OPTIONS']))\n"
+              "plait.log(b'a result', name='result', store=store)\n")
+    done.append(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                               env={**env, "URL": s3_url}))
+
+    assert [(d.returncode, d.stderr) for d in done] == [(0, "")] * 3
+    store = plait.Store(s3_url, storage_options=s3_options)
+    runs = store.runs()
+    assert sorted(r.status for r in runs) == ["finished"] * 3 and all(r.ended_at for r in runs)
+    assert sorted(v.spec for r in runs for v in r.outputs) == ["model:v0", "model:v1", "result:v0"]

@@ -252,7 +252,7 @@ def test_plugins_load_lazily_from_the_entry_point_group(tmp_path):
 
 def test_plait_disable_plugin_autoload_loads_no_entry_point(tmp_path):
     done = _run(_site(tmp_path, _PLUGIN), str(tmp_path / "store"), PLAIT_DISABLE_PLUGIN_AUTOLOAD="1")
-    assert json.loads(done.stdout)["names"] == ["plait.builtin"]
+    assert json.loads(done.stdout)["names"] == ["plait.builtin", "plait.webhooks"]
     assert "hello from the plugin" not in done.stderr
 
 

@@ -22,9 +22,11 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from plait.api.carry import carry
     from plait.api.functions import (
         active_run,
         diff,
+        find,
         get,
         lineage,
         load,
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     )
     from plait.base.describe import type_name
     from plait.errors import (
+        CarryWarning,
         ConflictError,
         ConversionError,
         CorruptRecordError,
@@ -87,6 +90,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "Artifact": "plait.formats.artifact",
     "ArtifactVersion": "plait.tracking.nodes",
+    "CarryWarning": "plait.errors",
     "ConflictError": "plait.errors",
     "ConversionError": "plait.errors",
     "CorruptRecordError": "plait.errors",
@@ -120,8 +124,10 @@ _EXPORTS = {
     "SyncReport": "plait.ops.sync",
     "UnsupportedStoreError": "plait.errors",
     "active_run": "plait.api.functions",
+    "carry": "plait.api.carry",
     "current_store": "plait.api.store",
     "diff": "plait.api.functions",
+    "find": "plait.api.functions",
     "get": "plait.api.functions",
     "hookimpl": "plait.hookspecs",
     "lineage": "plait.api.functions",
@@ -155,6 +161,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Artifact",
     "ArtifactVersion",
+    "CarryWarning",
     "ConflictError",
     "ConversionError",
     "CorruptRecordError",
@@ -188,8 +195,10 @@ __all__ = [
     "SyncReport",
     "UnsupportedStoreError",
     "active_run",
+    "carry",
     "current_store",
     "diff",
+    "find",
     "get",
     "hookimpl",
     "lineage",

@@ -24,6 +24,7 @@
      └── MissingExtraError (ImportError)     an integration whose framework is not installed
 
     PlaitWarning (UserWarning)               plait could not do part of what it does on the side
+     ├── CarryWarning                        a carried function runs where its run's store is not reachable
      └── PluginWarning                       a plugin failed to load, or raised in a notification hook
 
 Each message says what went wrong and what to do next.
@@ -32,6 +33,7 @@ Each message says what went wrong and what to do next.
 from __future__ import annotations
 
 __all__ = [
+    "CarryWarning",
     "ConflictError",
     "ConversionError",
     "CorruptRecordError",
@@ -271,3 +273,8 @@ class PlaitWarning(UserWarning):
 
 class PluginWarning(PlaitWarning):
     """Warned when a plugin failed to load or its notification hook raised; the user's work goes on."""
+
+
+class CarryWarning(PlaitWarning):
+    """Warned when a function given to :func:`plait.carry` runs in a process that does not reach its
+    run's store (another host, another bucket endpoint); those calls run unrecorded."""

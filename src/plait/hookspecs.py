@@ -18,6 +18,14 @@ Where each hook sits in the data flow::
     run.use(obj) -> plait_fingerprint -> plait_object_to_artifact -> match by digest -> plait_artifact_used
     plait.load(spec, as_type) -> plait_artifact_to_object
     with plait.run(): plait_run_started ... plait_run_finished
+    an alias set or removed -> plait_alias_moved;  tags -> plait_tags_changed
+    a note or metadata edited -> plait_version_updated;  a version deleted -> plait_version_deleted
+
+The four lifecycle hooks are called once, in the process that made the change, right after its
+event is in the store, however it was made (the API, the CLI, the dashboard, ``plait gc``
+expiring a version); changes that arrive from other writers or by ``sync`` are not announced
+again. Each gets ``change``, the :class:`plait.HistoryEntry` of the event (its id, time, user
+and run). The built-in webhook plugin (:mod:`plait.webhooks`) implements them.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import pluggy
 if TYPE_CHECKING:
     from plait.formats.artifact import Artifact
     from plait.store.base import BaseStore as Store
-    from plait.tracking.nodes import ArtifactVersion
+    from plait.tracking.nodes import ArtifactVersion, HistoryEntry
     from plait.tracking.run import Run
 
 hookspec = pluggy.HookspecMarker("plait")
@@ -122,4 +130,52 @@ def plait_fingerprint(obj: Any) -> str | None:
 
     :param obj: the object about to be logged or used.
     :returns: a string unique to the object's content, or ``None``.
+    """
+
+
+@hookspec
+def plait_alias_moved(store: Store, name: str, alias: str, version: ArtifactVersion | None,
+                      previous: ArtifactVersion | None, change: HistoryEntry) -> None:
+    """Called after an alias was set, moved or removed ("when ``model:production`` moves, deploy").
+
+    :param store: the store it happened in.
+    :param name: the artifact name.
+    :param alias: the alias.
+    :param version: the version the alias points at now, or ``None`` if it was removed.
+    :param previous: the version it pointed at before, or ``None`` if it was new.
+    :param change: the history entry of the ``alias.set`` / ``alias.removed`` event.
+    """
+
+
+@hookspec
+def plait_tags_changed(version: ArtifactVersion, added: list[str], removed: list[str], change: HistoryEntry) -> None:
+    """Called after tags were put on a version or taken off it (one call per change).
+
+    :param version: the version as it is now (``version.tags``).
+    :param added: the tags put on.
+    :param removed: the tags taken off.
+    :param change: the history entry of the ``tags.changed`` event.
+    """
+
+
+@hookspec
+def plait_version_updated(version: ArtifactVersion, old: dict[str, Any], new: dict[str, Any],
+                          change: HistoryEntry) -> None:
+    """Called after a version's note (its description) or metadata was edited.
+
+    :param version: the version as it is now.
+    :param old: the fields that changed, as they were (``description``, ``metadata``).
+    :param new: the same fields as they are now.
+    :param change: the history entry of the ``version.updated`` event.
+    """
+
+
+@hookspec
+def plait_version_deleted(version: ArtifactVersion, change: HistoryEntry) -> None:
+    """Called after a version was deleted (by ``plait delete``, or expired by ``plait gc``).
+
+    :param version: the version, now ``version.deleted``; its files stay readable until a gc
+        collects them.
+    :param change: the history entry of the ``version.deleted`` event (``change.detail["reason"]``
+        says why gc expired it).
     """

@@ -20,11 +20,13 @@ from typing import Any
 
 import pluggy
 
-from plait import builtin, hookspecs
+from plait import builtin, hookspecs, webhooks
 from plait.errors import PluginWarning
+from plait.formats import records as R
 from plait.formats.artifact import Artifact
 from plait.store.base import BaseStore
-from plait.tracking.nodes import ArtifactVersion
+from plait.store.lifecycle import ChangeRelay, install_change_relay
+from plait.tracking.nodes import ArtifactVersion, HistoryEntry
 from plait.tracking.run import HookRelay, Run, install_hook_relay
 
 ENTRY_POINT_GROUP = "plait"
@@ -48,6 +50,7 @@ def _build() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("plait")
     pm.add_hookspecs(hookspecs)
     pm.register(builtin, name="plait.builtin")
+    pm.register(webhooks, name="plait.webhooks")
     if not os.environ.get(DISABLE_AUTOLOAD_ENV):
         _load_entry_points(pm)
     pm.check_pending()
@@ -147,12 +150,53 @@ class PluginRelay(HookRelay):
         return result
 
 
+class LifecycleRelay(ChangeRelay):
+    """Calls the lifecycle hooks for each alias move, tag change, edit and deletion a process
+    makes; a raising hook becomes a :class:`~plait.errors.PluginWarning`, never the user's error."""
+
+    def changed(self, store: object, event: R.Event) -> None:
+        """Call the lifecycle hook of ``event``'s kind, if any plugin implements it."""
+        assert isinstance(store, BaseStore)
+        hook_name = _LIFECYCLE_HOOKS[event.kind]
+        hook = getattr(get_plugin_manager().hook, hook_name)
+        if not hook.get_hookimpls():
+            return  # nobody listens: build nothing
+        try:
+            hook(**_lifecycle_arguments(store, event))
+        except Exception as exc:  # a plugin must never break the user's command
+            _warn(hook_name, exc)
+
+
+_LIFECYCLE_HOOKS = {
+    R.ALIAS_SET: "plait_alias_moved", R.ALIAS_REMOVED: "plait_alias_moved", R.TAGS_CHANGED: "plait_tags_changed",
+    R.VERSION_UPDATED: "plait_version_updated", R.VERSION_DELETED: "plait_version_deleted",
+}
+
+
+def _lifecycle_arguments(store: BaseStore, event: R.Event) -> dict[str, Any]:
+    """Return the keyword arguments of the lifecycle hook for ``event``."""
+    d, change = event.data, HistoryEntry.of_event(event)
+    version = ArtifactVersion.at(store, d["name"], d["number"])
+    if event.kind in (R.ALIAS_SET, R.ALIAS_REMOVED):
+        before = d["number"] if event.kind == R.ALIAS_REMOVED else d.get("old")
+        previous = ArtifactVersion.at(store, d["name"], before) if isinstance(before, int) else None
+        now = version if event.kind == R.ALIAS_SET else None
+        return {"store": store, "name": d["name"], "alias": d["alias"], "version": now, "previous": previous, "change": change}
+    if event.kind == R.TAGS_CHANGED:
+        return {"version": version, "added": list(d["added"]), "removed": list(d["removed"]), "change": change}
+    if event.kind == R.VERSION_UPDATED:
+        return {"version": version, "old": dict(d.get("old", {})), "new": dict(d["new"]), "change": change}
+    return {"version": version, "change": change}
+
+
 _relay = PluginRelay()
+_lifecycle = LifecycleRelay()
 
 
 def install() -> None:
-    """Make every run talk to the plugins (idempotent and cheap: plugins still load on first use)."""
+    """Make every run and every store talk to the plugins (idempotent and cheap: plugins still load on first use)."""
     install_hook_relay(_relay)
+    install_change_relay(_lifecycle)
 
 
 def artifact_to_object(version: ArtifactVersion, as_type: Any, trusted: bool = False) -> Any:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from plait import plugins
+from plait.api import search
+from plait.api.search import Found
 from plait.api.store import Store, current_store
 from plait.base.describe import type_name
 from plait.base.paths import default_store_url
@@ -25,13 +28,15 @@ from plait.tracking.run import active_run as _context_run
 
 
 def log(obj: Any, name: str | None = None, type: str | None = None, *, aliases: Iterable[str] = (),
-        description: str | None = None, metadata: Mapping[str, Any] | None = None, store: Store | str | None = None) -> ArtifactVersion:
+        description: str | None = None, metadata: Mapping[str, Any] | None = None, tags: Iterable[str] = (),
+        ttl: str | float | timedelta | None = None, store: Store | str | None = None) -> ArtifactVersion:
     """Log a path, bytes, an :class:`plait.Artifact` or any object a plugin converts.
 
     The version is produced by the active run, or the process's implicit run. See
-    :meth:`plait.Run.log` for every parameter.
+    :meth:`plait.Run.log` for every parameter (``tags=["eu"]``, ``ttl="30d"``).
     """
-    return run_for(current_store(store)).log(obj, name=name, type=type, aliases=aliases, description=description, metadata=metadata)
+    return run_for(current_store(store)).log(obj, name=name, type=type, aliases=aliases, description=description,
+                                             metadata=metadata, tags=tags, ttl=ttl)
 
 
 def use(obj: Any, *, name: str | None = None, type: str | None = None, store: Store | str | None = None,
@@ -66,6 +71,38 @@ def get(spec: str, *, store: Store | str | None = None) -> ArtifactVersion:
     :raises NotFoundError: listing what exists.
     """
     return current_store(store).get(spec)
+
+
+def find(*, type: str | Iterable[str] | None = None, name: str | Iterable[str] | None = None,
+         tag: str | Iterable[str] | None = None, alias: str | Iterable[str] | None = None,
+         where: str | Iterable[str] | None = None, created_after: str | datetime | None = None,
+         created_before: str | datetime | None = None, sort: str | Iterable[str] | None = None,
+         limit: int | None = None, offset: int = 0, deleted: bool = False, digest: str | None = None,
+         store: Store | str | None = None) -> Found:
+    """Search versions across every name, answered from the store's index; newest first unless ``sort`` says.
+
+    ``plait.find(type="model", tag="eu", alias="production", where="metrics.accuracy>0.9",
+    created_after="2026-11-01", sort="-metrics.accuracy", limit=20)``. Every filter must hold;
+    a list means "any of" for types, names and aliases, "all of" for tags and conditions.
+
+    :param type: any of these types.
+    :param name: any of these names; ``ckpt-*`` is a glob.
+    :param tag: carrying every one of these tags.
+    :param alias: pointed at by any of these aliases (``latest``: each name's latest version).
+    :param where: conditions ``KEY OP VALUE`` with OP ``= != > >= < <= ~`` (glob), ``KEY`` (present)
+        or ``!KEY`` (absent); KEY is a field (``size``, ``created_at``, …) or a metadata path.
+    :param created_after: logged after: ``2026-11-01``, an ISO time, a datetime, or ``7d`` (ago).
+    :param created_before: logged before.
+    :param sort: sort keys, ``-`` for descending (``-metrics.accuracy``, ``name``).
+    :param limit: at most this many; :param offset: skip this many (pages: ``found.total``, ``found.more``).
+    :param deleted: include deleted versions.
+    :param digest: only versions with this manifest digest.
+    :returns: a list of versions with ``.total``, ``.offset``, ``.limit`` and ``.more``.
+    :raises InvalidInputError: for a malformed condition, sort key, time, tag or page.
+    """
+    return search.find(current_store(store), type=type, name=name, tag=tag, alias=alias, where=where,
+                       created_after=created_after, created_before=created_before, sort=sort, limit=limit,
+                       offset=offset, deleted=deleted, digest=digest)
 
 
 def load(spec: str, as_type: Any = None, *, store: Store | str | None = None, trusted: bool = False) -> Any:

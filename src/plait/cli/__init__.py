@@ -9,8 +9,11 @@ from __future__ import annotations
 from plait.cli import (  # noqa: F401  (importing registers their commands)
     config,
     demo,
+    find,
+    retention,
     runs,
     sync,
+    tags,
     ui,  # noqa: F401  (registers `plait ui`)
     versions,
 )

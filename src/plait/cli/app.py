@@ -94,6 +94,8 @@ class PlaitGroup(click.Group):
                 ctx.exit(130)
             finally:
                 end_implicit_runs(error, keep=before)
+                if "plait.webhooks" in sys.modules:  # its warnings print as one line, here
+                    sys.modules["plait.webhooks"].flush(sys.modules["plait.webhooks"].EXIT_WAIT)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,

@@ -50,13 +50,16 @@ def init(ctx: Context, url: str | None, algorithm: str, store_format: int) -> No
 @click.option("--alias", "-a", "aliases", multiple=True, help="Alias to set (repeatable).")
 @click.option("--meta", "-m", "meta", multiple=True, help="Metadata key=value; the value is JSON if it parses (repeatable).")
 @click.option("--description", "-d", default=None, help="Description (Markdown).")
+@click.option("--tag", "tags", multiple=True, help="Tag to put on the version (repeatable).")
+@click.option("--ttl", default=None, metavar="DURATION", help="Let `plait gc --delete` delete the version this long from now (30d, 12h).")
 @click.option("--reference", is_flag=True, help="Record PATH (a local path or a URL) by reference; do not copy the data.")
 @click.option("--checksum", is_flag=True, help="With --reference: read every object once and record the digest of its bytes.")
 @click.option("--max-objects", type=click.IntRange(min=1), default=None,
               help="With --reference: refuse a prefix of more objects than this (default 100,000).")
 @pass_ctx
 def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, ...], meta: tuple[str, ...],
-            description: str | None, reference: bool, checksum: bool, max_objects: int | None) -> None:
+            description: str | None, tags: tuple[str, ...], ttl: str | None, reference: bool, checksum: bool,
+            max_objects: int | None) -> None:
     """Log a file or folder (or a reference) as a version of NAME (the existing one if a version holds the same content)."""
     from plait.errors import InvalidInputError
     from plait.formats.artifact import Artifact
@@ -76,11 +79,12 @@ def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, 
         else:
             art.add_file(path)
     before = V.live_digests(ctx.store.catalog, name) if ctx.store.exists else set()
-    version = ctx.store.log(art, aliases=aliases)
+    version = ctx.store.log(art, aliases=aliases, tags=tags, ttl=ttl)
     created = version.digest not in before  # else a version of NAME held this content already
     state = "new" if created else "existing: the same content was logged before"
     ctx.emit({**version.to_dict(), "created": created},
-             f"{version.spec}  ({state})  {version.file_count} files, {human_size(version.size)}  {' '.join(version.aliases)}")
+             f"{version.spec}  ({state})  {version.file_count} files, {human_size(version.size)}  {' '.join(version.aliases)}"
+             + (f"  tags: {' '.join(version.tags)}" if version.tags else ""))
 
 
 def _reference_options(ctx: Context, uri: str) -> dict[str, Any] | None:
@@ -109,15 +113,18 @@ def ls_cmd(ctx: Context, type_: str | None) -> None:
 
 @main.command("versions")
 @click.argument("name")
+@click.option("--tag", "tags", multiple=True, help="Only versions carrying this tag (repeatable: all of them).")
 @pass_ctx
-def versions_cmd(ctx: Context, name: str) -> None:
-    """List the versions of NAME."""
+def versions_cmd(ctx: Context, name: str, tags: tuple[str, ...]) -> None:
+    """List the versions of NAME (`plait find` searches across names)."""
     vs = ctx.store.versions(name)
+    if tags:
+        vs = [v for v in vs if set(tags) <= set(v.tags)]
     producers = [v.produced_by for v in vs]
-    rows = [[v.version, human_size(v.size), str(v.file_count), ",".join(v.aliases), v.created_at[:19], p.id[-8:] if p else ""]
-            for v, p in zip(vs, producers)]
+    rows = [[v.version, human_size(v.size), str(v.file_count), ",".join(v.aliases), ",".join(v.tags), v.created_at[:19],
+             p.id[-8:] if p else ""] for v, p in zip(vs, producers)]
     ctx.emit([{**v.to_dict(), "produced_by": p.id if p else None} for v, p in zip(vs, producers)],
-             table(rows, ["VERSION", "SIZE", "FILES", "ALIASES", "CREATED", "RUN"]))
+             table(rows, ["VERSION", "SIZE", "FILES", "ALIASES", "TAGS", "CREATED", "RUN"]) if rows else f"no versions of {name} carry {', '.join(tags)}")
 
 
 @main.command()
@@ -139,6 +146,10 @@ def show(ctx: Context, spec: str, files: bool) -> None:
         f"created     {v.created_at} by run {v.created_by or '-'}",
         f"produced by {producer.name + ' ' + producer.id + ' (' + producer.status + ')' if producer else '-'}",
     ]
+    if v.tags:
+        lines.append(f"tags        {' '.join(v.tags)}")
+    if v.expires_at:
+        lines.append(f"expires     {v.expires_at} (plait gc --delete deletes it then, unless an alias points at it)")
     others = [r for r in producers if producer is None or r.id != producer.id]
     if others:
         lines.append(f"also by     {', '.join(f'{r.name} {r.id[-8:]} ({r.status})' for r in others)}")
@@ -235,7 +246,8 @@ def verify(ctx: Context, spec: str | None) -> None:
               help="Delete only what a gc marked at least this many seconds ago (0: delete at once).")
 @pass_ctx
 def gc(ctx: Context, dry_run: bool, grace: float) -> None:
-    """Find (with --delete: remove) blobs no live version references."""
+    """Expire versions (TTLs and `plait retain` policies), then find (with --delete: remove) blobs no live version references."""
+    expired = ctx.store.expire(dry_run=dry_run)
     r = ctx.store.gc(dry_run=dry_run, grace_seconds=grace)
     verb = "would free" if dry_run else "freed"
     lines = [f"{verb} {human_size(r.bytes)} in {len(r.blobs)} blobs and {len(r.manifests)} manifests"]
@@ -244,7 +256,9 @@ def gc(ctx: Context, dry_run: bool, grace: float) -> None:
                      f"{len(r.marked_manifests)} manifests: a gc after {r.deletable_after} deletes them if still unreferenced")
     if r.kept_young:
         lines.append(f"kept {r.kept_young} younger than {grace:g}s")
-    ctx.emit(r.to_dict(), "; ".join(lines))
+    versions = [f"{'would expire' if dry_run else 'expired'} {d.spec}: {d.reason}" for d in expired.expired]
+    versions += [f"kept {d.spec}: {d.reason}" for d in expired.kept] + [f"refused {x}" for x in expired.refused]
+    ctx.emit({**r.to_dict(), "retention": expired.to_dict()}, "\n".join([*versions, "; ".join(lines)]))
 
 
 @main.command()

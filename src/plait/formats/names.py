@@ -1,7 +1,8 @@
 """The rules for artifact names, aliases, version specs and entry paths.
 
-Names and aliases are ``[A-Za-z0-9][A-Za-z0-9._-]*``, at most 128 characters. An alias may not
-look like a version number (``v3``, ``v01``, ``V3``) and ``latest`` is kept by plait itself. A
+Names, aliases and tags are ``[A-Za-z0-9][A-Za-z0-9._-]*``, at most 128 characters. An alias
+may not look like a version number (``v3``, ``v01``, ``V3``) and ``latest`` is kept by plait
+itself; a tag labels versions without pointing at one, so it may be any name. A
 spec is ``name``, ``name:v3``, ``name:latest`` or ``name:<alias>``. Entry paths are relative, use
 ``/``, are valid UTF-8, never contain ``..``, an absolute root or a drive letter, and no part of
 one is longer than :data:`MAX_COMPONENT_BYTES` (what common filesystems allow).
@@ -84,6 +85,35 @@ def check_alias(alias: object) -> str:
     if alias == LATEST:
         raise InvalidNameError("'latest' always follows the newest version and cannot be set by hand", name=alias)
     return alias
+
+
+#: How many tags one change may add or remove, and one version may carry.
+MAX_TAGS = 256
+
+
+def check_tag(tag: object) -> str:
+    """Return ``tag`` if it may label a version, else raise.
+
+    Tags follow the rules of names (letters, digits, ``.``, ``_`` and ``-``, at most 128
+    characters), so a tag prints, filters and travels in a URL as it is.
+
+    :raises InvalidNameError: for a tag that breaks them.
+    """
+    return check_name(tag, what="tag")
+
+
+def check_tags(tags: object) -> list[str]:
+    """Return ``tags`` (one tag or several) as a sorted list without repeats, or raise.
+
+    :raises InvalidNameError: for a bad tag, none at all, or more than :data:`MAX_TAGS`.
+    """
+    items = [tags] if isinstance(tags, str) else list(tags) if isinstance(tags, (list, tuple, set, frozenset)) else None
+    if items is None:
+        raise InvalidNameError(f"tags must be a string or a list of strings, got {type(tags).__name__}")
+    found = sorted({check_tag(t) for t in items})
+    if len(found) > MAX_TAGS:
+        raise InvalidNameError(f"{len(found)} tags at once; a change may hold at most {MAX_TAGS}")
+    return found
 
 
 @dataclass(frozen=True)

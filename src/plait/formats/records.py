@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from plait.errors import CorruptRecordError, InvalidMetadataError, InvalidNameError
-from plait.formats.names import check_name
+from plait.formats.names import MAX_TAGS, check_name
 from plait.storage.digest import XXH3_128
 
 M = TypeVar("M", bound=BaseModel)
@@ -40,6 +40,8 @@ ALIAS_REMOVED = "alias.removed"
 VERSION_UPDATED = "version.updated"
 VERSION_DELETED = "version.deleted"
 SETTING_SET = "setting.set"
+TAGS_CHANGED = "tags.changed"
+EXPIRY_SET = "expiry.set"
 EVENT_KINDS = (
     RUN_STARTED,
     RUN_FINISHED,
@@ -51,6 +53,8 @@ EVENT_KINDS = (
     VERSION_UPDATED,
     VERSION_DELETED,
     SETTING_SET,
+    TAGS_CHANGED,
+    EXPIRY_SET,
 )
 
 
@@ -242,6 +246,8 @@ _REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
     VERSION_UPDATED: {"name": (str,), "number": _NUMBER, "new": (dict,)},
     VERSION_DELETED: {"name": (str,), "number": _NUMBER},
     SETTING_SET: {"key": (str,)},
+    TAGS_CHANGED: {"name": (str,), "number": _NUMBER, "added": (list,), "removed": (list,)},
+    EXPIRY_SET: {"name": (str,), "number": _NUMBER},
 }
 
 
@@ -264,6 +270,33 @@ def _check_event_data(kind: str, data: dict[str, Any]) -> None:
         raise ValueError(f"{kind} event has a version number out of range")
     if kind == VERSION_PRODUCED and not _DIGEST.fullmatch(data["digest"]):
         raise ValueError(f"{kind} event has a digest that is not 32 to 64 hex digits")
+    if kind == TAGS_CHANGED:
+        _check_tags_event(data)
+    if kind == EXPIRY_SET:
+        _check_expiry_event(data)
+
+
+def _check_tags_event(data: dict[str, Any]) -> None:
+    tags = [*data["added"], *data["removed"]]
+    if not tags or len(tags) > 2 * MAX_TAGS:
+        raise ValueError(f"{TAGS_CHANGED} event must add or remove 1 to {MAX_TAGS} tags")
+    for tag in tags:
+        try:
+            check_name(tag, what="tag")
+        except InvalidNameError as exc:
+            raise ValueError(f"{TAGS_CHANGED} event: {exc}") from None
+    if set(data["added"]) & set(data["removed"]):
+        raise ValueError(f"{TAGS_CHANGED} event adds and removes the same tag")
+
+
+#: An ISO UTC time as plait writes it (``2026-11-01T12:00:00.000000Z``), or its shorter forms.
+ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+
+
+def _check_expiry_event(data: dict[str, Any]) -> None:
+    when = data.get("expires_at", "missing")
+    if when is not None and not (isinstance(when, str) and ISO_TIME.fullmatch(when)):
+        raise ValueError(f"{EXPIRY_SET} event needs 'expires_at': an ISO UTC time like 2026-11-01T12:00:00Z, or null")
 
 
 #: A store setting's key: dotted lowercase words (``references.allow``).

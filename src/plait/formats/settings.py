@@ -24,6 +24,7 @@ from typing import Any
 from plait.base.places import parse_place
 from plait.errors import InvalidNameError, SettingsError
 from plait.formats.records import MAX_RECORD_BYTES, check_json, check_setting_key
+from plait.formats.retention import RETENTION, check_retention
 
 #: A setting's value may take at most this much JSON (the event also carries the old value).
 MAX_SETTING_BYTES = MAX_RECORD_BYTES // 4
@@ -131,3 +132,39 @@ register_setting(
     "follow only references under these URL prefixes or folders (narrows what each reader allows; [] follows none)",
     _places,
 )
+
+
+WEBHOOK_URLS = "webhooks.urls"
+WEBHOOK_EVENTS = "webhooks.events"
+#: The event kinds a webhook may be sent for (see :mod:`plait.webhooks`).
+WEBHOOK_KINDS = ("alias.set", "alias.removed", "tags.changed", "version.updated", "version.deleted")
+MAX_WEBHOOKS = 20
+
+
+def _webhook_urls(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError('must be a list of http(s) URLs, like ["https://deploy.example.com/plait"]')
+    if len(value) > MAX_WEBHOOKS:
+        raise ValueError(f"holds {len(value)} URLs; at most {MAX_WEBHOOKS}")
+    for url in value:
+        try:
+            place = parse_place(url) if "://" in url else None
+        except ValueError as exc:
+            raise ValueError(f"{url[:100]!r} is not a URL ({exc})") from None
+        if place is None or place.scheme not in ("http", "https") or not place.host or len(url) > 2048:
+            raise ValueError(f"{url[:100]!r} is not an http(s) URL with a host")
+    return value
+
+
+def _webhook_events(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or any(v not in WEBHOOK_KINDS for v in value):
+        raise ValueError(f"must be a non-empty list of event kinds among {', '.join(WEBHOOK_KINDS)}")
+    return value
+
+
+register_setting(WEBHOOK_URLS, "POST each alias move, tag change, edit and deletion to these URLs (each user allows "
+                 "them under [webhooks] in their own settings)", _webhook_urls)
+register_setting(WEBHOOK_EVENTS, "send webhooks only for these event kinds (default: all)", _webhook_events)
+
+register_setting(RETENTION, "per artifact name, which versions `plait gc --delete` may expire "
+                 "(set with `plait retain NAME --keep-last N --older-than 30d`)", check_retention)

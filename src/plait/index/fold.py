@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from plait.formats import records as R
+from plait.index.lifecycle import fold_expiry, fold_tags
 
 #: What a version record holds that makes it that version (description and metadata may change later).
 IDENTITY = ("name", "number", "type", "digest", "size", "file_count", "created_at", "created_by", "algorithm",
@@ -249,4 +250,6 @@ _FOLD = {
     R.VERSION_UPDATED: _fold_change,
     R.VERSION_DELETED: _fold_change,
     R.SETTING_SET: _fold_setting,
+    R.TAGS_CHANGED: fold_tags,
+    R.EXPIRY_SET: fold_expiry,
 }

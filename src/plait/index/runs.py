@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from plait.index.catalog import Catalog
 from plait.index.rows import RunRow, VersionRow
@@ -32,13 +32,22 @@ def ids_starting_with(catalog: Catalog, prefix: str, limit: int = 10) -> list[st
 
 
 def find(catalog: Catalog, *, name: str | None = None, kind: str | None = None, parent: str | None = None,
-         limit: int | None = None) -> list[RunRow]:
-    """Return runs, newest first, filtered by name, kind and parent run id."""
+         limit: int | None = None, info: Mapping[str, Collection[str | int | float]] | None = None) -> list[RunRow]:
+    """Return runs, newest first, filtered by name, kind, parent run id and recorded facts.
+
+    :param info: ``{dotted key: values}``: keep runs whose start record holds one of the values
+        at that key (``{"prefect.task_run_id": [...]}``); keys are checked by the caller.
+    """
     sql, params = f"SELECT {RunRow.select()} FROM runs WHERE 1 = 1", []
     for column, value in (("name", name), ("kind", kind), ("parent", parent)):
         if value is not None:
             sql += f" AND {column} = ?"
             params.append(value)
+    for key, values in (info or {}).items():
+        if not values:
+            return []
+        sql += f" AND json_extract(body, ?) IN ({', '.join('?' * len(values))})"
+        params += ["$." + ".".join(f'"{part}"' for part in key.split(".")), *values]
     sql += " ORDER BY id DESC"
     if limit:
         sql += " LIMIT ?"

@@ -12,13 +12,16 @@ another store under new ids, because the time travels with the event.
 - ``producers``: every run that logged a version (its creator first) with the moments of its
   first and last production.
 - ``uses.at``: the moment of the use; a run's output depends on what the run used before it.
+- ``tags``: one row per tag ever put on a version; ``present`` says whether it is on it now
+  (the ``tags.changed`` event with the greatest id decides, like an alias).
+- ``expiry``: when a version expires (its TTL), from ``expiry.set`` events; ``NULL``: never.
 - ``run_scope``: the closure of "runs inside" (a run's parent, and an implicit run's previous
   segment), each run with itself.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -72,6 +75,16 @@ CREATE INDEX IF NOT EXISTS rejected_version ON rejected (name, number);
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY, value TEXT, event_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tags (
+    name TEXT NOT NULL, number INTEGER NOT NULL, tag TEXT NOT NULL, present INTEGER NOT NULL, event_id TEXT NOT NULL,
+    PRIMARY KEY (name, number, tag)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tags_tag ON tags (tag, present);
+CREATE TABLE IF NOT EXISTS expiry (
+    name TEXT NOT NULL, number INTEGER NOT NULL, expires_at TEXT, event_id TEXT NOT NULL,
+    PRIMARY KEY (name, number)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS versions_created ON versions (created_at);
 CREATE TABLE IF NOT EXISTS fingerprints (
     fingerprint TEXT NOT NULL, name TEXT NOT NULL, number INTEGER NOT NULL,
     PRIMARY KEY (fingerprint, name)
@@ -80,4 +93,4 @@ CREATE TABLE IF NOT EXISTS fingerprints (
 
 #: The tables :meth:`~plait.index.catalog.Catalog.clear` empties (everything but ``meta``'s schema).
 TABLES = ("events", "versions", "producers", "aliases", "runs", "uses", "run_scope", "rejected", "fingerprints",
-          "settings")
+          "settings", "tags", "expiry")

@@ -47,6 +47,7 @@ from plait.storage.backend import Backend
 from plait.storage.blobs import BlobStore
 from plait.storage.digest import ALGORITHMS, XXH3_128, hash_bytes, is_digest
 from plait.storage.urls import open_backend
+from plait.store.lifecycle import relay_change
 from plait.store.shared import SharedState, shared
 
 #: The format of new stores: 2 keeps each version as a tree of nodes (see :mod:`plait.formats.tree`).
@@ -83,6 +84,7 @@ class BaseStore:
                  hash: str = XXH3_128, allow_references: Iterable[str] = (),
                  reference_options: Mapping[str, Mapping[str, Any]] | None = None, format: int = STORE_FORMAT) -> None:
         self.url = os.fspath(url) if url is not None else default_store_url()
+        #: what fsspec was given; kept so that another process can open the same store
         self.storage_options: dict[str, Any] = dict(storage_options or {})
         self.backend: Backend = open_backend(self.url, dict(self.storage_options))
         root = os.path.normpath(self.backend.local_path("")) if self.backend.is_local else ""
@@ -104,6 +106,7 @@ class BaseStore:
         self._nodes: OrderedDict[str, Node] = OrderedDict()
         self._lock = threading.RLock()
         self.shared: SharedState = shared(self.url)
+        self.shared.register(self)
         self.progress: Progress = NO_PROGRESS
 
     def __repr__(self) -> str:
@@ -114,6 +117,16 @@ class BaseStore:
 
     def __hash__(self) -> int:
         return hash(self.url)
+
+    def renew_after_fork(self) -> None:
+        """Drop what this object holds from the process it was made in (called in a forked child):
+        the index's SQLite connection and the stat cache's must not cross a fork, an async
+        fsspec filesystem refuses to, and another thread may have held the locks."""
+        self._lock = threading.RLock()
+        self.backend = open_backend(self.url, dict(self.storage_options))
+        self._catalog = None
+        self._blobs = None
+        self._stat_cache = None
 
     # -- configuration --------------------------------------------------------------------------
 
@@ -368,7 +381,9 @@ class BaseStore:
         if background:
             self.shared.events.submit(self, event)
             return event
-        return self.append_event(event)
+        self.append_event(event)
+        relay_change(self, event)  # after it is in the store: plugins hear of what happened, once
+        return event
 
     def append_event(self, event: R.Event) -> R.Event:
         """Write a fully formed event (its id must be new) and fold it into the local index.
@@ -379,6 +394,16 @@ class BaseStore:
         self.write_event_record(event)
         self.fold_events([event])
         return event
+
+    def refresh(self) -> None:
+        """Bring the index up to date with the store now, to see what other processes just wrote.
+
+        Every query syncs the index first, but a remote store (S3, GCS, …) is listed at most once
+        a second (``$PLAIT_SYNC_INTERVAL``); this lists it at once.
+        """
+        self.shared.events.flush()
+        with self._lock:
+            self._open_catalog().sync(force=True)
 
     def flush(self) -> None:
         """Wait until every event queued for the background writer is in the store.
@@ -512,10 +537,11 @@ class BaseStore:
             raise NotFoundError(f"{name}:v{number} has no alias {alias!r}", name=f"{name}:{alias}")
         self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number}, run=run)
 
-    def delete(self, spec: str, *, force: bool = False, run: str | None = None) -> None:
+    def delete(self, spec: str, *, force: bool = False, run: str | None = None, reason: str | None = None) -> None:
         """Delete a version (recorded as an event); its unique blobs become collectable by ``gc``.
 
         :param force: also drop the aliases pointing at it (otherwise they must be moved first).
+        :param reason: why, kept in the event (``plait gc`` says which TTL or policy expired it).
         :raises StoreError: if aliases still point at it and ``force`` is not set.
         """
         name, number = self.resolve(spec)
@@ -526,7 +552,8 @@ class BaseStore:
             )
         for alias in aliases:
             self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number}, run=run)
-        self.write_event(R.VERSION_DELETED, {"name": name, "number": number}, run=run)
+        self.write_event(R.VERSION_DELETED, {"name": name, "number": number, **({"reason": reason} if reason else {})},
+                         run=run)
 
 
 def manifest_key(digest: str) -> str:

@@ -333,6 +333,9 @@ def match_content(store: Store, draft: Artifact, choose: Callable[[list[VersionR
     else:
         content = store_content(store, draft, surveyed)
     rows = V.by_content(store.catalog, content.digest, content.file_digest)
+    if not rows and store.catalog.sync_interval:  # listed up to a second ago: another process may have just logged it
+        store.refresh()
+        rows = V.by_content(store.catalog, content.digest, content.file_digest)
     if rows:
         return choose(rows), False
     return _create(store, draft, content, None), True

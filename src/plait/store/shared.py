@@ -6,8 +6,10 @@ one scratch folder for a ``memory://`` store and one cache of gc marks, and the 
 keep their own per-store objects (the opened :class:`plait.Store`, the implicit run) in
 :meth:`SharedState.slot`. :func:`shared` is the one place these live.
 
-At interpreter exit every queue is drained; a forked child starts with empty queues (its
-parent writes what it queued).
+At interpreter exit every queue is drained. Before the process forks too, so that a child never
+records under a run whose start is still queued in its parent; the child starts with empty
+queues, and every store object it inherited renews what cannot cross a fork (its index
+connection, its fsspec filesystem, its locks).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +34,7 @@ T = TypeVar("T")
 _states: dict[str, SharedState] = {}
 _lock = threading.Lock()
 _hooks_installed = False
+_forked = False
 
 
 @dataclass
@@ -48,6 +52,12 @@ class SharedState:
     _slots: dict[str, Any] = field(default_factory=dict)
     _scratch: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stores: weakref.WeakValueDictionary[int, Any] = field(default_factory=weakref.WeakValueDictionary)
+
+    def register(self, store: Any) -> None:
+        """Remember a store object of this URL, so that a forked child can renew it
+        (``store.renew_after_fork()``). Not under the lock: a slot's ``make`` opens stores."""
+        self._stores[id(store)] = store
 
     def slot(self, key: str, make: Callable[[], T]) -> T:
         """Return the object kept under ``key`` for this store, made by ``make()`` the first time."""
@@ -91,7 +101,7 @@ def shared(url: str) -> SharedState:
             state = _states[url] = SharedState(url, EventWriter(url))
         if not _hooks_installed:
             at_exit(flush_all)
-            os.register_at_fork(after_in_child=_after_fork_in_child)
+            os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
             _hooks_installed = True
         return state
 
@@ -131,6 +141,30 @@ def flush_all() -> None:
             print(f"plait: {exc}", file=sys.stderr)
 
 
+def _before_fork() -> None:
+    for state in states():
+        try:
+            state.events.flush()
+        except Exception:  # noqa: BLE001 — still queued: the parent writes them later, the child starts empty
+            pass
+
+
+def forked() -> bool:
+    """Tell whether this process was forked from one that had opened a store (so it inherited
+    that process's stores and active runs)."""
+    return _forked
+
+
 def _after_fork_in_child() -> None:
+    global _lock, _forked
+    _lock = threading.Lock()  # another thread of the parent may have held it
+    _forked = True
     for state in list(_states.values()):  # the parent writes what it queued; the child starts empty
         state.events.reset()
+        state._lock = threading.Lock()
+        state._scratch = None  # a memory:// store's index: the child's copy of the store diverges from the parent's
+        for store in list(state._stores.values()):
+            try:
+                store.renew_after_fork()
+            except Exception:  # noqa: BLE001 — a hook cannot report; the store fails at its first use instead
+                pass

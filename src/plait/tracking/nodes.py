@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from plait.errors import CorruptRecordError, NotFoundError
@@ -29,11 +30,13 @@ from plait.formats.treeview import FileList, TreeManifest, entry_of
 from plait.index import events as E
 from plait.index import producers as P
 from plait.index import runs as RQ
+from plait.index import tags as T
 from plait.index import versions as V
-from plait.index.rows import RunRow, VersionRow
+from plait.index.rows import EventRow, RunRow, VersionRow
 from plait.store.base import BaseStore as Store
 from plait.store.checks import damaged_paths, tree_problems
 from plait.store.download import download, fetch_entry
+from plait.store.labels import change_tags, set_ttl
 from plait.store.references import ReferenceReader
 
 #: The run the current context works in (a live :class:`~plait.tracking.run.Run`); see
@@ -41,16 +44,22 @@ from plait.store.references import ReferenceReader
 ACTIVE_RUN: contextvars.ContextVar[RunRecord | None] = contextvars.ContextVar("plait_active_run", default=None)
 
 
+#: What a history entry keeps of its event's data.
+_DETAIL = ("alias", "old", "new", "number", "added", "removed", "expires_at", "reason")
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     """One change in a version's history.
 
     :ivar time: ISO UTC time.
-    :ivar kind: ``logged``, ``alias.set``, ``alias.removed``, ``updated`` or ``deleted``.
+    :ivar kind: the event kind: ``version.logged``, ``alias.set``, ``alias.removed``,
+        ``tags.changed``, ``expiry.set``, ``version.updated`` or ``version.deleted``.
     :ivar version: the ``name:vN`` it concerns.
     :ivar user: who made it.
     :ivar run: the run it happened in, if any.
     :ivar detail: the alias, field, old and new values.
+    :ivar id: the event's id (a ULID).
     """
 
     time: str
@@ -59,6 +68,14 @@ class HistoryEntry:
     user: str
     run: str | None
     detail: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+    @classmethod
+    def of_event(cls, event: R.Event | EventRow) -> HistoryEntry:
+        """Return the history entry of one event about a version."""
+        d = event.data
+        detail = {k: v for k, v in d.items() if k in _DETAIL} if event.kind != R.VERSION_LOGGED else {}
+        return cls(event.time, event.kind, f"{d.get('name')}:v{d.get('number')}", event.user, event.run, detail, event.id)
 
     def __str__(self) -> str:
         d = self.detail
@@ -71,6 +88,12 @@ class HistoryEntry:
             what = "updated " + ", ".join(f"{k}: {json.dumps(d['old'].get(k))} -> {json.dumps(v)}" for k, v in d["new"].items())
         elif self.kind == R.VERSION_LOGGED:
             what = "logged"
+        elif self.kind == R.TAGS_CHANGED:
+            what = "tags " + " ".join([f"+{t}" for t in d.get("added", [])] + [f"-{t}" for t in d.get("removed", [])])
+        elif self.kind == R.EXPIRY_SET:
+            what = f"expires {d['expires_at']}" if d.get("expires_at") else "expiry cleared"
+        elif self.kind == R.VERSION_DELETED and d.get("reason"):
+            what = f"deleted ({d['reason']})"
         else:
             what = self.kind.split(".")[-1]
         return f"{self.time}  {self.version:<24} {what}  by {self.user}"
@@ -93,6 +116,9 @@ class ArtifactVersion:
     :ivar created_by: id of the run that logged it first (:attr:`producers` lists every run
         that produced it, :attr:`produced_by` the preferred one).
     :ivar aliases: aliases pointing at it (``latest`` included when it is its name's latest).
+    :ivar tags: the tags on it, sorted.
+    :ivar deleted: whether it was deleted.
+    :ivar expires_at: when ``plait gc`` may delete it (its TTL), as ISO UTC time, or ``None``.
     """
 
     store: Store = field(repr=False, compare=False)
@@ -108,16 +134,22 @@ class ArtifactVersion:
     created_by: str | None
     aliases: tuple[str, ...] = ()
     deleted: bool = False
+    tags: tuple[str, ...] = ()
+    expires_at: str | None = None
 
     @classmethod
     def from_rows(cls, store: Store, rows: Iterable[VersionRow]) -> list[ArtifactVersion]:
         """Build versions from index rows, with their aliases (``latest`` first where it applies)."""
         rows = list(rows)
-        labels = V.labels(store.catalog, rows) if rows else {}
+        catalog = store.catalog
+        labels = V.labels(catalog, rows) if rows else {}
+        tags = T.of_keys(catalog, [r.key for r in rows]) if rows else {}
+        expiries = T.expiries(catalog, [r.key for r in rows]) if rows else {}
         return [
             cls(store=store, name=r.name, number=r.number, type=r.type, digest=r.digest, size=r.size,
                 file_count=r.file_count, description=r.description, metadata=r.metadata, created_at=r.created_at,
-                created_by=r.created_by, aliases=labels[r.key], deleted=r.deleted)
+                created_by=r.created_by, aliases=labels[r.key], deleted=r.deleted, tags=tags.get(r.key, ()),
+                expires_at=expiries.get(r.key))
             for r in rows
         ]
 
@@ -140,6 +172,12 @@ class ArtifactVersion:
             if row is not None and not row.deleted:
                 return cls.from_row(store, row)
         return None
+
+    @classmethod
+    def at(cls, store: Store, name: str, number: int) -> ArtifactVersion | None:
+        """Return ``name:v<number>`` as the index has it, deleted or not, or ``None`` if it is unknown."""
+        row = V.version(store.catalog, name, number)
+        return None if row is None else cls.from_row(store, row)
 
     @classmethod
     def load(cls, store: Store, spec: str) -> ArtifactVersion:
@@ -263,6 +301,37 @@ class ArtifactVersion:
         self.store.remove_alias(self.spec, alias, run=_active_run_id(self.store))
         return self.refresh()
 
+    def add_tags(self, *tags: str) -> ArtifactVersion:
+        """Put tags on this version (one event for them all; tags already on it are left alone).
+
+        :param tags: names like ``eu`` or ``reviewed`` (letters, digits, ``.``, ``_``, ``-``).
+        :returns: this version as it is now.
+        :raises InvalidNameError: for a malformed tag.
+        """
+        change_tags(self.store, self.name, self.number, add=_flat(tags), run=_active_run_id(self.store))
+        return self.refresh()
+
+    def remove_tags(self, *tags: str) -> ArtifactVersion:
+        """Take tags off this version (one event for them all).
+
+        :returns: this version as it is now.
+        :raises NotFoundError: for a tag that is not on it (nothing is changed then).
+        """
+        change_tags(self.store, self.name, self.number, remove=_flat(tags), run=_active_run_id(self.store))
+        return self.refresh()
+
+    def set_ttl(self, ttl: str | float | timedelta | None) -> ArtifactVersion:
+        """Let ``plait gc --delete`` delete this version once ``ttl`` has passed from now (``None``: never).
+
+        A version an alias points at is never expired: gc reports it instead.
+
+        :param ttl: ``30d``, ``12h``, ``1w2d``, seconds, or a :class:`datetime.timedelta`.
+        :returns: this version as it is now (:attr:`expires_at` set).
+        :raises InvalidInputError: for a malformed, zero or negative TTL (one in the past).
+        """
+        set_ttl(self.store, self.name, self.number, ttl, run=_active_run_id(self.store))
+        return self.refresh()
+
     def update(self, *, metadata: Mapping[str, Any] | None = None, description: str | None = None, replace: bool = False) -> ArtifactVersion:
         """Change the description and/or metadata; each change is recorded in the history.
 
@@ -309,8 +378,7 @@ class ArtifactVersion:
             number = d.get("number")
             if number != self.number and not (event.kind == R.ALIAS_SET and d.get("old") == self.number):
                 continue
-            detail = {k: v for k, v in d.items() if k in ("alias", "old", "new", "number")} if event.kind != R.VERSION_LOGGED else {}
-            out.append(HistoryEntry(event.time, event.kind, f"{self.name}:v{number}", event.user, event.run, detail))
+            out.append(HistoryEntry.of_event(event))
         # by the time each change happened: events copied in by `sync` arrive later than they happened
         return sorted(out, key=lambda h: h.time)
 
@@ -351,7 +419,7 @@ class ArtifactVersion:
             "name": self.name, "version": self.version, "spec": self.spec, "type": self.type, "digest": self.digest,
             "size": self.size, "file_count": self.file_count, "description": self.description,
             "metadata": dict(self.metadata), "created_at": self.created_at, "created_by": self.created_by,
-            "aliases": list(self.aliases),
+            "aliases": list(self.aliases), "tags": list(self.tags), "expires_at": self.expires_at,
         }
 
 
@@ -485,6 +553,14 @@ class RunRecord:
             "error": self.error, "summary": self.summary,
             "inputs": [v.spec for v in self.inputs], "outputs": [v.spec for v in self.outputs],
         }
+
+
+def _flat(tags: Iterable[str | Iterable[str]]) -> list[str]:
+    """Accept ``add_tags("a", "b")`` and ``add_tags(["a", "b"])`` alike."""
+    out: list[str] = []
+    for tag in tags:
+        out.extend([tag] if isinstance(tag, str) else list(tag))
+    return out
 
 
 def _active_run_id(store: Store) -> str | None:

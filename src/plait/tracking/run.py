@@ -21,24 +21,28 @@ from __future__ import annotations
 import contextvars
 import os
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from plait.base.describe import type_name
 from plait.base.ids import new_ulid, utcnow
+from plait.base.times import parse_duration
 from plait.errors import ConversionError, InvalidNameError, NotFoundError, StoreError
 from plait.formats import records as R
 from plait.formats.artifact import Artifact
-from plait.formats.names import check_alias, check_name, parse_spec, safe_name
+from plait.formats.names import check_alias, check_name, check_tags, parse_spec, safe_name
 from plait.formats.records import check_json
 from plait.index import graph as G
 from plait.index import producers as P
 from plait.index import versions as V
 from plait.index.rows import VersionRow
 from plait.store.base import BaseStore as Store
+from plait.store.labels import change_tags, set_ttl
 from plait.store.publish import match_content, publish
-from plait.store.shared import at_exit, shared, states
+from plait.store.shared import at_exit, forked, shared, states
 from plait.tracking.environment import environment, program_name
 from plait.tracking.nodes import ACTIVE_RUN, FAILED, FINISHED, RUNNING, ArtifactVersion, RunRecord
+from plait.tracking.processes import at_pool_exit, hint_unlinked, pool_parent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -128,6 +132,8 @@ class Run(RunRecord):
         self._started = False
         self._environment: dict[str, Any] = {}
         self._successor: Run | None = None  # an implicit run's next segment (see use())
+        self._home_pid = os.getpid()  # the process that started it; elsewhere its events are written at once
+        self._flush_each = False  # write its events at once even at home (an implicit run in a pool child)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -142,9 +148,10 @@ class Run(RunRecord):
             return self
         self.store.init()  # an unwritable or unreachable store fails here, not later on the writer thread
         self._started = True
+        self._home_pid = os.getpid()
         self.started_at = utcnow()
         outer = ACTIVE_RUN.get()
-        nested = isinstance(outer, Run) and outer.id == self.parent and outer._environment
+        nested = isinstance(outer, Run) and outer.id == self.parent and outer._environment and not outer.away
         self._environment = outer._environment if nested else environment()  # type: ignore[union-attr]
         body = {
             "id": self.id, "name": self.name, "kind": self.kind, "parent": self.parent, "config": self.config,
@@ -178,13 +185,26 @@ class Run(RunRecord):
             self._token = None
         self.finish(exc)
         outer = ACTIVE_RUN.get()
-        if outer is None or outer.store != self.store:  # a top-level run: its record is complete on disk
+        # a top-level run (or one inside a run from another process): its record is complete on disk
+        if outer is None or outer.store != self.store or (isinstance(outer, Run) and outer.away):
             try:
                 self.store.flush()
             except StoreError:
                 if exc is None:
                     raise
                 # the block's own error matters more; the events stay queued for the exit flush
+
+    @property
+    def away(self) -> bool:
+        """Whether this run records from a process it was not started in (a ``fork`` child, a
+        worker given :func:`plait.carry`); there every use and log writes its events before it
+        returns, since such processes often end with ``os._exit`` or ``SIGTERM``."""
+        return self._home_pid != os.getpid()
+
+    def _settle(self) -> None:
+        """Write the queued events now if this process may end without writing them."""
+        if self._flush_each or self.away:
+            self.store.flush()
 
     # -- use and log ----------------------------------------------------------------------------
 
@@ -228,18 +248,22 @@ class Run(RunRecord):
         catalog = self.store.catalog
         if self.id in P.runs_of(catalog, version.name, version.number):
             return version  # reading back one's own output is not an input
-        if self.implicit and G.logged_by_run(catalog, self.id) and G.derived_from_run(catalog, self.id, version.name, version.number):
+        # a forked child records the use (a loop) instead: its parent holds the implicit run and goes on in it
+        if (self.implicit and not self.away and G.logged_by_run(catalog, self.id)
+                and G.derived_from_run(catalog, self.id, version.name, version.number)):
             return self._roll_over().use(version)
         self.start()
         self.store.write_event(R.VERSION_USED, {"name": version.name, "number": version.number, "digest": version.digest},
                                run=self.id, background=True)
         _relay.artifact_used(run=self, version=version)
+        self._settle()
         return version
 
     def _roll_over(self) -> Run:
         """Finish this implicit run and return its next segment, which goes on from it."""
         successor = Run(self.store, self.name, kind=self.kind, parent=self.parent,
                         info={"implicit": True, "previous": self.id})
+        successor._flush_each = self._flush_each
         self._successor = self.store.shared.swap(IMPLICIT_SLOT, self, successor) or successor
         self.finish()
         return self._successor
@@ -281,7 +305,8 @@ class Run(RunRecord):
         return P.roots(self.store.catalog, ids) or {self.id}
 
     def log(self, obj: Any, name: str | None = None, type: str | None = None, *, aliases: Iterable[str] = (),
-            description: str | None = None, metadata: Mapping[str, Any] | None = None) -> ArtifactVersion:
+            description: str | None = None, metadata: Mapping[str, Any] | None = None, tags: Iterable[str] = (),
+            ttl: str | float | timedelta | None = None) -> ArtifactVersion:
         """Log an object as a version produced by this run, and return the version.
 
         ``obj`` may be a local path (file or folder), bytes, an :class:`Artifact` draft, an
@@ -295,12 +320,19 @@ class Run(RunRecord):
         :param aliases: aliases to point at the version.
         :param description: overrides the draft's description.
         :param metadata: merged into the draft's metadata.
+        :param tags: tags to put on the version (see :meth:`ArtifactVersion.add_tags`).
+        :param ttl: let ``plait gc --delete`` delete the version this long from now (``30d``,
+            seconds, a :class:`~datetime.timedelta`); see :meth:`ArtifactVersion.set_ttl`.
         :raises ConversionError: if no plugin can turn ``obj`` into an artifact.
+        :raises InvalidInputError: for a malformed tag or TTL (checked before anything is stored).
         """
         run = self.current()
         if run is not self:
-            return run.log(obj, name, type, aliases=aliases, description=description, metadata=metadata)
+            return run.log(obj, name, type, aliases=aliases, description=description, metadata=metadata, tags=tags, ttl=ttl)
         aliases = [check_alias(a) for a in aliases]
+        tags = check_tags(tags if isinstance(tags, str) else list(tags))
+        if ttl is not None:
+            parse_duration(ttl, what="TTL")
         if isinstance(obj, ArtifactVersion) and obj.store == self.store:
             self.start()
             version, created = obj, False
@@ -326,9 +358,15 @@ class Run(RunRecord):
                 version = version.refresh()
         for alias in aliases:
             self.store.set_alias(version.spec, alias, run=self.id)
-        if aliases:
+        fresh = [t for t in tags if t not in version.tags]
+        if fresh:
+            change_tags(self.store, version.name, version.number, add=fresh, run=self.id)
+        if ttl is not None:
+            set_ttl(self.store, version.name, version.number, ttl, run=self.id)
+        if aliases or fresh or ttl is not None:
             version = version.refresh()
         _relay.artifact_logged(run=self, version=version, created=created)
+        self._settle()
         return version
 
     def _produced_again(self, version: ArtifactVersion) -> bool:
@@ -402,7 +440,14 @@ def run_for(store: Store, make_name: Callable[[], str] = program_name) -> Run:
 
     def make() -> Run:
         _register_exit_hook()
-        return Run(store, safe_name(make_name() or "python"), kind="manual", info={"implicit": True})
+        implicit = Run(store, safe_name(make_name() or "python"), kind="manual", info={"implicit": True})
+        pool = pool_parent()
+        if pool is not None:  # this child may end with os._exit or SIGTERM, past any atexit
+            implicit._flush_each = True
+            at_pool_exit(end_implicit_runs)
+            if not forked():  # a forked child would have inherited its parent's active run
+                hint_unlinked(implicit.name, implicit.id, pool)
+        return implicit
 
     return cast(Run, store.shared.slot(IMPLICIT_SLOT, make)).current()
 
@@ -441,7 +486,7 @@ def end_implicit_runs(error: BaseException | None = None, *, keep: Iterable[Run]
         if id(state.get(IMPLICIT_SLOT)) in kept:
             continue
         implicit = state.pop(IMPLICIT_SLOT)
-        if implicit is not None and implicit.started:
+        if implicit is not None and implicit.started and not implicit.away:  # a forked child leaves its parent's run alone
             try:
                 implicit.finish(error)
                 implicit.store.flush()

@@ -91,6 +91,19 @@ def list_versions(request: Request, name: str, offset: int = 0, limit: int = 50)
     return page.to_dict()
 
 
+@router.get("/find", summary="Search versions")
+def find_versions(request: Request, type: list[str] = Query([]), name: list[str] = Query([]), tag: list[str] = Query([]),
+                  alias: list[str] = Query([]), where: list[str] = Query([]),
+                  created_after: str | None = Query(None, max_length=64), created_before: str | None = Query(None, max_length=64),
+                  sort: list[str] = Query([]), offset: int = 0, limit: int = 50) -> dict[str, Any]:
+    """Return one page of the versions matching every filter, as ``plait find --json`` does
+    (``?tag=eu&where=metrics.accuracy>0.9&sort=-metrics.accuracy``)."""
+    queries.check_page(offset, limit)
+    found = _store(request).find(type=type, name=name, tag=tag, alias=alias, where=where, created_after=created_after,
+                                 created_before=created_before, sort=sort, offset=offset, limit=limit)
+    return found.to_dict()
+
+
 @router.get("/versions/{name}/{number}", summary="Show a version")
 def show_version(request: Request, name: str, number: int) -> dict[str, Any]:
     """Return a version: metadata, description (raw and rendered), aliases, producer and consumers."""

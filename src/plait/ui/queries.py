@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from plait.errors import InvalidInputError
 from plait.index import pages
+from plait.index import tags as T
 from plait.index import versions as V
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ def versions(store: Store, name: str, *, offset: int = 0, limit: int = 50) -> Pa
     by_number: dict[int, list[str]] = {}
     for alias, number in pages.live_aliases(catalog, [name]).get(name, {}).items():
         by_number.setdefault(number, []).append(alias)
+    tags = T.of_keys(catalog, [(name, v.number) for v in found])
     items = []
     for v in found:
         aliases = sorted(by_number.get(v.number, []))
@@ -92,6 +94,7 @@ def versions(store: Store, name: str, *, offset: int = 0, limit: int = 50) -> Pa
         items.append({
             "name": name, "number": v.number, "version": f"v{v.number}", "spec": f"{name}:v{v.number}", "type": v.type,
             "size": v.size, "file_count": v.file_count, "created_at": v.created_at, "digest": v.digest, "aliases": aliases,
+            "tags": list(tags.get((name, v.number), ())),
             "run": {"id": v.run_id, "name": v.run_name, "kind": v.run_kind} if v.run_id else None,
         })
     return Page(items, total, offset, limit)

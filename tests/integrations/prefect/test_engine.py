@@ -9,7 +9,7 @@ from pathlib import Path
 from prefect import flow, task
 
 from plait.integrations.prefect import _engine, track
-from plait.integrations.prefect.tracker import on_start
+from plait.integrations.prefect.runners import on_start
 
 from .conftest import flow_runs, task_runs
 

@@ -14,8 +14,10 @@ function, so the plait run made active there is the parent of every run started 
 the body ends, ``engine.state`` is final and the private ``engine._return_value`` /
 ``engine._raised`` hold what the function returned or raised.
 
-:func:`check` verifies each of these names; ``tests/integrations/prefect/test_engine.py``
-calls it so a Prefect release that changes them fails loudly. :func:`install` is idempotent
+:func:`check` verifies each of these names, and that ``prefect.context.FlowRunContext.serialize()``
+ships the ``Flow`` object itself, which is how a tracked flow reaches task runners' worker
+processes (see ``runners.py``); ``tests/integrations/prefect/test_engine.py`` calls it so a
+Prefect release that changes them fails loudly. :func:`install` is idempotent
 (worker processes re-import modules, and ``track`` calls it every time).
 """
 
@@ -74,7 +76,24 @@ def check() -> list[str]:
         from prefect.utilities.annotations import NotSet  # noqa: F401
     except ImportError:
         problems.append("prefect.utilities.annotations.NotSet is gone")
-    return problems
+    return problems + _context_problems()
+
+
+def _context_problems() -> list[str]:
+    """Check what carries a tracked flow to other processes: the flow run context ships the Flow."""
+    try:
+        from prefect.context import FlowRunContext
+    except ImportError:
+        return ["prefect.context.FlowRunContext is gone"]
+    missing = [f"FlowRunContext.{f} is gone" for f in ("flow", "flow_run") if f not in FlowRunContext.model_fields]
+    if missing:
+        return missing
+    marker = object()
+    try:
+        shipped = FlowRunContext.model_construct(flow=marker, result_store=None).serialize().get("flow")
+    except Exception as exc:  # noqa: BLE001 — reported as the problem it is
+        return [f"FlowRunContext.serialize() fails on a bare context ({type(exc).__name__}: {exc})"]
+    return [] if shipped is marker else ["FlowRunContext.serialize() no longer ships the Flow object to other processes"]
 
 
 def install(on_start: Callable[[str, Any], Any]) -> None:

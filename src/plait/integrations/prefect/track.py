@@ -54,7 +54,8 @@ def _mark(target: Any, options: Any) -> Any:
         raise TrackError(f"track() takes a Prefect flow or task, not {type(target).__name__}: {hint}",
                          name=type(target).__name__)
     from plait.integrations.prefect import _engine
-    from plait.integrations.prefect.tracker import OPTIONS_ATTR, on_start
+    from plait.integrations.prefect.runners import on_start
+    from plait.integrations.prefect.tracker import OPTIONS_ATTR
 
     _engine.install(on_start)
     setattr(target, OPTIONS_ATTR, options)

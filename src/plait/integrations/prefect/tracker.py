@@ -1,10 +1,11 @@
 """Turn Prefect flow and task runs into plait runs: parameters, used inputs, logged outputs.
 
-:func:`on_start` is what the engine patch (``_engine.py``) calls when a flow or task run enters
-``Running``. A run is tracked when its flow or task was given to ``track`` or when it runs inside
-a tracked flow (the options travel in a context variable, so they reach task threads, asyncio
-tasks and subflows the way Prefect's own run context does). Nothing here ever raises into
-Prefect: a failure becomes a :class:`PrefectTrackingWarning` and the user's flow goes on.
+:func:`plait.integrations.prefect.runners.on_start` decides which runs are tracked and makes
+these trackers. A run is tracked when its flow or task was given to ``track`` or when it runs
+inside a tracked flow: the options travel in a context variable, so they reach task threads,
+asyncio tasks and subflows the way Prefect's own run context does, and another process with
+the flow run's context (see ``runners.py``). Nothing here ever raises into Prefect: a failure
+becomes a :class:`PrefectTrackingWarning` and the user's flow goes on.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import plait
-from plait.integrations.prefect import _engine
+from plait.integrations.prefect import _engine, handoffs
 from plait.integrations.prefect.options import TrackOptions, safe_name
 from plait.integrations.prefect.values import JSON, OBJECT, PARAM, classify, json_artifact, split, type_label
 
@@ -45,41 +46,40 @@ def current_options() -> TrackOptions | None:
     return _options.get()
 
 
-def on_start(kind: str, engine: Any) -> _Tracker | None:
-    """Start tracking a flow or task run that just entered ``Running``; ``None`` if it is not tracked."""
-    try:
-        target = engine.task if kind == "task" else engine.flow
-        options = options_of(target) or _options.get()
-        if options is None:
-            return None
-        return (TaskTracker if kind == "task" else FlowTracker)(engine, options)
-    except Exception as exc:
-        _warn("start", engine, exc)
-        return None
-
-
 def _warn(when: str, engine: Any, exc: BaseException) -> None:
     what = getattr(getattr(engine, "task", None) or getattr(engine, "flow", None), "name", "?")
-    message = (f"plait could not record the {when} of Prefect run {what!r} ({type(exc).__name__}: {exc}); "
-               "the flow is unaffected. Check the store (`plait runs`), or report this message.")
+    warn(f"plait could not record the {when} of Prefect run {what!r} ({type(exc).__name__}: {exc}); "
+         "the flow is unaffected. Check the store (`plait runs`), or report this message.")
+
+
+def warn(message: str) -> None:
+    """Warn with a :class:`PrefectTrackingWarning`; log it instead where warnings are errors."""
     try:
-        warnings.warn(message, PrefectTrackingWarning, stacklevel=2)
+        warnings.warn(message, PrefectTrackingWarning, stacklevel=3)
     except Exception:  # warnings turned into errors (-W error) must still not break the flow
         logging.getLogger("plait.prefect").warning(message)
 
 
 class _Tracker(ABC):
-    """One plait run for one Prefect flow or task run, active while the Prefect run runs."""
+    """One plait run for one Prefect flow or task run, active while the Prefect run runs.
+
+    :param engine: Prefect's run engine, its run ``Running``.
+    :param options: how the flow is tracked.
+    :param parent: the id of the plait run this one runs in (default: the active run).
+    :param store: the store to record to (default: the options' store, else the active run's).
+    """
 
     kind = ""
 
-    def __init__(self, engine: Any, options: TrackOptions) -> None:
+    def __init__(self, engine: Any, options: TrackOptions, *, parent: str | None = None,
+                 store: plait.Store | None = None) -> None:
         self.options = options
         self.owner = self._owner(engine)
         self.inputs: dict[str, str] = {}
         config, self._artifacts = self._parameters(dict(engine.parameters or {}))
-        self._context = plait.run(safe_name(self.owner), kind=self.kind, config=config, store=plait.current_store(options.store),
-                                  info={"prefect": self._info(engine)})
+        self._context = plait.run(safe_name(self.owner), kind=self.kind, config=config,
+                                  store=store if store is not None else plait.current_store(options.store),
+                                  parent=parent, info={"prefect": self._info(engine)})
         self.run: plait.Run = self._context.__enter__()
         self._token = _options.set(options)
         self._use_inputs()
@@ -189,22 +189,23 @@ class TaskTracker(_Tracker):
 
     def _info(self, engine: Any) -> dict[str, Any]:
         run = engine.task_run
-        upstream = {
-            param: sorted(str(i.id) for i in inputs if getattr(i, "input_type", "") == "task_run")
-            for param, inputs in (run.task_inputs or {}).items()
-        }
+        self._task_inputs = handoffs.task_inputs(run)
         return {
             "task_run_id": str(run.id), "task_run_name": run.name, "task_name": engine.task.name,
             "task_key": run.task_key, "flow_run_id": str(run.flow_run_id) if run.flow_run_id else None,
             "retries": engine.task.retries or 0, "tags": sorted(run.tags or []),
-            "task_inputs": {p: ids for p, ids in upstream.items() if ids},
+            "task_inputs": self._task_inputs,
         }
 
     def _use_inputs(self) -> None:
+        """Record the versions the task receives; a value another task returned links the version
+        that task logged (``upstream=``: the plait runs of its Prefect ``task_inputs``)."""
+        handoffs.remember(self.run.info["prefect"]["task_run_id"], self.run.id)
         for key, value in self._artifacts:
             try:
                 obj = json_artifact(safe_name(f"{self.owner}.{key}"), value) if not _is_object(value) else value
-                version = self.run.use(obj)
+                upstream = self._task_inputs.get(key.split(".", 1)[0], [])
+                version = self.run.use(obj, upstream=handoffs.plait_runs(self.run.store, upstream) if upstream else ())
             except plait.ConversionError:
                 continue  # already in config by its type name
             except Exception as exc:
