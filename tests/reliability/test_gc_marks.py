@@ -10,9 +10,8 @@ import threading
 import time
 import zlib
 
-from click.testing import CliRunner
-
 import pytest
+from click.testing import CliRunner
 
 import plait
 from plait.cli import main

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -293,10 +294,10 @@ def test_a_store_of_an_unknown_format_is_refused_in_one_line(tmp_path: Path) -> 
         _ = plait.Store(str(tmp_path / "s")).algorithm
 
 
-def backdate(store, prefix: str) -> None:
-    """Make everything under ``prefix`` two hours old (older than the grace period), without waiting."""
+def backdate(store, prefix: str, when: float = 1_000_000_000) -> None:
+    """Make everything under ``prefix`` years old (older than the grace period), without waiting."""
     for key in store.backend.find(prefix):
-        os.utime(store.backend.local_path(key), (1, 1_000_000_000))
+        os.utime(store.backend.local_path(key), (1, when))
 
 
 def test_a_relog_reusing_folders_a_gc_marked_keeps_them_through_the_sweep(file_store, tmp_path: Path) -> None:
@@ -310,6 +311,51 @@ def test_a_relog_reusing_folders_a_gc_marked_keeps_them_through_the_sweep(file_s
     assert again.digest == v0.digest
     backdate(file_store, "gc")  # the sweep a grace later
     file_store.gc(dry_run=False, grace_seconds=3600)
+    fresh = plait.Store(file_store.url)
+    assert fresh.verify().problems == []
+    assert fresh.get(again.spec).read_bytes("d4/f3.txt") == b"4-3"
+
+
+def test_a_sweep_while_a_relog_of_marked_folders_waits_to_record_its_version_keeps_them(
+        file_store, tmp_path: Path, hashed: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    data = dataset(tmp_path / "data")
+    v0 = file_store.log(plait.Artifact("ds").add_dir(data))
+    file_store.delete("ds:v0")
+    dead = file_store.blobs.put_bytes(b"truly dead")
+    backdate(file_store, "blobs")
+    assert len(file_store.gc(dry_run=False, grace_seconds=3600).marked_blobs) == 21 + 6 + 1
+    backdate(file_store, "blobs", 900_000_000)
+    backdate(file_store, "gc")  # the mark is ripe: the next gc deletes what it lists and nobody touched since
+    reached, release, result = threading.Event(), threading.Event(), []
+    real = plait.Store.create_version
+
+    def gated(store, *args, **kwargs):  # the writer stops after protect, before its version record
+        if threading.current_thread() is writer:
+            reached.set()
+            assert release.wait(60)
+        return real(store, *args, **kwargs)
+
+    def relog() -> None:
+        try:
+            result.append(plait.Store(file_store.url).log(plait.Artifact("ds").add_dir(data)))
+        except Exception as exc:  # reported by the test's thread
+            result.append(exc)
+
+    monkeypatch.setattr(plait.Store, "create_version", gated)
+    hashed.clear()
+    writer = threading.Thread(target=relog)
+    writer.start()
+    while not reached.wait(0.05):
+        assert writer.is_alive(), result
+
+    sweep = plait.Store(file_store.url).gc(dry_run=False, grace_seconds=3600)
+
+    assert sweep.blobs == [dead] and sweep.kept_young == 21 + 6  # the writer touched what it reuses
+    release.set()
+    writer.join(60)
+    again = result[0]
+    assert isinstance(again, plait.ArtifactVersion), result
+    assert (again.digest, hashed) == (v0.digest, [])  # every folder came from the stat cache
     fresh = plait.Store(file_store.url)
     assert fresh.verify().problems == []
     assert fresh.get(again.spec).read_bytes("d4/f3.txt") == b"4-3"

@@ -68,13 +68,14 @@ class Store(BaseStore):
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle as what opens this store again: its URL (a local path made absolute), storage
-        options, hash and reference settings; another process reopens it with :func:`reopen` (a
-        task runner's worker, a process pool). The storage options travel with it, credentials included."""
+        options, hash, format and reference settings; another process reopens it with :func:`reopen`
+        (a task runner's worker, a process pool). The storage options travel with it, credentials
+        included."""
         url = self.url
         if self.backend.is_local and "://" not in url:  # a worker may run in another folder
             url = os.path.abspath(os.path.expanduser(url))
         allow, reference_options = self._reader_overrides
-        return reopen, (url, self.storage_options, self.requested_hash, allow, reference_options)
+        return reopen, (url, self.storage_options, self.requested_hash, allow, reference_options, self.requested_format)
 
     # -- versions -------------------------------------------------------------------------------
 
@@ -206,7 +207,8 @@ def _info_key(key: str) -> str:
 
 
 def reopen(url: str, storage_options: Mapping[str, Any] | None = None, hash: str = XXH3_128,
-           allow_references: Iterable[str] = (), reference_options: Mapping[str, Mapping[str, Any]] | None = None) -> Store:
+           allow_references: Iterable[str] = (), reference_options: Mapping[str, Mapping[str, Any]] | None = None,
+           format: int = STORE_FORMAT) -> Store:
     """Return this process's :class:`Store` for ``url`` opened with these arguments: what an
     unpickled store becomes, opened once per process (a store's first open reads its config and
     index: about 100 ms on a local folder, a second or two on S3).
@@ -216,12 +218,14 @@ def reopen(url: str, storage_options: Mapping[str, Any] | None = None, hash: str
     :param hash: the hash algorithm, should the store not exist yet.
     :param allow_references: as :class:`Store`'s.
     :param reference_options: as :class:`Store`'s.
+    :param format: the store format, should the store not exist yet.
     """
     options = dict(storage_options or {})
     overrides = (tuple(allow_references), dict(reference_options or {}))
 
     def make() -> Store:
-        return Store(url, storage_options=options, hash=hash, allow_references=overrides[0], reference_options=overrides[1])
+        return Store(url, storage_options=options, hash=hash, allow_references=overrides[0], reference_options=overrides[1],
+                     format=format)
 
     state = shared(url)
     store = state.slot(STORE_SLOT, make)
