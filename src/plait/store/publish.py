@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from plait.base.ids import utcnow
-from plait.base.parallel import parallel_map, parallel_map_batched
+from plait.base.parallel import parallel_map_batched
 from plait.base.progress import NO_PROGRESS, Progress
 from plait.errors import CorruptRecordError, SourceError
 from plait.formats import records as R
@@ -28,7 +28,7 @@ from plait.index.statcache import StatKey
 from plait.storage.digest import FileDigest, digest_file, hash_bytes, stat_key
 from plait.store.marks import protect
 from plait.store.references import ReferenceReader
-from plait.store.treebuild import TreePlan, build_tree, plan_tree
+from plait.store.treebuild import TreePlan, build_tree, plan_tree, store_blobs
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store
@@ -147,22 +147,7 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
     if store.exists and V.by_content(store.catalog, manifest.digest):
         return manifest
 
-    store.init()  # plait.json before the first blob: a crash never leaves blobs in a folder that is no store
-    need = set(store.blobs.missing(d for fd in digests.values() for d, _ in fd.blobs))
-    uploads = list({s.local: s for s in files if any(d in need for d, _ in digests[s.local].blobs)}.values())
-    progress.start("storing", sum(digests[s.local].size for s in uploads))
-
-    def put(s: FileSource) -> int:
-        return store.blobs.put_file(s.local, digests[s.local], progress.advance)
-
-    if store.blobs.backend.is_local:
-        parallel_map_batched(put, uploads, lambda s: stats[s.local][1], store.blobs.workers)
-    else:
-        parallel_map(put, uploads, store.blobs.workers)
-    progress.finish()
-    for src in artifact.sources:
-        if isinstance(src, BytesSource):
-            store.blobs.put_bytes(src.data)
+    store_blobs(store, artifact, files, digests, stats, progress)
     return manifest
 
 

@@ -229,7 +229,7 @@ def build_tree(store: Store, artifact: Artifact, plan: TreePlan, stats: dict[str
     store.stat_cache.remember_folders((plan.folders[p].signature, made[p]) for p in inside if plan.folders[p].signature)
     if store.exists and V.by_content(store.catalog, root):  # a live version holds it: all of it is stored
         return TreeManifest(root, store.algorithm, store.node)
-    _store_blobs(store, artifact, files, digests, stats, progress)
+    store_blobs(store, artifact, files, digests, stats, progress)
     for digest in store.blobs.missing(list(nodes)):  # children were added before their parents
         store.blobs.put_bytes(nodes[digest], kind="tree")
     return TreeManifest(root, store.algorithm, store.node)
@@ -276,8 +276,9 @@ def _hash_files(store: Store, files: list[FileSource], stats: dict[str, StatKey]
     return {**cached, **dict(zip(todo, hashed))}
 
 
-def _store_blobs(store: Store, artifact: Artifact, files: list[FileSource], digests: dict[str, FileDigest],
-                 stats: dict[str, StatKey], progress: Progress) -> None:
+def store_blobs(store: Store, artifact: Artifact, files: list[FileSource], digests: dict[str, FileDigest],
+                stats: dict[str, StatKey], progress: Progress) -> None:
+    """Store the blobs of ``files`` (hashed into ``digests``) the store lacks, and the draft's bytes."""
     store.init()  # plait.json before the first blob: a crash never leaves blobs in a folder that is no store
     need = set(store.blobs.missing(d for s in files for d, _ in digests[s.local].blobs))
     uploads = list({s.local: s for s in files if any(d in need for d, _ in digests[s.local].blobs)}.values())
