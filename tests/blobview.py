@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+from plait.storage.packs import KIND_TREE
+
 
 class Blobs:
     """What a test sees of a store's blobs, loose (format 1) or packed (format 2) alike."""
 
     @staticmethod
-    def stored(store) -> dict[str, int]:
-        """Return ``{digest: size}`` of every blob stored: loose, or in a pack an index file lists."""
+    def stored(store, *, nodes: bool = False) -> dict[str, int]:
+        """Return ``{digest: size}`` of every blob of file contents stored: loose, or in a pack an
+        index file lists.
+
+        :param nodes: count a tree's nodes too (format 2 keeps them in packs of their own).
+        """
         out = {k.rsplit("/", 1)[-1]: n for k, n in store.backend.find("blobs").items()}
         if store.format == 2:
             store.blobs.index.refresh()
             packs = {k.rsplit("/", 1)[-1] for k in store.backend.find("packs")}
             for pack_id, entries in store.blobs.index.packs().items():
                 if pack_id in packs:
-                    out.update((e.digest, e.raw_len) for e in entries)
+                    out.update((e.digest, e.raw_len) for e in entries if nodes or e.kind != KIND_TREE)
         return out
 
     @staticmethod
-    def keys(store) -> dict[str, int]:
+    def keys(store, *, nodes: bool = False) -> dict[str, int]:
         """Return :meth:`stored` as ``{"blobs/<ab>/<digest>": size}``: the names format 1 gives them."""
-        return {f"blobs/{d[:2]}/{d}": n for d, n in Blobs.stored(store).items()}
+        return {f"blobs/{d[:2]}/{d}": n for d, n in Blobs.stored(store, nodes=nodes).items()}
 
     @staticmethod
     def where(store, digest: str) -> tuple[str, int, int]:

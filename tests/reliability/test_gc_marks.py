@@ -10,6 +10,7 @@ import threading
 import time
 import zlib
 
+import pytest
 from blobview import Blobs
 from click.testing import CliRunner
 
@@ -19,6 +20,17 @@ from plait.storage.digest import hash_bytes
 from plait.store.marks import read_marks
 
 GRACE = 0.4
+
+
+@pytest.fixture(params=["file-1", "memory-1", "file-2", "memory-2"])
+def store(request: pytest.FixtureRequest, tmp_path):
+    """A store of each format: format 1 touches the marked loose blobs a writer reuses, format 2
+    writes them again into a pack of its own (a tree's own marks: tests/store/test_trees.py)."""
+    import uuid
+
+    kind, form = request.param.split("-")
+    url = str(tmp_path / "store") if kind == "file" else f"memory://plait-test-{uuid.uuid4().hex[:8]}"
+    return plait.Store(url, format=int(form))
 
 
 def _age() -> None:

@@ -53,15 +53,16 @@ def pause_at(phase: str, packed: bool) -> None:
     (into open packs, in a packed store); ``chunks``: once the first batch of a chunked file is
     stored (the first chunk appended, in a packed store); ``pack``: once the first pack is stored,
     before any index file (packed stores); ``index``: once the index file listing the packs is
-    stored (packed stores); ``manifest``: once the manifest is stored; ``record``: once the
-    version record exists, before its event; ``event``: once the event is written too.
+    stored (packed stores); ``manifest``: once the manifest (format 1) or the first node of the
+    tree (format 2: appended to the open tree pack) is stored; ``record``: once the version
+    record exists, before its event; ``event``: once the event is written too.
     """
     import threading
 
     from plait.storage.blobs import BlobStore
     from plait.storage.packed import PackedBlobStore
     from plait.storage.packs import PackWriter
-    from plait.store import publish
+    from plait.store import publish, treebuild
     from plait.store.base import BaseStore
 
     calls = {"n": 0}
@@ -84,7 +85,7 @@ def pause_at(phase: str, packed: bool) -> None:
 
     if phase == "hashing":
         hash_file = publish.digest_file
-        publish.digest_file = lambda *a, **k: (stop(), hash_file(*a, **k))[1]
+        publish.digest_file = treebuild.digest_file = lambda *a, **k: (stop(), hash_file(*a, **k))[1]
     elif phase.startswith("storing-"):
         wanted = int(phase.split("-")[1])
 
@@ -102,8 +103,12 @@ def pause_at(phase: str, packed: bool) -> None:
         after(PackWriter, "seal")
     elif phase == "index":
         after(PackedBlobStore, "commit", lambda self: True)
-    elif phase in ("manifest", "record"):
-        after(BaseStore, {"manifest": "put_manifest", "record": "create_version"}[phase])
+    elif phase == "manifest":
+        after(BaseStore, "put_manifest")
+        after(BlobStore, "put_bytes", lambda self, data, kind="data": kind == "tree")
+        after(PackedBlobStore, "put_bytes", lambda self, data, kind="data": kind == "tree")
+    elif phase == "record":
+        after(BaseStore, "create_version")
     elif phase == "event":
         after(BaseStore, "write_event", lambda self, kind, *a, **k: kind == "version.logged")
     else:

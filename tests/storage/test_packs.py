@@ -189,7 +189,7 @@ def test_a_format_1_store_stays_format_1(file_store, make_files):
 def test_a_newer_store_format_is_refused_in_one_line(file_store):
     file_store.init()
     Path(file_store.url, "plait.json").write_text(f'{{"format": 3, "algorithm": "xxh3-128", "id": "{file_store.id}"}}')
-    with pytest.raises(plait.errors.StoreError, match="format 3 store; this plait reads formats 1, 2: upgrade plait"):
+    with pytest.raises(plait.errors.StoreError, match="format 3 store; this plait reads formats 1 and 2: upgrade plait"):
         _ = plait.Store(file_store.url).catalog
 
 

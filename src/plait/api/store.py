@@ -33,7 +33,7 @@ from plait.ops.packgc import rebuild_index as rebuild_index_from_packs
 from plait.ops.retention import RetentionReport, expire, policies, set_policy
 from plait.ops.verify import VerifyReport, verify_store
 from plait.storage.digest import XXH3_128
-from plait.store.base import BaseStore
+from plait.store.base import STORE_FORMAT, BaseStore
 from plait.store.shared import shared
 from plait.tracking.lineage import LineageGraph, lineage
 from plait.tracking.nodes import ArtifactVersion, RunRecord
@@ -56,25 +56,28 @@ class Store(BaseStore):
         settings' ``[references] allow`` (``["/data/raw", "https://datasets.example.org/"]``).
     :param reference_options: fsspec options for reading references, by URL prefix (``""``:
         every reference), over your settings' ``[storage."prefix"]`` tables.
+    :param format: the format of a new store (default 2: versions as trees of nodes; 1: flat
+        manifests, for teammates on an older plait); an existing store keeps its own.
     :raises UnsupportedStoreError: for an unknown protocol (with the ``pip install`` hint).
     """
 
     def __init__(self, url: str | os.PathLike[str] | None = None, *, storage_options: Mapping[str, Any] | None = None,
                  hash: str = XXH3_128, allow_references: Iterable[str] = (),
-                 reference_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 reference_options: Mapping[str, Mapping[str, Any]] | None = None, format: int = STORE_FORMAT) -> None:
         super().__init__(url, storage_options=storage_options, hash=hash, allow_references=allow_references,
-                         reference_options=reference_options)
+                         reference_options=reference_options, format=format)
         plugins.install()
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle as what opens this store again: its URL (a local path made absolute), storage
-        options, hash and reference settings; another process reopens it with :func:`reopen` (a
-        task runner's worker, a process pool). The storage options travel with it, credentials included."""
+        options, hash, format and reference settings; another process reopens it with :func:`reopen`
+        (a task runner's worker, a process pool). The storage options travel with it, credentials
+        included."""
         url = self.url
         if self.backend.is_local and "://" not in url:  # a worker may run in another folder
             url = os.path.abspath(os.path.expanduser(url))
         allow, reference_options = self._reader_overrides
-        return reopen, (url, self.storage_options, self.requested_hash, allow, reference_options)
+        return reopen, (url, self.storage_options, self.requested_hash, allow, reference_options, self.requested_format)
 
     # -- versions -------------------------------------------------------------------------------
 
@@ -216,7 +219,8 @@ def _info_key(key: str) -> str:
 
 
 def reopen(url: str, storage_options: Mapping[str, Any] | None = None, hash: str = XXH3_128,
-           allow_references: Iterable[str] = (), reference_options: Mapping[str, Mapping[str, Any]] | None = None) -> Store:
+           allow_references: Iterable[str] = (), reference_options: Mapping[str, Mapping[str, Any]] | None = None,
+           format: int = STORE_FORMAT) -> Store:
     """Return this process's :class:`Store` for ``url`` opened with these arguments: what an
     unpickled store becomes, opened once per process (a store's first open reads its config and
     index: about 100 ms on a local folder, a second or two on S3).
@@ -226,12 +230,14 @@ def reopen(url: str, storage_options: Mapping[str, Any] | None = None, hash: str
     :param hash: the hash algorithm, should the store not exist yet.
     :param allow_references: as :class:`Store`'s.
     :param reference_options: as :class:`Store`'s.
+    :param format: the store format, should the store not exist yet.
     """
     options = dict(storage_options or {})
     overrides = (tuple(allow_references), dict(reference_options or {}))
 
     def make() -> Store:
-        return Store(url, storage_options=options, hash=hash, allow_references=overrides[0], reference_options=overrides[1])
+        return Store(url, storage_options=options, hash=hash, allow_references=overrides[0], reference_options=overrides[1],
+                     format=format)
 
     state = shared(url)
     store = state.slot(STORE_SLOT, make)

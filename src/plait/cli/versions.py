@@ -33,12 +33,14 @@ def _parse_meta(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.argument("url", required=False)
 @click.option("--hash", "algorithm", type=click.Choice(["xxh3-128", "blake3"]), default="xxh3-128", show_default=True,
               help="Hash algorithm (blake3 resists writers forging collisions; xxh3 is faster).")
+@click.option("--format", "store_format", type=click.IntRange(1, 2), default=2, show_default=True,
+              help="Store format: 2 keeps versions as trees; 1 as flat manifests, for teammates on an older plait.")
 @click.pass_obj
-def init(ctx: Context, url: str | None, algorithm: str) -> None:
+def init(ctx: Context, url: str | None, algorithm: str, store_format: int) -> None:
     """Create a store at URL (default: the current store)."""
-    store = ctx.open_store(url or ctx.store_url, hash=algorithm).init()
-    ctx.emit({"url": store.url, "id": store.id, "algorithm": store.algorithm},
-             f"plait store at {store.url} ({store.algorithm}, id {store.id})")
+    store = ctx.open_store(url or ctx.store_url, hash=algorithm, format=store_format).init()
+    ctx.emit({"url": store.url, "id": store.id, "algorithm": store.algorithm, "format": store.format},
+             f"plait store at {store.url} ({store.algorithm}, format {store.format}, id {store.id})")
 
 
 @main.command("log")
@@ -133,7 +135,7 @@ def show(ctx: Context, spec: str, files: bool) -> None:
     """Show one version: metadata, aliases, producer, files."""
     v = ctx.store.get(spec)
     data = v.to_dict()
-    data["files"] = [e.model_dump(mode="json", exclude_none=True) for e in v.files()] if files else None
+    data["files"] = [e.to_dict() for e in v.files()] if files and ctx.as_json else None
     producer, producers = v.produced_by, v.producers
     data["produced_by"] = producer.id if producer else None
     data["producers"] = [{"id": r.id, "name": r.name, "kind": r.kind, "status": r.status} for r in producers]

@@ -37,6 +37,8 @@ from typing import Any
 from plait.base.ids import new_ulid
 from plait.errors import CorruptRecordError, StoreError
 from plait.formats import records as R
+from plait.formats.tree import NODE_KINDS
+from plait.formats.treeview import TreeManifest, item_blobs
 from plait.index import versions as V
 from plait.ops.packgc import (
     COMPACT_ABOVE,
@@ -129,7 +131,10 @@ def gc(store: Store, *, dry_run: bool = True, grace_seconds: float | None = None
     live_blobs: set[str] = set()
     for digest in live_manifests:
         manifest = store.manifest(digest)  # a damaged manifest stops gc before it deletes anything
-        live_blobs.update(manifest.blobs())
+        if isinstance(manifest, TreeManifest):
+            _live_tree(manifest, live_blobs)
+        else:
+            live_blobs.update(manifest.blobs())
     now = time.time()
     marks = read_marks(store) if grace > 0 else []
     report = GcReport(dry_run=dry_run)
@@ -161,6 +166,24 @@ def gc(store: Store, *, dry_run: bool = True, grace_seconds: float | None = None
             _write_mark(store, report)
             report.marks_removed = _remove_spent_marks(store, marks, time.time(), grace)
     return report
+
+
+def _live_tree(tree: TreeManifest, live: set[str]) -> None:
+    """Add a tree's nodes and blobs to ``live``; a subtree already there (another version's)
+    is not walked again."""
+    if tree.digest in live:
+        return
+    live.add(tree.digest)
+
+    def descend(_path: str, digest: str) -> bool:
+        if digest in live:
+            return False
+        live.add(digest)
+        return True
+
+    for _, node, i, _top in tree.walk(descend=descend):
+        if node.kinds[i] not in NODE_KINDS:
+            live.update(d for d, _ in item_blobs(node, i))
 
 
 def _sort(store: Store, report: GcReport, marks: list[Mark], found: dict[str, Any], live: set[str],

@@ -68,7 +68,8 @@ class BlobStore:
     def put_bytes(self, data: bytes, kind: str = "data") -> str:
         """Store ``data`` as a blob (if new) and return its digest.
 
-        :param kind: ``"data"`` or ``"tree"`` (a tree node); format-2 stores pack them apart.
+        :param kind: what the bytes are: ``data`` (file contents) or ``tree`` (a tree node), so
+            that a packed store can keep nodes apart from data.
         """
         digest = hash_bytes(data, self.algorithm)
         if not self.has(digest):

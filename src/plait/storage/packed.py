@@ -68,6 +68,7 @@ class PackedBlobStore(BlobStore):
         self._uncommitted: dict[str, Location] = {}
         self._gone: set[str] = set()
         self._dropped: set[str] = set()
+        self._checked: dict[str, int | None] | None = None
         self._loose: set[str] | None = None
         self._writers = {kind: PackWriter(backend, algorithm, kind, target, self._on_sealed) for kind in KINDS.values()}
 
@@ -369,9 +370,24 @@ class PackedBlobStore(BlobStore):
 
     def checked_sizes(self, digests: Iterable[str]) -> dict[str, int | None]:
         """Return ``{digest: size}`` of blobs that read back verified (``None`` for the others),
-        reading each pack they sit in once, whole: see :meth:`check_packs`."""
-        sizes, _ = self.check_packs(digests)
-        return sizes
+        reading each pack they sit in once, whole: see :meth:`check_packs` (or answered from
+        what a whole check found: :meth:`remembering`)."""
+        todo = list(dict.fromkeys(digests))
+        known = self._checked or {}
+        out = {d: known[d] for d in todo if d in known}
+        rest = [d for d in todo if d not in known]
+        if rest:
+            out.update(self.check_packs(rest)[0])
+        return out
+
+    @contextmanager
+    def remembering(self, found: dict[str, int | None]) -> Iterator[None]:
+        """Answer :meth:`checked_sizes` from ``found`` (a whole check just made) meanwhile."""
+        self._checked = found
+        try:
+            yield
+        finally:
+            self._checked = None
 
     def check_packs(self, digests: Iterable[str] | None = None) -> tuple[dict[str, int | None], list[tuple[str, str]]]:
         """Read packs whole and check them: their name, their header, every blob in them.

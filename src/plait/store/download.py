@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import TYPE_CHECKING, Any
 
 from plait.base.parallel import parallel_map, parallel_map_batched
 from plait.errors import IntegrityError, InvalidInputError, InvalidPathError
@@ -55,29 +56,61 @@ def safe_joins(dest: str, paths: Iterable[str]) -> list[str]:
     return out
 
 
-def download(store: Store, entries: list[Entry], folder: str, label: str) -> str:
+#: Files written per batch: paths are checked, blobs prefetched and files written batch by
+#: batch, so a download holds a bounded number of entries whatever the version's size.
+DOWNLOAD_BATCH = 4096
+
+
+def download(store: Store, entries: Iterable[Entry], folder: str, label: str) -> str:
     """Write ``entries`` below ``folder`` and return the folder.
 
-    See :meth:`plait.ArtifactVersion.download`.
+    See :meth:`plait.ArtifactVersion.download`. ``entries`` is read twice (a list, or a version's
+    streaming :meth:`~plait.ArtifactVersion.files`): once to check every reference and path
+    before anything is read or written, then batch by batch to write.
 
     :param label: what the files belong to (``name:vN``), for messages.
     """
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise InvalidInputError(f"{folder} is a file; give a folder to write the files of {label} into")
-    targets = list(zip(entries, safe_joins(folder, [e.path for e in entries])))  # every path is checked before anything is written
-    refs = [e for e in entries if e.ref is not None]
+    refs: list[Entry] = []
+    total = 0
+    for batch in _batches(entries):
+        safe_joins(folder, [e.path for e in batch])  # every path is checked before anything is written
+        refs += [e for e in batch if e.ref is not None]
+        total += sum(e.size for e in batch)
     reader = ReferenceReader(store) if refs else None
     plans = dict(zip([e.path for e in refs], reader.plans(refs, label))) if reader else {}  # refused before anything is read
     created = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
+    done: list[str] = []
+    store.progress.start("downloading", total)
+    try:
+        for batch in _batches(entries):
+            _write_batch(store, batch, folder, label, reader, plans, done)
+    except BaseException:
+        _undo(folder, done, created)  # a failed download leaves nothing behind
+        raise
+    finally:
+        store.progress.finish()
+    return folder
+
+
+def _batches(entries: Iterable[Entry]) -> Iterator[list[Entry]]:
+    it = iter(entries)
+    while batch := list(islice(it, DOWNLOAD_BATCH)):
+        yield batch
+
+
+def _write_batch(store: Store, batch: list[Entry], folder: str, label: str, reader: ReferenceReader | None,
+                 plans: dict[str, Any], done: list[str]) -> None:
+    targets = list(zip(batch, safe_joins(folder, [e.path for e in batch])))
     todo = [(e, t) for e, t in targets if not _already_there(store, e, t)]
     try:
         store.blobs.prefetch(d for e, _ in todo for d, _ in e.blobs)
     except IntegrityError as exc:  # name the file, not only the blob
-        _undo(folder, [], created)
         owner = next((e.path for e, _ in todo if any(d == exc.digest for d, _ in e.blobs)), "")
         raise IntegrityError(f"{label}/{owner}: {exc}", digest=exc.digest, path=owner) from None
-    store.progress.start("downloading", sum(e.size for e, _ in todo))
+    done += [t for _, t in todo]
     written: list[tuple[str, Entry]] = []
 
     def write(item: tuple[Entry, str]) -> None:
@@ -89,19 +122,12 @@ def download(store: Store, entries: list[Entry], folder: str, label: str) -> str
             written.append((target, entry))
         store.progress.advance(entry.size)
 
-    try:
-        if store.backend.is_local:
-            parallel_map_batched(write, todo, lambda item: item[0].size, 2)
-        else:
-            parallel_map(write, todo, max(2, store.blobs.workers))
-    except BaseException:
-        _undo(folder, [t for _, t in todo], created)  # a failed download leaves nothing behind
-        raise
-    finally:
-        store.progress.finish()
+    if store.backend.is_local:
+        parallel_map_batched(write, todo, lambda item: item[0].size, 2)
+    else:
+        parallel_map(write, todo, max(2, store.blobs.workers))
     # every byte was verified as it was written: remember the copies, so checking them later reads nothing
     store.stat_cache.remember((t, stat_key(os.stat(t)), FileDigest(e.digest, e.size, e.chunks)) for t, e in written)
-    return folder
 
 
 def _undo(folder: str, targets: list[str], created: bool) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from plait.base.ids import ulid_time
 from plait.formats.manifest import Manifest
+from plait.formats.treeview import TreeManifest
 from plait.store.shared import shared
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def read_marks(store: Store) -> list[Mark]:
     return marks
 
 
-def protect(store: Store, manifest: Manifest) -> list[str]:
+def protect(store: Store, manifest: Manifest | TreeManifest) -> list[str]:
     """Touch every blob and the manifest a log reuses that a gc has marked; return lost blobs.
 
     Called after a log stored its blobs and manifest and before it creates its version record.
@@ -86,7 +87,8 @@ def protect(store: Store, manifest: Manifest) -> list[str]:
     took is written again here.
 
     :param store: the store being logged to.
-    :param manifest: the manifest about to be referenced by a new version record.
+    :param manifest: the manifest about to be referenced by a new version record (a tree's
+        nodes are blobs: each is checked like the files' blobs).
     :returns: digests of marked blobs that a sweep already deleted; the caller stores them again.
     """
     marks = read_marks(store)
@@ -94,7 +96,7 @@ def protect(store: Store, manifest: Manifest) -> list[str]:
         return []
     marked_blobs = frozenset().union(*(m.blobs for m in marks))
     lost = store.blobs.protect(sorted(set(manifest.blobs()) & marked_blobs))
-    if any(manifest.digest in m.manifests for m in marks):
+    if isinstance(manifest, Manifest) and any(manifest.digest in m.manifests for m in marks):
         key = f"manifests/{manifest.digest[:2]}/{manifest.digest}"
         try:
             store.backend.touch(key)

@@ -53,9 +53,10 @@ class Counter:
 def work(monkeypatch: pytest.MonkeyPatch) -> dict[str, Counter]:
     """Count files hashed by plait and datasets written by the integration."""
     from plait.integrations.huggingface import serialize
-    from plait.store import publish
+    from plait.store import publish, treebuild
 
     counters = {"hashed": Counter(publish.digest_file), "written": Counter(serialize.write)}
-    monkeypatch.setattr(publish, "digest_file", counters["hashed"])
+    monkeypatch.setattr(publish, "digest_file", counters["hashed"])  # format 1
+    monkeypatch.setattr(treebuild, "digest_file", counters["hashed"])  # format 2
     monkeypatch.setattr(serialize, "write", counters["written"])
     return counters
