@@ -141,8 +141,9 @@ def test_many_small_files_become_a_few_objects(any_store, make_files):
     folder = _folder(make_files)
     any_store.log(str(folder), name="small")
     keys = any_store.backend.find("")
-    assert len([k for k in keys if k.startswith("packs/")]) == 1 and len([k for k in keys if k.startswith("index/")]) == 1
-    assert not [k for k in keys if k.startswith("blobs/")]
+    # one pack of file contents, one of tree nodes, one index file listing both
+    assert len([k for k in keys if k.startswith("packs/")]) == 2 and len([k for k in keys if k.startswith("index/")]) == 1
+    assert not [k for k in keys if k.startswith(("blobs/", "manifests/"))]
     out = plait.Store(any_store.url, storage_options=any_store.storage_options).get("small").download(str(folder.parent / "out"))
     for path in folder.rglob("*"):
         if path.is_file():
@@ -157,7 +158,8 @@ def test_a_relog_with_one_changed_file_stores_only_that_file(file_store, make_fi
     (folder / "d0" / "f0000.bin").write_bytes(b"changed!")
     file_store.log(str(folder), name="small")
     new = {k: n for k, n in file_store.backend.find("packs").items() if k not in before}
-    assert len(new) == 1 and sum(new.values()) < 200  # one tiny pack: the changed file and a header
+    # two small packs: the changed file, and the nodes on its path (its folder's, the root)
+    assert len(new) == 2 and min(new.values()) < 200 and sum(new.values()) < 4096
 
 
 def test_large_files_are_chunked_into_packs_and_deduplicated(file_store, make_files):
@@ -203,8 +205,10 @@ def _reopen(store) -> plait.Store:
 
 
 def _one_pack(store) -> str:
-    (key,) = [k for k in store.backend.find("packs")]
-    return key
+    """Return the key of the store's one pack of file contents (its tree nodes have their own)."""
+    store.blobs.index.refresh()
+    (pack_id,) = [p for p, entries in store.blobs.index.packs().items() if entries[0].kind == KIND_DATA]
+    return pack_key(pack_id)
 
 
 def test_a_damaged_blob_in_a_pack_is_named_with_every_version_and_a_download_refuses_it(file_store, make_files, tmp_path):
@@ -249,8 +253,10 @@ def test_an_index_file_pointing_outside_its_pack_is_refused(file_store, make_fil
     file_store.log(str(folder), name="one")
     digest = file_store.get("one").entry("a.txt").digest
     (index_key,) = file_store.backend.find("index")
-    pack_id = _one_pack(file_store).rsplit("/", 1)[-1]
-    lying = encode_index([SealedPack(pack_id, 0, (PackEntry(digest, KIND_DATA, 0, 1 << 30, 500, 500),))], file_store.algorithm)
+    file_store.blobs.index.refresh()
+    packs = file_store.blobs.index.packs()  # the tree's pack listed as it is, a.txt far outside its own
+    lying = encode_index([SealedPack(p, 0, tuple(PackEntry(digest, KIND_DATA, 0, 1 << 30, 500, 500) if e.digest == digest else e
+                                                 for e in entries)) for p, entries in packs.items()], file_store.algorithm)
     file_store.backend.delete(index_key)
     file_store.backend.write("index/01M8X8892BKV4HND5W99X5V4DV-00000000", lying)
     fresh = _reopen(file_store)
@@ -269,7 +275,8 @@ def test_a_damaged_index_file_is_reported_and_rebuilt_from_the_packs(file_store,
     fresh = _reopen(file_store)
     report = fresh.verify()
     assert ("index", index_key) in {(p[0], p[1]) for p in report.problems}
-    assert {p[1] for p in report.problems if p[2]} == {"a.txt", "b.txt"}  # their blobs cannot be found
+    root = file_store.get("one").digest
+    assert {(p[0], p[1], p[2]) for p in report.problems if p[2]} == {("one:v0", "", root)}  # not even its tree is found
     result = CliRunner().invoke(main, ["--store", file_store.url, "verify", "--rebuild-index"])
     assert result.exit_code == 0, result.output
     assert index_key not in plait.Store(file_store.url).backend.find("index")  # superseded, then removed
