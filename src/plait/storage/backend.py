@@ -34,6 +34,17 @@ def temporary_name(path: str) -> str:
     return os.path.join(head, f".{tail}.{random_suffix()}.tmp")
 
 
+def write_local_file(path: str, data: bytes) -> None:
+    """Write a local file atomically: to a temporary name beside it, then renamed into place."""
+    tmp = temporary_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        unlink_quietly(tmp)
+
+
 def unlink_quietly(path: str) -> None:
     """Remove a file if it is there."""
     try:

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from plait.base.parallel import parallel_map
 from plait.errors import CorruptRecordError, FileChangedError, IntegrityError, SourceError, StoreError
-from plait.storage.backend import Backend, temporary_name, unlink_quietly
+from plait.storage.backend import Backend, write_local_file
 from plait.storage.blobs import BlobStore, blob_key
 from plait.storage.digest import FileDigest, hash_bytes, iter_chunks
 from plait.storage.packindex import Location, PackIndex, write_index
@@ -306,13 +306,7 @@ class PackedBlobStore(BlobStore):
     def _keep(self, digest: str, data: bytes) -> None:
         cached = os.path.join(self.cache_dir, "blobs", digest[:2], digest)
         os.makedirs(os.path.dirname(cached), exist_ok=True)
-        tmp = temporary_name(cached)
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, cached)
-        finally:
-            unlink_quietly(tmp)
+        write_local_file(cached, data)
 
     def read_many(self, digests: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         """Yield ``(digest, verified bytes)`` for blobs, fetching each pack's ranges together.

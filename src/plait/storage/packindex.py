@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from plait.base.ids import new_ulid
 from plait.errors import CorruptRecordError
-from plait.storage.backend import Backend, temporary_name, unlink_quietly
+from plait.storage.backend import Backend, write_local_file
 from plait.storage.digest import hash_bytes
 from plait.storage.packs import PackEntry, SealedPack, digest_size
 
@@ -222,14 +222,7 @@ class PackIndex:
             for key, data in self.backend.read_many([f"{INDEX_PREFIX}/{n}" for n in fetch]).items():
                 name = key.rsplit("/", 1)[-1]
                 out[name] = data
-                path = os.path.join(folder, name)
-                tmp = temporary_name(path)
-                try:
-                    with open(tmp, "wb") as f:
-                        f.write(data)
-                    os.replace(tmp, path)
-                finally:
-                    unlink_quietly(tmp)
+                write_local_file(os.path.join(folder, name), data)
         return out
 
     def add_data(self, name: str, data: bytes) -> None:
