@@ -79,17 +79,27 @@ def _orphan(store, data: bytes, name: str) -> tuple[str, str]:
     return v.entry(name).digest, v.digest
 
 
+def _as_blobs(store, blobs: list[str], manifest: str) -> tuple[list[str], list[str]]:
+    """Return what gc lists for ``blobs`` and a version's manifest: ``(blobs, manifests)`` (in a
+    format-2 store the manifest is the tree's root node, a blob)."""
+    if store.format == 1:
+        return sorted(blobs), [manifest]
+    return sorted([*blobs, manifest]), []
+
+
 def test_a_gc_during_a_log_that_reuses_an_old_blob_only_marks_it(store, monkeypatch):
-    shared, _ = _orphan(store, b"shared bytes", "old")
+    shared, old_manifest = _orphan(store, b"shared bytes", "old")
     _age()
     writer = PausedWriter(monkeypatch, store.url, "create_version", b"shared bytes", "new")  # found the blob: no upload
     report = store.gc(dry_run=False, grace_seconds=GRACE)
-    assert report.blobs == [] and report.marked_blobs == [shared] and report.deletable_after
+    assert report.blobs == [] and sorted(report.marked_blobs) == _as_blobs(store, [shared], old_manifest)[0]
+    assert report.deletable_after
     assert store.blobs.has(shared)
     version = writer.finish()
     _age()
     later = plait.Store(store.url).gc(dry_run=False, grace_seconds=GRACE)
-    assert later.blobs == [] and store.blobs.read(shared) == b"shared bytes"
+    assert later.blobs == ([] if store.format == 1 else [old_manifest])  # the old tree's root is dead
+    assert store.blobs.read(shared) == b"shared bytes"
     assert version.read_bytes("new") == b"shared bytes" and plait.Store(store.url).verify().ok
 
 
@@ -99,12 +109,13 @@ def test_a_sweep_between_a_reusing_writer_and_its_version_keeps_the_blob(store, 
     store.blobs.commit()
     _age()
     first = store.gc(dry_run=False, grace_seconds=GRACE)
-    assert sorted(first.marked_blobs) == sorted([shared, dead]) and first.marked_manifests == [old_manifest]
+    assert (sorted(first.marked_blobs), first.marked_manifests) == _as_blobs(store, [shared, dead], old_manifest)
     _age()  # the mark is ripe: the next gc may delete what it lists
     writer = PausedWriter(monkeypatch, store.url, "create_version", b"shared bytes", "new")
     sweep = store.gc(dry_run=False, grace_seconds=GRACE)
-    assert sweep.blobs == [dead] and sweep.bytes == len(b"truly dead") and sweep.manifests == [old_manifest]
-    assert sweep.kept_young == 1 and store.blobs.has(shared) and dead not in Blobs.stored(store)
+    assert (sorted(sweep.blobs), sweep.manifests) == _as_blobs(store, [dead], old_manifest)
+    assert sweep.bytes == len(b"truly dead") + (0 if store.format == 1 else store.manifest(old_manifest).root.raw_size)
+    assert sweep.kept_young >= 1 and store.blobs.has(shared) and dead not in Blobs.stored(store)
     version = writer.finish()
     assert version.read_bytes("new") == b"shared bytes"
     _age()
@@ -115,6 +126,8 @@ def test_a_sweep_between_a_reusing_writer_and_its_version_keeps_the_blob(store, 
 
 
 def test_a_writer_whose_reused_blob_was_swept_stores_it_again(store, monkeypatch):
+    if store.format == 2:
+        pytest.skip("pauses in put_manifest, which a tree's log does not call: see test_trees' sweep tests")
     shared, _ = _orphan(store, b"shared bytes", "old")
     _age()
     store.gc(dry_run=False, grace_seconds=GRACE)
