@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
+from blobview import Blobs
 from click.testing import CliRunner
 
 import plait
@@ -340,3 +341,15 @@ def test_migrate_packs_a_format_1_store_in_place_keeps_every_version_and_runs_ag
     assert all(v0.read_bytes(p) == (folder / p).read_bytes() for p in ok[:50])
     assert plait.Store(file_store.url).migrate().blobs == 0
     assert "nothing to migrate" in runner.invoke(main, ["--store", plait.Store(str(tmp_path / "new")).init().url, "migrate"]).output
+
+
+def test_an_empty_file_beside_others_in_a_pack_keeps_every_blob_through_a_compacted_index(file_store, make_files):
+    from plait.ops.packgc import compact_index
+
+    folder = make_files({"a.bin": b"a" * 100, "empty": b"", "z.txt": b"after the empty one"})
+    v = file_store.log(str(folder), name="e")
+    file_store.log(str(folder / "a.bin"), name="other")  # a second index file
+    assert set(Blobs.stored(file_store)) == {e.digest for e in v.files()}  # the empty blob shares an offset
+    assert compact_index(file_store) is not None
+    fresh = _reopen(file_store)
+    assert fresh.get("e:v0").read_bytes("z.txt") == b"after the empty one" and fresh.verify().ok

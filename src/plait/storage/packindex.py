@@ -281,11 +281,12 @@ class PackIndex:
 
     def packs(self) -> dict[str, list[PackEntry]]:
         """Return ``{pack id: entries}`` for every pack the active index files list."""
-        out: dict[str, dict[int, PackEntry]] = {}
+        out: dict[str, dict[tuple[int, str], PackEntry]] = {}
         for index in self.active:
             for pack_id, entry in index:
-                out.setdefault(pack_id, {})[entry.offset] = entry
-        return {p: sorted(e.values(), key=lambda x: x.offset) for p, e in out.items()}
+                # by offset and digest: an empty blob shares its offset with the blob after it
+                out.setdefault(pack_id, {})[(entry.offset, entry.digest)] = entry
+        return {p: sorted(e.values(), key=lambda x: (x.offset, x.stored_len > 0)) for p, e in out.items()}
 
 
 def write_index(backend: Backend, packs: list[SealedPack], algorithm: str, supersedes: Iterable[str] = ()) -> tuple[str, bytes]:
