@@ -19,16 +19,15 @@ Prints a table and writes ``benchmarks/results/find.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
 import shutil
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from report import print_and_save, timed
 
 import plait
 from plait.base.ids import utcnow
@@ -59,15 +58,6 @@ def build(url: str, versions: int) -> None:
             if tags:
                 store.write_event(R.TAGS_CHANGED, {"name": name, "number": i, "added": tags, "removed": []})
         store.write_event(R.ALIAS_SET, {"name": name, "alias": "production", "number": per_name // 2, "old": None})
-
-
-def timed(fn, repeat: int) -> dict[str, float]:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return {"median_ms": statistics.median(samples), "min_ms": min(samples), "max_ms": max(samples)}
 
 
 QUERIES = {
@@ -124,13 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     worst = max(r["median_ms"] for r in results["queries"].values())
     results["worst_median_ms"] = worst
     rows.append(("worst median vs the goal", f"{worst:.1f} ms {'<=' if worst <= GOAL_MS else '>'} {GOAL_MS:.0f} ms"))
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure'.ljust(width)}  value (median)")
-    for name, value in rows:
-        print(f"{name.ljust(width)}  {value}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}", file=sys.stderr)
+    print_and_save(rows, results, RESULTS)
     return results
 
 

@@ -15,24 +15,23 @@ Prints a table and writes ``benchmarks/results/lineage.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from report import print_and_save, timed
+
 import plait
-from plait.formats import records as R
-from plait.storage.digest import hash_bytes
 from plait.base.ids import new_ulid, utcnow
+from plait.formats import records as R
 from plait.index import events as E
 from plait.index import graph as G
 from plait.index import runs as RQ
 from plait.index import versions as V
+from plait.storage.digest import hash_bytes
 
 STAGES = 20
 RESULTS = Path(__file__).parent / "results" / "lineage.json"
@@ -69,15 +68,6 @@ def build(url: str, chains: int) -> dict[str, int]:
             runs += 1
             versions += 2
     return {"runs": runs, "versions": versions, "chains": chains, "datasets": len(datasets)}
-
-
-def timed(fn, repeat: int) -> dict[str, float]:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return {"median_ms": statistics.median(samples), "min_ms": min(samples), "max_ms": max(samples)}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -135,13 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
         (f"downstream of a dataset ({results['downstream_dataset_size']['versions']} versions)",
          f"{results['downstream_dataset']['median_ms']:.1f} ms"),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure'.ljust(width)}  value (median)")
-    for name, value in rows:
-        print(f"{name.ljust(width)}  {value}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}", file=sys.stderr)
+    print_and_save(rows, results, RESULTS)
     return results
 
 

@@ -178,7 +178,7 @@ def dask_small(n: int, repeat: int, root: Path) -> dict | None:
     import bench_prefect as me  # by its module name, so that the workers import it (not __main__)
 
     with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         plain, tracked = submitted_flows(n, fresh(root, "dask"), lambda: DaskTaskRunner(address=cluster.scheduler_address))
         client.run(me.install_worker_clock)
         plain(), tracked()  # warm up: workers import Prefect and plait, open the store

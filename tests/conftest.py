@@ -5,9 +5,12 @@ moto's threaded server on a free loopback port, started once per session)."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -381,6 +384,86 @@ def craft():
     return make
 
 
+# -- serving and a real browser ---------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).parent / "ui" / "screenshots"
+
+
+def free_port() -> int:
+    """Return a free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(app, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free port in a thread; yield its loopback URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(500):
+        if server.started:
+            break
+        started.wait(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def serve_app():
+    """:func:`serve`, for test modules (which cannot import this conftest)."""
+    return serve
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """The folder screenshots for review go to (ignored by git)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, or skip: the browser tests need it."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no {CHROMIUM}: apt-get install -y chromium to run the browser tests")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright to run the browser tests")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    """A headless Debian Chromium driven by Playwright (``plait.test`` resolves to loopback)."""
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(exist_ok=True)  # not in git: a fresh checkout has no such folder
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP plait.test 127.0.0.1"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records dialogs and page errors (an injected script would show up there)."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    pg = context.new_page()
+    pg.dialogs, pg.errors = [], []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    context.close()
 def _option_pairs(options: dict, prefix: str = "") -> list[str]:
     pairs = []
     for key, value in options.items():
@@ -399,10 +482,26 @@ def store_cli():
 
     from plait.cli import main
 
-    def invoke(store, *args: str, code: int = 0):
+    def invoke(store, *args: str, code: int = 0, input: str | None = None):
         argv = ["--store", store.url, *_option_pairs(store.storage_options), *args]
-        result = CliRunner().invoke(main, argv, catch_exceptions=False)
+        result = CliRunner().invoke(main, argv, catch_exceptions=False, input=input)
         assert result.exit_code == code, (argv, result.output, result.stderr)
         return result
 
+    return invoke
+
+
+@pytest.fixture(params=["file", "s3"])
+def fresh_cli(request: pytest.FixtureRequest, store_cli):
+    """Run ``plait`` in-process against a fresh file or loopback S3 store (ids: file, s3).
+
+    ``fresh_cli(*args, json_out=False, code=0, input=None)`` returns the click result;
+    ``fresh_cli.store`` is the same store opened from Python.
+    """
+    store = request.getfixturevalue(f"{request.param}_store")
+
+    def invoke(*args: str, json_out: bool = False, code: int = 0, input: str | None = None):
+        return store_cli(store, *(["--json"] if json_out else []), *args, code=code, input=input)
+
+    invoke.store = store  # type: ignore[attr-defined]
     return invoke

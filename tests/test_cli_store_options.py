@@ -114,3 +114,13 @@ def test_on_s3_every_plait_process_ends_its_run_finished(s3_url, s3_options, tmp
     runs = store.runs()
     assert sorted(r.status for r in runs) == ["finished"] * 3 and all(r.ended_at for r in runs)
     assert sorted(v.spec for r in runs for v in r.outputs) == ["model:v0", "model:v1", "result:v0"]
+
+
+def test_a_command_with_an_option_of_its_own_named_like_a_global_one_keeps_it():
+    """`plait demo --store URL` is demo's own option: it takes no late --store beside it (click
+    warned "The parameter --store is used more than once" on every `plait demo`)."""
+    demo = main.commands["demo"]
+    assert [p.opts for p in demo.params].count(["--store"]) == 1
+    assert ["--store-option"] in [p.opts for p in demo.params] and ["--json"] in [p.opts for p in demo.params]
+    result = CliRunner().invoke(main, ["--store", "memory://x", "demo", "--help"])
+    assert result.exit_code == 0 and "used more than once" not in result.output

@@ -27,11 +27,13 @@ if TYPE_CHECKING:
         active_run,
         diff,
         find,
+        finish,
         get,
         lineage,
         load,
         log,
         run,
+        upsert,
         use,
     )
     from plait.api.store import (
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     )
     from plait.base.describe import type_name
     from plait.errors import (
+        AccessError,
         CarryWarning,
         ConflictError,
         ConversionError,
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
         PlaitError,
         PlaitWarning,
         PluginWarning,
+        ProtectedAliasError,
         ReadOnlyError,
         ReferenceChangedError,
         ReferenceRefusedError,
@@ -88,6 +92,7 @@ if TYPE_CHECKING:
 #: Where each export lives. Exports are imported on first use (PEP 562), so ``import plait``
 #: loads none of pydantic, fsspec or the core. Keep in step with the imports above and ``__all__``.
 _EXPORTS = {
+    "AccessError": "plait.errors",
     "Artifact": "plait.formats.artifact",
     "ArtifactVersion": "plait.tracking.nodes",
     "CarryWarning": "plait.errors",
@@ -110,6 +115,7 @@ _EXPORTS = {
     "PlaitError": "plait.errors",
     "PlaitWarning": "plait.errors",
     "PluginWarning": "plait.errors",
+    "ProtectedAliasError": "plait.errors",
     "ReadOnlyError": "plait.errors",
     "Reference": "plait.formats.reference",
     "ReferenceChangedError": "plait.errors",
@@ -128,6 +134,7 @@ _EXPORTS = {
     "current_store": "plait.api.store",
     "diff": "plait.api.functions",
     "find": "plait.api.functions",
+    "finish": "plait.api.functions",
     "get": "plait.api.functions",
     "hookimpl": "plait.hookspecs",
     "lineage": "plait.api.functions",
@@ -137,6 +144,7 @@ _EXPORTS = {
     "safe_name": "plait.formats.names",
     "sync": "plait.ops.sync",
     "type_name": "plait.base.describe",
+    "upsert": "plait.api.functions",
     "use": "plait.api.functions",
 }
 
@@ -159,6 +167,7 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessError",
     "Artifact",
     "ArtifactVersion",
     "CarryWarning",
@@ -181,6 +190,7 @@ __all__ = [
     "PlaitError",
     "PlaitWarning",
     "PluginWarning",
+    "ProtectedAliasError",
     "ReadOnlyError",
     "Reference",
     "ReferenceChangedError",
@@ -199,6 +209,7 @@ __all__ = [
     "current_store",
     "diff",
     "find",
+    "finish",
     "get",
     "hookimpl",
     "lineage",
@@ -208,5 +219,6 @@ __all__ = [
     "safe_name",
     "sync",
     "type_name",
+    "upsert",
     "use",
 ]

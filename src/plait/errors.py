@@ -20,6 +20,9 @@
      │    ├── ConflictError                  a record already exists (lost a race)
      │    ├── StoreUnreachableError (ConnectionError) the store's endpoint or credentials do not work
      │    └── ReadOnlyError (PermissionError) a write where writing is off (dashboard without --allow-edit)
+     ├── AccessError (PermissionError)       a change the one asking has no right to make
+     │    ├── AuthenticationError            no valid login (wrong password, expired or forged session, unknown token)
+     │    └── ProtectedAliasError            a protected alias moved without the right to (admins; force_protected)
      ├── ConversionError (TypeError)         no plugin can turn an object into an artifact
      └── MissingExtraError (ImportError)     an integration whose framework is not installed
 
@@ -33,6 +36,8 @@ Each message says what went wrong and what to do next.
 from __future__ import annotations
 
 __all__ = [
+    "AccessError",
+    "AuthenticationError",
     "CarryWarning",
     "ConflictError",
     "ConversionError",
@@ -48,6 +53,7 @@ __all__ = [
     "PlaitError",
     "PlaitWarning",
     "PluginWarning",
+    "ProtectedAliasError",
     "ReadOnlyError",
     "ReferenceChangedError",
     "ReferenceRefusedError",
@@ -246,6 +252,36 @@ class ReadOnlyError(StoreError, PermissionError):
     """Raised for a write through an interface where writing is turned off (``plait ui`` without ``--allow-edit``)."""
 
     exit_code = 2
+
+
+class AccessError(PlaitError, PermissionError):
+    """A change (or a page) the one asking has no right to: a viewer's edit, a user's admin action.
+
+    The dashboard answers it with 403.
+    """
+
+    exit_code = 2
+
+
+class AuthenticationError(AccessError):
+    """No valid login: a wrong password, an expired or forged session, a token of a removed user.
+
+    The dashboard answers it with 401.
+    """
+
+
+class ProtectedAliasError(AccessError):
+    """A protected alias (the store setting ``aliases.protected``) moved without the right to.
+
+    From Python or the CLI, pass ``force_protected=True`` / ``--protected``; in the dashboard,
+    only an admin may. Either way the move is recorded as a protected one.
+
+    :ivar alias: the alias.
+    """
+
+    def __init__(self, message: str, *, alias: str = "") -> None:
+        super().__init__(message)
+        self.alias = alias
 
 
 class ConversionError(PlaitError, TypeError):

@@ -15,8 +15,10 @@ pytest.importorskip("pytorch_lightning")
 pytest.importorskip("datasets")
 
 
-@pytest.mark.slow
-def test_the_demo_builds_a_branching_lineage_and_prints_it(tmp_path):
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """`plait demo` run once into a fresh store: its URL, what it printed, its environment and folder."""
+    tmp_path = tmp_path_factory.mktemp("demo")
     store_url = str(tmp_path / "store")
     env = {**os.environ, "PLAIT_CACHE_DIR": str(tmp_path / "cache"), "PREFECT_HOME": str(tmp_path / "prefect")}
     done = subprocess.run(
@@ -24,7 +26,37 @@ def test_the_demo_builds_a_branching_lineage_and_prints_it(tmp_path):
         capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    out = done.stdout
+    return store_url, done.stdout, env, tmp_path
+
+
+@pytest.mark.slow
+def test_the_dashboard_draws_the_fine_tuned_models_lineage_left_to_right(demo_run, serve_app, page, screenshots):
+    pytest.importorskip("fastapi")
+    from plait.ui import create_app
+
+    store = plait.Store(demo_run[0])
+    fine_tuned = next(v for v in store.lineage("metrics-surgery:latest").versions.values() if v.name == "classifier"
+                      and v.produced_by and v.produced_by.name != "train")
+    graph = store.lineage(fine_tuned.spec, direction="upstream")
+    with serve_app(create_app(store)) as url:
+        page.goto(f"{url}/lineage?spec={fine_tuned.spec}&direction=upstream")
+        page.locator("#graph svg g.node").first.wait_for()
+        x = dict(page.locator("#graph g.node").evaluate_all("ns => ns.map(n => [n.dataset.id, +n.dataset.x])"))
+        width = dict(page.locator("#graph g.node").evaluate_all("ns => ns.map(n => [n.dataset.id, +n.querySelector('rect').getAttribute('width')])"))
+        edges = page.locator("#graph path.edge").evaluate_all("es => es.map(e => [e.dataset.source, e.dataset.target])")
+        page.screenshot(path=str(screenshots / "demo-lineage.png"))
+        assert page.errors == []
+    # both raw review versions and the first model feed it; every edge goes right, none crosses back
+    assert {"reviews:v0", "reviews:v1"} <= set(x) and fine_tuned.spec in x
+    assert edges and all(x[s] + width[s] <= x[t] for s, t in edges), [(s, t) for s, t in edges if x[s] + width[s] > x[t]]
+    assert x[fine_tuned.spec] == max(x[v] for v in graph.versions if v in x)  # the model it was asked about is on the right
+    flows = page.locator("#graph g.group")
+    assert flows.count() >= 1  # the Prefect flows are boxes around their tasks
+
+
+@pytest.mark.slow
+def test_the_demo_builds_a_branching_lineage_and_prints_it(demo_run):
+    store_url, out, env, tmp_path = demo_run
     store = plait.Store(store_url)
 
     # the raw reviews: two versions of one artifact that share their unchanged shards

@@ -76,6 +76,24 @@ def test_changes_made_through_the_cli_are_announced(any_store: Store, listener: 
                                               "plait_version_deleted"]
 
 
+def test_the_everyday_commands_announce_their_changes_too(any_store: Store, listener: Listener, store_cli,
+                                                          make_files) -> None:
+    folder = make_files({"a.txt": "alpha"})
+    store_cli(any_store, "log", str(folder), "--name", "images", "--tag", "eu")
+    store_cli(any_store, "log", str(folder), "--name", "images", "--meta", "n=3")  # the same content, a new note
+    (folder / "a.txt").write_text("beta")
+    store_cli(any_store, "log", str(folder), "--name", "images", "--alias", "candidate")
+    store_cli(any_store, "delete", "images", "--all", "--force", "--yes")
+    assert listener.calls == [
+        ("plait_tags_changed", "images:v0", ["eu"], [], ("eu",)),
+        ("plait_version_updated", "images:v0", {"metadata": {}}, {"metadata": {"n": 3}}, "ada"),
+        ("plait_alias_moved", "images", "candidate", "images:v1", None, "alias.set"),
+        ("plait_version_deleted", "images:v0", True, True),
+        ("plait_alias_moved", "images", "candidate", None, "images:v1", "alias.removed"),  # --force drops it
+        ("plait_version_deleted", "images:v1", True, True),
+    ]
+
+
 def test_events_that_arrive_from_another_store_are_not_announced_again(store: Store, listener: Listener,
                                                                        tmp_path) -> None:
     store.log(b"0", name="model", aliases=["production"], tags=["eu"])

@@ -25,6 +25,7 @@ def test_diff_lists_added_removed_and_modified_paths(store: Store) -> None:
         "old": "ds:v0", "new": "ds:v1", "unchanged": 1,
         "added": [{"path": "sub/new.txt", "size": 2}], "removed": [{"path": "gone.txt", "size": 3}],
         "modified": [{"path": "edit.txt", "old_size": 4, "new_size": 11}],
+        "metadata": {}, "description": None, "rows": {},
     }
 
 

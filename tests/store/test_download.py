@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from blobview import Blobs
 
-from plait import Artifact, CorruptRecordError, IntegrityError, InvalidPathError, Store
+from plait import Artifact, CorruptRecordError, IntegrityError, InvalidInputError, InvalidPathError, Store
 from plait.api.store import Store as _Store
 from plait.storage.digest import hash_bytes
 from plait.store import download as download_mod
@@ -89,8 +89,11 @@ def test_files_already_in_place_are_not_written_again(store: Store, make_files, 
     monkeypatch.setattr(store.blobs, "write_entry", lambda *a: (written.append(a[2]), real(*a))[1])
     v.download(dest)
     assert written == []
-    (dest / "b").write_bytes(b"X" * 100)  # a local edit of the same size is noticed and repaired
-    v.download(dest)
+    (dest / "b").write_bytes(b"X" * 100)  # a local edit of the same size is noticed: refused, then repaired on request
+    with pytest.raises(InvalidInputError, match=r"out already holds 1 file that differs from ds:v0: b; pass --force"):
+        v.download(dest)
+    assert written == [] and (dest / "b").read_bytes() == b"X" * 100
+    v.download(dest, force=True)
     assert written == [str(dest / "b")] and (dest / "b").read_bytes() == b"B" * 100
 
 
@@ -157,7 +160,10 @@ def test_a_symlink_where_a_file_goes_is_replaced_never_followed(file_store: Stor
     dest = tmp_path / "dest"
     dest.mkdir()
     os.symlink(outside, dest / "a.txt")
-    v.download(dest)
+    with pytest.raises(InvalidInputError, match="already holds 1 file that differs from data:v0: a.txt"):
+        v.download(dest)
+    assert (dest / "a.txt").is_symlink()
+    v.download(dest, force=True)
     assert not (dest / "a.txt").is_symlink() and (dest / "a.txt").read_text() == "stored"
     assert outside.read_text() == "stored"
 

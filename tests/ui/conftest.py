@@ -107,6 +107,7 @@ def client(shared_demo):
     from plait.ui import create_app
 
     with TestClient(create_app(shared_demo[0])) as c:
+        c.headers["X-CSRF-Token"] = c.get("/api/session").json()["csrf"]
         yield c
 
 
@@ -118,4 +119,63 @@ def edit_client(demo):
     from plait.ui import create_app
 
     with TestClient(create_app(demo[0], allow_edit=True)) as c:
+        c.headers["X-CSRF-Token"] = c.get("/api/session").json()["csrf"]
         yield c
+
+
+# -- a team's store: a flow with tasks, a failed attempt, checkpoints, tables and images ----------
+
+def build_team(store: plait.Store, root: Path) -> dict[str, object]:
+    """Add to the demo store what a team's pipeline leaves: a Prefect-like flow of three tasks
+    (the training task failed once and then logged twelve checkpoints), a Parquet table, a
+    Hugging Face dataset when ``datasets`` is installed, and a folder of images."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = root / "team"
+    (data / "images" / "cats").mkdir(parents=True)
+    for i in range(6):
+        (data / "images" / "cats" / f"cat-{i}.png").write_bytes(png_bytes(3 + i % 2, 3))
+    wide = pa.table({f"feature_{c:02d}": [float(r * c) for r in range(300)] for c in range(65)})
+    pq.write_table(wide, data / "features.parquet", row_group_size=50)
+    marks: dict[str, object] = {}
+    with plait.run("nightly", store=store, kind="prefect.flow", config={"date": "2024-06-01"}) as flow:
+        with plait.run("clean", store=store, kind="prefect.task") as clean:
+            clean.use("raw:prod")
+            cleaned = clean.log(str(data), name="team-data", type="dataset")
+        try:
+            with plait.run("train", store=store, kind="prefect.task") as failed:
+                failed.use(cleaned)
+                raise RuntimeError("CUDA out of memory")
+        except RuntimeError:
+            pass
+        with plait.run("train", store=store, kind="prefect.task", config={"lr": 0.01}) as train:
+            train.use(cleaned)
+            checkpoints = [train.log(f"ckpt {i}".encode(), name="classifier", type="model",
+                                     metadata={"epoch": i, "val_loss": round(1 / (i + 1), 4)}) for i in range(12)]
+            best = checkpoints[-1].set_alias("best")
+            train.finish(summary={"metrics": {"val_loss": 0.0833, "val_acc": 0.91}})
+        with plait.run("evaluate", store=store, kind="prefect.task") as evaluate:
+            evaluate.use(best)
+            evaluate.use(cleaned)
+            metrics = evaluate.log(b'{"accuracy": 0.91}', name="team-metrics", type="result")
+    marks.update(flow=flow.id, clean=clean.id, failed=failed.id, train=train.id, evaluate=evaluate.id, data=cleaned,
+                 best=best, metrics=metrics, checkpoints=checkpoints)
+    try:
+        import datasets
+    except ImportError:
+        return marks
+    ds = datasets.Dataset.from_dict({"text": [f"review {i}" for i in range(2500)], "label": [i % 2 for i in range(2500)]})
+    ds.save_to_disk(str(root / "hf"), max_shard_size="20KB")
+    marks["hf"] = store.log(str(root / "hf"), name="reviews-hf", type="dataset")
+    return marks
+
+
+@pytest.fixture
+def team_demo(demo, tmp_path, monkeypatch):
+    """The demo store with a team's pipeline added (see :func:`build_team`)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    store, marks = demo
+    return store, {**marks, **build_team(store, tmp_path / "team-src")}

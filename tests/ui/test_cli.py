@@ -47,7 +47,7 @@ def test_missing_extra_says_what_to_install(file_store):
 def test_ui_serves_the_store_and_warns_off_loopback(file_store):
     file_store.log(b"hello", name="greeting", type="result")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "plait", "ui", "--store", file_store.url, "--host", "0.0.0.0", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "plait", "ui", "--store", file_store.url, "--host", "0.0.0.0", "--login", "none", "--port", str(port),
                              "--allow-edit", "--allowed-host", "dash.example"], stderr=subprocess.PIPE, text=True)
     try:
         body = None
@@ -61,9 +61,12 @@ def test_ui_serves_the_store_and_warns_off_loopback(file_store):
                 time.sleep(0.1)
         assert body is not None and [a["name"] for a in body["items"]] == ["greeting"]
 
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/session", timeout=10) as r:
+            csrf = json.load(r)["csrf"]
+
         def status(host: str, method: str = "GET") -> int:
             request = urllib.request.Request(f"http://127.0.0.1:{port}/api/versions/greeting/0/description", method=method,
-                                             headers={"Host": host, "Content-Type": "application/json"},
+                                             headers={"Host": host, "Content-Type": "application/json", "X-CSRF-Token": csrf},
                                              data=b'{"description": "rebound"}' if method == "PUT" else None)
             try:
                 with urllib.request.urlopen(request, timeout=10) as r:

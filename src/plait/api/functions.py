@@ -19,8 +19,11 @@ from plait.base.describe import type_name
 from plait.base.paths import default_store_url
 from plait.base.usersettings import trusts_store
 from plait.errors import ConversionError
+from plait.formats.artifact import Artifact
 from plait.ops.diff import Diff
 from plait.ops.diff import diff as diff_versions
+from plait.store.distributed import DEFAULT_WAIT
+from plait.tracking.distributed import Part
 from plait.tracking.lineage import LineageGraph
 from plait.tracking.nodes import ArtifactVersion, RunRecord
 from plait.tracking.run import Run, implicit_run, run_for
@@ -37,6 +40,43 @@ def log(obj: Any, name: str | None = None, type: str | None = None, *, aliases: 
     """
     return run_for(current_store(store)).log(obj, name=name, type=type, aliases=aliases, description=description,
                                              metadata=metadata, tags=tags, ttl=ttl)
+
+
+def upsert(artifact: Artifact, *, store: Store | str | None = None, wait: float = DEFAULT_WAIT) -> Part:
+    """Send a draft with a ``distributed_id`` as one part of a version several workers make.
+
+    Call it from each worker (its own process or machine, in its own run); then call
+    :func:`finish` once. The part's files are stored now and its record is created exclusively,
+    so workers never overwrite each other, on S3 as on a folder. Sending the same part again (a
+    worker that crashed and was retried) is harmless, and a worker may send several parts: a
+    later part's file at a path replaces an earlier one's.
+
+    :param artifact: ``plait.Artifact(name, ..., distributed_id="eval-42")`` with the worker's files.
+    :param wait: if a finish began meanwhile, how long to wait for it to say whether it took the part.
+    :returns: the part as stored (``.key``, ``.record``).
+    :raises InvalidInputError: for a draft without a ``distributed_id``.
+    :raises ConflictError: if that distributed version is finished already (the part is not kept).
+    """
+    return current_store(store).upsert(artifact, wait=wait)
+
+
+def finish(name: str, *, distributed_id: str, aliases: Iterable[str] = (), description: str | None = None,
+           metadata: Mapping[str, Any] | None = None, tags: Iterable[str] = (), ttl: str | float | None = None,
+           store: Store | str | None = None, wait: float = DEFAULT_WAIT) -> ArtifactVersion:
+    """Make the one version of ``name`` from every part sent with ``distributed_id``; return it.
+
+    Exactly one version results, logged by the active (or implicit) run, with every run that sent
+    a part recorded as a producer. A part sent afterwards is refused. Finishing again returns the
+    same version; content equal to a live version of the name is that version, as with :func:`log`.
+
+    :param description: overrides the parts' description.
+    :param metadata: merged over the parts' metadata (which merge in the order they were sent).
+    :param tags: tags to put on the version; ``ttl``: when ``plait gc --delete`` may delete it, as for :func:`log`.
+    :param wait: how long to wait for a finish another process began before completing it here.
+    :raises InvalidInputError: if no part was sent (nothing is written).
+    """
+    return current_store(store).finish(name, distributed_id=distributed_id, aliases=aliases, description=description,
+                                       metadata=metadata, tags=tags, ttl=ttl, wait=wait)
 
 
 def use(obj: Any, *, name: str | None = None, type: str | None = None, store: Store | str | None = None,

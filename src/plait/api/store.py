@@ -21,6 +21,7 @@ from plait import plugins
 from plait.api.search import Found, find
 from plait.base.paths import default_store_url
 from plait.errors import InvalidInputError
+from plait.formats.artifact import Artifact
 from plait.formats.names import check_name
 from plait.formats.retention import RetentionPolicy
 from plait.index import runs as RQ
@@ -31,10 +32,16 @@ from plait.ops.gc import GcReport, gc
 from plait.ops.migrate import MigrateReport, migrate
 from plait.ops.packgc import rebuild_index as rebuild_index_from_packs
 from plait.ops.retention import RetentionReport, expire, policies, set_policy
+from plait.ops.stats import StatsReport
+from plait.ops.stats import stats as stats_of
 from plait.ops.verify import VerifyReport, verify_store
 from plait.storage.digest import XXH3_128
 from plait.store.base import STORE_FORMAT, BaseStore
+from plait.store.distributed import DEFAULT_WAIT
 from plait.store.shared import shared
+from plait.tracking.distributed import Part
+from plait.tracking.distributed import finish as finish_parts
+from plait.tracking.distributed import upsert as upsert_part
 from plait.tracking.lineage import LineageGraph, lineage
 from plait.tracking.nodes import ArtifactVersion, RunRecord
 from plait.tracking.run import active_run, run_for
@@ -130,6 +137,17 @@ class Store(BaseStore):
         """
         return run_for(self).log(obj, name=name, type=type, aliases=aliases, **kwargs)
 
+    def upsert(self, artifact: Artifact, *, wait: float = DEFAULT_WAIT) -> Part:
+        """Send a part of a distributed version to this store (see :func:`plait.upsert`)."""
+        return upsert_part(run_for(self), artifact, wait=wait)
+
+    def finish(self, name: str, *, distributed_id: str, aliases: Iterable[str] = (), description: str | None = None,
+               metadata: Mapping[str, Any] | None = None, tags: Iterable[str] = (), ttl: str | float | None = None,
+               wait: float = DEFAULT_WAIT) -> ArtifactVersion:
+        """Make the one version of a distributed version in this store (see :func:`plait.finish`)."""
+        return finish_parts(run_for(self), name, distributed_id, aliases=aliases, description=description,
+                            metadata=metadata, tags=tags, ttl=ttl, wait=wait)
+
     def use(self, obj: Any, **kwargs: Any) -> ArtifactVersion:
         """Record that the current run (or the process's implicit run) uses a version; return it."""
         return run_for(self).use(obj, **kwargs)
@@ -200,6 +218,12 @@ class Store(BaseStore):
     def migrate(self) -> MigrateReport:
         """Convert a format-1 store to format 2 in place (resumable). See :mod:`plait.ops.migrate`."""
         return migrate(self)
+
+    def stats(self, name: str | None = None) -> StatsReport:
+        """Count the bytes logged and stored, per name (or for ``name``) and for the store (see :mod:`plait.ops.stats`)."""
+        if name is not None:
+            self.versions(name)  # an unknown name says so, listing what exists
+        return stats_of(self, name)
 
     def verify(self, spec: str | None = None, *, rebuild_index: bool = False) -> VerifyReport:
         """Check every blob of one version (or all) against its digest. See :mod:`plait.ops.verify`.

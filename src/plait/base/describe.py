@@ -1,4 +1,4 @@
-"""How plait names Python things in messages."""
+"""How plait names Python things and sizes in messages."""
 
 from __future__ import annotations
 
@@ -13,3 +13,12 @@ def type_name(obj: Any) -> str:
     """
     cls = obj if isinstance(obj, type) else type(obj)
     return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
+
+
+def human_size(n: float) -> str:
+    """Return ``n`` bytes as ``1.2 MiB`` (whole bytes below 1 KiB)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

@@ -68,10 +68,25 @@ def user_cache_dir() -> Path:
     return Path(xdg or Path.home() / ".cache") / "plait"
 
 
+def user_config_dir() -> Path:
+    """Return plait's per-user configuration folder, ``$XDG_CONFIG_HOME/plait`` or ``~/.config/plait`` (not created here)."""
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return Path(xdg or Path.home() / ".config") / "plait"
+
+
 def user_config_path() -> Path:
     """Return where this user's settings file is (it need not exist)."""
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    return Path(xdg or Path.home() / ".config") / "plait" / "config.toml"
+    return user_config_dir() / "config.toml"
+
+
+def dashboard_users_path() -> Path:
+    """Return the dashboard's users file: ``$PLAIT_USERS``, else ``users.json`` in :func:`user_config_dir`.
+
+    It lives on the server's side, never in a store: anyone who can write a store could
+    otherwise make themselves an admin.
+    """
+    env = os.environ.get("PLAIT_USERS")
+    return Path(env).expanduser() if env else user_config_dir() / "users.json"

@@ -7,14 +7,17 @@ mistake never prints a traceback. Each command module registers its commands on 
 from __future__ import annotations
 
 from plait.cli import (  # noqa: F401  (importing registers their commands)
+    cache,
     config,
     demo,
+    distributed,
     find,
     retention,
     runs,
     sync,
     tags,
     ui,  # noqa: F401  (registers `plait ui`)
+    users,
     versions,
 )
 from plait.cli.app import main

@@ -11,7 +11,10 @@ from typing import Any
 
 import click
 
+from plait.base.describe import human_size
 from plait.errors import PlaitError, PlaitWarning
+
+__all__ = ["Context", "PlaitGroup", "human_size", "main", "parse_store_options", "pass_ctx", "table"]
 
 _STORE_OPTION_HELP = ("A storage option for fsspec, repeatable; VALUE is JSON when it parses, dotted keys nest "
                       "(client_kwargs.endpoint_url=http://…). Added to $PLAIT_STORE_OPTIONS (a JSON object).")
@@ -33,7 +36,9 @@ def _late_options() -> list[click.Option]:
     ]
 
 
-_LATE_NAMES = ("late_store", "late_store_options", "late_reference_options", "late_allow", "late_json")
+#: The late global options' parameter names, and their values when not given.
+_LATE_NAMES = {"late_store": None, "late_store_options": (), "late_reference_options": (), "late_allow": (),
+               "late_json": False}
 
 
 def _takes_late_options(callback: Any) -> Any:
@@ -41,7 +46,8 @@ def _takes_late_options(callback: Any) -> Any:
 
     @functools.wraps(callback)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        late = {name: kwargs.pop(name) for name in _LATE_NAMES}
+        # an option the command has itself (`demo --store`) is its own, not a late global one
+        late = {name: kwargs.pop(name, default) for name, default in _LATE_NAMES.items()}
         obj = click.get_current_context().find_object(Context)
         if obj is not None:
             obj.apply(store_url=late["late_store"], store_options=late["late_store_options"],
@@ -66,7 +72,8 @@ class PlaitGroup(click.Group):
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         """Register ``cmd``, adding the global options to it (a group passes them on to its commands)."""
         if not isinstance(cmd, click.Group) and cmd.callback is not None:
-            cmd.params.extend(_late_options())
+            own = {opt for param in cmd.params for opt in param.opts}
+            cmd.params.extend(o for o in _late_options() if not own.intersection(o.opts))  # `demo --store` is demo's
             cmd.callback = _takes_late_options(cmd.callback)
         super().add_command(cmd, name)
 
@@ -262,15 +269,6 @@ def parse_store_options(pairs: tuple[str, ...] | list[str], env: str | None = No
             node = node[part]
         node[last] = value
     return options
-
-
-def human_size(n: float) -> str:
-    """Return ``n`` bytes as ``1.2 MiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

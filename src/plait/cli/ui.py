@@ -1,26 +1,14 @@
-"""The ``plait ui`` command: serve the local dashboard over one store with uvicorn."""
+"""The ``plait ui`` command: serve the dashboard over one store with uvicorn, for one person or a team."""
 
 from __future__ import annotations
 
-import ipaddress
-
 import click
 
+from plait.base.hosts import allowed_hosts, is_loopback
 from plait.cli.app import Context, main, pass_ctx
 from plait.errors import MissingExtraError
 
-
-def is_loopback(host: str) -> bool:
-    """Tell whether ``host`` is a loopback address or ``localhost``.
-
-    :param host: a host name or IP address.
-    """
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+__all__ = ["allowed_hosts", "bind_warning", "is_loopback", "ui"]
 
 
 def bind_warning(host: str, allow_edit: bool) -> str | None:
@@ -33,61 +21,62 @@ def bind_warning(host: str, allow_edit: bool) -> str | None:
         return None
     who = "anyone who can reach this machine can read" + (" and edit the notes of" if allow_edit else "")
     return (f"plait: warning: binding to {host}: {who} every artifact in this store; "
-            "there is no login. Use the default --host 127.0.0.1 unless you mean it.")
-
-
-def allowed_hosts(host: str, extra: tuple[str, ...] | list[str] = ()) -> tuple[str, ...]:
-    """Return the ``Host`` names the dashboard answers to: loopback names, the address it binds
-    to when that is one address (not ``0.0.0.0``), and ``extra``.
-
-    Every request naming another host is refused, whatever address the server listens on, so a
-    page on another site that points its own name at this machine (DNS rebinding) gets nothing.
-
-    :param host: the address the server binds to.
-    :param extra: the names given with ``--allowed-host``.
-    """
-    from plait.ui.app import LOOPBACK_HOSTS
-
-    names = [*LOOPBACK_HOSTS]
-    if not is_loopback(host) and host.strip("[]") not in ("0.0.0.0", "::", ""):
-        names.append(host.strip("[]"))
-    names += [name.strip().lower() for name in extra if name.strip()]
-    return tuple(dict.fromkeys(n.lower() for n in names))
+            "there is no login (--login none). Use logins (`plait users add`) or the default --host 127.0.0.1 unless you mean it.")
 
 
 def _require_ui() -> None:
     try:
+        import argon2  # noqa: F401
         import fastapi  # noqa: F401
+        import itsdangerous  # noqa: F401
         import markdown_it  # noqa: F401
         import nh3  # noqa: F401
+        import pyarrow  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
         raise MissingExtraError(f"the dashboard needs {exc.name}: pip install 'plait[ui]'", extra="ui") from None
 
 
 @main.command()
-@click.option("--store", "store_url", default=None, metavar="URL", help="Store URL (same as `plait --store URL ui`).")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on (0: any free port).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback prints a warning.")
-@click.option("--allow-edit", is_flag=True, help="Let the page edit notes (each edit is an event with its author).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; off loopback, logins are required.")
+@click.option("--allow-edit", is_flag=True, help="Without logins: let the page edit (each edit is an event with its author).")
+@click.option("--login", type=click.Choice(["none", "users", "header"]), default=None,
+              help="How users log in: none (one person on loopback; the default there), users (the users file; "
+                   "the default off loopback), header (an authenticating proxy names them).")
+@click.option("--users", "users_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="The users file (default: $PLAIT_USERS, else ~/.config/plait/users.json); see `plait users`.")
 @click.option("--allowed-host", "extra_hosts", multiple=True, metavar="NAME",
               help="Another name the page may be opened by (repeatable; e.g. the machine's DNS name). Requests naming "
                    "any other host are refused: loopback names and the --host address are allowed.")
+@click.option("--trusted-header", default=None, metavar="NAME", help="Header an authenticating proxy names the user in (e.g. X-Forwarded-User).")
+@click.option("--trusted-proxy", multiple=True, metavar="ADDRESS", help="Address the trusted header is believed from (repeatable).")
+@click.option("--header-role", default="viewer", show_default=True, type=click.Choice(["viewer", "editor", "admin"]),
+              help="Role of a proxy-named user the users file does not list.")
+@click.option("--session-hours", default=12.0, show_default=True, type=float, help="How long a login lasts.")
+@click.option("--secure-cookies/--no-secure-cookies", default=None, help="Mark session cookies Secure (default: when the request is HTTPS).")
 @pass_ctx
-def ui(ctx: Context, store_url: str | None, port: int, host: str, allow_edit: bool, extra_hosts: tuple[str, ...]) -> None:
-    """Open the local dashboard: artifacts, versions, notes, runs and lineage graphs."""
+def ui(ctx: Context, port: int, host: str, allow_edit: bool, login: str | None, users_file: str | None,
+       extra_hosts: tuple[str, ...], trusted_header: str | None, trusted_proxy: tuple[str, ...], header_role: str, session_hours: float,
+       secure_cookies: bool | None) -> None:
+    """Open the dashboard: artifacts, versions, notes, runs and lineage; with logins, for a team."""
     _require_ui()
-    if store_url is not None:
-        ctx = Context(store_url, ctx.as_json, ctx.storage_options)
     import uvicorn
 
     from plait.ui.app import create_app
+    from plait.ui.config import setup
 
+    chosen = setup(login=login, host=host, extra_hosts=extra_hosts, users=users_file, allow_edit=allow_edit, header=trusted_header,
+                   proxies=trusted_proxy, header_role=header_role, session_hours=session_hours, secure_cookies=secure_cookies)
     store = ctx.store
-    warning = bind_warning(host, allow_edit)
-    if warning:
-        click.echo(warning, err=True)
-    app = create_app(store, allow_edit=allow_edit, trusted_hosts=allowed_hosts(host, extra_hosts))
+    if chosen.auth.mode == "none":
+        warning = bind_warning(host, allow_edit)
+        if warning:
+            click.echo(warning, err=True)
+    app = create_app(store, allow_edit=allow_edit, trusted_hosts=chosen.trusted_hosts, auth=chosen.auth)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"plait ui: serving {store.url} at http://{shown}:{port}/ ({'editing on' if allow_edit else 'read-only'}); Ctrl+C stops", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    mode = {"none": "editing on" if allow_edit else "read-only", "users": f"logins from {chosen.auth.users.path if chosen.auth.users else ''}",
+            "header": f"users named by the {trusted_header} header"}[chosen.auth.mode]
+    click.echo(f"plait ui: serving {store.url} at http://{shown}:{port}/ ({mode}); Ctrl+C stops", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=bool(trusted_proxy),
+                forwarded_allow_ips=",".join(trusted_proxy) or None)

@@ -56,32 +56,53 @@ def init(ctx: Context, url: str | None, algorithm: str, store_format: int) -> No
 @click.option("--checksum", is_flag=True, help="With --reference: read every object once and record the digest of its bytes.")
 @click.option("--max-objects", type=click.IntRange(min=1), default=None,
               help="With --reference: refuse a prefix of more objects than this (default 100,000).")
+@click.option("--onto", default=None, metavar="SPEC",
+              help="Start from the files of version SPEC (by digest, nothing downloaded) and add PATH on top.")
+@click.option("--prefix", default="", metavar="FOLDER", help="With --onto: put PATH under this folder of the version.")
+@click.option("--remove", "remove", multiple=True, metavar="PATH",
+              help="With --onto: leave out this file or folder of SPEC (repeatable).")
 @pass_ctx
 def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, ...], meta: tuple[str, ...],
             description: str | None, tags: tuple[str, ...], ttl: str | None, reference: bool, checksum: bool,
-            max_objects: int | None) -> None:
-    """Log a file or folder (or a reference) as a version of NAME (the existing one if a version holds the same content)."""
+            max_objects: int | None, onto: str | None, prefix: str, remove: tuple[str, ...]) -> None:
+    """Log a file or folder (or a reference) as a version of NAME (the existing one if a version holds the same content).
+
+    With --onto SPEC, the new version holds SPEC's files with PATH added (and --remove'd paths
+    left out): only PATH is read and stored.
+    """
+    import os
+
     from plait.errors import InvalidInputError
     from plait.formats.artifact import Artifact
     from plait.index import versions as V
 
-    art = Artifact(name, type=type_, description=description or "", metadata=_parse_meta(meta))
+    if (prefix or remove) and onto is None:
+        raise InvalidInputError("--prefix and --remove go with --onto SPEC (the version to start from)")
+    if onto is not None:
+        art = ctx.store.get(onto).new_draft()
+        art.name = Artifact(name).name
+        for gone in remove:
+            art.remove(gone)
+    else:
+        art = Artifact(name, type=type_)
     if reference:
-        art.add_reference(path, storage_options=_reference_options(ctx, path), checksum=checksum,
+        art.add_reference(path, prefix or None, storage_options=_reference_options(ctx, path), checksum=checksum,
                           **({"max_objects": max_objects} if max_objects else {}))
     elif checksum or max_objects:
         raise InvalidInputError("--checksum and --max-objects go with --reference")
+    elif os.path.isdir(path):
+        art.add_dir(path, prefix)
     else:
-        import os
-
-        if os.path.isdir(path):
-            art.add_dir(path)
-        else:
-            art.add_file(path)
+        base = os.path.basename(os.path.abspath(path))
+        art.add_file(path, name=f"{prefix.rstrip('/')}/{base}" if prefix else None)
     before = V.live_digests(ctx.store.catalog, name) if ctx.store.exists else set()
-    version = ctx.store.log(art, aliases=aliases, tags=tags, ttl=ttl)
+    # the notes go as arguments, not in the draft: on content logged before, they are an update
+    version = ctx.store.log(art, aliases=aliases, tags=tags, ttl=ttl, description=description,
+                            metadata=_parse_meta(meta) or None)
     created = version.digest not in before  # else a version of NAME held this content already
     state = "new" if created else "existing: the same content was logged before"
+    if not created and (meta or description):
+        state += "; --meta/--description applied as an update (plait history)"
     ctx.emit({**version.to_dict(), "created": created},
              f"{version.spec}  ({state})  {version.file_count} files, {human_size(version.size)}  {' '.join(version.aliases)}"
              + (f"  tags: {' '.join(version.tags)}" if version.tags else ""))
@@ -100,15 +121,21 @@ def _reference_options(ctx: Context, uri: str) -> dict[str, Any] | None:
 
 @main.command("ls")
 @click.option("--type", "-t", "type_", default=None, help="Only artifacts of this type.")
+@click.option("--tag", "tags", multiple=True, help="Only artifacts with a live version carrying this tag (repeatable: all of them).")
 @pass_ctx
-def ls_cmd(ctx: Context, type_: str | None) -> None:
-    """List artifacts with their latest version."""
+def ls_cmd(ctx: Context, type_: str | None, tags: tuple[str, ...]) -> None:
+    """List artifacts with their latest version (`plait versions NAME --tag T` lists the tagged ones)."""
+    from plait.index import tags as T
     from plait.index import versions as V
 
     arts = ctx.store.artifacts(type=type_)
+    if tags:
+        tagged = T.names_tagged(ctx.store.catalog, tags)
+        arts = [a for a in arts if a.name in tagged]
     counts = V.live_counts(ctx.store.catalog) if arts else {}
     rows = [[a.name, a.type, a.version, str(counts.get(a.name, 0)), human_size(a.size), a.created_at[:19]] for a in arts]
-    ctx.emit([a.to_dict() for a in arts], table(rows, ["NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "UPDATED"]) if rows else "no artifacts yet")
+    ctx.emit([a.to_dict() for a in arts], table(rows, ["NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "UPDATED"]) if rows
+             else f"no artifact has a version tagged {', '.join(tags)}" if tags else "no artifacts yet")
 
 
 @main.command("versions")
@@ -170,11 +197,18 @@ def show(ctx: Context, spec: str, files: bool) -> None:
 @main.command()
 @click.argument("spec")
 @click.argument("dest", required=False)
+@click.option("--path", "-p", "paths", multiple=True, metavar="PATH",
+              help="Only this file, or the files below this folder of the version (repeatable).")
+@click.option("--force", is_flag=True, help="Overwrite files in DEST that differ from the version's.")
 @pass_ctx
-def get(ctx: Context, spec: str, dest: str | None) -> None:
-    """Download version SPEC into DEST (default: the cache), verified."""
+def get(ctx: Context, spec: str, dest: str | None, paths: tuple[str, ...], force: bool) -> None:
+    """Download version SPEC into DEST (default: your cache, never the store), verified.
+
+    A different file already at one of the version's paths in DEST is refused, naming each one,
+    unless --force.
+    """
     v = ctx.store.get(spec)
-    folder = v.download(dest)
+    folder = v.download(dest, paths=list(paths) or None, force=force)
     ctx.emit({"spec": v.spec, "path": folder}, folder)
 
 
@@ -182,11 +216,13 @@ def get(ctx: Context, spec: str, dest: str | None) -> None:
 @click.argument("spec")
 @click.argument("alias")
 @click.option("--remove", is_flag=True, help="Remove the alias instead of setting it.")
+@click.option("--protected", "force_protected", is_flag=True,
+              help="Move or remove a protected alias (store setting aliases.protected); recorded as such.")
 @pass_ctx
-def alias(ctx: Context, spec: str, alias: str, remove: bool) -> None:
+def alias(ctx: Context, spec: str, alias: str, remove: bool, force_protected: bool) -> None:
     """Point ALIAS at version SPEC (or remove it)."""
     v = ctx.store.get(spec)
-    v = v.remove_alias(alias) if remove else v.set_alias(alias)
+    v = v.remove_alias(alias, force_protected=force_protected) if remove else v.set_alias(alias, force_protected=force_protected)
     ctx.emit(v.to_dict(), f"{v.spec}  {' '.join(v.aliases)}")
 
 
@@ -194,12 +230,17 @@ def alias(ctx: Context, spec: str, alias: str, remove: bool) -> None:
 @click.argument("spec")
 @pass_ctx
 def history(ctx: Context, spec: str) -> None:
-    """Show every change to a version (or, for a bare name, to every version)."""
-    if ":" in spec:
+    """Show every change to a version (or, for a bare name, to every version), deleted ones included."""
+    from plait.formats.names import parse_spec
+    from plait.tracking.nodes import history_of
+
+    parsed = parse_spec(spec)
+    if parsed.number is not None:  # a deleted version keeps its history
+        entries = history_of(ctx.store, parsed.name, parsed.number)
+    elif ":" in spec:
         entries = ctx.store.get(spec).history()
     else:
-        entries = [h for v in ctx.store.versions(spec) for h in v.history()]
-        entries = sorted({(h.time, str(h)): h for h in entries}.values(), key=lambda h: h.time)
+        entries = history_of(ctx.store, parsed.name)
     ctx.emit([h.__dict__ for h in entries], "\n".join(str(h) for h in entries) or "no history")
 
 
@@ -286,9 +327,66 @@ def migrate(ctx: Context) -> None:
 @main.command()
 @click.argument("spec")
 @click.option("--force", is_flag=True, help="Also remove aliases that point at it.")
+@click.option("--all", "every", is_flag=True, help="SPEC is a bare NAME: delete every version of it (asks first).")
+@click.option("--yes", "-y", is_flag=True, help="With --all: do not ask.")
+@click.option("--protected", "force_protected", is_flag=True, help="With --force, also remove protected aliases.")
 @pass_ctx
-def delete(ctx: Context, spec: str, force: bool) -> None:
-    """Delete version SPEC (recorded in its history); `plait gc` frees its unique blobs."""
-    v = ctx.store.get(spec)
-    v.delete(force=force)
-    ctx.emit({"deleted": v.spec}, f"deleted {v.spec}")
+def delete(ctx: Context, spec: str, force: bool, every: bool, yes: bool, force_protected: bool) -> None:
+    """Delete version SPEC (NAME:vN or NAME:ALIAS; recorded in its history); `plait gc` frees its unique blobs.
+
+    A bare NAME is refused: give the version, or --all to delete every version of NAME.
+    """
+    from plait.errors import InvalidInputError, StoreError
+    from plait.formats.names import parse_spec
+
+    parsed = parse_spec(spec)
+    bare = ":" not in spec
+    if every != bare:
+        raise InvalidInputError(f"--all deletes every version of a NAME, not {spec}: give the name alone (plait delete "
+                                f"{parsed.name} --all)" if every else
+                                f"plait delete {spec} would delete more than you may mean: give the version "
+                                f"({spec}:v<N>, see plait versions {spec}) or --all to delete every version of {spec}")
+    if not every:
+        v = ctx.store.get(spec)
+        v.delete(force=force, force_protected=force_protected)
+        ctx.emit({"deleted": [v.spec]}, f"deleted {v.spec}")
+        return
+    versions = ctx.store.versions(parsed.name)
+    aliased = [f"{v.spec} ({', '.join(a for a in v.aliases if a != 'latest')})" for v in versions
+               if any(a != "latest" for a in v.aliases)]
+    if aliased and not force:  # checked for every version before any is deleted
+        raise StoreError(f"aliases still point at {', '.join(aliased)}; move them first or pass --force")
+    for v in versions:
+        for alias in v.aliases:
+            if alias != "latest":
+                ctx.store.check_alias_change(v.name, alias, force_protected=force_protected, doing="remove")
+    listing = ", ".join(v.version for v in versions)
+    if not yes and not click.confirm(f"delete all {len(versions)} versions of {parsed.name} ({listing})?", err=True):
+        raise InvalidInputError("nothing deleted (confirm, or pass --yes)")
+    for v in versions:
+        v.delete(force=force, force_protected=force_protected)
+    ctx.emit({"deleted": [v.spec for v in versions]}, f"deleted {len(versions)} versions of {parsed.name}: {listing}")
+
+
+@main.command()
+@click.argument("name", required=False)
+@pass_ctx
+def stats(ctx: Context, name: str | None) -> None:
+    """Show the bytes logged and stored, per artifact name and for the store (or for NAME).
+
+    LOGGED adds up every live version as if each were a full copy; STORED counts each file and
+    chunk once; REFERENCED is data left in its own bucket.
+    """
+    r = ctx.store.stats(name)
+    rows = [[n.name, str(n.versions), human_size(n.logged), human_size(n.stored), human_size(n.referenced)] for n in r.names]
+    total = f"all: {human_size(r.logged)} logged, {human_size(r.stored)} stored"
+    if r.stored:
+        total += f" ({r.saved:.1f}x less)"
+    if r.referenced:
+        total += f", {human_size(r.referenced)} referenced"
+    if r.on_storage is not None:
+        total += f"; blobs take {human_size(r.on_storage)}"
+        if r.on_storage > r.stored:
+            total += f" ({human_size(r.on_storage - r.stored)} no live version needs: plait gc)"
+    text = table(rows, ["NAME", "VERSIONS", "LOGGED", "STORED", "REFERENCED"]) + "\n" + total if rows else "no artifacts yet"
+    ctx.emit(r.to_dict(), text)

@@ -16,7 +16,7 @@ from typing import Any
 from plait.base.paths import user_cache_dir
 from plait.base.places import parse_place
 from plait.base.usersettings import load_user_settings
-from plait.errors import InvalidPathError, SourceError
+from plait.errors import InvalidPathError, NotFoundError, SourceError
 from plait.formats.manifest import Entry
 from plait.formats.names import check_entry_path, check_name
 from plait.formats.records import check_json
@@ -53,7 +53,22 @@ class ReferenceSource:
     checksum: bool = False
 
 
-Source = FileSource | BytesSource | ReferenceSource
+@dataclass(frozen=True)
+class StoredSource:
+    """A file a version already holds in a store, reused by its digest: nothing is read or copied.
+
+    :ivar entry: the stored entry (its ``path`` is where it goes in the new version).
+    :ivar origin: the ``name:vN`` it came from, for messages and to know its blobs are kept.
+    :ivar store_id: the id of the store holding its blobs; the draft is logged there only.
+    """
+
+    path: str
+    entry: Entry
+    origin: str
+    store_id: str | None
+
+
+Source = FileSource | BytesSource | ReferenceSource | StoredSource
 
 
 class Artifact:
@@ -63,12 +78,16 @@ class Artifact:
     :param type: ``dataset``, ``model``, ``result`` or any other word.
     :param description: free text (Markdown) shown with the version.
     :param metadata: JSON-serializable facts about the version.
-    :raises InvalidNameError: for a bad name.
+    :param distributed_id: makes the draft one part of a version several workers contribute to:
+        send it with :func:`plait.upsert`, and make the version once with :func:`plait.finish`.
+    :raises InvalidNameError: for a bad name or distributed id.
     :raises InvalidMetadataError: for metadata that is not JSON.
     """
 
-    def __init__(self, name: str, type: str = "dataset", description: str = "", metadata: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, name: str, type: str = "dataset", description: str = "", metadata: Mapping[str, Any] | None = None,
+                 *, distributed_id: str | None = None) -> None:
         self.name = check_name(name)
+        self.distributed_id = None if distributed_id is None else check_name(distributed_id, what="distributed_id")
         self.type = check_name(type, what="artifact type")
         self.description = str(description or "")
         self.metadata: dict[str, Any] = dict(check_json(dict(metadata or {})))
@@ -136,6 +155,39 @@ class Artifact:
         for key, src in list(self._sources.items()):
             if isinstance(src, FileSource) and src.local.startswith(roots):
                 del self._sources[key]
+        return self
+
+    def add_stored(self, entries: list[Entry], origin: str, store_id: str | None) -> Artifact:
+        """Add entries a version already holds in a store, by digest (see :meth:`ArtifactVersion.new_draft`).
+
+        Logging the draft reads and copies none of them; it is refused if their blobs are gone
+        from the store by then (their version deleted and collected).
+
+        :param entries: the stored entries.
+        :param origin: the ``name:vN`` they come from.
+        :param store_id: the id of the store that holds them.
+        :returns: this draft, for chaining.
+        """
+        for entry in entries:
+            self._add(StoredSource(entry.path, entry, origin, store_id))
+        return self
+
+    def remove(self, path: str) -> Artifact:
+        """Take a file out of the draft, or every file below a folder.
+
+        :param path: an entry path, or a folder inside the version (``images/train``).
+        :returns: this draft, for chaining.
+        :raises NotFoundError: if no file of the draft is at or below ``path``.
+        """
+        rel = check_entry_path(str(path).rstrip("/"))
+        below = rel + "/"
+        gone = [p for p in self._sources if p == rel or p.startswith(below)]
+        if not gone:
+            sample = ", ".join(sorted(self._sources)[:10]) + (" …" if len(self._sources) > 10 else "")
+            raise NotFoundError(f"the draft of {self.name!r} has no file or folder {rel!r} (it has {sample or 'no files'})",
+                                name=rel, candidates=sorted(self._sources))
+        for p in gone:
+            del self._sources[p]
         return self
 
     def add_bytes(self, data: bytes, name: str) -> Artifact:

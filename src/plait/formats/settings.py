@@ -23,6 +23,7 @@ from typing import Any
 
 from plait.base.places import parse_place
 from plait.errors import InvalidNameError, SettingsError
+from plait.formats.names import check_alias, check_name
 from plait.formats.records import MAX_RECORD_BYTES, check_json, check_setting_key
 from plait.formats.retention import RETENTION, check_retention
 
@@ -30,6 +31,7 @@ from plait.formats.retention import RETENTION, check_retention
 MAX_SETTING_BYTES = MAX_RECORD_BYTES // 4
 
 REFERENCES_ALLOW = "references.allow"
+ALIASES_PROTECTED = "aliases.protected"
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,41 @@ register_setting(
 )
 
 
+def _protected(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError('must be a list of aliases ("production": on every artifact) or NAME:ALIAS ("classifier:production")')
+    for entry in value:
+        name, _, alias = entry.rpartition(":")
+        try:
+            check_alias(alias)
+            if name:
+                check_name(name)
+        except InvalidNameError as exc:
+            raise ValueError(f"{entry!r} is not an alias or NAME:ALIAS ({exc})") from None
+    return value
+
+
+register_setting(
+    ALIASES_PROTECTED,
+    "aliases only an admin moves in the dashboard, and Python or the CLI only with force_protected / --protected",
+    _protected,
+)
+
+
+def protects(value: Any, name: str, alias: str) -> bool:
+    """Tell whether the ``aliases.protected`` value ``value`` protects ``alias`` of artifact ``name``.
+
+    A malformed value (a hand-written event) protects every alias: as strict as the setting can be.
+
+    :param value: the setting's value (``None``: not set, nothing is protected).
+    """
+    if value is None:
+        return False
+    try:
+        entries = _protected(value)
+    except ValueError:
+        return True
+    return alias in entries or f"{name}:{alias}" in entries
 WEBHOOK_URLS = "webhooks.urls"
 WEBHOOK_EVENTS = "webhooks.events"
 #: The event kinds a webhook may be sent for (see :mod:`plait.webhooks`).

@@ -93,16 +93,26 @@ JOIN versions v ON v.name = m.name AND v.number = m.latest ORDER BY m.name
 """.format(latest=_LATEST.format(column="number"))
 
 
-def artifacts(catalog: Catalog, *, type: str | None, q: str | None, offset: int, limit: int) -> tuple[list[ArtifactSummary], int]:
+#: A live version row of ``versions`` carries the tag bound at ``?``.
+_TAGGED = (" AND EXISTS (SELECT 1 FROM tags t WHERE t.name = versions.name AND t.number = versions.number "
+           "AND t.tag = ? AND t.present = 1)")
+
+
+def artifacts(catalog: Catalog, *, type: str | None, q: str | None, offset: int, limit: int,
+              tag: str | None = None) -> tuple[list[ArtifactSummary], int]:
     """Return one page of artifacts by name and the total count.
 
     :param type: only artifacts whose latest version has this type.
     :param q: only names containing this text (case-insensitive).
+    :param tag: only artifacts with a live version carrying this tag.
     """
     sql, params = "SELECT name FROM versions WHERE deleted = 0", []
     if q:
         sql += " AND name LIKE ? ESCAPE '\\'"
         params.append(_like(q))
+    if tag:
+        sql += _TAGGED
+        params.append(tag)
     sql += " GROUP BY name"
     if type:
         sql += f" HAVING {_LATEST_TYPE} = ?"
@@ -133,16 +143,20 @@ def live_aliases(catalog: Catalog, names: list[str]) -> dict[str, dict[str, int]
     return out
 
 
-def versions(catalog: Catalog, name: str, *, offset: int, limit: int) -> tuple[list[VersionSummary], int]:
+def versions(catalog: Catalog, name: str, *, offset: int, limit: int,
+             tag: str | None = None) -> tuple[list[VersionSummary], int]:
     """Return one page of an artifact's live versions, newest first, and the total count.
 
     Each version comes with its preferred producer (see :mod:`plait.index.producers`).
+
+    :param tag: only the versions carrying this tag.
     """
-    total = catalog.fetch("SELECT COUNT(*) FROM versions WHERE name = ? AND deleted = 0", (name,))[0][0]
+    where, params = "WHERE name = ? AND deleted = 0" + (_TAGGED if tag else ""), [name, *([tag] if tag else [])]
+    total = catalog.fetch(f"SELECT COUNT(*) FROM versions {where}", params)[0][0]
     rows = catalog.fetch(
-        "SELECT number, type, size, file_count, created_at, digest FROM versions WHERE name = ? AND deleted = 0 "
+        f"SELECT number, type, size, file_count, created_at, digest FROM versions {where} "
         "ORDER BY number DESC LIMIT ? OFFSET ?",
-        (name, limit, offset),
+        [*params, limit, offset],
     )
     made = P.chosen(catalog, [(name, r[0]) for r in rows])
     runs = {r.id: r for r in RQ.rows(catalog, {p[0].run for p in made.values()})}

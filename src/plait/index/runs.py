@@ -24,11 +24,15 @@ def rows(catalog: Catalog, ids: Iterable[str]) -> list[RunRow]:
     return sorted(out, key=lambda r: r.id)
 
 
-def ids_starting_with(catalog: Catalog, prefix: str, limit: int = 10) -> list[str]:
-    """Return up to ``limit`` run ids that start with ``prefix`` (case-insensitive), oldest first."""
-    escaped = prefix.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return [r[0] for r in catalog.fetch("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?",
-                                        (escaped + "%", limit))]
+def ids_matching(catalog: Catalog, part: str, limit: int = 10) -> list[str]:
+    """Return up to ``limit`` run ids that start or end with ``part`` (case-insensitive), oldest first.
+
+    The short ids plait prints are the ends of run ids: the random part, which tells apart runs
+    started in the same millisecond (their beginnings, the time, do not).
+    """
+    escaped = part.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return [r[0] for r in catalog.fetch("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' "
+                                        "ORDER BY id LIMIT ?", (escaped + "%", "%" + escaped, limit))]
 
 
 def find(catalog: Catalog, *, name: str | None = None, kind: str | None = None, parent: str | None = None,

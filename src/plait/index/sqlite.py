@@ -2,8 +2,8 @@
 
 Several threads and processes open the same new file at once. Switching a new file to WAL needs
 a lock that SQLite does not wait for (``PRAGMA journal_mode=WAL`` answers "database is locked"
-at once, whatever the busy timeout), so the switch is retried until the file is in WAL mode,
-whoever switched it.
+at once, whatever the busy timeout), so a switch that finds the file locked is retried until
+the file is in WAL mode, whoever switched it.
 """
 
 from __future__ import annotations
@@ -26,15 +26,13 @@ def connect_wal(path: str, *, timeout: float, check_same_thread: bool = True) ->
     try:
         while True:
             try:
-                if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                    break
-                if db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
-                    break
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    # a file system without WAL support answers with the mode it keeps: use that
+                    db.execute("PRAGMA journal_mode=WAL")
+                break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
-            if time.monotonic() > deadline:
-                raise sqlite3.OperationalError(f"database is locked: {path} could not be switched to WAL mode")
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
         db.execute("PRAGMA synchronous=NORMAL")

@@ -41,3 +41,12 @@ def counts(catalog: Catalog, name: str | None = None) -> dict[str, int]:
         sql += " AND t.name = ?"
         params = (name,)
     return {t: int(c) for t, c in catalog.fetch(sql + " GROUP BY t.tag ORDER BY t.tag", params)}
+
+
+def names_tagged(catalog: Catalog, tags: Iterable[str]) -> set[str]:
+    """Return the names that have a live version carrying every tag in ``tags`` (on one version)."""
+    wanted = sorted(set(tags))
+    sql = ("SELECT t.name FROM tags t JOIN versions v ON v.name = t.name AND v.number = t.number "
+           f"WHERE t.present = 1 AND v.deleted = 0 AND t.tag IN ({','.join('?' for _ in wanted)}) "
+           "GROUP BY t.name, t.number HAVING COUNT(DISTINCT t.tag) = ?")
+    return {r[0] for r in catalog.fetch(sql, [*wanted, len(wanted)])}

@@ -1,7 +1,15 @@
-"""diff: what changed between two versions, path by path."""
+"""diff: what changed between two versions: files path by path, description and metadata, and for
+datasets the row counts, when they cost nothing to know.
+
+Row counts come from what is recorded already: a Hugging Face dataset's summary in its metadata
+(``huggingface.num_rows``, or per split), and a Parquet file's footer when its bytes are on this
+machine (a local store, or the cache); no file is downloaded to count rows.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +17,11 @@ from plait.formats.manifest import Entry
 from plait.formats.reference import differences
 from plait.formats.tree import FOLDER, SHARD, Node
 from plait.formats.treeview import TreeManifest, entry_of
+from plait.tracking import html
 from plait.tracking.nodes import ArtifactVersion
+
+#: Parquet footers read to count rows, at most (each a small read of a local file).
+MAX_PARQUET_FILES = 1000
 
 
 @dataclass(frozen=True)
@@ -23,6 +35,11 @@ class Diff:
     :ivar modified: ``(path, old size, new size)`` in both with different content.
     :ivar unchanged: how many paths are identical.
     :ivar details: for a modified reference (or a file that became one), what changed, by path.
+    :ivar metadata: metadata keys that differ: ``{"old": …}`` and/or ``{"new": …}`` (a side
+        without the key has none).
+    :ivar description: ``(old, new)`` if the description differs.
+    :ivar rows: row counts ``(old, new)`` (``None``: not known cheaply) by split (``""``: the
+        whole dataset) or Parquet file; only those known on at least one side.
     """
 
     old: str
@@ -32,6 +49,9 @@ class Diff:
     modified: list[tuple[str, int, int]] = field(default_factory=list)
     unchanged: int = 0
     details: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    description: tuple[str, str] | None = None
+    rows: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -46,7 +66,17 @@ class Diff:
             "removed": [{"path": p, "size": s} for p, s in self.removed],
             "modified": [{"path": p, "old_size": a, "new_size": b, **({"detail": self.details[p]} if p in self.details else {})}
                          for p, a, b in self.modified],
+            "metadata": self.metadata,
+            "description": {"old": self.description[0], "new": self.description[1]} if self.description else None,
+            "rows": {k: {"old": a, "new": b} for k, (a, b) in self.rows.items()},
         }
+
+    def __repr__(self) -> str:
+        return (f"<Diff {self.old} -> {self.new}: {len(self.added)} added, {len(self.removed)} removed, "
+                f"{len(self.modified)} modified, {self.unchanged} unchanged>")
+
+    def _repr_html_(self) -> str:
+        return html.diff_html(self)
 
     def __str__(self) -> str:
         lines = [f"{self.old} -> {self.new}: {len(self.added)} added, {len(self.removed)} removed, "
@@ -54,11 +84,20 @@ class Diff:
         lines += [f"+ {p} ({s} B)" for p, s in self.added]
         lines += [f"- {p} ({s} B)" for p, s in self.removed]
         lines += [f"M {p} ({a} B -> {b} B)" + (f": {self.details[p]}" if p in self.details else "") for p, a, b in self.modified]
+        if self.description is not None:
+            lines.append(f"description: {_short(self.description[0])} -> {_short(self.description[1])}")
+        for key, change in self.metadata.items():
+            old = json.dumps(change["old"], sort_keys=True) if "old" in change else "(none)"
+            new = json.dumps(change["new"], sort_keys=True) if "new" in change else "(none)"
+            lines.append(f"metadata {key}: {old} -> {new}")
+        for key, (a, b) in self.rows.items():
+            lines.append(f"rows{' ' + key if key else ''}: {'?' if a is None else f'{a:,}'} -> {'?' if b is None else f'{b:,}'}"
+                         + (f" ({b - a:+,})" if a is not None and b is not None else ""))
         return "\n".join(lines)
 
 
 def diff(old: ArtifactVersion, new: ArtifactVersion) -> Diff:
-    """Compare the manifests of two versions (of any names).
+    """Compare two versions (of any names): files, description, metadata and cheap row counts.
 
     Two trees are compared folder by folder: a folder whose node digest is the same in both is
     counted unchanged without being read, so two versions one file apart read the nodes on
@@ -68,8 +107,17 @@ def diff(old: ArtifactVersion, new: ArtifactVersion) -> Diff:
     a, b = old.manifest, new.manifest
     if isinstance(a, TreeManifest) and isinstance(b, TreeManifest):
         _diff_trees(result, a, b)
+        # row counts of the changed files only: the folders of the others are not read
+        changed = {p for found in (result.added, result.removed, result.modified) for p, *_ in found}
+        files_a = {p: e for p in changed if (e := a.get(p)) is not None}
+        files_b = {p: e for p in changed if (e := b.get(p)) is not None}
     else:
-        _diff_flat(result, {e.path: e for e in a}, {e.path: e for e in b})
+        files_a, files_b = {e.path: e for e in a}, {e.path: e for e in b}
+        _diff_flat(result, files_a, files_b)
+    result.metadata.update(_metadata_changes(old.metadata, new.metadata))
+    if old.description != new.description:
+        object.__setattr__(result, "description", (old.description, new.description))
+    result.rows.update(_row_changes(old, new, files_a, files_b))
     return result
 
 
@@ -176,6 +224,60 @@ def _one_side(found: list[tuple[str, int]], tree: TreeManifest, base: str, item:
         found.append((path, node.sizes[i]))
         return
     found.extend((p, n.sizes[k]) for p, n, k in tree.items(path, start=tree.child(node, i)))
+
+
+def _metadata_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(old.keys() | new.keys()):
+        if key in old and key in new and old[key] == new[key]:
+            continue
+        out[key] = {**({"old": old[key]} if key in old else {}), **({"new": new[key]} if key in new else {})}
+    return out
+
+
+def _row_changes(old: ArtifactVersion, new: ArtifactVersion, a: dict[str, Entry], b: dict[str, Entry]) -> dict[str, tuple[int | None, int | None]]:
+    """Row counts of both versions where they are known cheaply, by split or Parquet file."""
+    before, after = _hf_rows(old.metadata), _hf_rows(new.metadata)
+    if not before and not after:
+        before, after = _parquet_rows(old, a), _parquet_rows(new, b)
+    return {k: (before.get(k), after.get(k)) for k in sorted(before.keys() | after.keys())
+            if before.get(k) != after.get(k) or len(before.keys() | after.keys()) == 1}
+
+
+def _hf_rows(metadata: Mapping[str, Any]) -> dict[str, int]:
+    """Row counts a Hugging Face dataset's summary records: ``{"": n}`` or ``{split: n}``."""
+    summary = metadata.get("huggingface")
+    if not isinstance(summary, Mapping):
+        return {}
+    if isinstance(summary.get("num_rows"), int):
+        return {"": summary["num_rows"]}
+    splits = summary.get("splits")
+    if isinstance(splits, Mapping):
+        return {str(k): v for k, v in splits.items() if isinstance(v, int)}
+    return {}
+
+
+def _parquet_rows(version: ArtifactVersion, entries: dict[str, Entry]) -> dict[str, int]:
+    """Row counts from the footers of a version's Parquet files whose bytes are on this machine."""
+    files = [e for p, e in entries.items() if p.endswith(".parquet") and e.ref is None and e.chunks is None][:MAX_PARQUET_FILES]
+    if not files or not version.store.backend.is_local:
+        return {}
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        return {}
+    out = {}
+    for entry in files:
+        try:
+            out[entry.path] = pq.read_metadata(version.store.blobs.local_copy(entry.digest)).num_rows
+        except Exception:  # noqa: BLE001 - a blob missing, or a file that is not Parquet after all: no count
+            continue
+    return out
+
+
+def _short(text: str, width: int = 60) -> str:
+    one = " ".join(text.split())
+    return json.dumps(one if len(one) <= width else one[: width - 1] + "…")
 
 
 def _detail(old: Entry, new: Entry) -> str:

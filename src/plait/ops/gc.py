@@ -58,6 +58,7 @@ from plait.storage.packed import PackedBlobStore
 from plait.storage.packs import PACKS_PREFIX
 from plait.store.base import BaseStore as Store
 from plait.store.base import manifest_key, record_key
+from plait.store.distributed import pending_manifests
 from plait.store.marks import MARK_FORMAT, MARKS_PREFIX, Mark, read_marks
 
 #: Blobs and manifests are deleted at the earliest this long after a gc first marked them (seconds).
@@ -127,7 +128,8 @@ def gc(store: Store, *, dry_run: bool = True, grace_seconds: float | None = None
     grace = DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds
     if grace < 0:
         raise StoreError(f"the grace period must be zero or more seconds, not {grace}")
-    live_manifests = V.live_digests(store.catalog) | _recorded_digests(store)
+    # parts of a distributed version not finished yet are kept whole: the finish needs them
+    live_manifests = V.live_digests(store.catalog) | _recorded_digests(store) | pending_manifests(store)
     live_blobs: set[str] = set()
     for digest in live_manifests:
         manifest = store.manifest(digest)  # a damaged manifest stops gc before it deletes anything

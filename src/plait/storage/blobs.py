@@ -208,8 +208,14 @@ class BlobStore:
 
     def _cached_copy(self, digest: str) -> str:
         cached = os.path.join(self.cache_dir, "blobs", digest[:2], digest)
-        if os.path.isfile(cached):
+        try:
+            os.utime(cached)  # used now: a bounded cache removes it last
             return cached
+        except FileNotFoundError:
+            pass
+        except OSError:  # a cache we may read but not touch
+            if os.path.isfile(cached):
+                return cached
         os.makedirs(os.path.dirname(cached), exist_ok=True)
         tmp = temporary_name(cached)
         try:

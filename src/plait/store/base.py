@@ -12,7 +12,8 @@ Layout under the store root::
     events/<yyyy-mm-dd>/<ulid>   everything that happens, one immutable record each
     events/<yyyy-mm-dd>.<n>.segment  the events of an old day packed into one record (compact)
     gc/<ulid>                    what a gc found unreferenced (see :mod:`plait.store.marks`)
-    cache/                       (local stores only) the SQLite index; safe to delete
+    cache/                       (local stores only) the SQLite index; safe to delete (downloads go to
+                                 the user's cache, :attr:`BaseStore.files_cache_dir`)
 
 The store is the source of truth; :class:`~plait.index.catalog.Catalog` indexes it locally.
 This class holds the records; the public :class:`plait.Store` adds what is built on them
@@ -21,24 +22,33 @@ This class holds the records; the public :class:`plait.Store` adds what is built
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import getpass
 import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from plait.base.ids import is_ulid, new_ulid, utcnow
 from plait.base.paths import default_store_url, user_cache_dir
 from plait.base.progress import NO_PROGRESS, Progress
 from plait.base.usersettings import UserSettings, load_user_settings
-from plait.errors import ConflictError, CorruptRecordError, IntegrityError, NotFoundError, StoreError
+from plait.errors import (
+    ConflictError,
+    CorruptRecordError,
+    IntegrityError,
+    NotFoundError,
+    ProtectedAliasError,
+    StoreError,
+)
 from plait.formats import records as R
 from plait.formats.manifest import Manifest, decode_manifest, encode_manifest
 from plait.formats.names import LATEST, Spec, check_alias, parse_spec
-from plait.formats.settings import SettingChange, check_setting
+from plait.formats.settings import ALIASES_PROTECTED, SettingChange, check_setting, protects
 from plait.formats.tree import Node, decode_node
 from plait.formats.treeview import TreeManifest
 from plait.index import settings as S
@@ -213,10 +223,19 @@ class BaseStore:
             root = os.path.normpath(self.backend.local_path(""))
             if not os.path.exists(root) or _own_writable_folder(root):
                 return self.backend.local_path("cache")
-            return str(user_cache_dir() / "stores" / hash_bytes(os.path.realpath(root).encode())[:16])
+        return self.files_cache_dir
+
+    @property
+    def files_cache_dir(self) -> str:
+        """The folder in the user's cache (never inside the store) for this store's downloads:
+        versions fetched without a destination, files assembled from chunks, remote blobs.
+
+        See :mod:`plait.store.cache` for its bound and ``plait cache``.
+        """
         if self.backend.protocol == "memory":
             return self.shared.scratch_dir()
-        return str(user_cache_dir() / "stores" / hash_bytes(self.url.encode())[:16])
+        where = os.path.realpath(os.path.normpath(self.backend.local_path(""))) if self.backend.is_local else self.url
+        return str(user_cache_dir() / "stores" / hash_bytes(where.encode())[:16])
 
     # -- collaborators --------------------------------------------------------------------------
 
@@ -225,7 +244,7 @@ class BaseStore:
         """The blob store."""
         if self._blobs is None:
             if self.format == 1:
-                self._blobs = BlobStore(self.backend, self.algorithm, self.cache_dir)
+                self._blobs = BlobStore(self.backend, self.algorithm, self.files_cache_dir)
             else:
                 self._blobs = self.packed_blobs(loose="migrated_from" in self.config)
         return self._blobs
@@ -239,7 +258,7 @@ class BaseStore:
         backend, algorithm, cache_dir = self.backend, self.algorithm, self.cache_dir  # not inside the slot's lock
         index = self.shared.slot(f"{_PACK_INDEX}{algorithm}", lambda: PackIndex(backend, algorithm, cache_dir))
         target = int((self.config.get("packs") or {}).get("target_bytes") or TARGET_BYTES)
-        return PackedBlobStore(backend, algorithm, cache_dir, index, target=target, loose=loose)
+        return PackedBlobStore(backend, algorithm, self.files_cache_dir, index, target=target, loose=loose)
 
     def reload_config(self) -> None:
         """Read ``plait.json`` afresh (after a migration changed the format) and open the blob store again."""
@@ -515,7 +534,7 @@ class BaseStore:
                 except NotFoundError:
                     row = None
             if row is None or row.deleted:
-                raise self.unknown(name, f"version v{parsed.number}")
+                raise self.unknown(name, f"version v{parsed.number}", deleted=row is not None)
             return name, parsed.number
         if parsed.alias == LATEST:
             number = V.latest_number(catalog, name)
@@ -537,44 +556,83 @@ class BaseStore:
         assert row is not None
         return row
 
-    def unknown(self, name: str, what: str) -> NotFoundError:
-        """Return the error for a missing version or alias, listing what exists."""
+    def unknown(self, name: str, what: str, *, deleted: bool = False) -> NotFoundError:
+        """Return the error for a missing version or alias, listing what exists (and saying when
+        the version, or every version of the name, was deleted)."""
         catalog = self.catalog
         numbers = V.live_numbers(catalog, name)
         if not numbers:
             names = V.names(catalog)
             listing = ", ".join(names[:20]) + (" …" if len(names) > 20 else "") if names else "none yet"
-            return NotFoundError(f"no artifact named {name!r} in {self.url} (artifacts: {listing})", name=name, candidates=names)
+            gone = f": every version of it was deleted, see plait history {name}" if V.numbers(catalog, name) else ""
+            return NotFoundError(f"no artifact named {name!r} in {self.url}{gone} (artifacts: {listing})", name=name,
+                                 candidates=names)
         aliases = sorted({a for lst in V.aliases_of(catalog, name).values() for a in lst})
         listing = ", ".join(f"v{n}" for n in numbers[-10:]) + (", aliases: " + ", ".join(aliases) if aliases else "")
-        return NotFoundError(f"{name!r} has no {what} (it has {listing})", name=name, candidates=[f"v{n}" for n in numbers] + aliases)
+        gone = f": it was deleted, see plait history {name}:{what.split()[-1]}" if deleted else ""
+        return NotFoundError(f"{name!r} has no {what}{gone} (it has {listing})", name=name,
+                             candidates=[f"v{n}" for n in numbers] + aliases)
 
-    def set_alias(self, spec: str, alias: str, run: str | None = None) -> None:
-        """Point ``alias`` at the version ``spec`` names, moving it from wherever it was."""
+    def is_protected(self, name: str, alias: str) -> bool:
+        """Tell whether ``alias`` of artifact ``name`` is protected by the store setting ``aliases.protected``."""
+        return protects(self.setting(ALIASES_PROTECTED), name, alias)
+
+    def check_alias_change(self, name: str, alias: str, *, force_protected: bool = False, doing: str = "move") -> bool:
+        """Check that ``alias`` of ``name`` may change; return whether it is a protected one (forced).
+
+        :param force_protected: the caller means to change a protected alias (recorded in the event).
+        :param doing: what the change is, for the message (``move``, ``remove``).
+        :raises ProtectedAliasError: for a protected alias without ``force_protected``.
+        """
+        if not self.is_protected(name, alias):
+            return False
+        if not force_protected:
+            raise ProtectedAliasError(
+                f"{name}:{alias} is protected (store setting {ALIASES_PROTECTED}): to {doing} it pass force_protected=True "
+                f"(plait alias ... --protected); in the dashboard only an admin may", alias=f"{name}:{alias}")
+        return True
+
+    def set_alias(self, spec: str, alias: str, run: str | None = None, *, force_protected: bool = False) -> None:
+        """Point ``alias`` at the version ``spec`` names, moving it from wherever it was.
+
+        :param force_protected: needed to set or move a protected alias (the event records it).
+        :raises ProtectedAliasError: for a protected alias without ``force_protected``; nothing is written.
+        """
         check_alias(alias)
         name, number = self.resolve(spec)
         old = V.alias_number(self.catalog, name, alias)
         if old == number:
             return
-        self.write_event(R.ALIAS_SET, {"name": name, "alias": alias, "number": number, "old": old}, run=run)
+        data: dict[str, Any] = {"name": name, "alias": alias, "number": number, "old": old}
+        if self.check_alias_change(name, alias, force_protected=force_protected, doing="move" if old is not None else "set"):
+            data["protected"] = True
+        self.write_event(R.ALIAS_SET, data, run=run)
 
-    def remove_alias(self, spec: str, alias: str, run: str | None = None) -> None:
+    def remove_alias(self, spec: str, alias: str, run: str | None = None, *, force_protected: bool = False) -> None:
         """Remove ``alias`` from the version ``spec`` names.
 
+        :param force_protected: needed to remove a protected alias (the event records it).
         :raises NotFoundError: if the alias is not on that version.
+        :raises ProtectedAliasError: for a protected alias without ``force_protected``; nothing is written.
         """
         check_alias(alias)
         name, number = self.resolve(spec)
         if V.alias_number(self.catalog, name, alias) != number:
             raise NotFoundError(f"{name}:v{number} has no alias {alias!r}", name=f"{name}:{alias}")
-        self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number}, run=run)
+        data: dict[str, Any] = {"name": name, "alias": alias, "number": number}
+        if self.check_alias_change(name, alias, force_protected=force_protected, doing="remove"):
+            data["protected"] = True
+        self.write_event(R.ALIAS_REMOVED, data, run=run)
 
-    def delete(self, spec: str, *, force: bool = False, run: str | None = None, reason: str | None = None) -> None:
+    def delete(self, spec: str, *, force: bool = False, run: str | None = None, force_protected: bool = False,
+               reason: str | None = None) -> None:
         """Delete a version (recorded as an event); its unique blobs become collectable by ``gc``.
 
         :param force: also drop the aliases pointing at it (otherwise they must be moved first).
+        :param force_protected: with ``force``, also drop protected aliases.
         :param reason: why, kept in the event (``plait gc`` says which TTL or policy expired it).
         :raises StoreError: if aliases still point at it and ``force`` is not set.
+        :raises ProtectedAliasError: if a protected alias points at it and ``force_protected`` is not set.
         """
         name, number = self.resolve(spec)
         aliases = V.aliases_of(self.catalog, name, number).get(number, [])
@@ -582,8 +640,10 @@ class BaseStore:
             raise StoreError(
                 f"{name}:v{number} still has aliases {', '.join(aliases)}; move them first or pass force=True (--force)"
             )
+        protected = {a for a in aliases if self.check_alias_change(name, a, force_protected=force_protected, doing="remove")}
         for alias in aliases:
-            self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number}, run=run)
+            self.write_event(R.ALIAS_REMOVED, {"name": name, "alias": alias, "number": number,
+                                               **({"protected": True} if alias in protected else {})}, run=run)
         self.write_event(R.VERSION_DELETED, {"name": name, "number": number, **({"reason": reason} if reason else {})},
                          run=run)
 
@@ -625,9 +685,23 @@ def _own_writable_folder(path: str) -> bool:
     return owned and os.access(path, os.W_OK)
 
 
+#: Who acts in this context when it is not this process's user (a dashboard request, see :func:`acting_as`).
+_ACTING_USER: contextvars.ContextVar[str | None] = contextvars.ContextVar("plait_acting_user", default=None)
+
+
 def current_user() -> str:
-    """Return who is acting: ``$PLAIT_USER``, else the OS login name."""
-    return os.environ.get("PLAIT_USER") or _login_name()
+    """Return who is acting: the user of :func:`acting_as`, else ``$PLAIT_USER``, else the OS login name."""
+    return _ACTING_USER.get() or os.environ.get("PLAIT_USER") or _login_name()
+
+
+@contextlib.contextmanager
+def acting_as(user: str) -> Iterator[None]:
+    """Record every event written in this context as written by ``user`` (a server acting for a login)."""
+    token = _ACTING_USER.set(user)
+    try:
+        yield
+    finally:
+        _ACTING_USER.reset(token)
 
 
 @functools.cache

@@ -13,11 +13,13 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from plait.base.parallel import parallel_map, parallel_map_batched
+from plait.base.paths import user_cache_dir
 from plait.errors import IntegrityError, InvalidInputError, InvalidPathError
 from plait.formats.manifest import Entry
 from plait.formats.names import check_entry_path
 from plait.storage.backend import unlink_quietly
 from plait.storage.digest import FileDigest, digest_file, stat_key
+from plait.store import cache
 from plait.store.references import ReferenceReader
 
 if TYPE_CHECKING:
@@ -60,27 +62,44 @@ def safe_joins(dest: str, paths: Iterable[str]) -> list[str]:
 #: batch, so a download holds a bounded number of entries whatever the version's size.
 DOWNLOAD_BATCH = 4096
 
+#: Clashing files named in the message that refuses a download, at most.
+CLASHES_SHOWN = 10
 
-def download(store: Store, entries: Iterable[Entry], folder: str, label: str) -> str:
+
+def download(store: Store, entries: Iterable[Entry], folder: str, label: str, *, force: bool = False) -> str:
     """Write ``entries`` below ``folder`` and return the folder.
 
     See :meth:`plait.ArtifactVersion.download`. ``entries`` is read twice (a list, or a version's
-    streaming :meth:`~plait.ArtifactVersion.files`): once to check every reference and path
-    before anything is read or written, then batch by batch to write.
+    streaming :meth:`~plait.ArtifactVersion.files`): once to check every reference, path and
+    file already there before anything is read or written, then batch by batch to write.
 
     :param label: what the files belong to (``name:vN``), for messages.
+    :param force: overwrite files already in ``folder`` that differ (else refuse, naming them).
+    :raises InvalidInputError: for a ``folder`` that is a file, or that holds different files at
+        the paths of ``entries`` and ``force`` is not set (nothing is written).
     """
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise InvalidInputError(f"{folder} is a file; give a folder to write the files of {label} into")
+    created = not os.path.isdir(folder)
     refs: list[Entry] = []
+    clashes: list[str] = []
+    clashing = 0
     total = 0
     for batch in _batches(entries):
-        safe_joins(folder, [e.path for e in batch])  # every path is checked before anything is written
+        targets = safe_joins(folder, [e.path for e in batch])  # every path is checked before anything is written
         refs += [e for e in batch if e.ref is not None]
         total += sum(e.size for e in batch)
+        if not created and not force:
+            found = [e.path for e, t in zip(batch, targets) if os.path.lexists(t) and not _already_there(store, e, t)]
+            clashing += len(found)
+            clashes += found[:CLASHES_SHOWN - len(clashes)]
+    if clashing:
+        sample = ", ".join(clashes) + (f" and {clashing - len(clashes)} more" if clashing > len(clashes) else "")
+        held = f"{clashing} files that differ" if clashing > 1 else "1 file that differs"
+        raise InvalidInputError(f"{folder} already holds {held} from "
+                                f"{label}: {sample}; pass --force (force=True) to overwrite them, or choose an empty folder")
     reader = ReferenceReader(store) if refs else None
     plans = dict(zip([e.path for e in refs], reader.plans(refs, label))) if reader else {}  # refused before anything is read
-    created = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
     done: list[str] = []
     store.progress.start("downloading", total)
@@ -92,7 +111,14 @@ def download(store: Store, entries: Iterable[Entry], folder: str, label: str) ->
         raise
     finally:
         store.progress.finish()
+    # what was written into the user's cache is spared by its bound; other folders are not the cache's
+    _after_download(store, done if _inside(folder, str(user_cache_dir())) else ())
     return folder
+
+
+def _inside(path: str, root: str) -> bool:
+    path, root = os.path.abspath(path), os.path.abspath(root)
+    return path == root or path.startswith(root + os.sep)
 
 
 def _batches(entries: Iterable[Entry]) -> Iterator[list[Entry]]:
@@ -130,6 +156,13 @@ def _write_batch(store: Store, batch: list[Entry], folder: str, label: str, read
     store.stat_cache.remember((t, stat_key(os.stat(t)), FileDigest(e.digest, e.size, e.chunks)) for t, e in written)
 
 
+def _after_download(store: Store, keep: Iterable[str]) -> None:
+    """Keep the user's cache within its bound, sparing what was just written."""
+    if store.backend.protocol != "memory":
+        cache.remember_origin(store.files_cache_dir, store.url)
+        cache.enforce(keep)
+
+
 def _undo(folder: str, targets: list[str], created: bool) -> None:
     """Remove what a failed download wrote: its files (and their folders, if it made ``folder``)."""
     if created:  # everything inside is ours; the empty folder stays, as before
@@ -165,8 +198,13 @@ def fetch_entry(store: Store, entry: Entry, label: str = "") -> str:
         path = store.blobs.local_copy(entry.digest)
         if store.backend.is_local and not store.blobs.verify(entry.digest):
             raise IntegrityError(f"{entry.path}: blob {entry.digest} is damaged; run `plait verify`", digest=entry.digest, path=entry.path)
+        if not store.backend.is_local:
+            _after_download(store, [path])
         return path
-    target = os.path.join(store.cache_dir, "files", entry.digest[:2], entry.digest)
-    if not os.path.isfile(target):
+    target = os.path.join(store.files_cache_dir, "files", entry.digest[:2], entry.digest)
+    if os.path.isfile(target):
+        cache.touch(target)
+    else:
         store.blobs.write_entry(entry.blobs, entry.digest, target, entry.path)
+        _after_download(store, [target])
     return target

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from plait.base.ids import utcnow
 from plait.base.parallel import parallel_map_batched
 from plait.base.progress import NO_PROGRESS, Progress
-from plait.errors import CorruptRecordError, SourceError
+from plait.errors import CorruptRecordError, InvalidInputError, NotFoundError, SourceError
 from plait.formats import records as R
-from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource
+from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource, StoredSource
 from plait.formats.manifest import Entry, Manifest
 from plait.formats.reference import identity_key
 from plait.formats.treeview import TreeManifest
@@ -138,8 +138,8 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
             entries.append(Entry(path=src.path, digest=fd.digest, size=fd.size, chunks=fd.chunks))
         elif isinstance(src, BytesSource):
             entries.append(Entry(path=src.path, digest=hash_bytes(src.data, store.algorithm), size=len(src.data)))
-        elif isinstance(src, ReferenceSource):
-            entries.append(src.entry)
+        elif isinstance(src, (ReferenceSource, StoredSource)):
+            entries.append(src.entry if src.entry.path == src.path else src.entry.model_copy(update={"path": src.path}))
     entries = _with_checksums(store, artifact, entries)
     manifest = Manifest.of(entries, store.algorithm)
     if surveyed.signature is not None:
@@ -147,8 +147,38 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
     if store.exists and V.by_content(store.catalog, manifest.digest):
         return manifest
 
+    check_stored(store, artifact)
     store_blobs(store, artifact, files, digests, stats, progress)
     return manifest
+
+
+def check_stored(store: Store, artifact: Artifact, lost: Iterable[str] = ()) -> None:
+    """Refuse a draft whose reused files are not in this store (another store's, or collected since).
+
+    Files of a live version are kept by gc, so only those whose version is gone are looked up.
+
+    :param lost: blobs a sweep took since they were found stored (see :func:`~plait.store.marks.protect`).
+    :raises InvalidInputError: for files another store holds.
+    :raises NotFoundError: naming the version whose files were collected.
+    """
+    stored = [s for s in artifact.sources if isinstance(s, StoredSource)]
+    if not stored:
+        return
+    lost = set(lost)
+    by_origin: dict[str, list[StoredSource]] = {}
+    for src in stored:
+        if src.store_id != store.id:
+            raise InvalidInputError(f"the draft of {artifact.name!r} reuses files of {src.origin} from another store; "
+                                    f"log it to that store, or `plait sync` {src.origin} here first")
+        by_origin.setdefault(src.origin, []).append(src)
+    for origin, sources in by_origin.items():
+        name, _, number = origin.rpartition(":v")
+        row = V.version(store.catalog, name, int(number))
+        digests = {d for s in sources for d, _ in s.entry.blobs}
+        gone = digests & lost if row is not None and not row.deleted else set(store.blobs.missing(digests)) | (digests & lost)
+        if gone:
+            raise NotFoundError(f"{origin} was deleted and gc removed {len(gone)} of the files this draft reuses; "
+                                f"add those files again, or make the draft from a live version")
 
 
 def _with_checksums(store: Store, artifact: Artifact, entries: list[Entry]) -> list[Entry]:
@@ -229,7 +259,9 @@ def store_content(store: Store, draft: Artifact, surveyed: Survey | None = None,
     if on_hashed is not None:
         on_hashed()
     store.put_manifest(manifest)
-    if protect(store, manifest):  # a gc swept blobs this log found stored: store them again
+    lost = protect(store, manifest)
+    if lost:  # a gc swept blobs this log found stored: store them again
+        check_stored(store, draft, lost)
         manifest = build_manifest(store, draft, store.progress)
         protect(store, manifest)
     return Content.of(manifest)
@@ -242,6 +274,8 @@ def _store_tree(store: Store, draft: Artifact, surveyed: Survey | None, on_hashe
     assert surveyed.plan is not None
     refs = [s.entry for s in draft.sources if isinstance(s, ReferenceSource)]
     references = {e.path: e for e in _with_checksums(store, draft, refs)} if refs else {}
+
+    check_stored(store, draft)
 
     def build(reuse: bool) -> TreeManifest:
         assert surveyed is not None and surveyed.plan is not None
@@ -259,6 +293,7 @@ def _store_tree(store: Store, draft: Artifact, surveyed: Survey | None, on_hashe
         lost = [exc.key or manifest.digest]
         store.blobs.forget(lost)
     if lost:
+        check_stored(store, draft, lost)
         manifest = build(reuse=False)
         protect(store, manifest)
     return Content.of(manifest)
@@ -279,6 +314,9 @@ def publish(store: Store, draft: Artifact, *, created_by: str | None,
         be stored and read back (text that is not UTF-8, metadata nested too deep, too large).
     """
     check_storable(draft, created_by)
+    if draft.distributed_id is not None:
+        raise InvalidInputError(f"the draft of {draft.name!r} is a part of distributed version {draft.distributed_id!r}: "
+                                f"send it with plait.upsert(), then make the version with plait.finish()")
     draft.exclude(own_folders(store))
     known, surveyed = known_manifest(store, draft)
     if known is not None and store.exists:  # unchanged files: no manifest to build if a version holds them
@@ -288,6 +326,26 @@ def publish(store: Store, draft: Artifact, *, created_by: str | None,
                 on_hashed()
             return row, False
     content = store_content(store, draft, surveyed, on_hashed)
+    return _make(store, draft, content, created_by)
+
+
+def publish_manifest(store: Store, draft: Artifact, manifest: Manifest, *, created_by: str | None) -> tuple[VersionRow, bool]:
+    """Make a version of a manifest whose blobs are all stored (the merged parts of a distributed
+    version); return its row and whether it is new, as :func:`publish`.
+
+    :param draft: the name, type, description and metadata (its sources are not read).
+    :raises NotFoundError: if a gc took some of the manifest's blobs since they were stored.
+    """
+    check_storable(draft, created_by)
+    store.put_manifest(manifest)
+    lost = protect(store, manifest)
+    if lost:
+        raise NotFoundError(f"gc removed {len(lost)} blobs of {draft.name!r} before its version was made; send the parts again")
+    return _make(store, draft, Content.of(manifest), created_by)
+
+
+def _make(store: Store, draft: Artifact, content: Content, created_by: str | None) -> tuple[VersionRow, bool]:
+    """Return the live version of the draft's name holding ``content``, else create it."""
     # threads of one process logging the same content at once (Prefect tasks) make one version
     with store.shared.slot(f"{_NAME_LOCK}{draft.name}", threading.Lock):
         catalog = store.catalog

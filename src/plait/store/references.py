@@ -122,7 +122,7 @@ class ReferenceReader:
         :raises ReferenceChangedError: if the source no longer has what was logged.
         """
         plan = self.policy.plan(entry, label)
-        target = os.path.join(self.store.cache_dir, "refs", plan.key[:2], plan.key)
+        target = os.path.join(self.store.files_cache_dir, "refs", plan.key[:2], plan.key)
         try:
             cached = os.path.getsize(target) == entry.size
         except FileNotFoundError:

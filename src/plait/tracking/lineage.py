@@ -20,8 +20,12 @@ from plait.formats.names import parse_spec
 from plait.index import graph as G
 from plait.index import producers as P
 from plait.index import runs as RQ
+from plait.index import subtree as SUB
 from plait.index import versions as V
 from plait.store.base import BaseStore as Store
+from plait.tracking import html
+from plait.tracking.drawing import to_svg
+from plait.tracking.layout import DrawOptions, layout
 from plait.tracking.nodes import ArtifactVersion, RunRecord
 
 DIRECTIONS = ("upstream", "downstream", "both")
@@ -47,6 +51,13 @@ class LineageGraph:
     versions: dict[str, ArtifactVersion] = field(default_factory=dict)
     runs: dict[str, RunRecord] = field(default_factory=dict)
     edges: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return (f"<LineageGraph of {self.root} ({self.direction}): {len(self.versions)} versions, {len(self.runs)} runs, "
+                f"{len(self.edges)} edges>")
+
+    def _repr_html_(self) -> str:
+        return html.graph_html(self)
 
     # -- navigation -----------------------------------------------------------------------------
 
@@ -143,6 +154,18 @@ class LineageGraph:
                 lines.append(f"  {ids[s]} -> {ids[t]}{style};")
         lines.append("}")
         return "\n".join(lines)
+
+    def to_svg(self, *, show_deleted: bool = False, show_failed: bool = False, collapse: bool = False,
+               max_width: float | None = None) -> str:
+        """Return the graph drawn left to right as standalone SVG, the way the dashboard draws it.
+
+        :param show_deleted: draw deleted versions (marked) instead of hiding them.
+        :param show_failed: draw failed runs (marked) instead of hiding them.
+        :param collapse: draw each flow as one node instead of a box around its runs.
+        :param max_width: scale the picture down to at most this many pixels wide.
+        """
+        options = DrawOptions(show_deleted=show_deleted, show_failed=show_failed, collapsed=("*",) if collapse else ())
+        return to_svg(layout(self, options), max_width=max_width)
 
     def to_tree(self) -> str:
         """Return an indented text tree from the root, following the query's direction.
@@ -248,14 +271,19 @@ def lineage(store: Store, spec: str, direction: str = "upstream", depth: int | N
         root = f"run:{run_root}"
         up_seeds = list(G.used_by_run(catalog, run_root))
         down_seeds = G.logged_by_run(catalog, run_root)
+        inside = SUB.runs_inside(catalog, run_root) | {run_root}
+        if len(inside) > 1:  # a flow: the graph of everything its runs used and logged
+            up_seeds = SUB.used_inside(catalog, run_root)
+            down_seeds = sorted(SUB.logged_inside(catalog, run_root))
         run_depth = None if depth is None else depth - 1
     else:
         name, number = store.resolve(spec)
         root = f"{name}:v{number}"
         up_seeds, down_seeds = [((name, number), None)], [(name, number)]
         run_depth = depth
+        inside = set()
     graph = LineageGraph(root=root, direction=direction)
-    run_ids: set[str] = {run_root} if run_root else set()
+    run_ids: set[str] = set(inside)
     version_keys: set[tuple[str, int]] = set()
     made_by: dict[tuple[str, int], set[str]] = {}
     if run_depth is None or run_depth >= 0:

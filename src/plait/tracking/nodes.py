@@ -13,6 +13,7 @@ in one module.
 from __future__ import annotations
 
 import contextvars
+import copy
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from typing import Any
 
 from plait.errors import CorruptRecordError, NotFoundError
 from plait.formats import records as R
+from plait.formats.artifact import Artifact
 from plait.formats.manifest import Entry, Manifest
 from plait.formats.names import check_alias
 from plait.formats.records import check_json
@@ -38,6 +40,7 @@ from plait.store.checks import damaged_paths, tree_problems
 from plait.store.download import download, fetch_entry
 from plait.store.labels import change_tags, set_ttl
 from plait.store.references import ReferenceReader
+from plait.tracking import html
 
 #: The run the current context works in (a live :class:`~plait.tracking.run.Run`); see
 #: :func:`plait.active_run`.
@@ -45,7 +48,7 @@ ACTIVE_RUN: contextvars.ContextVar[RunRecord | None] = contextvars.ContextVar("p
 
 
 #: What a history entry keeps of its event's data.
-_DETAIL = ("alias", "old", "new", "number", "added", "removed", "expires_at", "reason")
+_DETAIL = ("alias", "old", "new", "number", "protected", "added", "removed", "expires_at", "reason")
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,9 @@ class HistoryEntry:
         d = self.detail
         if self.kind == R.ALIAS_SET:
             moved = f" (from v{d['old']})" if d.get("old") is not None else ""
-            what = f"alias {d['alias']!r} set{moved}"
+            what = f"alias {d['alias']!r} set{moved}" + (" (protected)" if d.get("protected") else "")
         elif self.kind == R.ALIAS_REMOVED:
-            what = f"alias {d['alias']!r} removed"
+            what = f"alias {d['alias']!r} removed" + (" (protected)" if d.get("protected") else "")
         elif self.kind == R.VERSION_UPDATED:
             what = "updated " + ", ".join(f"{k}: {json.dumps(d['old'].get(k))} -> {json.dumps(v)}" for k, v in d["new"].items())
         elif self.kind == R.VERSION_LOGGED:
@@ -97,6 +100,13 @@ class HistoryEntry:
         else:
             what = self.kind.split(".")[-1]
         return f"{self.time}  {self.version:<24} {what}  by {self.user}"
+
+
+class History(list[HistoryEntry]):
+    """A version's history: a list of :class:`HistoryEntry`, oldest first, shown as a table in a notebook."""
+
+    def _repr_html_(self) -> str:
+        return html.history_html(self)
 
 
 @dataclass(frozen=True)
@@ -190,6 +200,12 @@ class ArtifactVersion:
     def __str__(self) -> str:
         return self.spec
 
+    def __repr__(self) -> str:
+        return html.version_repr(self)
+
+    def _repr_html_(self) -> str:
+        return html.version_html(self)
+
     @property
     def spec(self) -> str:
         """``name:vN``."""
@@ -244,26 +260,71 @@ class ArtifactVersion:
         with self.open(path) as f:
             return f.read()
 
-    def download(self, dest: str | os.PathLike[str] | None = None, *, paths: list[str] | None = None) -> str:
+    def download(self, dest: str | os.PathLike[str] | None = None, *, paths: Iterable[str] | None = None,
+                 force: bool = False) -> str:
         """Write the version's files below ``dest``, each verified against its digest.
 
         Each file is written to a temporary name and renamed into place only once its digest
         matched, so a damaged blob leaves nothing at ``dest``. Files already at ``dest`` with the
-        right digest are left alone.
+        right digest are left alone; a different file at one of the version's paths is refused
+        (every one named, nothing written) unless ``force``.
 
         A reference is read from its source only as it was logged (see :mod:`plait.store.references`);
         every reference is checked against the reader's rules before anything is read or written.
 
-        :param dest: a folder (default: ``<cache>/versions/<name>/v<N>``).
-        :param paths: only these entry paths.
+        :param dest: a folder (default: this store's folder in the user's cache,
+            ``<cache>/stores/<key>/versions/<name>/v<N>``, never inside the store).
+        :param paths: only these entry paths, or the files below these folders (``images/train``).
+        :param force: overwrite different files at ``dest``.
         :returns: the folder.
+        :raises NotFoundError: for a path that is neither a file nor a folder of the version.
+        :raises InvalidInputError: for different files at ``dest`` without ``force``.
         :raises IntegrityError: if stored bytes are damaged.
         :raises ReferenceChangedError: for a reference whose source changed since it was logged.
         :raises ReferenceRefusedError: for a reference this machine does not follow.
         """
-        folder = os.fspath(dest) if dest is not None else os.path.join(self.store.cache_dir, "versions", self.name, self.version)
-        entries = [self.entry(p) for p in paths] if paths is not None else self.files()
-        return download(self.store, entries, folder, self.spec)
+        if dest is None:
+            folder, force = os.path.join(self.store.files_cache_dir, "versions", self.name, self.version), True
+        else:
+            folder = os.fspath(dest)
+        entries = self.select(paths) if paths is not None else self.files()
+        return download(self.store, entries, folder, self.spec, force=force)
+
+    def select(self, paths: Iterable[str]) -> list[Entry]:
+        """Return the entries at these paths or below these folders, sorted by path.
+
+        :raises NotFoundError: for a path that is neither a file nor a folder of the version.
+        """
+        wanted = [str(p).strip("/") for p in ([paths] if isinstance(paths, str) else paths)]
+        files = self.files()
+        chosen: dict[str, Entry] = {}
+        for path in wanted:
+            below = path + "/"
+            found = [e for e in files if e.path == path or e.path.startswith(below) or not path]
+            if not found:
+                have = [e.path for e in files]
+                sample = ", ".join(have[:10]) + (" …" if len(have) > 10 else "")
+                raise NotFoundError(f"{self.spec} has no file or folder {path!r} (it has {sample or 'no files'})",
+                                    name=path, candidates=have)
+            chosen.update((e.path, e) for e in found)
+        return [chosen[p] for p in sorted(chosen)]
+
+    def new_draft(self) -> Artifact:
+        """Return a draft of a new version holding this version's files by digest.
+
+        Nothing is downloaded: change the draft with ``add_file``/``add_dir``/``add_bytes`` and
+        ``remove(path)``, and logging it reads and stores only the files added. It starts with
+        this version's type, description and metadata (a copy: changing them changes the draft only).
+
+        :returns: the draft (an :class:`~plait.Artifact` named like this version).
+        :raises NotFoundError: if this version has been deleted.
+        """
+        row = V.version(self.store.catalog, self.name, self.number)
+        if row is None or row.deleted:
+            raise NotFoundError(f"{self.spec} has been deleted; make the draft from a live version "
+                                f"(plait versions {self.name})", name=self.spec)
+        draft = Artifact(self.name, type=self.type, description=self.description, metadata=copy.deepcopy(dict(self.metadata)))
+        return draft.add_stored(self.files(), self.spec, self.store.id)
 
     def verify(self) -> list[str]:
         """Check every blob of this version and look every reference up; return the entry paths
@@ -285,20 +346,25 @@ class ArtifactVersion:
 
     # -- changes --------------------------------------------------------------------------------
 
-    def set_alias(self, alias: str) -> ArtifactVersion:
+    def set_alias(self, alias: str, *, force_protected: bool = False) -> ArtifactVersion:
         """Point ``alias`` at this version (moving it from another version of the name).
 
+        :param force_protected: needed for a protected alias (store setting ``aliases.protected``);
+            the change is recorded as a protected one.
         :returns: this version as it is now.
+        :raises ProtectedAliasError: for a protected alias without ``force_protected``.
         """
-        self.store.set_alias(self.spec, check_alias(alias), run=_active_run_id(self.store))
+        self.store.set_alias(self.spec, check_alias(alias), run=_active_run_id(self.store), force_protected=force_protected)
         return self.refresh()
 
-    def remove_alias(self, alias: str) -> ArtifactVersion:
+    def remove_alias(self, alias: str, *, force_protected: bool = False) -> ArtifactVersion:
         """Remove ``alias`` from this version.
 
+        :param force_protected: needed for a protected alias (see :meth:`set_alias`).
         :raises NotFoundError: if the alias is not on this version.
+        :raises ProtectedAliasError: for a protected alias without ``force_protected``.
         """
-        self.store.remove_alias(self.spec, alias, run=_active_run_id(self.store))
+        self.store.remove_alias(self.spec, alias, run=_active_run_id(self.store), force_protected=force_protected)
         return self.refresh()
 
     def add_tags(self, *tags: str) -> ArtifactVersion:
@@ -341,6 +407,11 @@ class ArtifactVersion:
         :returns: this version as it is now.
         :raises InvalidMetadataError: for metadata that is not JSON.
         """
+        return self.update_by(_active_run_id(self.store), metadata=metadata, description=description, replace=replace)
+
+    def update_by(self, run: str | None, *, metadata: Mapping[str, Any] | None = None, description: str | None = None,
+                  replace: bool = False) -> ArtifactVersion:
+        """:meth:`update`, recorded as done by the run with id ``run`` (a re-log applying its notes)."""
         new: dict[str, Any] = {}
         old: dict[str, Any] = {}
         if metadata is not None:
@@ -352,14 +423,12 @@ class ArtifactVersion:
             new["description"], old["description"] = str(description), self.description
         if new:
             self.store.write_event(
-                R.VERSION_UPDATED, {"name": self.name, "number": self.number, "old": old, "new": new},
-                run=_active_run_id(self.store),
-            )
+                R.VERSION_UPDATED, {"name": self.name, "number": self.number, "old": old, "new": new}, run=run)
         return self.refresh()
 
-    def delete(self, *, force: bool = False) -> None:
+    def delete(self, *, force: bool = False, force_protected: bool = False) -> None:
         """Delete this version (see :meth:`Store.delete`)."""
-        self.store.delete(self.spec, force=force, run=_active_run_id(self.store))
+        self.store.delete(self.spec, force=force, run=_active_run_id(self.store), force_protected=force_protected)
 
     def refresh(self) -> ArtifactVersion:
         """Return this version as the store has it now."""
@@ -367,20 +436,12 @@ class ArtifactVersion:
         assert row is not None
         return ArtifactVersion.from_row(self.store, row)
 
-    def history(self) -> list[HistoryEntry]:
+    def history(self) -> History:
         """Return every change to this version — logged, aliases, notes, metadata — oldest first.
 
         Alias moves away from this version (the alias set on another one) are included.
         """
-        out = []
-        for event in E.of_name(self.store.catalog, self.name):
-            d = event.data
-            number = d.get("number")
-            if number != self.number and not (event.kind == R.ALIAS_SET and d.get("old") == self.number):
-                continue
-            out.append(HistoryEntry.of_event(event))
-        # by the time each change happened: events copied in by `sync` arrive later than they happened
-        return sorted(out, key=lambda h: h.time)
+        return History(history_of(self.store, self.name, self.number))
 
     # -- lineage --------------------------------------------------------------------------------
 
@@ -465,6 +526,9 @@ class RunRecord:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self.kind} {self.id} {self.status}>"
 
+    def _repr_html_(self) -> str:
+        return html.run_html(self)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RunRecord) and other.id == self.id
 
@@ -484,17 +548,20 @@ class RunRecord:
 
     @classmethod
     def load(cls, store: Store, run_id: str) -> RunRecord:
-        """Return a run from the store's index; a unique id prefix (any case) is enough.
+        """Return a run from the store's index; a unique start or end of its id (any case) is
+        enough, such as the 8 characters listings print (the end).
 
-        :raises NotFoundError: for an unknown id, or a prefix several runs share (listing them).
+        :raises NotFoundError: for an unknown id, or a part of one several runs share (listing them).
         """
         catalog = store.catalog
         row = RQ.run(catalog, run_id)
         if row is None and run_id and len(run_id) < 26:
-            matches = RQ.ids_starting_with(catalog, run_id)
+            matches = RQ.ids_matching(catalog, run_id)
             if len(matches) > 1:
-                raise NotFoundError(f"run id {run_id!r} is ambiguous: it starts {', '.join(matches)}; give more of it",
-                                    name=run_id, candidates=matches)
+                named = {r.id: r.name for r in RQ.rows(catalog, matches)}
+                listing = ", ".join(f"{m} ({named.get(m) or '?'})" for m in matches)
+                raise NotFoundError(f"run id {run_id!r} is ambiguous: {len(matches)}{'+' if len(matches) >= 10 else ''} runs "
+                                    f"start or end with it: {listing}; give more of it", name=run_id, candidates=matches)
             row = RQ.run(catalog, matches[0]) if matches else None
         if row is None:
             raise NotFoundError(f"no run {run_id!r} in {store.url} (list them with `plait runs`)", name=run_id)
@@ -553,6 +620,27 @@ class RunRecord:
             "error": self.error, "summary": self.summary,
             "inputs": [v.spec for v in self.inputs], "outputs": [v.spec for v in self.outputs],
         }
+
+
+def history_of(store: Store, name: str, number: int | None = None) -> list[HistoryEntry]:
+    """Return every change to the versions of ``name`` (or to ``name:v<number>``), deleted ones
+    included — their aliases, notes and the delete itself — ordered by when each happened.
+
+    For one version, alias moves away from it (the alias set on another one) are included.
+
+    :raises NotFoundError: if nothing was ever recorded about ``name`` (or that version).
+    """
+    out = []
+    for event in E.of_name(store.catalog, name):
+        d = event.data
+        at = d.get("number")
+        if number is not None and at != number and not (event.kind == R.ALIAS_SET and d.get("old") == number):
+            continue
+        out.append(HistoryEntry.of_event(event))
+    if not out:
+        raise store.unknown(name, "any version" if number is None else f"version v{number}")
+    # by the time each change happened: events copied in by `sync` arrive later than they happened
+    return sorted(out, key=lambda h: h.time)
 
 
 def _flat(tags: Iterable[str | Iterable[str]]) -> list[str]:

@@ -318,30 +318,34 @@ class Run(RunRecord):
         :param name: the artifact name (default: from the object, e.g. a path's base name).
         :param type: the artifact type (default: from the object, ``dataset`` for paths).
         :param aliases: aliases to point at the version.
-        :param description: overrides the draft's description.
-        :param metadata: merged into the draft's metadata.
+        :param description: overrides the draft's description. If the content was logged before,
+            a new description is applied to that version as an update (in its history); a draft's
+            own description is not.
+        :param metadata: merged into the draft's metadata; on content logged before, new keys or
+            values are merged into that version as an update, as for ``description``.
         :param tags: tags to put on the version (see :meth:`ArtifactVersion.add_tags`).
         :param ttl: let ``plait gc --delete`` delete the version this long from now (``30d``,
             seconds, a :class:`~datetime.timedelta`); see :meth:`ArtifactVersion.set_ttl`.
         :raises ConversionError: if no plugin can turn ``obj`` into an artifact.
         :raises InvalidInputError: for a malformed tag or TTL (checked before anything is stored).
+        :raises ProtectedAliasError: if one of ``aliases`` is protected (store setting
+            ``aliases.protected``) and would change: the version is logged, the alias is not set;
+            set it with ``version.set_alias(alias, force_protected=True)``.
         """
         run = self.current()
         if run is not self:
             return run.log(obj, name, type, aliases=aliases, description=description, metadata=metadata, tags=tags, ttl=ttl)
-        aliases = [check_alias(a) for a in aliases]
-        tags = check_tags(tags if isinstance(tags, str) else list(tags))
-        if ttl is not None:
-            parse_duration(ttl, what="TTL")
+        aliases, tags = check_labels(aliases, tags, ttl)
+        notes = (str(description) if description is not None else "", check_json(dict(metadata)) if metadata else {})
         if isinstance(obj, ArtifactVersion) and obj.store == self.store:
             self.start()
-            version, created = obj, False
+            version, created = _apply_notes(obj, *notes, self.id), False
         else:
             fingerprint = _fingerprint(obj)
             known = self.store_fingerprint(fingerprint, name)
-            if known is not None:
+            if known is not None:  # the object logged before: new notes are an update, as for the same content
                 self.start()
-                version, created = known, False
+                version, created = _apply_notes(known, *notes, self.id), False
             else:
                 draft = _draft_from_version(obj) if isinstance(obj, ArtifactVersion) else to_artifact(obj, name, type, self.store)
                 if name is not None and draft.name != name:
@@ -349,22 +353,16 @@ class Run(RunRecord):
                 if description is not None:
                     draft.description = str(description)
                 if metadata:
-                    draft.metadata.update(check_json(dict(metadata)))
+                    draft.metadata.update(notes[1])
                 # started only once the files hashed: bad input leaves no trace in the store
                 row, created = publish(self.store, draft, created_by=self.id, on_hashed=self.start)
                 version = ArtifactVersion.from_row(self.store, row)
                 self._remember_fingerprint(fingerprint, version)
+                if not created and version.name == draft.name:  # new notes on the same content: an update
+                    version = _apply_notes(version, *notes, self.id)
             if not created and self._produced_again(version):
                 version = version.refresh()
-        for alias in aliases:
-            self.store.set_alias(version.spec, alias, run=self.id)
-        fresh = [t for t in tags if t not in version.tags]
-        if fresh:
-            change_tags(self.store, version.name, version.number, add=fresh, run=self.id)
-        if ttl is not None:
-            set_ttl(self.store, version.name, version.number, ttl, run=self.id)
-        if aliases or fresh or ttl is not None:
-            version = version.refresh()
+        version = apply_labels(version, aliases, tags, ttl, run=self.id)
         _relay.artifact_logged(run=self, version=version, created=created)
         self._settle()
         return version
@@ -412,6 +410,51 @@ def to_artifact(obj: Any, name: str | None, type: str | None, store: Store) -> A
     if name is not None and draft.name != name:
         draft.name = check_name(name)
     return draft
+
+
+def check_labels(aliases: Iterable[str], tags: Iterable[str] | str,
+                 ttl: str | float | timedelta | None) -> tuple[list[str], list[str]]:
+    """Check the aliases, tags and TTL a log (or a finish) will put on its version, before anything is written.
+
+    :returns: the aliases and tags, as lists.
+    :raises InvalidNameError: for a malformed alias or tag; :raises InvalidInputError: for a bad TTL.
+    """
+    checked = [check_alias(a) for a in aliases], check_tags(tags if isinstance(tags, str) else list(tags))
+    if ttl is not None:
+        parse_duration(ttl, what="TTL")
+    return checked
+
+
+def apply_labels(version: ArtifactVersion, aliases: Iterable[str], tags: Iterable[str],
+                 ttl: str | float | timedelta | None, *, run: str) -> ArtifactVersion:
+    """Set the aliases, add the tags (one event, only those it lacks) and the TTL; return the version as it is now."""
+    store = version.store
+    aliases = list(aliases)
+    for alias in aliases:
+        store.set_alias(version.spec, alias, run=run)
+    fresh = [t for t in tags if t not in version.tags]
+    if fresh:
+        change_tags(store, version.name, version.number, add=fresh, run=run)
+    if ttl is not None:
+        set_ttl(store, version.name, version.number, ttl, run=run)
+    return version.refresh() if aliases or fresh or ttl is not None else version
+
+
+def _apply_notes(version: ArtifactVersion, description: str, metadata: Mapping[str, Any], run: str) -> ArtifactVersion:
+    """Apply the ``description=`` (if any) and ``metadata=`` (merged) a re-log was given to the version it matched.
+
+    Only what the caller passed to ``log``: a draft's own notes describe the content as it was
+    built (a converter's, a Lightning checkpoint's file name) and do not rewrite the version that
+    already holds that content.
+    """
+    metadata = metadata if any(version.metadata.get(k, _MISSING) != v for k, v in metadata.items()) else None
+    description = description if description and description != version.description else None
+    if metadata is None and description is None:
+        return version
+    return version.update_by(run, metadata=metadata, description=description)
+
+
+_MISSING = object()
 
 
 def _fingerprint(obj: Any) -> str | None:

@@ -1,4 +1,7 @@
-"""The local dashboard (``plait ui``): a FastAPI app over one store. Needs ``pip install 'plait[ui]'``."""
+"""The dashboard (``plait ui``): a FastAPI app over one store, for one person or a team with logins.
+
+Needs ``pip install 'plait[ui]'``; ``plait.ui.asgi:app`` serves it from uvicorn or gunicorn workers.
+"""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from plait.errors import InvalidInputError
+from plait.formats.names import check_tag
 from plait.index import pages
 from plait.index import tags as T
 from plait.index import versions as V
@@ -52,15 +53,18 @@ def check_page(offset: int, limit: int) -> None:
         raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
 
 
-def artifacts(store: Store, *, type: str | None = None, q: str | None = None, offset: int = 0, limit: int = 50) -> Page:
+def artifacts(store: Store, *, type: str | None = None, q: str | None = None, offset: int = 0, limit: int = 50,
+              tag: str | None = None) -> Page:
     """Return one page of artifacts (by name) with version count, latest version, size and last update.
 
     :param type: only artifacts whose latest version has this type.
     :param q: only names containing this text (case-insensitive).
+    :param tag: only artifacts with a live version carrying this tag.
+    :raises InvalidNameError: for a malformed tag.
     """
     check_page(offset, limit)
     catalog = store.catalog
-    found, total = pages.artifacts(catalog, type=type, q=q, offset=offset, limit=limit)
+    found, total = pages.artifacts(catalog, type=type, q=q, offset=offset, limit=limit, tag=check_tag(tag) if tag else None)
     aliases = pages.live_aliases(catalog, [a.name for a in found])
     items = [
         {"name": a.name, "type": a.type, "versions": a.versions, "latest": f"v{a.latest}", "latest_number": a.latest,
@@ -76,11 +80,15 @@ def types(store: Store) -> list[dict[str, Any]]:
     return [{"type": t, "artifacts": c} for t, c in pages.types(store.catalog)]
 
 
-def versions(store: Store, name: str, *, offset: int = 0, limit: int = 50) -> Page:
-    """Return one page of an artifact's live versions, newest first, with aliases and producer run."""
+def versions(store: Store, name: str, *, offset: int = 0, limit: int = 50, tag: str | None = None) -> Page:
+    """Return one page of an artifact's live versions, newest first, with aliases, tags and producer run.
+
+    :param tag: only the versions carrying this tag.
+    :raises InvalidNameError: for a malformed tag.
+    """
     check_page(offset, limit)
     catalog = store.catalog
-    found, total = pages.versions(catalog, name, offset=offset, limit=limit)
+    found, total = pages.versions(catalog, name, offset=offset, limit=limit, tag=check_tag(tag) if tag else None)
     latest = V.latest_number(catalog, name)
     by_number: dict[int, list[str]] = {}
     for alias, number in pages.live_aliases(catalog, [name]).get(name, {}).items():
@@ -98,6 +106,17 @@ def versions(store: Store, name: str, *, offset: int = 0, limit: int = 50) -> Pa
             "run": {"id": v.run_id, "name": v.run_name, "kind": v.run_kind} if v.run_id else None,
         })
     return Page(items, total, offset, limit)
+
+
+def aliases(store: Store, name: str) -> list[dict[str, Any]]:
+    """Return the aliases of an artifact, the version each points at and whether it is protected, by alias."""
+    found = pages.live_aliases(store.catalog, [name]).get(name, {})
+    return [{"alias": a, "number": n, "version": f"v{n}", "protected": store.is_protected(name, a)} for a, n in sorted(found.items())]
+
+
+def tags(store: Store, name: str | None = None) -> list[dict[str, Any]]:
+    """Return every tag on a live version (of ``name``, if given) with how many carry it, by tag."""
+    return [{"tag": t, "versions": c} for t, c in T.counts(store.catalog, name).items()]
 
 
 def runs(store: Store, *, name: str | None = None, kind: str | None = None, offset: int = 0, limit: int = 50) -> Page:

@@ -33,3 +33,15 @@ def test_a_changed_dataset_is_not_taken_for_the_old_one(store, reviews):
         track(reviews, "reviews")
         track(renamed, "reviews")
     assert [v.metadata["huggingface"]["columns"][0] for v in store.versions("reviews")] == ["text", "review"]
+
+
+def test_new_notes_on_a_dataset_logged_before_are_an_update(store, reviews, work):
+    with plait.run("prep", store=store) as run:
+        plait.log(reviews, "reviews")
+        plait.log(reviews, "reviews", description="checked", metadata={"reviewed": True})  # known by its fingerprint
+        plait.log(store.get("reviews:v0"), metadata={"split": "train"})  # a version logged as is
+    assert work["written"].calls == 1
+    v = store.get("reviews:v0")
+    assert v.description == "checked" and v.metadata["reviewed"] is True and v.metadata["split"] == "train"
+    updates = [h for h in v.history() if h.kind == "version.updated"]
+    assert [u.run for u in updates] == [run.id, run.id] and updates[1].detail["new"] == {"metadata": {**v.metadata}}

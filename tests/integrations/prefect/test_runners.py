@@ -34,7 +34,7 @@ def dask_address(importable_tests: None) -> Iterator[str]:
     distributed = pytest.importorskip("distributed")
     pytest.importorskip("prefect_dask")
     with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:  # a free port: 8787 may be taken
         yield cluster.scheduler_address
 
 
