@@ -126,7 +126,8 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
     cached = store.stat_cache.lookup(stats.items())
     todo = [s.local for s in files if s.local not in cached]
     progress.start("hashing", sum(stats[p][1] for p in todo))
-    hashed = parallel_map_batched(lambda p: digest_file(p, store.algorithm, on_bytes=progress.advance), todo, lambda p: stats[p][1], HASH_WORKERS)
+    algorithm = store.algorithm  # once: a store not created yet reads its plait.json on each ask (a request on S3)
+    hashed = parallel_map_batched(lambda p: digest_file(p, algorithm, on_bytes=progress.advance), todo, lambda p: stats[p][1], HASH_WORKERS)
     progress.finish()
     store.stat_cache.remember((p, stats[p], fd) for p, fd in zip(todo, hashed))
     digests: dict[str, FileDigest] = {**cached, **dict(zip(todo, hashed))}

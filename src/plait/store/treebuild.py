@@ -269,7 +269,8 @@ def _hash_files(store: Store, files: list[FileSource], stats: dict[str, StatKey]
     cached = store.stat_cache.lookup([(s.local, stats[s.local]) for s in files if kept(s.local)])
     todo = [s.local for s in files if s.local not in cached]
     progress.start("hashing", sum(stats[p][1] for p in todo))
-    hashed = parallel_map_batched(lambda p: digest_file(p, store.algorithm, on_bytes=progress.advance), todo,
+    algorithm = store.algorithm  # once: a store not created yet reads its plait.json on each ask (a request on S3)
+    hashed = parallel_map_batched(lambda p: digest_file(p, algorithm, on_bytes=progress.advance), todo,
                                   lambda p: stats[p][1], HASH_WORKERS)
     progress.finish()
     store.stat_cache.remember((p, stats[p], fd) for p, fd in zip(todo, hashed) if kept(p))
