@@ -355,3 +355,55 @@ def test_an_empty_file_beside_others_in_a_pack_keeps_every_blob_through_a_compac
     assert compact_index(file_store) is not None
     fresh = _reopen(file_store)
     assert fresh.get("e:v0").read_bytes("z.txt") == b"after the empty one" and fresh.verify().ok
+
+
+def test_every_log_whose_blobs_sat_in_a_dropped_pack_is_refused_not_only_the_first(file_store, make_files, monkeypatch):
+    """Two threads have put their files into the open pack when a third write fails (a full disk)
+    and the open packs are dropped: both logs are refused, and logging again stores everything."""
+    import errno
+    import threading
+
+    from plait.store.base import BaseStore
+
+    store = file_store.init()
+    folders = {w: make_files({f"{w}/{i}.txt": f"{w} file {i}" for i in range(5)}, folder=w) for w in ("a", "b")}
+    at_record = {w: threading.Event() for w in folders}
+    go_on = threading.Event()
+    create_version = BaseStore.create_version
+
+    def paused(self, fields):
+        at_record[threading.current_thread().name].set()
+        assert go_on.wait(30)
+        return create_version(self, fields)
+
+    monkeypatch.setattr(BaseStore, "create_version", paused)
+    outcomes: dict[str, object] = {}
+
+    def log(w: str) -> None:
+        try:
+            outcomes[w] = store.log(str(folders[w]), name=w)
+        except plait.StoreError as exc:
+            outcomes[w] = exc
+
+    threads = [threading.Thread(target=log, args=(w,), name=w) for w in folders]
+    for t in threads:
+        t.start()
+    assert all(at_record[w].wait(30) for w in folders)  # both logs' blobs are in the open pack
+    add = PackWriter.add
+
+    def full_disk(self, digest, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PackWriter, "add", full_disk)
+    with pytest.raises(OSError):
+        store.blobs.put_bytes(b"a third write, which fails")
+    monkeypatch.setattr(PackWriter, "add", add)
+    go_on.set()
+    for t in threads:
+        t.join(30)
+    assert all(isinstance(outcomes[w], plait.StoreError) and "log again" in str(outcomes[w]) for w in folders), outcomes
+    assert store.backend.find("versions") == {}  # no version names a dropped blob
+    monkeypatch.setattr(BaseStore, "create_version", create_version)
+    for w in folders:
+        assert store.log(str(folders[w]), name=w).read_bytes(f"{w}/3.txt") == f"{w} file 3".encode()
+    assert plait.Store(store.url).verify().ok

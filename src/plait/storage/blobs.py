@@ -150,6 +150,13 @@ class BlobStore:
         """
         return None
 
+    def begin(self) -> None:
+        """Start a log's storing on this thread (packed stores refuse its commit if a failed
+        write dropped their open packs meanwhile); loose blobs need nothing."""
+
+    def end(self) -> None:
+        """End what :meth:`begin` started on this thread (its version record is created)."""
+
     def _flush(self, batch: dict[str, bytes]) -> None:
         self.backend.write_many({blob_key(d): data for d, data in batch.items()})
         self._known.update(batch)

@@ -68,6 +68,8 @@ class PackedBlobStore(BlobStore):
         self._uncommitted: dict[str, Location] = {}
         self._gone: set[str] = set()
         self._dropped: set[str] = set()
+        self._aborts = 0  # open packs dropped so far: a log that began before the last one must not commit
+        self._thread = threading.local()
         self._checked: dict[str, int | None] | None = None
         self._loose: set[str] | None = None
         self._writers = {kind: PackWriter(backend, algorithm, kind, target, self._on_sealed) for kind in KINDS.values()}
@@ -164,7 +166,12 @@ class PackedBlobStore(BlobStore):
         """
         with self._commit_lock:
             with self._lock:
-                if self._dropped:
+                began = getattr(self._thread, "began", None)
+                if began is not None and began != self._aborts:
+                    self._thread.began = self._aborts  # refused once: logging again stores the blobs anew
+                    raise StoreError("writing a pack failed while this log was storing its files, and the open packs "
+                                     "holding some of them were dropped; nothing names them: log again")
+                if began is None and self._dropped:  # a commit no log began (sync, gc): the first one after the drop
                     count, self._dropped = len(self._dropped), set()
                     raise StoreError(f"{count} blob(s) of this process were dropped when writing a pack failed; "
                                      "nothing names them: log again")
@@ -189,6 +196,15 @@ class PackedBlobStore(BlobStore):
                     for entry in pack.entries:
                         self._uncommitted.pop(entry.digest, None)
             return name
+
+    def begin(self) -> None:
+        """Start a log's storing on this thread: its commit is refused if a failed write drops the
+        open packs before then (they may hold its blobs, whichever thread's write failed)."""
+        self._thread.began = self._aborts
+
+    def end(self) -> None:
+        """End what :meth:`begin` started on this thread (its version record is created)."""
+        self._thread.began = None
 
     def protect(self, digests: Iterable[str]) -> list[str]:
         """Keep blobs a gc marked: write each again, into a pack of this process, and commit.
@@ -235,16 +251,23 @@ class PackedBlobStore(BlobStore):
             raise
 
     def abort(self) -> None:
-        """Drop the open packs (nothing in them is stored); sealed packs wait for the next commit.
+        """Drop the open packs (nothing in them is stored) and forget the packs stored since the
+        last commit (no index file will list them: garbage for gc).
 
-        The next :meth:`commit` then refuses once: a log that put blobs into a dropped pack must
-        not create a version naming them.
+        Every log that :meth:`began <begin>` before then has its commit refused, and so has the
+        next commit of anything else: a log that put blobs into a dropped pack must not create a
+        version naming them.
         """
         with self._lock:
             for writer in self._writers.values():
                 writer.abort()
-            self._dropped.update(self._pending)
+            # packs sealed but not yet indexed are dropped too: a tree node there may name a blob
+            # of a dropped pack, and a re-log would take its folder whole (they are gc's garbage)
+            self._dropped.update(self._pending, self._uncommitted)
             self._pending.clear()
+            self._uncommitted.clear()
+            self._sealed.clear()
+            self._aborts += 1
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -396,6 +396,7 @@ class BaseStore:
         """
         self.init()
         self.blobs.commit()  # packs, then the index file listing them, then the record naming them
+        self.blobs.end()
         name = fields["name"]
         taken = [int(n) for n in self.backend.listdir(f"versions/{name}") if n.isdigit()]
         known = V.highest_known(self.catalog, name)

@@ -254,6 +254,7 @@ def store_content(store: Store, draft: Artifact, surveyed: Survey | None = None,
 
     :param on_hashed: called once every file hashed and its blobs are stored, before any record.
     """
+    store.blobs.begin()
     if store.format >= 2:
         return _store_tree(store, draft, surveyed, on_hashed)
     manifest = build_manifest(store, draft, store.progress, surveyed)
