@@ -5,6 +5,8 @@ Actions:
   ``alias NAME ALIAS N``   point ALIAS at NAME:v0…v(N-1) in turn (starting at a random one)
   ``big NAME FOLDER [PHASE]``  log FOLDER as NAME (the crash test kills this one); with PHASE, print it
                            and stop there (see ``pause_at``) for the test to kill
+  ``gc PHASE``             run a gc with no grace period, stopping in PHASE (see ``pause_in_gc``)
+  ``migrate PHASE``        migrate a format-1 store to format 2, stopping in PHASE (see ``pause_in_migrate``)
 Every action waits for the file named by $PLAIT_TEST_GO (if set) before starting, so that all
 writers start together.
 """
@@ -42,8 +44,76 @@ def main() -> None:
         print("started", flush=True)
         store.log(folder, name=name)
         print("done", flush=True)
+    elif action == "gc":
+        pause_in_gc(sys.argv[4])
+        print("started", flush=True)
+        store.gc(dry_run=False, grace_seconds=0)
+        print("done", flush=True)
+    elif action == "migrate":
+        pause_in_migrate(sys.argv[4])
+        print("started", flush=True)
+        store.migrate()
+        print("done", flush=True)
     else:
         raise SystemExit(f"unknown action {action}")
+
+
+def _stop_after(owner, method: str, phase: str, when=lambda result: True) -> None:
+    """Make ``owner.method`` print ``phase`` and wait forever (to be killed) after a call whose
+    result ``when`` accepts."""
+    import threading
+
+    original = getattr(owner, method)
+
+    def wrapper(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if when(result):
+            print(phase, flush=True)
+            threading.Event().wait()
+        return result
+
+    setattr(owner, method, wrapper)
+
+
+def pause_in_gc(phase: str) -> None:
+    """Make a packed store's gc stop for good in ``phase``: ``repack-pack`` once the first new
+    pack of a repack is stored (no index lists it); ``repack`` once the repack's index file is
+    stored; ``compact`` once the compacted index without the packs to delete is stored, before
+    any pack is deleted; ``delete`` once the packs are deleted, before the superseded index
+    files are."""
+    from plait.ops import gc, packgc
+    from plait.storage.packs import PackWriter
+
+    if phase == "repack-pack":
+        _stop_after(PackWriter, "seal", phase, lambda sealed: sealed is not None)
+    elif phase == "repack":
+        _stop_after(gc, "repack", phase)
+    elif phase == "compact":
+        _stop_after(packgc, "compact_index", phase)
+    elif phase == "delete":
+        _stop_after(gc, "delete_packs", phase)
+    else:
+        raise SystemExit(f"unknown phase {phase}")
+
+
+def pause_in_migrate(phase: str) -> None:
+    """Make a migration stop for good in ``phase``: ``pack`` once its first pack is stored;
+    ``index`` once its first index file is stored (blobs are left to pack: the batch is made
+    small); ``config`` once ``plait.json`` says format 2, before the process reads it again."""
+    from plait.ops import migrate
+    from plait.storage.packed import PackedBlobStore
+    from plait.storage.packs import PackWriter
+    from plait.store.base import BaseStore
+
+    migrate.BATCH = 8
+    if phase == "pack":
+        _stop_after(PackWriter, "seal", phase, lambda sealed: sealed is not None)
+    elif phase == "index":
+        _stop_after(PackedBlobStore, "commit", phase, lambda name: name is not None)
+    elif phase == "config":
+        _stop_after(BaseStore, "reload_config", phase)
+    else:
+        raise SystemExit(f"unknown phase {phase}")
 
 
 def pause_at(phase: str, packed: bool) -> None:
