@@ -28,7 +28,7 @@ from plait.index.statcache import StatKey
 from plait.storage.digest import FileDigest, digest_file, hash_bytes, stat_key
 from plait.store.marks import protect
 from plait.store.references import ReferenceReader
-from plait.store.treebuild import TreePlan, build_tree, plan_tree, store_blobs
+from plait.store.treebuild import TreePlan, build_tree, plan_tree, store_blobs, store_entries
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store
@@ -331,7 +331,18 @@ def publish(store: Store, draft: Artifact, *, created_by: str | None,
     return _make(store, draft, content, created_by)
 
 
-def publish_manifest(store: Store, draft: Artifact, manifest: Manifest, *, created_by: str | None) -> tuple[VersionRow, bool]:
+def store_manifest(store: Store, entries: Iterable[Entry]) -> Manifest | TreeManifest:
+    """Store the manifest of entries whose blobs are stored (a flat one, or a tree's nodes on a
+    format-2 store) and return it."""
+    if store.format >= 2:
+        return store_entries(store, entries)
+    manifest = Manifest.of(list(entries), store.algorithm)
+    store.put_manifest(manifest)
+    return manifest
+
+
+def publish_manifest(store: Store, draft: Artifact, manifest: Manifest | TreeManifest, *,
+                     created_by: str | None) -> tuple[VersionRow, bool]:
     """Make a version of a manifest whose blobs are all stored (the merged parts of a distributed
     version); return its row and whether it is new, as :func:`publish`.
 
@@ -339,7 +350,8 @@ def publish_manifest(store: Store, draft: Artifact, manifest: Manifest, *, creat
     :raises NotFoundError: if a gc took some of the manifest's blobs since they were stored.
     """
     check_storable(draft, created_by)
-    store.put_manifest(manifest)
+    if isinstance(manifest, Manifest):
+        store.put_manifest(manifest)
     lost = protect(store, manifest)
     if lost:
         raise NotFoundError(f"gc removed {len(lost)} blobs of {draft.name!r} before its version was made; send the parts again")

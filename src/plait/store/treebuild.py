@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from plait.base.parallel import parallel_map, parallel_map_batched
 from plait.base.progress import NO_PROGRESS, Progress
 from plait.errors import CorruptRecordError, InvalidPathError
-from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource, Source
+from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource, Source, StoredSource
 from plait.formats.manifest import Entry
 from plait.formats.tree import (
     CHUNKED,
@@ -251,6 +251,8 @@ def _child(src: Source, digests: dict[str, FileDigest], refs: dict[str, Entry], 
         return (name, CHUNKED if fd.chunks is not None else FILE, fd.size, fd.digest, fd.chunks)
     if isinstance(src, BytesSource):
         return (name, FILE, len(src.data), hash_bytes(src.data, algorithm), None)
+    if isinstance(src, StoredSource):  # a file of a stored version (a draft made from it): its entry as it is
+        return _entry_child(src.entry, name)
     assert isinstance(src, ReferenceSource)
     entry = refs.get(src.path, src.entry)
     return (name, REFERENCE, entry.size, entry.digest, entry.ref)
@@ -335,8 +337,8 @@ def _sized(node: FolderNode) -> tuple[int, str, int]:
     return size, digest, files
 
 
-def _entry_child(e: Entry) -> Child:
-    name = e.path.rpartition("/")[2]
+def _entry_child(e: Entry, name: str | None = None) -> Child:
+    name = e.path.rpartition("/")[2] if name is None else name
     if e.ref is not None:
         return (name, REFERENCE, e.size, e.digest, e.ref)
     if e.chunks is not None:
