@@ -86,8 +86,11 @@ def test_ls_versions_and_show(cli, logged) -> None:
     assert [(v["version"], v["aliases"]) for v in versions] == [("v0", ["candidate"]), ("v1", ["latest"])]
     assert "v0" in cli("versions", "images").output
 
-    shown = json.loads(cli("show", "images:candidate", json_out=True).output)
+    shown = json.loads(cli("show", "images:candidate", json_out=True).output)  # files streamed into the document
     assert [f["path"] for f in shown["files"]] == ["a.txt", "b/c.txt"] and shown["metadata"] == {"source": "lab", "n": 3}
+    assert shown["files"][1] == {"path": "b/c.txt", "digest": shown["files"][1]["digest"], "size": 5}
+    assert list(shown)[-3:] == ["files", "produced_by", "producers"]
+    assert json.loads(cli("show", "images:v0", "--no-files", json_out=True).output)["files"] is None
     text = cli("show", "images:v0").output
     assert "images:v0  (dataset)  candidate" in text and "description raw scans" in text and "  b/c.txt  5 B" in text
 

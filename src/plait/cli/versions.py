@@ -162,7 +162,7 @@ def show(ctx: Context, spec: str, files: bool) -> None:
     """Show one version: metadata, aliases, producer, files."""
     v = ctx.store.get(spec)
     data = v.to_dict()
-    data["files"] = [e.to_dict() for e in v.files()] if files and ctx.as_json else None
+    data["files"] = None
     producer, producers = v.produced_by, v.producers
     data["produced_by"] = producer.id if producer else None
     data["producers"] = [{"id": r.id, "name": r.name, "kind": r.kind, "status": r.status} for r in producers]
@@ -191,7 +191,10 @@ def show(ctx: Context, spec: str, files: bool) -> None:
         lines += [f"  {e.path}  {human_size(e.size)}" + (f"  -> {e.ref.uri}" if e.ref else "") for e in v.files()[:200]]
         if v.file_count > 200:
             lines.append(f"  … and {v.file_count - 200} more")
-    ctx.emit(data, "\n".join(lines))
+    if files:
+        ctx.emit_listing(data, "files", (e.to_dict() for e in v.files()), "\n".join(lines))
+    else:
+        ctx.emit(data, "\n".join(lines))
 
 
 @main.command()
