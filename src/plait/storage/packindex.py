@@ -41,7 +41,7 @@ RECORD = struct.Struct("<IIIIBBxx")
 FANOUT = struct.Struct("<256I")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
     """Where a blob is stored: its pack and its entry in it."""
 

@@ -46,6 +46,8 @@ MAX_BLOB_BYTES = 8 << 20
 PACKS_PREFIX = "packs"
 #: Random bytes at the start of every header: no two packs share a name.
 NONCE_BYTES = 16
+#: Blobs appended to an open pack are written (and hashed) this many bytes at a time.
+STAGE_BYTES = 1 << 20
 
 
 def digest_size(algorithm: str) -> int:
@@ -62,7 +64,7 @@ def _entry_struct(algorithm: str) -> struct.Struct:
     return struct.Struct(f"<{digest_size(algorithm)}sBBII")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PackEntry:
     """Where one blob sits inside a pack.
 
@@ -211,6 +213,8 @@ class PackWriter:
         self.size = 0
         self._hasher = new_hasher(algorithm)
         self._buffer = bytearray()
+        self._staged: list[bytes] = []
+        self._staged_len = 0
         self._file: int | None = None
         self._tmp = ""
 
@@ -233,8 +237,21 @@ class PackWriter:
         return entry
 
     def _write(self, data: bytes | memoryview) -> None:
-        self._hasher.update(data)
+        """Stage bytes for the pack: they are hashed and written :data:`STAGE_BYTES` at a time
+        (one system call for many small blobs)."""
+        self._staged.append(bytes(data) if isinstance(data, memoryview) else data)  # a view's buffer may be reused
+        self._staged_len += len(data)
         self.size += len(data)
+        if self._staged_len >= STAGE_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Hash and write what is staged."""
+        if not self._staged:
+            return
+        data = self._staged[0] if len(self._staged) == 1 else b"".join(self._staged)
+        self._staged, self._staged_len = [], 0
+        self._hasher.update(data)
         if not self.backend.is_local:
             self._buffer += data
             return
@@ -260,6 +277,7 @@ class PackWriter:
             return None
         tail = encode_header(self.entries, self.algorithm)
         self._write(tail)
+        self._flush()
         pack_id = self._hasher.hexdigest()
         key = pack_key(pack_id)
         if self.backend.is_local:
@@ -294,4 +312,5 @@ class PackWriter:
         self.size = 0
         self._hasher = new_hasher(self.algorithm)
         self._buffer = bytearray()
+        self._staged, self._staged_len = [], 0
         self._tmp = ""
