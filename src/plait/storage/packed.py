@@ -29,6 +29,7 @@ from plait.storage.packs import (
     KIND_DATA,
     KIND_TREE,
     KINDS,
+    Entries,
     PackEntry,
     PackWriter,
     SealedPack,
@@ -130,9 +131,9 @@ class PackedBlobStore(BlobStore):
 
     def _on_sealed(self, pack: SealedPack) -> None:
         self._sealed.append(pack)
-        for entry in pack.entries:
-            self._pending.pop(entry.digest, None)
-            self._uncommitted[entry.digest] = pack
+        for digest in _digests(pack):
+            self._pending.pop(digest, None)
+            self._uncommitted[digest] = pack
 
     def _put_file(self, path: str, fd: FileDigest, on_bytes: Callable[[int], Any] | None) -> int:
         """Append the blobs of one hashed file the store lacks to the open data pack.
@@ -236,8 +237,8 @@ class PackedBlobStore(BlobStore):
             with self._lock:
                 for pack in sealed:
                     self._entries.pop(pack.pack_id, None)
-                    for entry in pack.entries:
-                        self._uncommitted.pop(entry.digest, None)
+                    for digest in _digests(pack):
+                        self._uncommitted.pop(digest, None)
             return name
 
     def protect(self, digests: Iterable[str]) -> list[str]:
@@ -518,6 +519,11 @@ class PackedBlobStore(BlobStore):
                 location = self.index.locate(digest, frozenset(self._gone))
         if self._loose is not None:
             self._loose.difference_update(digests)
+
+
+def _digests(pack: SealedPack) -> Iterable[str]:
+    """The digests of a pack's blobs (without making an entry object each, when it was written here)."""
+    return pack.entries.digests if isinstance(pack.entries, Entries) else (e.digest for e in pack.entries)
 
 
 def coalesce(entries: list[PackEntry]) -> Iterator[tuple[int, int, list[PackEntry]]]:
