@@ -140,15 +140,23 @@ def digest_file(path: str, algorithm: str = XXH3_128, *, on_bytes: Callable[[int
             else:
                 result = _digest_whole(f, algorithm, on_bytes)
         after = os.stat(path)
-    except FileNotFoundError:
-        raise SourceError(f"{path} does not exist (was it moved or deleted while logging?)", path=path) from None
-    except IsADirectoryError:
-        raise SourceError(f"{path} is a folder; use add_dir() for folders", path=path) from None
-    except PermissionError:
-        raise SourceError(f"{path} cannot be read: permission denied", path=path) from None
+    except OSError as exc:
+        raise _source_error(exc, path) from None
     if stat_key(before)[1:] != stat_key(after)[1:] or result.size != after.st_size:
         raise FileChangedError(f"{path} changed while it was being read; log it again once it is written", path=path)
     return result
+
+
+def _source_error(exc: OSError, path: str) -> OSError:
+    """Return what to raise for an error reading a file to log: a :class:`SourceError` saying
+    what happened, or ``exc`` itself when it is no missing, folder or permission error."""
+    if isinstance(exc, FileNotFoundError):
+        return SourceError(f"{path} does not exist (was it moved or deleted while logging?)", path=path)
+    if isinstance(exc, IsADirectoryError):
+        return SourceError(f"{path} is a folder; use add_dir() for folders", path=path)
+    if isinstance(exc, PermissionError):
+        return SourceError(f"{path} cannot be read: permission denied", path=path)
+    return exc
 
 
 def read_small(path: str, key: tuple[int, int, int]) -> bytes:
@@ -169,12 +177,8 @@ def read_small(path: str, key: tuple[int, int, int]) -> bytes:
             after = os.fstat(fd)
         finally:
             os.close(fd)
-    except FileNotFoundError:
-        raise SourceError(f"{path} does not exist (was it moved or deleted while logging?)", path=path) from None
-    except IsADirectoryError:
-        raise SourceError(f"{path} is a folder; use add_dir() for folders", path=path) from None
-    except PermissionError:
-        raise SourceError(f"{path} cannot be read: permission denied", path=path) from None
+    except OSError as exc:
+        raise _source_error(exc, path) from None
     if len(data) != size or stat_key(after) != key:
         raise FileChangedError(f"{path} changed while it was being read; log it again once it is written", path=path)
     return data
