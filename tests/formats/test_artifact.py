@@ -24,6 +24,7 @@ from plait import (
     UnsupportedStoreError,
 )
 from plait.storage import digest as digest_mod
+from plait.storage import packed
 
 
 @pytest.fixture
@@ -287,6 +288,15 @@ def test_a_file_that_changes_while_it_is_hashed_is_refused(seeded: Store, make_f
         return result
 
     monkeypatch.setattr(digest_mod, "_digest_whole", digest_while_writing)
+    real_small = packed.read_small  # a packed store reads a small file once, to hash and store it
+
+    def read_while_writing(path, key):
+        if path.endswith("growing.log"):
+            with open(path, "ab") as w:  # another process appends while plait reads
+                w.write(b"one more line\n")
+        return real_small(path, key)
+
+    monkeypatch.setattr(packed, "read_small", read_while_writing)
     before = listing(seeded)
     with pytest.raises(FileChangedError, match="growing.log changed while it was being read; log it again"):
         seeded.log(folder, name="logs")

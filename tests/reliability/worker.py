@@ -129,6 +129,7 @@ def pause_at(phase: str, packed: bool) -> None:
     """
     import threading
 
+    from plait.storage import packed as packed_module
     from plait.storage.blobs import BlobStore
     from plait.storage.packed import PackedBlobStore
     from plait.storage.packs import PackWriter
@@ -154,8 +155,9 @@ def pause_at(phase: str, packed: bool) -> None:
         setattr(owner, method, wrapper)
 
     if phase == "hashing":
-        hash_file = publish.digest_file
+        hash_file, read_small = publish.digest_file, packed_module.read_small
         publish.digest_file = treebuild.digest_file = lambda *a, **k: (stop(), hash_file(*a, **k))[1]
+        packed_module.read_small = lambda *a, **k: (stop(), read_small(*a, **k))[1]  # small files of a packed store
     elif phase.startswith("storing-"):
         wanted = int(phase.split("-")[1])
 
@@ -164,7 +166,10 @@ def pause_at(phase: str, packed: bool) -> None:
                 calls["n"] += 1
                 return calls["n"] == wanted
 
-        after(BlobStore, "put_file", nth)
+        if packed:  # small files are read, hashed and appended in one pass: count blobs appended
+            after(PackedBlobStore, "_append", nth)
+        else:
+            after(BlobStore, "put_file", nth)
     elif phase == "chunks" and packed:
         after(PackWriter, "add", lambda self, digest, data: len(data) >= 1 << 20)
     elif phase == "chunks":

@@ -84,17 +84,21 @@ def test_files_already_in_place_are_not_written_again(store: Store, make_files, 
     v = store.log(make_files({"a": "A" * 100, "b": "B" * 100}), name="ds")
     dest = tmp_path / "out"
     v.download(dest)
-    written: list[str] = []
-    real = store.blobs.write_entry
-    monkeypatch.setattr(store.blobs, "write_entry", lambda *a: (written.append(a[2]), real(*a))[1])
+
+    def files() -> dict[str, tuple[int, int]]:  # a file written again is a new inode (written beside, renamed over)
+        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in dest.iterdir()}
+
+    first = files()
     v.download(dest)
-    assert written == []
+    assert files() == first
     (dest / "b").write_bytes(b"X" * 100)  # a local edit of the same size is noticed: refused, then repaired on request
+    edited = files()
     with pytest.raises(InvalidInputError, match=r"out already holds 1 file that differs from ds:v0: b; pass --force"):
         v.download(dest)
-    assert written == [] and (dest / "b").read_bytes() == b"X" * 100
+    assert files() == edited and (dest / "b").read_bytes() == b"X" * 100
     v.download(dest, force=True)
-    assert written == [str(dest / "b")] and (dest / "b").read_bytes() == b"B" * 100
+    after = files()
+    assert after["a"] == first["a"] and after["b"] != edited["b"] and (dest / "b").read_bytes() == b"B" * 100
 
 
 def test_a_remote_blob_is_fetched_once_then_read_from_the_cache(memory_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -204,8 +204,10 @@ def test_a_node_naming_a_path_out_of_the_folder_is_refused_and_nothing_is_writte
 
 @pytest.fixture
 def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record every file a tree log hashes (the real digest_file still runs)."""
-    from plait.storage.digest import digest_file
+    """Record every file a tree log hashes (the real digest_file, or read_small for the small
+    files a packed store reads and stores in one pass, still runs)."""
+    from plait.storage import packed
+    from plait.storage.digest import digest_file, read_small
     from plait.store import treebuild
 
     seen: list[str] = []
@@ -214,7 +216,12 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append(os.path.relpath(path))
         return digest_file(path, *args, **kwargs)
 
+    def spy_small(path: str, *args, **kwargs):
+        seen.append(os.path.relpath(path))
+        return read_small(path, *args, **kwargs)
+
     monkeypatch.setattr(treebuild, "digest_file", spy)
+    monkeypatch.setattr(packed, "read_small", spy_small)
     return seen
 
 

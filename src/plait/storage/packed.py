@@ -23,12 +23,13 @@ from plait.base.parallel import parallel_map
 from plait.errors import CorruptRecordError, FileChangedError, IntegrityError, SourceError, StoreError
 from plait.storage.backend import Backend, write_local_file
 from plait.storage.blobs import BlobStore, blob_key
-from plait.storage.digest import FileDigest, hash_bytes, iter_chunks
+from plait.storage.digest import FileDigest, bytes_hasher, hash_bytes, iter_chunks, read_small
 from plait.storage.packindex import Location, PackIndex, write_index
 from plait.storage.packs import (
     KIND_DATA,
     KIND_TREE,
     KINDS,
+    Entries,
     PackEntry,
     PackWriter,
     SealedPack,
@@ -41,6 +42,14 @@ from plait.storage.packs import (
 COALESCE_GAP = 1 << 20
 #: The most bytes one coalesced request fetches.
 MAX_RANGE = 16 << 20
+#: :meth:`PackedBlobStore.ingest` hands its threads batches of this many files or bytes.
+INGEST_BATCH_FILES = 256
+INGEST_BATCH_BYTES = 8 << 20
+#: Threads reading and hashing small files (file reads and xxh3 release the GIL).
+INGEST_WORKERS = 2
+
+#: ``(inode, size, mtime_ns)`` of a local file (see :func:`plait.storage.digest.stat_key`).
+StatKey = tuple[int, int, int]
 
 
 class PackedBlobStore(BlobStore):
@@ -65,7 +74,8 @@ class PackedBlobStore(BlobStore):
         self._commit_lock = threading.Lock()
         self._pending: dict[str, PackWriter] = {}
         self._sealed: list[SealedPack] = []
-        self._uncommitted: dict[str, Location] = {}
+        self._uncommitted: dict[str, SealedPack] = {}  # stored, not yet in an index file: the pack it is in
+        self._entries: dict[str, dict[str, PackEntry]] = {}  # of an uncommitted pack, by digest (made when read)
         self._gone: set[str] = set()
         self._dropped: set[str] = set()
         self._aborts = 0  # open packs dropped so far: a log that began before the last one must not commit
@@ -80,7 +90,7 @@ class PackedBlobStore(BlobStore):
         """Tell whether the blob is stored, or written by this process and about to be."""
         if digest in self._known or digest in self._pending or digest in self._uncommitted:
             return True
-        if self.index.locate(digest, frozenset(self._gone)) is not None:
+        if digest in self.index if not self._gone else self.index.locate(digest, frozenset(self._gone)) is not None:
             return True
         return self.loose and digest in self._loose_blobs()
 
@@ -123,9 +133,9 @@ class PackedBlobStore(BlobStore):
 
     def _on_sealed(self, pack: SealedPack) -> None:
         self._sealed.append(pack)
-        for entry in pack.entries:
-            self._pending.pop(entry.digest, None)
-            self._uncommitted[entry.digest] = Location(pack.pack_id, entry)
+        for digest in _digests(pack):
+            self._pending.pop(digest, None)
+            self._uncommitted[digest] = pack
 
     def _put_file(self, path: str, fd: FileDigest, on_bytes: Callable[[int], Any] | None) -> int:
         """Append the blobs of one hashed file the store lacks to the open data pack.
@@ -156,6 +166,46 @@ class PackedBlobStore(BlobStore):
             if on_bytes:
                 on_bytes(len(data))
         return written
+
+    def ingest(self, files: list[tuple[str, StatKey]], on_bytes: Callable[[int], Any] | None = None,
+               workers: int = INGEST_WORKERS) -> list[str]:
+        """Read, hash and store small local files in one pass; return their digests, in order.
+
+        Each file is read once (:func:`~plait.storage.digest.read_small`): the bytes hashed are
+        the bytes appended, so nothing is stored under a name its bytes do not have. Threads take
+        batches of files; each appends its batch's new blobs to the open data pack under one lock.
+
+        :param files: ``(path, stat key)`` of files below the chunking threshold, as found by the walk.
+        :param on_bytes: called with the bytes of each batch read, for progress.
+        :raises SourceError: for a file that vanished or cannot be read.
+        :raises FileChangedError: for a file that is not as found, or changed while read.
+        """
+        self.index.refresh()
+        digest_of = bytes_hasher(self.algorithm)
+        batches: list[list[tuple[str, StatKey]]] = []
+        batch: list[tuple[str, StatKey]] = []
+        weight = 0
+        for item in files:
+            batch.append(item)
+            weight += item[1][1]
+            if len(batch) >= INGEST_BATCH_FILES or weight >= INGEST_BATCH_BYTES:
+                batches.append(batch)
+                batch, weight = [], 0
+        if batch:
+            batches.append(batch)
+
+        def one(batch: list[tuple[str, StatKey]]) -> list[str]:
+            read = [read_small(path, key) for path, key in batch]
+            digests = [digest_of(data) for data in read]
+            with self._lock:
+                for digest, data in zip(digests, read):
+                    if not self.has(digest):
+                        self._append(digest, data, KIND_DATA)
+            if on_bytes:
+                on_bytes(sum(map(len, read)))
+            return digests
+
+        return [d for done in parallel_map(one, batches, workers) for d in done]
 
     def commit(self) -> str | None:
         """Store the open packs and one index file listing every pack this process stored since
@@ -193,8 +243,9 @@ class PackedBlobStore(BlobStore):
             self.index.add_data(name, data)
             with self._lock:
                 for pack in sealed:
-                    for entry in pack.entries:
-                        self._uncommitted.pop(entry.digest, None)
+                    self._entries.pop(pack.pack_id, None)
+                    for digest in _digests(pack):
+                        self._uncommitted.pop(digest, None)
             return name
 
     def begin(self) -> None:
@@ -277,9 +328,12 @@ class PackedBlobStore(BlobStore):
             writer = self._pending.get(digest)
             if writer is not None:
                 writer.seal()  # readable only once stored
-            found = self._uncommitted.get(digest)
-        if found is not None:
-            return found
+            pack = self._uncommitted.get(digest)
+            if pack is not None:
+                entries = self._entries.get(pack.pack_id)
+                if entries is None:
+                    entries = self._entries[pack.pack_id] = {e.digest: e for e in pack.entries}
+                return Location(pack.pack_id, entries[digest])
         skip = frozenset(self._gone)
         found = self.index.locate(digest, skip)
         if found is None:
@@ -488,6 +542,11 @@ class PackedBlobStore(BlobStore):
                 location = self.index.locate(digest, frozenset(self._gone))
         if self._loose is not None:
             self._loose.difference_update(digests)
+
+
+def _digests(pack: SealedPack) -> Iterable[str]:
+    """The digests of a pack's blobs (without making an entry object each, when it was written here)."""
+    return pack.entries.digests if isinstance(pack.entries, Entries) else (e.digest for e in pack.entries)
 
 
 def coalesce(entries: list[PackEntry]) -> Iterator[tuple[int, int, list[PackEntry]]]:

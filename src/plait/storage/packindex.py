@@ -41,7 +41,7 @@ RECORD = struct.Struct("<IIIIBBxx")
 FANOUT = struct.Struct("<256I")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
     """Where a blob is stored: its pack and its entry in it."""
 
@@ -61,26 +61,29 @@ def encode_index(packs: Iterable[SealedPack], algorithm: str, supersedes: Iterab
     """
     width = digest_size(algorithm)
     pack_ids: list[str] = []
-    rows: list[tuple[bytes, int, PackEntry]] = []
+    digests: list[bytes] = []
+    records: list[bytes] = []  # two columns, not an object per entry: a commit may list a million blobs
     for pack in packs:
         number = len(pack_ids)
         pack_ids.append(pack.pack_id)
-        rows.extend((bytes.fromhex(e.digest), number, e) for e in pack.entries)
-    rows.sort(key=lambda item: item[0])
+        for e in pack.entries:
+            digests.append(bytes.fromhex(e.digest))
+            records.append(RECORD.pack(number, e.offset, e.stored_len, e.raw_len, e.kind, e.codec))
+    order = sorted(range(len(digests)), key=digests.__getitem__)
     counts = [0] * 256
-    for digest, _, _ in rows:
+    for digest in digests:
         counts[digest[0]] += 1
     fanout, total = [], 0
     for count in counts:
         total += count
         fanout.append(total)
     supers = sorted(supersedes)
-    parts = [HEAD.pack(INDEX_MAGIC, INDEX_VERSION, width, len(pack_ids), len(rows), len(supers)),
+    parts = [HEAD.pack(INDEX_MAGIC, INDEX_VERSION, width, len(pack_ids), len(digests), len(supers)),
              b"".join(bytes.fromhex(p) for p in pack_ids),
              b"".join(s.encode() + b"\0" for s in supers),
              FANOUT.pack(*fanout),
-             b"".join(d for d, _, _ in rows),
-             b"".join(RECORD.pack(n, e.offset, e.stored_len, e.raw_len, e.kind, e.codec) for _, n, e in rows)]
+             b"".join(digests[i] for i in order),
+             b"".join(records[i] for i in order)]
     body = b"".join(parts)
     return body + bytes.fromhex(hash_bytes(body, algorithm))
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from plait.base.ids import random_suffix
 from plait.errors import CorruptRecordError, IntegrityError
@@ -46,6 +48,8 @@ MAX_BLOB_BYTES = 8 << 20
 PACKS_PREFIX = "packs"
 #: Random bytes at the start of every header: no two packs share a name.
 NONCE_BYTES = 16
+#: Blobs appended to an open pack are written (and hashed) this many bytes at a time.
+STAGE_BYTES = 1 << 20
 
 
 def digest_size(algorithm: str) -> int:
@@ -62,7 +66,7 @@ def _entry_struct(algorithm: str) -> struct.Struct:
     return struct.Struct(f"<{digest_size(algorithm)}sBBII")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PackEntry:
     """Where one blob sits inside a pack.
 
@@ -82,13 +86,56 @@ class PackEntry:
     raw_len: int
 
 
+class Entries(Sequence[PackEntry]):
+    """The entries of one pack, kept as columns (a digest, two lengths) rather than one object
+    per blob: a log of a million small files holds them all until its commit. Offsets follow
+    from the lengths; iterating yields :class:`PackEntry` objects.
+    """
+
+    __slots__ = ("kind", "codec", "digests", "stored", "raw")
+
+    def __init__(self, kind: int, codec: int) -> None:
+        self.kind, self.codec = kind, codec
+        self.digests: list[str] = []
+        self.stored = array("L")
+        self.raw = array("L")
+
+    def append(self, digest: str, stored_len: int, raw_len: int) -> None:
+        self.digests.append(digest)
+        self.stored.append(stored_len)
+        self.raw.append(raw_len)
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+    def __iter__(self) -> Iterator[PackEntry]:
+        offset = 0
+        kind, codec = self.kind, self.codec
+        for digest, stored, raw in zip(self.digests, self.stored, self.raw):
+            yield PackEntry(digest, kind, codec, offset, stored, raw)
+            offset += stored
+
+    @overload
+    def __getitem__(self, i: int) -> PackEntry: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[PackEntry, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> PackEntry | tuple[PackEntry, ...]:
+        return tuple(self)[i]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class SealedPack:
     """A pack stored in full: its name, size and what it holds."""
 
     pack_id: str
     size: int
-    entries: tuple[PackEntry, ...]
+    entries: Sequence[PackEntry]
 
 
 def encode_header(entries: list[PackEntry], algorithm: str) -> bytes:
@@ -207,10 +254,13 @@ class PackWriter:
         self.kind = kind
         self.target = max(1, min(target, MAX_PACK_BYTES))
         self.on_sealed = on_sealed
-        self.entries: list[PackEntry] = []
+        self.codec = CODEC_ZLIB if kind == KIND_TREE else CODEC_RAW
+        self.entries = Entries(kind, self.codec)
         self.size = 0
         self._hasher = new_hasher(algorithm)
         self._buffer = bytearray()
+        self._staged: list[bytes] = []
+        self._staged_len = 0
         self._file: int | None = None
         self._tmp = ""
 
@@ -219,22 +269,32 @@ class PackWriter:
 
         A blob that would push the pack past :data:`MAX_PACK_BYTES` seals the pack first.
         """
-        codec = CODEC_RAW
-        stored = data
-        if self.kind == KIND_TREE:
-            stored, codec = zlib.compress(data, 1), CODEC_ZLIB
+        stored = zlib.compress(data, 1) if self.codec == CODEC_ZLIB else data
         if self.entries and self.size + len(stored) > MAX_PACK_BYTES:
             self.seal()
-        entry = PackEntry(digest, self.kind, codec, self.size, len(stored), len(data))
+        entry = PackEntry(digest, self.kind, self.codec, self.size, len(stored), len(data))
         self._write(stored)
-        self.entries.append(entry)
+        self.entries.append(digest, entry.stored_len, entry.raw_len)
         if self.size >= self.target:
             self.seal()
         return entry
 
     def _write(self, data: bytes | memoryview) -> None:
-        self._hasher.update(data)
+        """Stage bytes for the pack: they are hashed and written :data:`STAGE_BYTES` at a time
+        (one system call for many small blobs)."""
+        self._staged.append(bytes(data) if isinstance(data, memoryview) else data)  # a view's buffer may be reused
+        self._staged_len += len(data)
         self.size += len(data)
+        if self._staged_len >= STAGE_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Hash and write what is staged."""
+        if not self._staged:
+            return
+        data = self._staged[0] if len(self._staged) == 1 else b"".join(self._staged)
+        self._staged, self._staged_len = [], 0
+        self._hasher.update(data)
         if not self.backend.is_local:
             self._buffer += data
             return
@@ -249,10 +309,9 @@ class PackWriter:
 
     def pending(self, digest: str) -> PackEntry | None:
         """Return the entry of a blob appended to the open pack, if it is there."""
-        for entry in self.entries:
-            if entry.digest == digest:
-                return entry
-        return None
+        if digest not in self.entries.digests:
+            return None
+        return next(e for e in self.entries if e.digest == digest)
 
     def seal(self) -> SealedPack | None:
         """Store the open pack (trailer appended, named by its digest); return it, or ``None`` if empty."""
@@ -260,6 +319,7 @@ class PackWriter:
             return None
         tail = encode_header(self.entries, self.algorithm)
         self._write(tail)
+        self._flush()
         pack_id = self._hasher.hexdigest()
         key = pack_key(pack_id)
         if self.backend.is_local:
@@ -276,7 +336,7 @@ class PackWriter:
                 unlink_quietly(self._tmp)
         else:
             self.backend.create(key, bytes(self._buffer))  # False: this very pack exists already (a retried PUT)
-        sealed = SealedPack(pack_id, self.size, tuple(self.entries))
+        sealed = SealedPack(pack_id, self.size, self.entries)
         self._reset()
         self.on_sealed(sealed)
         return sealed
@@ -290,8 +350,9 @@ class PackWriter:
         self._reset()
 
     def _reset(self) -> None:
-        self.entries = []
+        self.entries = Entries(self.kind, self.codec)
         self.size = 0
         self._hasher = new_hasher(self.algorithm)
         self._buffer = bytearray()
+        self._staged, self._staged_len = [], 0
         self._tmp = ""

@@ -17,7 +17,8 @@ from plait.base.paths import user_cache_dir
 from plait.errors import IntegrityError, InvalidInputError, InvalidPathError
 from plait.formats.manifest import Entry
 from plait.formats.names import check_entry_path
-from plait.storage.backend import unlink_quietly
+from plait.index.statcache import StatKey
+from plait.storage.backend import temporary_name, unlink_quietly
 from plait.storage.digest import FileDigest, digest_file, stat_key
 from plait.store import cache
 from plait.store.references import ReferenceReader
@@ -105,7 +106,7 @@ def download(store: Store, entries: Iterable[Entry], folder: str, label: str, *,
     store.progress.start("downloading", total)
     try:
         for batch in _batches(entries):
-            _write_batch(store, batch, folder, label, reader, plans, done)
+            _write_batch(store, batch, folder, label, reader, plans, done, fresh=created)
     except BaseException:
         _undo(folder, done, created)  # a failed download leaves nothing behind
         raise
@@ -128,16 +129,25 @@ def _batches(entries: Iterable[Entry]) -> Iterator[list[Entry]]:
 
 
 def _write_batch(store: Store, batch: list[Entry], folder: str, label: str, reader: ReferenceReader | None,
-                 plans: dict[str, Any], done: list[str]) -> None:
+                 plans: dict[str, Any], done: list[str], *, fresh: bool = False) -> None:
+    """Write one batch of files.
+
+    :param fresh: ``folder`` was made by this download (nothing is there to compare or replace).
+    """
     targets = list(zip(batch, safe_joins(folder, [e.path for e in batch])))
-    todo = [(e, t) for e, t in targets if not _already_there(store, e, t)]
+    todo = targets if fresh else [(e, t) for e, t in targets if not _already_there(store, e, t)]
+    done += [t for _, t in todo]
+    written: list[tuple[str, Entry, StatKey]] = []
+    if store.backend.is_local and store.blobs.verified_reads:  # packs: whole files from coalesced ranges
+        simple = [(e, t) for e, t in todo if e.ref is None and e.chunks is None]
+        if simple:
+            written += _write_packed(store, simple, label, fresh)
+            todo = [(e, t) for e, t in todo if e.ref is not None or e.chunks is not None]
     try:
         store.blobs.prefetch(d for e, _ in todo for d, _ in e.blobs)
     except IntegrityError as exc:  # name the file, not only the blob
         owner = next((e.path for e, _ in todo if any(d == exc.digest for d, _ in e.blobs)), "")
         raise IntegrityError(f"{label}/{owner}: {exc}", digest=exc.digest, path=owner) from None
-    done += [t for _, t in todo]
-    written: list[tuple[str, Entry]] = []
 
     def write(item: tuple[Entry, str]) -> None:
         entry, target = item
@@ -145,7 +155,7 @@ def _write_batch(store: Store, batch: list[Entry], folder: str, label: str, read
             reader.fetch(entry, plans[entry.path], target, label)
         else:
             store.blobs.write_entry(entry.blobs, entry.digest, target, f"{label}/{entry.path}")
-            written.append((target, entry))
+            written.append((target, entry, stat_key(os.stat(target))))
         store.progress.advance(entry.size)
 
     if store.backend.is_local:
@@ -153,7 +163,70 @@ def _write_batch(store: Store, batch: list[Entry], folder: str, label: str, read
     else:
         parallel_map(write, todo, max(2, store.blobs.workers))
     # every byte was verified as it was written: remember the copies, so checking them later reads nothing
-    store.stat_cache.remember((t, stat_key(os.stat(t)), FileDigest(e.digest, e.size, e.chunks)) for t, e in written)
+    store.stat_cache.remember((t, key, FileDigest(e.digest, e.size, e.chunks)) for t, e, key in written)
+
+
+#: Opening a file a download writes: a new file only, never through a symlink.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _write_packed(store: Store, todo: list[tuple[Entry, str]], label: str, fresh: bool) -> list[tuple[str, Entry, StatKey]]:
+    """Write files that are one packed blob each, read pack range by pack range and verified in
+    memory; return ``(target, entry, stat key)`` of each.
+
+    In a folder this download made, a file is created at its name directly (exclusively: nothing
+    can be there); elsewhere it is written to a temporary name and renamed over what is there
+    (which replaces a symlink instead of following it). Each folder is made once.
+    """
+    wanted: dict[str, list[tuple[Entry, str]]] = {}
+    for entry, target in todo:
+        wanted.setdefault(entry.digest, []).append((entry, target))
+    made: set[str] = set()
+    out: list[tuple[str, Entry, StatKey]] = []
+    blobs = store.blobs.read_many(wanted)
+    while True:
+        try:
+            found = next(blobs, None)
+        except IntegrityError as exc:  # name the file, not only the blob
+            owner = wanted.get(exc.digest or "", [(None, "")])[0][0]
+            path = owner.path if owner is not None else ""
+            raise IntegrityError(f"{label}/{path}: {exc}", digest=exc.digest, path=path) from None
+        if found is None:
+            break
+        digest, data = found
+        for entry, target in wanted[digest]:
+            if len(data) != entry.size:
+                fewer = "fewer" if len(data) < entry.size else "more"
+                raise IntegrityError(f"{label}/{entry.path}: blob {digest} holds {fewer} bytes than the manifest says "
+                                     f"({entry.size}); the store is damaged here (run `plait verify`)",
+                                     digest=digest, path=entry.path)
+            parent = os.path.dirname(target)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            out.append((target, entry, _write_file(target, data, fresh)))
+            store.progress.advance(entry.size)
+    return out
+
+
+def _write_file(target: str, data: bytes, fresh: bool) -> StatKey:
+    """Write ``data`` to a new file ``target`` (see :func:`_write_packed`); return its stat key."""
+    path = target if fresh else temporary_name(target)
+    fd = os.open(path, _CREATE, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            key = stat_key(os.fstat(fd))
+        finally:
+            os.close(fd)
+        if not fresh:
+            os.replace(path, target)
+    except BaseException:
+        unlink_quietly(path)
+        raise
+    return key
 
 
 def _after_download(store: Store, keep: Iterable[str]) -> None:

@@ -36,7 +36,7 @@ from plait.formats.tree import (
 from plait.formats.treeview import TreeManifest
 from plait.index import versions as V
 from plait.index.statcache import FolderNode, StatKey
-from plait.storage.digest import FileDigest, digest_file, hash_bytes
+from plait.storage.digest import CHUNK_THRESHOLD, FileDigest, digest_file, hash_bytes
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store
@@ -272,11 +272,21 @@ def _hash_files(store: Store, files: list[FileSource], stats: dict[str, StatKey]
     todo = [s.local for s in files if s.local not in cached]
     progress.start("hashing", sum(stats[p][1] for p in todo))
     algorithm = store.algorithm  # once: a store not created yet reads its plait.json on each ask (a request on S3)
+    out: dict[str, FileDigest] = dict(cached)
+    ingest = getattr(store.blobs, "ingest", None)
+    if ingest is not None:  # a packed store: small files are read once, hashed and appended to a pack in one pass
+        small = [p for p in todo if stats[p][1] < CHUNK_THRESHOLD]
+        if small:
+            store.init()  # plait.json before the first blob: a crash never leaves blobs in a folder that is no store
+            for p, digest in zip(small, ingest([(p, stats[p]) for p in small], progress.advance)):
+                out[p] = FileDigest(digest, stats[p][1])
+            todo = [p for p in todo if p not in out]
     hashed = parallel_map_batched(lambda p: digest_file(p, algorithm, on_bytes=progress.advance), todo,
                                   lambda p: stats[p][1], HASH_WORKERS)
     progress.finish()
-    store.stat_cache.remember((p, stats[p], fd) for p, fd in zip(todo, hashed) if kept(p))
-    return {**cached, **dict(zip(todo, hashed))}
+    out.update(zip(todo, hashed))
+    store.stat_cache.remember((p, stats[p], out[p]) for p in out if p not in cached and kept(p))
+    return out
 
 
 def store_blobs(store: Store, artifact: Artifact, files: list[FileSource], digests: dict[str, FileDigest],
