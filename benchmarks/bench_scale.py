@@ -207,8 +207,9 @@ def step(m: dict[str, Any], files: int, **extra: Any) -> dict[str, Any]:
     return out
 
 
-def small_round(data: Path, work: Path, files: int, size: int) -> dict[str, dict[str, Any]]:
-    """Every step once on a fresh copy of the data into a fresh store; return metrics per step."""
+def small_round(data: Path, work: Path, files: int, size: int, store_format: int | str | None = None) -> dict[str, dict[str, Any]]:
+    """Every step once on a fresh copy of the data into a fresh store (created untimed with
+    ``plait init --format`` when ``store_format`` is given); return metrics per step."""
     out: dict[str, dict[str, Any]] = {}
     work.mkdir(parents=True)
     src = work / "src"
@@ -218,6 +219,11 @@ def small_round(data: Path, work: Path, files: int, size: int) -> dict[str, dict
     out["python start (floor)"] = step(run([sys.executable, "-c", "pass"]), files)
     plait = Plait(work)
     store = Path(plait.store)
+    if isinstance(store_format, str):  # a variant: "before:<src folder>" runs that plait, "after" this one
+        if store_format.startswith("before:"):
+            plait.env["PYTHONPATH"] = store_format.split(":", 1)[1]
+    elif store_format is not None:
+        plait("init", "--format", str(store_format))
 
     out["log into empty store"] = step(plait("log", src, "--name", "data"), files, **store_objects(store))
     out["re-log unchanged"] = step(plait("log", src, "--name", "data"), files)
@@ -449,6 +455,18 @@ def s3_table(res: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]
     return header, rows
 
 
+def _key(files: int, store_format: int | str | None) -> str:
+    if isinstance(store_format, str):
+        return f"small-{files}-{store_format.split(':')[0]}"
+    return f"small-{files}" + ("" if store_format is None else f"-format{store_format}")
+
+
+def _label(store_format: int | str | None) -> str:
+    if isinstance(store_format, str):
+        return store_format.split(":")[0]
+    return "" if store_format is None else f"store format {store_format}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", default="10000,100000", help="comma-separated file counts (default 10000,100000)")
@@ -463,13 +481,23 @@ def main() -> None:
     parser.add_argument("--dvc-at", type=int, default=100_000, help="the file count at which DVC runs (default 100000)")
     parser.add_argument("--no-dvc", action="store_true", help="skip DVC even if installed")
     parser.add_argument("--workdir", default=None, help="scratch folder, kept with its data sets (default: a temporary one)")
+    parser.add_argument("--formats", default=None,
+                        help="store formats to compare, each round on each in turn (e.g. 1,2; default: a new store's)")
+    parser.add_argument("--baseline-src", default=None,
+                        help="a plait src/ folder (e.g. `git archive` of an earlier commit) run in turn with this one, "
+                             "each round, as 'before' (same data, same load)")
     parser.add_argument("--out", default=str(HERE / "results" / "scale.json"))
     args = parser.parse_args()
+    formats: list[Any] = [int(f) for f in args.formats.split(",")] if args.formats else [None]
+    if args.baseline_src:  # "before" and "after" in turn, on the store format a new store gets
+        formats = [f"before:{os.path.abspath(args.baseline_src)}", "after"]
 
     counts = [int(n) for n in args.files.split(",") if n.strip()] + ([1_000_000] if args.million else [])
     base = Path(args.workdir or tempfile.mkdtemp(prefix="plait-bench-scale-"))
     ENV["PYTHONPYCACHEPREFIX"] = str(base / "pycache")
     run([sys.executable, "-m", "plait", "--help"])  # compile the imports once, outside the timings
+    for src in [str(HERE.parent / "src")] + ([os.path.abspath(args.baseline_src)] if args.baseline_src else []):
+        run([sys.executable, "-m", "compileall", "-q", src])  # every module, the lazily imported ones too
     dvc = None if args.no_dvc or not args.dvc else [args.dvc]
     results: dict[str, Any] = {}
     tables: list[tuple[str, list[str], list[list[str]]]] = []
@@ -481,28 +509,31 @@ def main() -> None:
             shutil.rmtree(data, ignore_errors=True)
             make_small(data / "files", n, args.size, SEED)
             (data / ".complete").touch()
-        rounds = []
+        rounds: dict[int | None, list[dict[str, Any]]] = {f: [] for f in formats}
         for i in range(1 if n >= 1_000_000 else args.repeat):
-            print(f"{n:,} files: round {i + 1} …", file=sys.stderr)
-            rounds.append(small_round(data / "files", base / f"work-{n}-{i}", n, args.size))
-        res = median_of(rounds)
-        res["rounds"] = len(rounds)  # type: ignore[assignment]
-        if dvc and n == args.dvc_at:
-            print(f"{n:,} files: dvc add + push …", file=sys.stderr)
-            try:
-                res.update(dvc_round(data / "files", base / f"dvc-{n}", n, dvc))
-            except (RuntimeError, subprocess.CalledProcessError) as exc:
-                print(f"dvc failed: {exc}", file=sys.stderr)
-        results[f"small-{n}"] = res
-        _save_partial(args.out, results)
-        tables.append((f"{n:,} files × {args.size} B in folders of {PER_FOLDER}, median of {len(rounds)}",
-                       *small_table({k: v for k, v in res.items() if k != "rounds"})))
+            for f in formats:  # in turn: the formats see the same load
+                print(f"{n:,} files: round {i + 1}{'' if f is None else f' ({_label(f)})'} …", file=sys.stderr)
+                rounds[f].append(small_round(data / "files", base / f"work-{n}-{i}-{f}", n, args.size, f))
+        for f in formats:
+            res = median_of(rounds[f])
+            res["rounds"] = len(rounds[f])  # type: ignore[assignment]
+            if dvc and n == args.dvc_at and f == formats[-1]:
+                print(f"{n:,} files: dvc add + push …", file=sys.stderr)
+                try:
+                    res.update(dvc_round(data / "files", base / f"dvc-{n}", n, dvc))
+                except (RuntimeError, subprocess.CalledProcessError) as exc:
+                    print(f"dvc failed: {exc}", file=sys.stderr)
+            results[_key(n, f)] = res
+            _save_partial(args.out, results)
+            tables.append((f"{n:,} files × {args.size} B in folders of {PER_FOLDER}{'' if f is None else f', {_label(f)}'}, "
+                           f"median of {len(rounds[f])}", *small_table({k: v for k, v in res.items() if k != "rounds"})))
 
     if len(counts) >= 2:  # how peak memory grows with the file count
         lo, hi = counts[0], counts[-1]
-        slopes = {s: (results[f"small-{hi}"][s]["rss"] - results[f"small-{lo}"][s]["rss"]) * MiB / (hi - lo)
-                  for s in ("log into empty store", "re-log one changed", "show", "get into empty folder", "verify")}
-        results["rss_bytes_per_file"] = {"from": lo, "to": hi, **slopes}
+        for f in formats:
+            slopes = {s: (results[_key(hi, f)][s]["rss"] - results[_key(lo, f)][s]["rss"]) * MiB / (hi - lo)
+                      for s in ("log into empty store", "re-log one changed", "show", "get into empty folder", "verify")}
+            results["rss_bytes_per_file" + _key(0, f)[len("small-0"):]] = {"from": lo, "to": hi, **slopes}
 
     if args.large_mib:
         data = base / "data-large"
@@ -534,16 +565,16 @@ def main() -> None:
         tables.append((f"S3 (loopback moto): {args.s3_files:,} files × 4 KiB, requests per step, median of {len(rounds)}",
                        *s3_table(results["s3"])))
 
-    cfg = {"files": counts, "size": args.size, "per_folder": PER_FOLDER, "repeat": args.repeat, "large_mib": args.large_mib,
+    cfg = {"files": counts, "formats": [_label(f) or None for f in formats], "baseline_src": args.baseline_src, "size": args.size, "per_folder": PER_FOLDER, "repeat": args.repeat, "large_mib": args.large_mib,
            "s3_files": args.s3_files if args.s3 else None, "s3_repeat": args.s3_repeat, "cores": os.cpu_count(), "python": platform.python_version(),
            "commit": _commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print(f"\nplait scale benchmark; {os.cpu_count()} cores, Python {platform.python_version()}, commit {cfg['commit']}")
     for title, header, rows in tables:
         print(f"\n{title}\n")
         print(render(header, rows))
-    if "rss_bytes_per_file" in results:
-        g = results["rss_bytes_per_file"]
-        print(f"\npeak RSS growth from {g['from']:,} to {g['to']:,} files: "
+    for key in [k for k in results if k.startswith("rss_bytes_per_file")]:
+        g = results[key]
+        print(f"\npeak RSS growth from {g['from']:,} to {g['to']:,} files{key[len('rss_bytes_per_file'):].replace('-', ', ')}: "
               + ", ".join(f"{k} {v / KiB:.2f} KiB/file" for k, v in g.items() if k not in ("from", "to")))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"config": cfg, "results": results,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # test helper modules (blobview) import by name
+
+from blobview import Blobs  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -177,11 +182,46 @@ def s3_server() -> Iterator[str]:
     _make_puts_atomic()
     server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    S3Requests.counter = S3Requests(server._server.app)  # werkzeug looks the app up per request
+    server._server.app = S3Requests.counter
     host, port = server.get_host_and_port()
     try:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+class S3Requests:
+    """WSGI middleware around the loopback S3 server: counts the requests it answers, by method."""
+
+    counter: S3Requests | None = None
+
+    def __init__(self, app) -> None:
+        import collections
+        import threading
+
+        self.app = app
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict, start_response):
+        with self.lock:
+            self.counts[environ.get("REQUEST_METHOD", "")] += 1
+        return self.app(environ, start_response)
+
+    def snapshot(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.counts)
+
+
+@pytest.fixture
+def s3_requests(s3_server: str):
+    """Return a function giving ``{method: count}`` of the requests the loopback S3 server has
+    answered since the test began (tests run one at a time)."""
+    counter = S3Requests.counter
+    assert counter is not None
+    start = counter.snapshot()
+    return lambda: {k: n - start.get(k, 0) for k, n in counter.snapshot().items() if n - start.get(k, 0)}
 
 
 def _make_puts_atomic() -> None:
@@ -262,13 +302,19 @@ def listing():
 
     def records(store) -> dict[str, int]:
         out: dict[str, int] = {}
-        for prefix in ("blobs", "manifests", "versions", "events"):
+        for prefix in ("blobs", "packs", "index", "manifests", "roots", "versions", "events"):
             out.update(store.backend.find(prefix))
         if store.backend.exists("plait.json"):
             out["plait.json"] = store.backend.size("plait.json")
         return out
 
     return records
+
+
+@pytest.fixture
+def blobs() -> type[Blobs]:
+    """The store's blobs as a test sees them, in either store format (see :class:`Blobs`)."""
+    return Blobs
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from blobview import Blobs
 from click.testing import CliRunner, Result
 
+import plait
 from plait.cli import main
 
 
@@ -69,7 +71,8 @@ def test_log_by_reference_copies_nothing(cli, make_files, tmp_path: Path) -> Non
     folder = make_files({"r/1.csv": "1"})
     data = json.loads(cli("log", str(folder / "r"), "--name", "raw", "--reference", json_out=True).output)
     assert data["file_count"] == 1
-    assert not (tmp_path / "store" / "blobs").exists()
+    store = plait.Store(str(tmp_path / "store"))
+    assert Blobs.stored(store) == {} and len(Blobs.stored(store, nodes=True)) == 1  # the version's tree: no data
 
 
 def test_ls_versions_and_show(cli, logged) -> None:
@@ -83,8 +86,11 @@ def test_ls_versions_and_show(cli, logged) -> None:
     assert [(v["version"], v["aliases"]) for v in versions] == [("v0", ["candidate"]), ("v1", ["latest"])]
     assert "v0" in cli("versions", "images").output
 
-    shown = json.loads(cli("show", "images:candidate", json_out=True).output)
+    shown = json.loads(cli("show", "images:candidate", json_out=True).output)  # files streamed into the document
     assert [f["path"] for f in shown["files"]] == ["a.txt", "b/c.txt"] and shown["metadata"] == {"source": "lab", "n": 3}
+    assert shown["files"][1] == {"path": "b/c.txt", "digest": shown["files"][1]["digest"], "size": 5}
+    assert list(shown)[-3:] == ["files", "produced_by", "producers"]
+    assert json.loads(cli("show", "images:v0", "--no-files", json_out=True).output)["files"] is None
     text = cli("show", "images:v0").output
     assert "images:v0  (dataset)  candidate" in text and "description raw scans" in text and "  b/c.txt  5 B" in text
 
@@ -118,17 +124,19 @@ def test_verify_passes_then_fails_on_damage(cli, logged, tmp_path: Path) -> None
     data = json.loads(cli("verify", json_out=True).output)
     assert data["ok"] and data["versions"] == 2 and data["problems"] == []
     assert cli("verify", "images:v0").output.strip().startswith("ok: 1 versions")
-    blobs = [p for p in (tmp_path / "store" / "blobs").rglob("*") if p.is_file()]
-    blobs[0].write_bytes(b"damaged")
+    store = plait.Store(str(tmp_path / "store"))
+    Blobs.flip(store, sorted(Blobs.stored(store))[0])
     out = cli("verify", code=4).output
     assert "DAMAGED images:v" in out and out.strip().splitlines()[-1].startswith("FAILED")
 
 
 def test_gc_dry_run_and_delete(cli, logged) -> None:
+    root = plait.Store(cli.store).get("images:v1").manifest.root.raw_size
     cli("delete", "images:v1")
     data = json.loads(cli("gc", "--dry-run", "--grace", "0", json_out=True).output)
-    assert data["dry_run"] and data["blobs"] == 2 and data["bytes"] == 12  # "alpha 2" and "delta" are unique to v1
-    assert cli("gc", "--delete", "--grace", "0").output.startswith("freed 12 B in 2 blobs")
+    # "alpha 2" and "delta" are unique to v1, and so is its tree's root node (b/ is shared)
+    assert data["dry_run"] and data["blobs"] == 3 and data["bytes"] == 12 + root
+    assert cli("gc", "--delete", "--grace", "0").output.startswith(f"freed {12 + root} B in 3 blobs")
     assert json.loads(cli("gc", "--grace", "0", json_out=True).output)["blobs"] == 0
 
 

@@ -149,7 +149,9 @@ def test_stats_logged_versus_stored(fresh_cli, make_files):
     fresh_cli("log", str(folder), "--name", "ds")
     fresh_cli("log", str(folder / "big.bin"), "--name", "copy")
     data = json.loads(fresh_cli("stats", json_out=True).output)
-    assert data["logged"] == 2 * 10_001 + 10_000 and data["stored"] == 10_002 and data["on_storage"] == 10_002
+    assert data["logged"] == 2 * 10_001 + 10_000 and data["stored"] == 10_002
+    # the packs of format 2 also hold the versions' tree nodes and a header each
+    assert 10_002 < data["on_storage"] < 10_002 + 4096
     assert {n["name"]: (n["versions"], n["logged"], n["stored"]) for n in data["names"]} == {
         "ds": (2, 20_002, 10_002), "copy": (1, 10_000, 10_000)}
     text = fresh_cli("stats").output

@@ -15,6 +15,16 @@ from plait.storage.digest import FileDigest, digest_file, stat_key
 from plait.store import publish
 
 
+@pytest.fixture(params=["file", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> plait.Store:
+    """A format-1 store (flat manifests) on each backend: this file covers that path; the tree's
+    own reuse of unchanged folders is in tests/store/test_trees.py."""
+    import uuid
+
+    url = str(tmp_path / "store") if request.param == "file" else f"memory://plait-test-{uuid.uuid4().hex[:8]}"
+    return plait.Store(url, format=1)
+
+
 @pytest.fixture
 def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record every file publish hashes (the real digest_file still runs)."""
@@ -98,7 +108,7 @@ def test_a_relog_of_a_live_manifest_does_not_ask_the_store_for_each_blob(store: 
 
 def test_without_the_cache_every_file_is_hashed(store: plait.Store, folder: Path, hashed: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLAIT_NO_STAT_CACHE", "1")
-    fresh = plait.Store(store.url) if "://" not in store.url else store
+    fresh = plait.Store(store.url, format=1) if "://" not in store.url else store
     fresh._stat_cache = None
     fresh.log(str(folder), name="data")
     hashed.clear()

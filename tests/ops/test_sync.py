@@ -91,6 +91,26 @@ def test_a_new_version_sends_only_its_new_file(tmp_path):
     report = plait.sync(src, dst)
 
     assert report.versions == [("data:v1", "data:v1")]
+    root = src.get("data:v1").manifest.root
+    assert report.blobs == 2 and report.bytes == 3000 + root.raw_size  # the file and the new root node
+    assert report.manifests == 0
+    assert dst.get("data:v1").digest == src.get("data:v1").digest
+
+
+def test_a_new_version_sends_only_its_new_file_between_format_1_stores(tmp_path):
+    src, dst = plait.Store(str(tmp_path / "a"), format=1), plait.Store(str(tmp_path / "b"))
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i in range(50):
+        (folder / f"{i}.bin").write_bytes(os.urandom(2000))
+    src.log(str(folder), name="data")
+    plait.sync(src, dst)  # a new destination takes the source's format
+    (folder / "7.bin").write_bytes(os.urandom(3000))
+    src.log(str(folder), name="data")
+
+    report = plait.sync(src, dst)
+
+    assert dst.format == 1
     assert report.blobs == 1 and report.bytes == 3000 and report.manifests == 1
     assert dst.get("data:v1").digest == src.get("data:v1").digest
 

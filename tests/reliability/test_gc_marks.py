@@ -10,15 +10,27 @@ import threading
 import time
 import zlib
 
+import pytest
+from blobview import Blobs
 from click.testing import CliRunner
 
 import plait
 from plait.cli import main
-from plait.storage.blobs import blob_key
 from plait.storage.digest import hash_bytes
 from plait.store.marks import read_marks
 
 GRACE = 0.4
+
+
+@pytest.fixture(params=["file-1", "memory-1", "file-2", "memory-2"])
+def store(request: pytest.FixtureRequest, tmp_path):
+    """A store of each format: format 1 touches the marked loose blobs a writer reuses, format 2
+    writes them again into a pack of its own (a tree's own marks: tests/store/test_trees.py)."""
+    import uuid
+
+    kind, form = request.param.split("-")
+    url = str(tmp_path / "store") if kind == "file" else f"memory://plait-test-{uuid.uuid4().hex[:8]}"
+    return plait.Store(url, format=int(form))
 
 
 def _age() -> None:
@@ -67,34 +79,45 @@ def _orphan(store, data: bytes, name: str) -> tuple[str, str]:
     return v.entry(name).digest, v.digest
 
 
+def _as_blobs(store, blobs: list[str], manifest: str) -> tuple[list[str], list[str]]:
+    """Return what gc lists for ``blobs`` and a version's manifest: ``(blobs, manifests)`` (in a
+    format-2 store the manifest is the tree's root node, a blob)."""
+    if store.format == 1:
+        return sorted(blobs), [manifest]
+    return sorted([*blobs, manifest]), []
+
+
 def test_a_gc_during_a_log_that_reuses_an_old_blob_only_marks_it(store, monkeypatch):
-    shared, _ = _orphan(store, b"shared bytes", "old")
+    shared, old_manifest = _orphan(store, b"shared bytes", "old")
     _age()
     writer = PausedWriter(monkeypatch, store.url, "create_version", b"shared bytes", "new")  # found the blob: no upload
     report = store.gc(dry_run=False, grace_seconds=GRACE)
-    assert report.blobs == [] and report.marked_blobs == [shared] and report.deletable_after
+    assert report.blobs == [] and sorted(report.marked_blobs) == _as_blobs(store, [shared], old_manifest)[0]
+    assert report.deletable_after
     assert store.blobs.has(shared)
     version = writer.finish()
     _age()
     later = plait.Store(store.url).gc(dry_run=False, grace_seconds=GRACE)
-    assert later.blobs == [] and store.backend.read(blob_key(shared)) == b"shared bytes"
+    assert later.blobs == ([] if store.format == 1 else [old_manifest])  # the old tree's root is dead
+    assert store.blobs.read(shared) == b"shared bytes"
     assert version.read_bytes("new") == b"shared bytes" and plait.Store(store.url).verify().ok
 
 
 def test_a_sweep_between_a_reusing_writer_and_its_version_keeps_the_blob(store, monkeypatch):
     shared, old_manifest = _orphan(store, b"shared bytes", "old")
     dead = store.blobs.put_bytes(b"truly dead")
+    store.blobs.commit()
     _age()
     first = store.gc(dry_run=False, grace_seconds=GRACE)
-    assert sorted(first.marked_blobs) == sorted([shared, dead]) and first.marked_manifests == [old_manifest]
+    assert (sorted(first.marked_blobs), first.marked_manifests) == _as_blobs(store, [shared, dead], old_manifest)
     _age()  # the mark is ripe: the next gc may delete what it lists
     writer = PausedWriter(monkeypatch, store.url, "create_version", b"shared bytes", "new")
     sweep = store.gc(dry_run=False, grace_seconds=GRACE)
-    assert sweep.blobs == [dead] and sweep.bytes == len(b"truly dead") and sweep.manifests == [old_manifest]
-    assert store.blobs.has(shared) and not store.backend.exists(blob_key(dead))
-    # touched since its mark, so kept: as young, or (on a machine slow enough that the touch is
-    # already a grace old when the sweep looks) marked afresh, never deleted
-    assert (sweep.kept_young, sweep.marked_blobs) in ((1, []), (0, [shared]))
+    assert (sorted(sweep.blobs), sweep.manifests) == _as_blobs(store, [dead], old_manifest)
+    assert sweep.bytes == len(b"truly dead") + (0 if store.format == 1 else store.manifest(old_manifest).root.raw_size)
+    # touched since its mark, so kept: counted young, or (on a machine slow enough that the touch
+    # is already a grace old when the sweep looks) marked afresh; never deleted
+    assert store.blobs.has(shared) and dead not in Blobs.stored(store)
     version = writer.finish()
     assert version.read_bytes("new") == b"shared bytes"
     _age()
@@ -105,20 +128,23 @@ def test_a_sweep_between_a_reusing_writer_and_its_version_keeps_the_blob(store, 
 
 
 def test_a_writer_whose_reused_blob_was_swept_stores_it_again(store, monkeypatch):
+    if store.format == 2:
+        pytest.skip("pauses in put_manifest, which a tree's log does not call: see test_trees' sweep tests")
     shared, _ = _orphan(store, b"shared bytes", "old")
     _age()
     store.gc(dry_run=False, grace_seconds=GRACE)
     _age()
     writer = PausedWriter(monkeypatch, store.url, "put_manifest", b"shared bytes", "new")  # blobs checked, not yet protected
     assert store.gc(dry_run=False, grace_seconds=GRACE).blobs == [shared]
-    assert not store.backend.exists(blob_key(shared))
+    assert shared not in Blobs.stored(store)
     version = writer.finish()
-    assert store.backend.read(blob_key(shared)) == b"shared bytes"
+    assert store.blobs.read(shared) == b"shared bytes"
     assert version.read_bytes("new") == b"shared bytes" and plait.Store(store.url).verify().ok
 
 
 def test_a_mark_is_one_compressed_record_listing_digests(file_store):
     digests = [file_store.blobs.put_bytes(f"garbage {i}".encode()) for i in range(200)]
+    file_store.blobs.commit()
     _age()
     report = file_store.gc(dry_run=False, grace_seconds=GRACE)
     (mark,) = read_marks(file_store)
@@ -133,8 +159,11 @@ def test_a_mark_is_one_compressed_record_listing_digests(file_store):
 def test_cli_gc_reports_deleted_marked_and_young(file_store):
     file_store.init()
     file_store.blobs.put_bytes(b"old garbage")
+    file_store.blobs.commit()
     _age()
-    young = file_store.backend.local_path(blob_key(file_store.blobs.put_bytes(b"young garbage")))
+    digest = file_store.blobs.put_bytes(b"young garbage")
+    file_store.blobs.commit()  # a pack of its own on format 2
+    young = file_store.backend.local_path(Blobs.where(file_store, digest)[0])
     later = time.time() + 3600
     os.utime(young, (later, later))  # young however long this machine takes to get to the gc
     runner = CliRunner()

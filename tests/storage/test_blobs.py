@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from blobview import Blobs
 
 from plait import FileChangedError, IntegrityError, SourceError, Store
-from plait.storage.blobs import blob_key
 from plait.storage.digest import digest_file
 
 
@@ -26,17 +26,17 @@ def _rewrite_in_place(path, data: bytes) -> None:
 def test_a_same_size_rewrite_with_its_mtime_restored_is_refused_not_stored_under_the_old_name(
         request, make_files, backend: str) -> None:
     store: Store = request.getfixturevalue(f"{backend}_store")
-    folder = make_files({"weights.bin": b"A" * 4096})
+    folder = make_files({"weights.bin": b"A" * 70_000})  # large enough for the stat cache to remember it
     first = store.log(folder, name="w")
     first.delete()
     store.gc(dry_run=False, grace_seconds=0)  # the blob is gone; the stat cache still knows the file
-    _rewrite_in_place(folder / "weights.bin", b"B" * 4096)
+    _rewrite_in_place(folder / "weights.bin", b"B" * 70_000)
     with pytest.raises(FileChangedError, match="weights.bin changed while it was being stored; log it again"):
         store.log(folder, name="w")
-    assert store.backend.find("blobs") == {}  # nothing stored under a name its bytes do not have
+    assert Blobs.stored(store) == {}  # nothing stored under a name its bytes do not have
     os.utime(folder / "weights.bin")  # a real change of mtime: hashed afresh, stored right
     again = store.log(folder, name="w")
-    assert again.read_bytes("weights.bin") == b"B" * 4096 and store.verify().ok
+    assert again.read_bytes("weights.bin") == b"B" * 70_000 and store.verify().ok
 
 
 def test_a_file_rewritten_after_hashing_is_refused_and_leaves_no_blob(file_store: Store, tmp_path) -> None:
@@ -47,8 +47,10 @@ def test_a_file_rewritten_after_hashing_is_refused_and_leaves_no_blob(file_store
     _rewrite_in_place(path, b"y" * 1000)
     with pytest.raises(FileChangedError):
         store.blobs.put_file(str(path), fd)
-    assert not store.backend.exists(blob_key(fd.digest))
+    store.blobs.commit()
+    assert fd.digest not in Blobs.stored(store)
     assert store.backend.stale_temporaries("blobs", older_than=float("inf")) == {}
+    assert store.backend.stale_temporaries("packs", older_than=float("inf")) == {}
 
 
 def test_a_file_deleted_before_it_is_stored_is_one_clear_error(file_store: Store, tmp_path) -> None:

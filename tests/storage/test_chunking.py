@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import xxhash
+from blobview import Blobs
 
 import plait
 from plait.storage import digest as D
-from plait.storage.blobs import blob_key
 
 MiB = 1 << 20
 
@@ -115,12 +115,11 @@ def test_a_chunked_file_round_trips_and_verifies_like_a_whole_one(store: plait.S
 
 def test_a_second_version_after_an_append_stores_only_the_new_chunks(file_store: plait.Store, big: Path) -> None:
     file_store.log(str(big), name="model")
-    blobs = Path(file_store.url) / "blobs"
-    before = {p: p.stat().st_size for p in blobs.rglob("*") if p.is_file()}
+    before = Blobs.stored(file_store)
     with open(big, "ab") as f:
         f.write(rand(4 * MiB, 8))
     file_store.log(str(big), name="model")
-    added = {p: p.stat().st_size for p in blobs.rglob("*") if p.is_file() and p not in before}
+    added = {d: n for d, n in Blobs.stored(file_store).items() if d not in before}
     assert 4 * MiB <= sum(added.values()) <= 8 * MiB
     assert len(added) <= 6
 
@@ -128,10 +127,7 @@ def test_a_second_version_after_an_append_stores_only_the_new_chunks(file_store:
 def test_a_damaged_chunk_is_named_and_nothing_is_written(file_store: plait.Store, big: Path, tmp_path: Path) -> None:
     version = file_store.log(str(big), name="model")
     digest, _ = version.files()[0].chunks[3]
-    path = Path(file_store.backend.local_path(blob_key(digest)))
-    damaged = bytearray(path.read_bytes())
-    damaged[100] ^= 0xFF
-    path.write_bytes(bytes(damaged))
+    Blobs.flip(file_store, digest, at=100)
     with pytest.raises(plait.IntegrityError, match=f"blob {digest}"):
         version.download(tmp_path / "out")
     assert not (tmp_path / "out" / "big.bin").exists()

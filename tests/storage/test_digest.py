@@ -4,6 +4,7 @@ canonical form and stored encoding."""
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from pathlib import Path
 
@@ -107,3 +108,46 @@ def test_a_damaged_stored_manifest_is_refused() -> None:
         decode_manifest(zlib.compress(raw), digest)
     with pytest.raises(plait.CorruptRecordError, match="cannot be read"):
         decode_manifest(b"not zlib", digest)
+
+
+def test_a_small_file_is_read_whole_only_while_it_is_the_file_the_walk_found(tmp_path: Path) -> None:
+    path = tmp_path / "small.bin"
+    path.write_bytes(b"x" * 1000)
+    key = D.stat_key(path.stat())
+    assert D.read_small(str(path), key) == b"x" * 1000
+    assert D.bytes_hasher()(b"x" * 1000) == D.hash_bytes(b"x" * 1000)
+    assert D.bytes_hasher(D.BLAKE3)(b"x") == blake3.blake3(b"x").hexdigest()
+    path.write_bytes(b"y" * 1000)  # the same size, written again: another mtime
+    os.utime(path, ns=(key[2] + 1_000_000, key[2] + 1_000_000))
+    with pytest.raises(plait.FileChangedError, match="changed while it was being read"):
+        D.read_small(str(path), key)
+    path.write_bytes(b"x" * 1001)  # grown
+    with pytest.raises(plait.FileChangedError, match="changed while it was being read"):
+        D.read_small(str(path), key)
+    with pytest.raises(plait.SourceError, match="does not exist"):
+        D.read_small(str(tmp_path / "gone.bin"), key)
+
+
+def test_a_small_file_rewritten_after_the_walk_is_refused_and_nothing_is_logged(store: plait.Store, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from plait.store import publish
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"f{i}.txt").write_bytes(b"file %d" % i)
+    real = publish.stat_files
+
+    def then_rewrite(artifact):  # a writer replaces a file after the walk took its stat
+        stats = real(artifact)
+        target = folder / "f3.txt"
+        target.unlink()
+        target.write_bytes(b"FILE 3")
+        return stats
+
+    monkeypatch.setattr(publish, "stat_files", then_rewrite)
+    with pytest.raises(plait.FileChangedError, match="f3.txt changed while it was being read"):
+        store.log(folder, name="ds")
+    monkeypatch.setattr(publish, "stat_files", real)
+    assert store.log(folder, name="ds").read_bytes("f3.txt") == b"FILE 3"
+    assert store.get("ds").number == 0

@@ -8,6 +8,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from blobview import Blobs
 
 from plait import Artifact, CorruptRecordError, IntegrityError, InvalidInputError, InvalidPathError, Store
 from plait.api.store import Store as _Store
@@ -22,12 +23,8 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 def damage(store: Store, digest: str) -> None:
     """Overwrite a stored blob with other bytes of the same length."""
-    key = f"blobs/{digest[:2]}/{digest}"
-    data = store.backend.read(key)
-    if store.backend.is_local:
-        Path(store.backend.local_path(key)).write_bytes(bytes(b ^ 0xFF for b in data))
-    else:
-        store.backend.write(key, bytes(b ^ 0xFF for b in data))
+    key, start, end = Blobs.where(store, digest)
+    Blobs.overwrite(store, digest, bytes(b ^ 0xFF for b in store.backend.read(key)[start:end]))
 
 
 def test_download_writes_every_file_with_its_bytes(store: Store, make_files, tmp_path: Path) -> None:
@@ -77,7 +74,7 @@ def test_a_damaged_chunk_of_a_large_file_leaves_nothing(store: Store, tmp_path: 
 
 def test_a_missing_blob_is_an_integrity_error(store: Store, tmp_path: Path) -> None:
     v = store.log(Artifact("ds").add_bytes(b"gone soon", "x"))
-    store.backend.delete(f"blobs/{v.entry('x').digest[:2]}/{v.entry('x').digest}")
+    Blobs.remove(store, v.entry("x").digest)
     with pytest.raises(IntegrityError, match="missing from the store"):
         v.download(tmp_path / "out")
     assert os.listdir(tmp_path / "out") == []
@@ -87,27 +84,32 @@ def test_files_already_in_place_are_not_written_again(store: Store, make_files, 
     v = store.log(make_files({"a": "A" * 100, "b": "B" * 100}), name="ds")
     dest = tmp_path / "out"
     v.download(dest)
-    written: list[str] = []
-    real = store.blobs.write_entry
-    monkeypatch.setattr(store.blobs, "write_entry", lambda *a: (written.append(a[2]), real(*a))[1])
+
+    def files() -> dict[str, tuple[int, int]]:  # a file written again is a new inode (written beside, renamed over)
+        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in dest.iterdir()}
+
+    first = files()
     v.download(dest)
-    assert written == []
+    assert files() == first
     (dest / "b").write_bytes(b"X" * 100)  # a local edit of the same size is noticed: refused, then repaired on request
+    edited = files()
     with pytest.raises(InvalidInputError, match=r"out already holds 1 file that differs from ds:v0: b; pass --force"):
         v.download(dest)
-    assert written == [] and (dest / "b").read_bytes() == b"X" * 100
+    assert files() == edited and (dest / "b").read_bytes() == b"X" * 100
     v.download(dest, force=True)
-    assert written == [str(dest / "b")] and (dest / "b").read_bytes() == b"B" * 100
+    after = files()
+    assert after["a"] == first["a"] and after["b"] != edited["b"] and (dest / "b").read_bytes() == b"B" * 100
 
 
 def test_a_remote_blob_is_fetched_once_then_read_from_the_cache(memory_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     v = memory_store.log(Artifact("ds").add_bytes(b"cached bytes", "x"))
     reads: list[str] = []
-    real = memory_store.backend.read
-    monkeypatch.setattr(memory_store.backend, "read", lambda key: (reads.append(key), real(key))[1])
+    for method in ("read", "read_range"):
+        real = getattr(memory_store.backend, method)
+        monkeypatch.setattr(memory_store.backend, method, lambda key, *a, _real=real: (reads.append(key), _real(key, *a))[1])
     assert v.read_bytes("x") == b"cached bytes"
     assert v.read_bytes("x") == b"cached bytes"
-    assert [k for k in reads if k.startswith("blobs/")] == [f"blobs/{v.digest and v.entry('x').digest[:2]}/{v.entry('x').digest}"]
+    assert [k for k in reads if k.startswith(("blobs/", "packs/"))] == [Blobs.where(memory_store, v.entry("x").digest)[0]]
 
 
 def _craft_version(store: Store, path: str) -> str:

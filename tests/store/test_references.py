@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from blobview import Blobs
 from click.testing import CliRunner
 
 import plait
@@ -53,7 +54,7 @@ def test_a_local_reference_records_size_mtime_and_inode(allowed: Store, raw: Pat
     ref = entries["a.csv"].ref
     assert ref is not None and ref.uri == f"file://{raw}/raw/a.csv"
     assert (ref.mtime, ref.inode, entries["a.csv"].size) == (str(st.st_mtime_ns), st.st_ino, 4)
-    assert allowed.backend.find("blobs") == {}  # nothing copied
+    assert set(Blobs.stored(allowed, nodes=True)) == {d for d, _ in v.manifest.nodes()}  # nothing copied
     assert v.read_bytes("sub/c.csv") == b"c,3\n"
     assert sorted(os.listdir(v.download(Path(raw) / "out"))) == ["a.csv", "b.csv", "sub"]
     assert v.verify() == [] and allowed.verify().ok
@@ -215,12 +216,11 @@ def test_an_http_folder_or_missing_url_is_refused_when_logging(http_server) -> N
 
 
 def test_damaged_blobs_outrank_changed_references_in_verify(allowed: Store, raw: Path) -> None:
-    allowed.log(Artifact("raw").add_reference(str(raw / "raw")).add_bytes(b"stored", "notes.txt"))
+    version = allowed.log(Artifact("raw").add_reference(str(raw / "raw")).add_bytes(b"stored", "notes.txt"))
     (raw / "raw/a.csv").write_text("changed, longer\n")
-    blob = next(iter(allowed.backend.find("blobs")))
-    Path(allowed.backend.local_path(blob)).write_bytes(b"damaged")
+    Blobs.flip(allowed, version.entry("notes.txt").digest)
     report = allowed.verify()
-    assert [p[1] for p in report.problems] == ["notes.txt"] and [p.path for p in report.reference_problems] == ["a.csv"]
+    assert [p[1] for p in report.problems if p[0] != "packs"] == ["notes.txt"] and [p.path for p in report.reference_problems] == ["a.csv"]
     assert report.exit_code == 4
     result = CliRunner().invoke(main, ["--store", allowed.url, "verify", "--allow-reference", str(raw)])
     assert result.exit_code == 4 and "DAMAGED raw:v0 notes.txt" in result.output and "CHANGED raw:v0 a.csv" in result.output

@@ -50,6 +50,17 @@ def test_a_pickled_store_keeps_what_its_references_may_read(tmp_path):
     assert pickle.loads(pickle.dumps(plain)) is not again  # other reference settings: another store object
 
 
+def test_a_pickled_store_not_yet_created_keeps_its_format_and_hash(tmp_path):
+    store = plait.Store(tmp_path / "flat", format=1, hash="blake3")  # nothing written yet
+
+    again = pickle.loads(pickle.dumps(store))
+    again.init()  # a worker creates it
+
+    config = json.loads((tmp_path / "flat" / "plait.json").read_text())
+    assert (config["format"], config["algorithm"]) == (1, "blake3")
+    assert (store.format, store.algorithm) == (1, "blake3")
+
+
 def test_a_use_on_a_remote_store_links_the_version_another_process_logged_a_moment_ago(s3_url, s3_options, tmp_path,
                                                                                        monkeypatch):
     monkeypatch.setenv("PLAIT_SYNC_INTERVAL", "3600")  # as if the other process logged within the same second

@@ -29,12 +29,14 @@ from plait.index import tags as T
 from plait.index import versions as V
 from plait.ops.compact import CompactReport, compact
 from plait.ops.gc import GcReport, gc
+from plait.ops.migrate import MigrateReport, migrate
+from plait.ops.packgc import rebuild_index as rebuild_index_from_packs
 from plait.ops.retention import RetentionReport, expire, policies, set_policy
 from plait.ops.stats import StatsReport
 from plait.ops.stats import stats as stats_of
 from plait.ops.verify import VerifyReport, verify_store
 from plait.storage.digest import XXH3_128
-from plait.store.base import BaseStore
+from plait.store.base import STORE_FORMAT, BaseStore
 from plait.store.distributed import DEFAULT_WAIT
 from plait.store.shared import shared
 from plait.tracking.distributed import Part
@@ -61,25 +63,28 @@ class Store(BaseStore):
         settings' ``[references] allow`` (``["/data/raw", "https://datasets.example.org/"]``).
     :param reference_options: fsspec options for reading references, by URL prefix (``""``:
         every reference), over your settings' ``[storage."prefix"]`` tables.
+    :param format: the format of a new store (default 2: versions as trees of nodes; 1: flat
+        manifests, for teammates on an older plait); an existing store keeps its own.
     :raises UnsupportedStoreError: for an unknown protocol (with the ``pip install`` hint).
     """
 
     def __init__(self, url: str | os.PathLike[str] | None = None, *, storage_options: Mapping[str, Any] | None = None,
                  hash: str = XXH3_128, allow_references: Iterable[str] = (),
-                 reference_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 reference_options: Mapping[str, Mapping[str, Any]] | None = None, format: int = STORE_FORMAT) -> None:
         super().__init__(url, storage_options=storage_options, hash=hash, allow_references=allow_references,
-                         reference_options=reference_options)
+                         reference_options=reference_options, format=format)
         plugins.install()
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle as what opens this store again: its URL (a local path made absolute), storage
-        options, hash and reference settings; another process reopens it with :func:`reopen` (a
-        task runner's worker, a process pool). The storage options travel with it, credentials included."""
+        options, hash, format and reference settings; another process reopens it with :func:`reopen`
+        (a task runner's worker, a process pool). The storage options travel with it, credentials
+        included."""
         url = self.url
         if self.backend.is_local and "://" not in url:  # a worker may run in another folder
             url = os.path.abspath(os.path.expanduser(url))
         allow, reference_options = self._reader_overrides
-        return reopen, (url, self.storage_options, self.requested_hash, allow, reference_options)
+        return reopen, (url, self.storage_options, self.requested_hash, allow, reference_options, self.requested_format)
 
     # -- versions -------------------------------------------------------------------------------
 
@@ -210,14 +215,24 @@ class Store(BaseStore):
         """Pack the events of days older than ``before_days`` into segments. See :mod:`plait.ops.compact`."""
         return compact(self, before_days=before_days)
 
+    def migrate(self) -> MigrateReport:
+        """Convert a format-1 store to format 2 in place (resumable). See :mod:`plait.ops.migrate`."""
+        return migrate(self)
+
     def stats(self, name: str | None = None) -> StatsReport:
         """Count the bytes logged and stored, per name (or for ``name``) and for the store (see :mod:`plait.ops.stats`)."""
         if name is not None:
             self.versions(name)  # an unknown name says so, listing what exists
         return stats_of(self, name)
 
-    def verify(self, spec: str | None = None) -> VerifyReport:
-        """Check every blob of one version (or all) against its digest. See :mod:`plait.ops.verify`."""
+    def verify(self, spec: str | None = None, *, rebuild_index: bool = False) -> VerifyReport:
+        """Check every blob of one version (or all) against its digest. See :mod:`plait.ops.verify`.
+
+        :param rebuild_index: first rebuild the pack index from the packs alone (a format-2 store
+            whose index files are damaged or lost).
+        """
+        if rebuild_index and self.format == 2:
+            rebuild_index_from_packs(self)
         return verify_store(self, spec)
 
 
@@ -228,7 +243,8 @@ def _info_key(key: str) -> str:
 
 
 def reopen(url: str, storage_options: Mapping[str, Any] | None = None, hash: str = XXH3_128,
-           allow_references: Iterable[str] = (), reference_options: Mapping[str, Mapping[str, Any]] | None = None) -> Store:
+           allow_references: Iterable[str] = (), reference_options: Mapping[str, Mapping[str, Any]] | None = None,
+           format: int = STORE_FORMAT) -> Store:
     """Return this process's :class:`Store` for ``url`` opened with these arguments: what an
     unpickled store becomes, opened once per process (a store's first open reads its config and
     index: about 100 ms on a local folder, a second or two on S3).
@@ -238,12 +254,14 @@ def reopen(url: str, storage_options: Mapping[str, Any] | None = None, hash: str
     :param hash: the hash algorithm, should the store not exist yet.
     :param allow_references: as :class:`Store`'s.
     :param reference_options: as :class:`Store`'s.
+    :param format: the store format, should the store not exist yet.
     """
     options = dict(storage_options or {})
     overrides = (tuple(allow_references), dict(reference_options or {}))
 
     def make() -> Store:
-        return Store(url, storage_options=options, hash=hash, allow_references=overrides[0], reference_options=overrides[1])
+        return Store(url, storage_options=options, hash=hash, allow_references=overrides[0], reference_options=overrides[1],
+                     format=format)
 
     state = shared(url)
     store = state.slot(STORE_SLOT, make)

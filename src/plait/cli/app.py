@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -197,6 +198,21 @@ class Context:
 
                 self._store.progress = RichProgress()
         return self._store
+
+    def emit_listing(self, data: dict[str, Any], key: str, items: Iterable[Any], text: str) -> None:
+        """:meth:`emit`, with ``data[key]`` a JSON array written item by item as ``items`` yields
+        them (a version of a million files is listed in flat memory)."""
+        if not self.as_json:
+            self.emit(data, text)
+            return
+        marker = "\u0000items\u0000"
+        head, tail = json.dumps({**data, key: marker}, indent=2, default=str).split(json.dumps(marker), 1)
+        click.echo(head + "[", nl=False)
+        written = 0
+        for item in items:
+            click.echo(("," if written else "") + "\n    " + json.dumps(item, indent=2, default=str).replace("\n", "\n    "), nl=False)
+            written += 1
+        click.echo(("\n  ]" if written else "]") + tail)
 
     def emit(self, data: Any, text: str | None = None) -> None:
         """Print ``data`` as JSON in ``--json`` mode, else ``text`` (or ``data`` as text), control

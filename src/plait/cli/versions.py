@@ -33,12 +33,14 @@ def _parse_meta(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.argument("url", required=False)
 @click.option("--hash", "algorithm", type=click.Choice(["xxh3-128", "blake3"]), default="xxh3-128", show_default=True,
               help="Hash algorithm (blake3 resists writers forging collisions; xxh3 is faster).")
+@click.option("--format", "store_format", type=click.IntRange(1, 2), default=2, show_default=True,
+              help="Store format: 2 keeps versions as trees; 1 as flat manifests, for teammates on an older plait.")
 @click.pass_obj
-def init(ctx: Context, url: str | None, algorithm: str) -> None:
+def init(ctx: Context, url: str | None, algorithm: str, store_format: int) -> None:
     """Create a store at URL (default: the current store)."""
-    store = ctx.open_store(url or ctx.store_url, hash=algorithm).init()
-    ctx.emit({"url": store.url, "id": store.id, "algorithm": store.algorithm},
-             f"plait store at {store.url} ({store.algorithm}, id {store.id})")
+    store = ctx.open_store(url or ctx.store_url, hash=algorithm, format=store_format).init()
+    ctx.emit({"url": store.url, "id": store.id, "algorithm": store.algorithm, "format": store.format},
+             f"plait store at {store.url} ({store.algorithm}, format {store.format}, id {store.id})")
 
 
 @main.command("log")
@@ -160,7 +162,7 @@ def show(ctx: Context, spec: str, files: bool) -> None:
     """Show one version: metadata, aliases, producer, files."""
     v = ctx.store.get(spec)
     data = v.to_dict()
-    data["files"] = [e.model_dump(mode="json", exclude_none=True) for e in v.files()] if files else None
+    data["files"] = None
     producer, producers = v.produced_by, v.producers
     data["produced_by"] = producer.id if producer else None
     data["producers"] = [{"id": r.id, "name": r.name, "kind": r.kind, "status": r.status} for r in producers]
@@ -189,7 +191,10 @@ def show(ctx: Context, spec: str, files: bool) -> None:
         lines += [f"  {e.path}  {human_size(e.size)}" + (f"  -> {e.ref.uri}" if e.ref else "") for e in v.files()[:200]]
         if v.file_count > 200:
             lines.append(f"  … and {v.file_count - 200} more")
-    ctx.emit(data, "\n".join(lines))
+    if files:
+        ctx.emit_listing(data, "files", (e.to_dict() for e in v.files()), "\n".join(lines))
+    else:
+        ctx.emit(data, "\n".join(lines))
 
 
 @main.command()
@@ -256,14 +261,15 @@ def diff(ctx: Context, old: str, new: str) -> None:
 
 @main.command()
 @click.argument("spec", required=False)
+@click.option("--rebuild-index", is_flag=True, help="First rebuild the pack index from the packs (damaged or lost index files).")
 @pass_ctx
-def verify(ctx: Context, spec: str | None) -> None:
+def verify(ctx: Context, spec: str | None, rebuild_index: bool) -> None:
     """Re-hash stored bytes of SPEC (or every version) and look every reference up.
 
     Exit 4 if stored bytes or records are damaged, else 5 if references changed, are missing,
     cannot be read or are not followed on this machine.
     """
-    report = ctx.store.verify(spec)
+    report = ctx.store.verify(spec, rebuild_index=rebuild_index)
     refs = report.reference_problems
     data = {"ok": report.ok, "versions": report.versions, "blobs": report.blobs, "events": report.events,
             "references": report.references,
@@ -298,6 +304,27 @@ def gc(ctx: Context, dry_run: bool, grace: float) -> None:
     versions = [f"{'would expire' if dry_run else 'expired'} {d.spec}: {d.reason}" for d in expired.expired]
     versions += [f"kept {d.spec}: {d.reason}" for d in expired.kept] + [f"refused {x}" for x in expired.refused]
     ctx.emit({**r.to_dict(), "retention": expired.to_dict()}, "\n".join([*versions, "; ".join(lines)]))
+
+
+@main.command()
+@pass_ctx
+def migrate(ctx: Context) -> None:
+    """Convert a format-1 store to format 2 in place: its blobs copied into packs.
+
+    Safe to interrupt and run again; versions keep their digests. The loose copies stay until
+    `plait gc --delete` frees them after its grace period.
+    """
+    r = ctx.store.migrate()
+    data = {"from_format": r.from_format, "format": ctx.store.format, "blobs": r.blobs, "bytes": r.bytes,
+            "already": r.already, "damaged": r.damaged}
+    if r.from_format == ctx.store.format and not r.blobs and "migrated_from" not in ctx.store.config:
+        text = f"{ctx.store.url} is format {r.from_format} already: nothing to migrate"
+    else:
+        text = (f"format {r.from_format} -> {ctx.store.format}: {r.blobs} blobs ({human_size(r.bytes)}) copied into packs"
+                + (f", {r.already} there already" if r.already else "")
+                + "; `plait gc --delete` frees the loose copies after its grace period")
+    lines = [f"DAMAGED blob {d}: left loose (`plait verify` names the versions that need it)" for d in r.damaged]
+    ctx.emit(data, "\n".join([*lines, text]))
 
 
 @main.command()

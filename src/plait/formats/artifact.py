@@ -25,7 +25,7 @@ from plait.storage.opener import open_source
 from plait.storage.sources import MAX_OBJECTS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileSource:
     """A local file to be stored at ``path`` inside the version."""
 
@@ -92,6 +92,7 @@ class Artifact:
         self.description = str(description or "")
         self.metadata: dict[str, Any] = dict(check_json(dict(metadata or {})))
         self._sources: dict[str, Source] = {}
+        self._sorted: list[Source] | None = None  # ``sources``, kept until the draft changes
 
     def __repr__(self) -> str:
         return f"<Artifact {self.name!r} type={self.type!r} files={len(self._sources)}>"
@@ -99,10 +100,13 @@ class Artifact:
     @property
     def sources(self) -> list[Source]:
         """The files added so far, sorted by path."""
-        return [self._sources[p] for p in sorted(self._sources)]
+        if self._sorted is None or len(self._sorted) != len(self._sources):
+            self._sorted = [self._sources[p] for p in sorted(self._sources)]
+        return list(self._sorted)
 
     def _add(self, source: Source) -> None:
         self._sources[source.path] = source
+        self._sorted = None
 
     def add_file(self, path: str | os.PathLike[str], name: str | None = None) -> Artifact:
         """Add one local file, under its base name or ``name``.
@@ -155,6 +159,7 @@ class Artifact:
         for key, src in list(self._sources.items()):
             if isinstance(src, FileSource) and src.local.startswith(roots):
                 del self._sources[key]
+                self._sorted = None
         return self
 
     def add_stored(self, entries: list[Entry], origin: str, store_id: str | None) -> Artifact:
@@ -188,6 +193,7 @@ class Artifact:
                                 name=rel, candidates=sorted(self._sources))
         for p in gone:
             del self._sources[p]
+        self._sorted = None
         return self
 
     def add_bytes(self, data: bytes, name: str) -> Artifact:

@@ -3,7 +3,9 @@
 Re-logging a folder whose files have not changed then reads no file content at all. The cache
 also remembers whole trees: the signature of every file's path and stat in one draft maps to
 the manifest digest they made, so re-logging 20,000 unchanged files looks up one row instead of
-20,000 and builds no manifest. The cache is a small SQLite file per user and hash algorithm;
+20,000 and builds no manifest. For a tree (format-2 store) it remembers every folder the same
+way: the signature of the folder's files and subfolders maps to its node digest, so a re-log
+reuses each unchanged folder without opening its files or reading its node. The cache is a small SQLite file per user and hash algorithm;
 deleting it only costs re-hashing. :class:`NoStatCache` is the null object used when caching is
 off.
 """
@@ -32,9 +34,17 @@ CREATE TABLE IF NOT EXISTS trees (
     signature TEXT PRIMARY KEY,
     manifest TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS folders (
+    signature TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    files INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 StatKey = tuple[int, int, int]
+#: What a folder's signature maps to: ``(node digest, bytes below, files below)``.
+FolderNode = tuple[str, int, int]
 
 
 class NoStatCache:
@@ -53,6 +63,13 @@ class NoStatCache:
 
     def remember_tree(self, signature: str, manifest: str) -> None:
         """Remember the manifest digest of a tree's stat signature (ignored here)."""
+
+    def folders(self, signatures: Iterable[str]) -> dict[str, FolderNode]:
+        """Return the node each folder signature made (none, here)."""
+        return {}
+
+    def remember_folders(self, items: Iterable[tuple[str, FolderNode]]) -> None:
+        """Remember the node of each folder signature (ignored here)."""
 
 
 class StatCache(NoStatCache):
@@ -115,3 +132,24 @@ class StatCache(NoStatCache):
     def remember_tree(self, signature: str, manifest: str) -> None:
         """Remember that the tree with this stat signature made this manifest digest."""
         self._db().execute("INSERT OR REPLACE INTO trees VALUES (?, ?)", (signature, manifest))
+
+    def folders(self, signatures: Iterable[str]) -> dict[str, FolderNode]:
+        """Return ``{signature: (node digest, bytes, files)}`` for the folder signatures known."""
+        wanted = list(signatures)
+        db = self._db()
+        out: dict[str, FolderNode] = {}
+        for i in range(0, len(wanted), 500):
+            batch = wanted[i : i + 500]
+            rows = db.execute(f"SELECT signature, node, size, files FROM folders WHERE signature IN ({','.join('?' * len(batch))})", batch)
+            out.update((sig, (node, size, files)) for sig, node, size, files in rows)
+        return out
+
+    def remember_folders(self, items: Iterable[tuple[str, FolderNode]]) -> None:
+        """Remember the node each folder signature made, in one transaction."""
+        rows = [(sig, *node) for sig, node in items]
+        if not rows:
+            return
+        db = self._db()
+        with db:
+            db.execute("BEGIN")
+            db.executemany("INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?)", rows)

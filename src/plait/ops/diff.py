@@ -15,6 +15,8 @@ from typing import Any
 
 from plait.formats.manifest import Entry
 from plait.formats.reference import differences
+from plait.formats.tree import FOLDER, SHARD, Node
+from plait.formats.treeview import TreeManifest, entry_of
 from plait.tracking import html
 from plait.tracking.nodes import ArtifactVersion
 
@@ -95,27 +97,133 @@ class Diff:
 
 
 def diff(old: ArtifactVersion, new: ArtifactVersion) -> Diff:
-    """Compare two versions (of any names): files, description, metadata and cheap row counts."""
-    a = {e.path: e for e in old.files()}
-    b = {e.path: e for e in new.files()}
+    """Compare two versions (of any names): files, description, metadata and cheap row counts.
+
+    Two trees are compared folder by folder: a folder whose node digest is the same in both is
+    counted unchanged without being read, so two versions one file apart read the nodes on
+    that file's path only.
+    """
     result = Diff(old.spec, new.spec)
+    a, b = old.manifest, new.manifest
+    if isinstance(a, TreeManifest) and isinstance(b, TreeManifest):
+        _diff_trees(result, a, b)
+        # row counts of the changed files only: the folders of the others are not read
+        changed = {p for found in (result.added, result.removed, result.modified) for p, *_ in found}
+        files_a = {p: e for p in changed if (e := a.get(p)) is not None}
+        files_b = {p: e for p in changed if (e := b.get(p)) is not None}
+    else:
+        files_a, files_b = {e.path: e for e in a}, {e.path: e for e in b}
+        _diff_flat(result, files_a, files_b)
+    result.metadata.update(_metadata_changes(old.metadata, new.metadata))
+    if old.description != new.description:
+        object.__setattr__(result, "description", (old.description, new.description))
+    result.rows.update(_row_changes(old, new, files_a, files_b))
+    return result
+
+
+def _diff_flat(result: Diff, a: dict[str, Entry], b: dict[str, Entry]) -> None:
     for path in sorted(a.keys() | b.keys()):
         if path not in b:
             result.removed.append((path, a[path].size))
         elif path not in a:
             result.added.append((path, b[path].size))
-        elif a[path] != b[path]:
-            result.modified.append((path, a[path].size, b[path].size))
-            detail = _detail(a[path], b[path])
-            if detail:
-                result.details[path] = detail
         else:
-            object.__setattr__(result, "unchanged", result.unchanged + 1)
-    result.metadata.update(_metadata_changes(old.metadata, new.metadata))
-    if old.description != new.description:
-        object.__setattr__(result, "description", (old.description, new.description))
-    result.rows.update(_row_changes(old, new, a, b))
-    return result
+            _compare(result, a[path], b[path])
+
+
+def _compare(result: Diff, old: Entry, new: Entry) -> None:
+    if old != new:
+        result.modified.append((old.path, old.size, new.size))
+        detail = _detail(old, new)
+        if detail:
+            result.details[old.path] = detail
+    else:
+        object.__setattr__(result, "unchanged", result.unchanged + 1)
+
+
+def _diff_trees(result: Diff, a: TreeManifest, b: TreeManifest) -> None:
+    """Merge-join two trees in path order, descending only into folders (and shards of large
+    folders) whose digests differ."""
+    todo: list[tuple[str, Node, Node]] = [("", a.root, b.root)]
+    while todo:
+        base, x, y = todo.pop()
+        later: list[tuple[str, Node, Node]] = []
+        left, right = _Cursor(a, x), _Cursor(b, y)
+        while True:
+            i, j = left.head(), right.head()
+            if i is None and j is None:
+                break
+            if i is not None and i[0].kinds[i[1]] == SHARD:
+                if j is not None and j[0].kinds[j[1]] == SHARD and j[0].names[j[1]] == i[0].names[i[1]] \
+                        and j[0].digests[j[1]] == i[0].digests[i[1]]:  # the same shard on both sides
+                    object.__setattr__(result, "unchanged", result.unchanged + i[0].counts[i[1]])
+                    left.skip()
+                    right.skip()
+                else:
+                    left.expand()
+                continue
+            if j is not None and j[0].kinds[j[1]] == SHARD:
+                right.expand()
+                continue
+            if j is None or (i is not None and i[0].key(i[1]) < j[0].key(j[1])):
+                assert i is not None
+                _one_side(result.removed, a, base, i)
+                left.skip()
+            elif i is None or j[0].key(j[1]) < i[0].key(i[1]):
+                _one_side(result.added, b, base, j)
+                right.skip()
+            else:
+                (nx, ix), (ny, iy) = i, j
+                if nx.kinds[ix] == FOLDER:
+                    if nx.digests[ix] == ny.digests[iy]:
+                        object.__setattr__(result, "unchanged", result.unchanged + nx.counts[ix])
+                    else:
+                        later.append((f"{base}{nx.names[ix]}/", a.child(nx, ix), b.child(ny, iy)))
+                else:
+                    path = base + nx.names[ix]
+                    _compare(result, entry_of(path, nx, ix), entry_of(path, ny, iy))
+                left.skip()
+                right.skip()
+        todo.extend(reversed(later))
+    for found in (result.added, result.removed, result.modified):
+        found.sort()
+
+
+class _Cursor:
+    """A position in one folder's entries, across its shards; a shard is expanded only on demand."""
+
+    def __init__(self, tree: TreeManifest, node: Node) -> None:
+        self.tree = tree
+        self.stack: list[list[Any]] = [[node, 0]]
+
+    def head(self) -> tuple[Node, int] | None:
+        """Return the entry (or whole shard) at this position, or ``None`` at the end."""
+        while self.stack:
+            node, i = self.stack[-1]
+            if i < len(node):
+                return node, i
+            self.stack.pop()
+        return None
+
+    def skip(self) -> None:
+        """Move past the entry or shard at this position."""
+        self.stack[-1][1] += 1
+
+    def expand(self) -> None:
+        """Replace the shard at this position by its entries."""
+        node, i = self.stack[-1]
+        self.stack[-1][1] += 1
+        self.stack.append([self.tree.child(node, i), 0])
+
+
+def _one_side(found: list[tuple[str, int]], tree: TreeManifest, base: str, item: tuple[Node, int]) -> None:
+    """Add one entry, or every file below a folder, to ``found`` (added or removed)."""
+    node, i = item
+    path = base + node.names[i]
+    if node.kinds[i] != FOLDER:
+        found.append((path, node.sizes[i]))
+        return
+    found.extend((p, n.sizes[k]) for p, n, k in tree.items(path, start=tree.child(node, i)))
 
 
 def _metadata_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -37,8 +37,25 @@ from typing import Any
 from plait.base.ids import new_ulid
 from plait.errors import CorruptRecordError, StoreError
 from plait.formats import records as R
+from plait.formats.tree import NODE_KINDS
+from plait.formats.treeview import TreeManifest, item_blobs
 from plait.index import versions as V
+from plait.ops.packgc import (
+    COMPACT_ABOVE,
+    PackPlan,
+    compact_index,
+    condemned_packs,
+    delete_index_files,
+    delete_packs,
+    dropped,
+    plan_packs,
+    repack,
+    still_needed,
+    superseded_index_files,
+)
 from plait.storage.blobs import blob_key
+from plait.storage.packed import PackedBlobStore
+from plait.storage.packs import PACKS_PREFIX
 from plait.store.base import BaseStore as Store
 from plait.store.base import manifest_key, record_key
 from plait.store.distributed import pending_manifests
@@ -63,6 +80,11 @@ class GcReport:
     :ivar kept_young: unreferenced blobs kept unmarked because they were written within the grace.
     :ivar temporaries: temporary files crashed writers left (local stores), older than the grace.
     :ivar marks_removed: earlier marks this gc removed because their sweep is old enough.
+    :ivar packs: packs deleted now (or that would be); the dead blobs in them are in ``blobs``.
+    :ivar repacked: packs whose live blobs were copied into new packs (they are marked, or
+        deleted at once with no grace period).
+    :ivar marked_packs: packs recorded in this gc's mark; a later gc deletes them.
+    :ivar index_files: superseded index files deleted (a compacted index file replaced them).
     """
 
     dry_run: bool
@@ -76,6 +98,10 @@ class GcReport:
     kept_young: int = 0
     temporaries: list[str] = field(default_factory=list)
     marks_removed: int = 0
+    packs: list[str] = field(default_factory=list)
+    repacked: list[str] = field(default_factory=list)
+    marked_packs: list[str] = field(default_factory=list)
+    index_files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready counts (what ``plait gc --json`` prints)."""
@@ -84,6 +110,8 @@ class GcReport:
             "marked_blobs": len(self.marked_blobs), "marked_manifests": len(self.marked_manifests),
             "marked_bytes": self.marked_bytes, "deletable_after": self.deletable_after,
             "kept_young": self.kept_young, "temporaries": len(self.temporaries), "marks_removed": self.marks_removed,
+            "packs": len(self.packs), "repacked": len(self.repacked), "marked_packs": len(self.marked_packs),
+            "index_files": len(self.index_files),
         }
 
 
@@ -105,28 +133,59 @@ def gc(store: Store, *, dry_run: bool = True, grace_seconds: float | None = None
     live_blobs: set[str] = set()
     for digest in live_manifests:
         manifest = store.manifest(digest)  # a damaged manifest stops gc before it deletes anything
-        live_blobs.update(manifest.blobs())
+        if isinstance(manifest, TreeManifest):
+            _live_tree(manifest, live_blobs)
+        else:
+            live_blobs.update(manifest.blobs())
     now = time.time()
     marks = read_marks(store) if grace > 0 else []
     report = GcReport(dry_run=dry_run)
+    plan = None
+    loose_live = live_blobs
+    if isinstance(store.blobs, PackedBlobStore):
+        plan = plan_packs(store, live_blobs, now, grace, condemned_packs(_ripe(marks, now, grace)) if grace else set())
+        packed = {e.digest for entries in plan.entries.values() for e in entries}
+        loose_live = live_blobs - packed  # a format-1 blob copied into a pack is a dead duplicate
     blob_sizes = {k.rsplit("/", 1)[-1]: n for k, n in store.backend.find("blobs").items()}
     manifest_keys = {k.rsplit("/", 1)[-1]: k for k in store.backend.find("manifests")}
-    _sort(store, report, marks, blob_sizes, live_blobs, now, grace, is_blob=True)
+    _sort(store, report, marks, blob_sizes, loose_live, now, grace, is_blob=True)
     _sort(store, report, marks, manifest_keys, live_manifests, now, grace, is_blob=False)
-    for prefix in ("blobs", "manifests", "versions", "events"):
+    if plan is not None:
+        _judge_packs(store, report, plan, marks, live_blobs, now, grace)
+    for prefix in ("blobs", PACKS_PREFIX, "manifests", "versions", "events"):
         for key, size in sorted(store.backend.stale_temporaries(prefix, now - grace).items()):
             report.temporaries.append(key)
             report.bytes += size
-    if grace > 0 and (report.marked_blobs or report.marked_manifests):
+    if grace > 0 and (report.marked_blobs or report.marked_manifests or report.marked_packs):
         report.deletable_after = datetime.fromtimestamp(now + grace, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if not dry_run:
         _sweep(store, report, marks, blob_sizes)
+        if plan is not None:
+            _sweep_packs(store, report, plan, live_blobs, now, grace)
         # a sweep leaves a mark even when it marks nothing: once that is a grace old, the
         # marks it swept are removed
-        if grace > 0 and (report.marked_blobs or report.marked_manifests or _ripe(marks, now, grace)):
+        if grace > 0 and (report.marked_blobs or report.marked_manifests or report.marked_packs or _ripe(marks, now, grace)):
             _write_mark(store, report)
             report.marks_removed = _remove_spent_marks(store, marks, time.time(), grace)
     return report
+
+
+def _live_tree(tree: TreeManifest, live: set[str]) -> None:
+    """Add a tree's nodes and blobs to ``live``; a subtree already there (another version's)
+    is not walked again."""
+    if tree.digest in live:
+        return
+    live.add(tree.digest)
+
+    def descend(_path: str, digest: str) -> bool:
+        if digest in live:
+            return False
+        live.add(digest)
+        return True
+
+    for _, node, i, _top in tree.walk(descend=descend):
+        if node.kinds[i] not in NODE_KINDS:
+            live.update(d for d, _ in item_blobs(node, i))
 
 
 def _sort(store: Store, report: GcReport, marks: list[Mark], found: dict[str, Any], live: set[str],
@@ -148,6 +207,50 @@ def _sort(store: Store, report: GcReport, marks: list[Mark], found: dict[str, An
         else:
             marked.append(digest)
             report.marked_bytes += found[digest] if is_blob else 0
+
+
+def _judge_packs(store: Store, report: GcReport, plan: PackPlan, marks: list[Mark], live: set[str],
+                 now: float, grace: float) -> None:
+    """File packs as deletable now (with no grace, or marked by a ripe mark), to repack, or to mark."""
+    report.kept_young += plan.young
+    stored = set(plan.dead) | set(plan.repack) | set(plan.entries)
+    condemned = condemned_packs(_ripe(marks, now, grace)) & stored if grace else set()
+    judged = set(plan.dead) | set(plan.repack)
+    if grace == 0:
+        report.packs = sorted(judged)
+        report.repacked = sorted(plan.repack)
+    else:
+        report.packs = sorted(condemned)
+        report.repacked = sorted(set(plan.repack) - condemned)
+        report.marked_packs = sorted(judged - condemned)
+        marked = dropped(plan, set(report.marked_packs), live)
+        report.marked_blobs.extend(sorted(set(marked) - set(report.marked_blobs)))
+        report.marked_bytes += sum(marked.values())
+    gone = dropped(plan, set(report.packs), live)
+    report.blobs.extend(sorted(set(gone) - set(report.blobs)))
+    report.bytes += sum(gone.values())
+
+
+def _sweep_packs(store: Store, report: GcReport, plan: PackPlan, live: set[str], now: float, grace: float) -> None:
+    """Repack, then delete the packs found deletable (each checked once more), then old index files."""
+    if report.repacked:
+        repack(store, plan, live, set(report.repacked) | set(plan.dead))
+    if report.packs:
+        keep = still_needed(store, set(report.packs), live)  # a writer reused a blob since: it wrote a copy, or keep
+        for pack_id in keep:
+            report.packs.remove(pack_id)
+            gone = dropped(plan, {pack_id}, live)
+            report.blobs = [d for d in report.blobs if d not in gone]
+            report.bytes -= sum(gone.values())
+        delete_packs(store, set(report.packs))
+        index = store.blobs.index  # type: ignore[attr-defined]
+        for digest in [d for d in report.blobs if d in index]:  # a copy in a pack that stays (repacked, or protected)
+            report.blobs.remove(digest)
+            report.bytes -= sum(e.raw_len for p in report.packs for e in plan.entries.get(p, ()) if e.digest == digest)
+    elif len(store.blobs.index.files) > COMPACT_ABOVE:  # type: ignore[attr-defined]
+        compact_index(store)
+    report.index_files = superseded_index_files(store, time.time(), grace)
+    delete_index_files(store, report.index_files)
 
 
 def _ripe(marks: list[Mark], now: float, grace: float) -> list[Mark]:
@@ -173,7 +276,7 @@ def _sweep(store: Store, report: GcReport, marks: list[Mark], blob_sizes: dict[s
     for key in report.temporaries:
         store.backend.delete(key)
     grace_marks = {m.key for m in marks}
-    for digest in list(report.blobs):
+    for digest in [d for d in report.blobs if d in blob_sizes]:  # loose blobs (packed ones go with their pack)
         key = blob_key(digest)
         if grace_marks and not _still_condemned(store, key, digest, marks, is_blob=True):
             report.blobs.remove(digest)  # a writer touched it since: it is reused, keep it
@@ -195,7 +298,8 @@ def _still_condemned(store: Store, key: str, digest: str, marks: list[Mark], *, 
 
 
 def _write_mark(store: Store, report: GcReport) -> None:
-    body = {"format": MARK_FORMAT, "blobs": report.marked_blobs, "manifests": report.marked_manifests}
+    body = {"format": MARK_FORMAT, "blobs": report.marked_blobs, "manifests": report.marked_manifests,
+            "packs": report.marked_packs}
     store.backend.create(f"{MARKS_PREFIX}/{new_ulid()}", zlib.compress(json.dumps(body).encode(), 6))
 
 

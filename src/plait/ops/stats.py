@@ -41,7 +41,8 @@ class StatsReport:
     :ivar logged: bytes of every live version added up.
     :ivar stored: bytes of the distinct blobs live versions need (shared blobs counted once).
     :ivar referenced: bytes of references.
-    :ivar on_storage: bytes the store's blobs take (``None`` when not asked), garbage included.
+    :ivar on_storage: bytes the store's blobs take, loose or in packs (with the tree nodes packed beside them), garbage
+        included; ``None`` when not asked.
     """
 
     names: list[NameStats] = field(default_factory=list)
@@ -92,5 +93,6 @@ def stats(store: Store, name: str | None = None, *, storage: bool = True) -> Sta
     report.referenced = sum(every_ref.values())
     report.stored = sum(every.values())
     if storage and name is None and store.exists:
-        report.on_storage = sum(store.backend.find("blobs").values())
+        # format 1 keeps blobs loose; format 2 packs them with the versions' tree nodes (a migrated store has both)
+        report.on_storage = sum(sum(store.backend.find(folder).values()) for folder in ("blobs", "packs"))
     return report

@@ -22,6 +22,7 @@ from plait.base.ids import new_ulid
 from plait.base.parallel import parallel_map
 from plait.errors import StoreError
 from plait.formats import records as R
+from plait.formats.treeview import TreeManifest
 from plait.index import events as E
 from plait.index import producers as P
 from plait.index import runs as RQ
@@ -90,7 +91,14 @@ def sync(src: Store | str, dst: Store | str, specs: list[str] | None = None, *, 
         raise StoreError(f"aliases must be one of {', '.join(ALIAS_POLICIES)}, not {aliases!r}")
     if not target.exists:
         target.requested_hash = source.algorithm
+        target.requested_format = source.format
     target.init()
+    if target.format != source.format:
+        raise StoreError(
+            f"{source.url} is a format {source.format} store but {target.url} format {target.format}; their "
+            "version digests differ, so plait will not sync between them (sync into a new destination, "
+            "which takes the source's format)"
+        )
     if target.algorithm != source.algorithm:
         raise StoreError(
             f"{source.url} hashes with {source.algorithm} but {target.url} with {target.algorithm}; "
@@ -208,11 +216,21 @@ class _Sync:
             return
         manifest = self.src.manifest(digest)
         present = self._blobs_of_live_versions(name)
-        self._send_blobs({d: size for d, size in manifest.blobs().items() if d not in present})
-        key = manifest_key(digest)
-        if not self.dst.backend.exists(key):
-            self.dst.backend.write(key, self.src.backend.read(key))
-            self.report.manifests += 1
+        needed = {d: size for d, size in manifest.blobs().items() if d not in present}
+        if isinstance(manifest, TreeManifest):
+            # nodes after the files' blobs, children before parents: a node in the destination
+            # always has everything below it, even if this sync is interrupted
+            nodes = [d for d, _ in manifest.nodes() if d in needed]
+            tree = set(nodes)
+            self._send_blobs({d: s for d, s in needed.items() if d not in tree})
+            for node in nodes:
+                self._send_blobs({node: needed[node]})
+        else:
+            self._send_blobs(needed)
+            key = manifest_key(digest)
+            if not self.dst.backend.exists(key):
+                self.dst.backend.write(key, self.src.backend.read(key))
+                self.report.manifests += 1
         record = self.src.read_version_record(name, number)
         fields = record.model_dump(mode="json", exclude={"number", "algorithm", "format", "origin"})
         fields["origin"] = record.origin or {"store": self.src_id, "number": number}
@@ -260,21 +278,25 @@ class _Sync:
         if not missing:
             return
         self.dst.progress.start("sending", sum(blobs[d] for d in missing))
-
-        def send(digest: str) -> None:
-            key = blob_key(digest)
-            if self.src.backend.is_local and self.dst.backend.is_local and self.src.blobs.verify(digest):
-                self.dst.backend.write_file(key, self.src.backend.local_path(key))
-            else:
-                self.dst.backend.write(key, self.src.blobs.read(digest))  # read() verifies: never spread damage
-            self.dst.progress.advance(blobs[digest])
-
         try:
-            parallel_map(send, missing, max(self.src.blobs.workers, self.dst.blobs.workers))
+            if self.dst.format == 1 and self.src.format == 1:
+                parallel_map(lambda d: self._send_loose(d, blobs[d]), missing, max(self.src.blobs.workers, self.dst.blobs.workers))
+            else:  # into packs at the destination (never a source pack wholesale: it may hold most of it already)
+                for digest, data in self.src.blobs.read_many(missing):  # verified: never spread damage
+                    self.dst.blobs.put_verified(digest, data, self.src.blobs.kind_of(digest))
+                    self.dst.progress.advance(blobs[digest])
         finally:
             self.dst.progress.finish()
         self.report.blobs += len(missing)
         self.report.bytes += sum(blobs[d] for d in missing)
+
+    def _send_loose(self, digest: str, size: int) -> None:
+        key = blob_key(digest)
+        if self.src.backend.is_local and self.dst.backend.is_local and self.src.blobs.verify(digest):
+            self.dst.backend.write_file(key, self.src.backend.local_path(key))
+        else:
+            self.dst.backend.write(key, self.src.blobs.read(digest))  # read() verifies: never spread damage
+        self.dst.progress.advance(size)
 
     def _copy_translated(self, event: R.Event) -> None:
         key = (event.data["name"], event.data["number"])

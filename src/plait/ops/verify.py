@@ -9,16 +9,20 @@ reading their bytes (see :meth:`plait.store.references.ReferenceReader.check`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from plait.base.ids import ulid_time
 from plait.errors import CorruptRecordError
 from plait.formats import records as R
+from plait.formats.treeview import TreeManifest, entry_of
 from plait.index import versions as V
 from plait.index.fold import IDENTITY
+from plait.storage.packed import PackedBlobStore
 from plait.store.base import BaseStore as Store
 from plait.store.base import record_key
-from plait.store.checks import damaged_blobs
+from plait.store.checks import Found, damaged_blobs, tree_problems
 from plait.store.references import ReferenceProblem, ReferenceReader
 from plait.tracking.nodes import ArtifactVersion
 
@@ -72,22 +76,14 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
     wanted: dict[str, list[tuple[str, str]]] = {}
     sizes: dict[str, set[int]] = {}
     refs = []
-    for version in versions:
-        try:
-            manifest = version.manifest
-        except CorruptRecordError as exc:
-            report.problems.append((version.spec, "", version.digest, str(exc)))
-            continue
-        for entry in manifest.entries:
-            if entry.ref is not None:
-                refs.append((version.spec, entry))
-            for digest, size in entry.blobs:
-                wanted.setdefault(digest, []).append((version.spec, entry.path))
-                sizes.setdefault(digest, set()).add(size)
-    report.blobs = len(wanted)
-    for digest in sorted(damaged_blobs(store, sizes)):
-        for spec_, path in wanted[digest]:
-            report.problems.append((spec_, path, digest, "missing or damaged blob, or not the size the manifest says"))
+    memo: dict[str, Found] = {}
+    counted = [0]
+    with _packs_checked(store, report, whole=spec is None):
+        _check_versions(store, report, versions, wanted, sizes, refs, memo, counted)
+        report.blobs = len(wanted) + counted[0]
+        for digest in sorted(damaged_blobs(store, sizes)):
+            for spec_, path in wanted[digest]:
+                report.problems.append((spec_, path, digest, "missing or damaged blob, or not the size the manifest says"))
     _verify_records(store, report, None if spec is None else [(v.name, v.number) for v in versions])
     if spec is None:
         _verify_events(store, report)
@@ -96,6 +92,47 @@ def verify_store(store: Store, spec: str | None = None) -> VerifyReport:
         report.references = len(refs)
         report.reference_problems = sorted(ReferenceReader(store).check(refs), key=lambda p: (p.version, p.path))
     return report
+
+
+def _check_versions(store: Store, report: VerifyReport, versions: list[ArtifactVersion], wanted: dict[str, list[tuple[str, str]]],
+                    sizes: dict[str, set[int]], refs: list, memo: dict[str, Found], counted: list[int]) -> None:
+    """Check every tree (streamed) and gather the blobs of flat manifests into ``wanted`` and ``sizes``."""
+    for version in versions:
+        try:
+            manifest = version.manifest
+        except CorruptRecordError as exc:
+            report.problems.append((version.spec, "", version.digest, str(exc)))
+            continue
+        if isinstance(manifest, TreeManifest):  # streamed; a subtree shared by versions is checked once
+            problems, tree_refs = tree_problems(store, manifest.digest, memo, counted)
+            report.problems += [(version.spec, path, digest, problem) for path, digest, problem in problems]
+            refs += [(version.spec, entry_of(p, n, i)) for p, n, i in tree_refs]
+            continue
+        for entry in manifest.entries:
+            if entry.ref is not None:
+                refs.append((version.spec, entry))
+            for digest, size in entry.blobs:
+                wanted.setdefault(digest, []).append((version.spec, entry.path))
+                sizes.setdefault(digest, set()).add(size)
+
+
+@contextmanager
+def _packs_checked(store: Store, report: VerifyReport, *, whole: bool) -> Iterator[None]:
+    """A whole-store check of a packed store reads every pack once, first (name, header, every
+    blob), reports the damaged ones and the damaged index files, and answers the blob checks
+    that follow from what it read."""
+    blobs = store.blobs
+    if not whole or not isinstance(blobs, PackedBlobStore):
+        yield
+        return
+    blobs.index.reload()  # every index file read afresh: a damaged one is named here
+    found, packs = blobs.check_packs()
+    for key, reason in packs:
+        report.problems.append(("packs", key, "", reason))
+    for name, reason in sorted(blobs.index.damaged.items()):
+        report.problems.append(("index", f"index/{name}", "", reason))
+    with blobs.remembering(found):
+        yield
 
 
 def _verify_records(store: Store, report: VerifyReport, keys: list[tuple[str, int]] | None) -> None:

@@ -34,6 +34,17 @@ def temporary_name(path: str) -> str:
     return os.path.join(head, f".{tail}.{random_suffix()}.tmp")
 
 
+def write_local_file(path: str, data: bytes) -> None:
+    """Write a local file atomically: to a temporary name beside it, then renamed into place."""
+    tmp = temporary_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        unlink_quietly(tmp)
+
+
 def unlink_quietly(path: str) -> None:
     """Remove a file if it is there."""
     try:
@@ -59,6 +70,13 @@ class Backend(ABC):
     @abstractmethod
     def read(self, key: str) -> bytes:
         """Return the bytes at ``key``; raise :class:`FileNotFoundError` if absent."""
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Return bytes ``start`` to ``end`` (exclusive) of ``key``; raise :class:`FileNotFoundError` if absent.
+
+        Fewer bytes come back when ``key`` is shorter: the caller checks what it got.
+        """
+        return self.read(key)[start:end]
 
     def read_many(self, keys: list[str]) -> dict[str, bytes]:
         """Return ``{key: bytes}`` for the keys that exist, fetched concurrently where possible."""

@@ -38,6 +38,9 @@ class BlobStore:
         self.backend = backend
         self.algorithm = algorithm
         self.cache_dir = cache_dir
+        #: whether open() yields bytes already verified against their digest (so write_entry
+        #: hashes a chunk no second time); loose blobs are read as stored
+        self.verified_reads = False
         self._known: set[str] = set()
 
     @property
@@ -62,8 +65,12 @@ class BlobStore:
         present = parallel_map(self.has, todo, self.workers)
         return [d for d, p in zip(todo, present) if not p]
 
-    def put_bytes(self, data: bytes) -> str:
-        """Store ``data`` as a blob (if new) and return its digest."""
+    def put_bytes(self, data: bytes, kind: str = "data") -> str:
+        """Store ``data`` as a blob (if new) and return its digest.
+
+        :param kind: what the bytes are: ``data`` (file contents) or ``tree`` (a tree node), so
+            that a packed store can keep nodes apart from data.
+        """
         digest = hash_bytes(data, self.algorithm)
         if not self.has(digest):
             self.backend.write(blob_key(digest), bytes(data))
@@ -114,6 +121,41 @@ class BlobStore:
                 on_bytes(len(data))
         self._flush(batch)
         return written
+
+    def put_verified(self, digest: str, data: bytes, kind: str = "data") -> None:
+        """Store bytes already verified against ``digest`` (read from another store), if new."""
+        if not self.has(digest):
+            self.backend.write(blob_key(digest), bytes(data))
+            self._known.add(digest)
+
+    def kind_of(self, digest: str) -> str:
+        """Return what a stored blob holds: ``"data"`` or ``"tree"`` (loose blobs are all data)."""
+        return "data"
+
+    def read_many(self, digests: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """Yield ``(digest, verified bytes)`` for blobs, fetched concurrently on remote stores.
+
+        :raises IntegrityError: for a missing or damaged blob.
+        """
+        todo = list(dict.fromkeys(digests))
+        step = 4 * self.workers
+        for i in range(0, len(todo), step):
+            batch = todo[i : i + step]
+            yield from zip(batch, parallel_map(self.read, batch, self.workers))
+
+    def commit(self) -> str | None:
+        """Make every blob put so far findable by other readers before a record names it.
+
+        Loose blobs are stored as they are put: nothing to do (packed stores write their index).
+        """
+        return None
+
+    def begin(self) -> None:
+        """Start a log's storing on this thread (packed stores refuse its commit if a failed
+        write dropped their open packs meanwhile); loose blobs need nothing."""
+
+    def end(self) -> None:
+        """End what :meth:`begin` started on this thread (its version record is created)."""
 
     def _flush(self, batch: dict[str, bytes]) -> None:
         self.backend.write_many({blob_key(d): data for d, data in batch.items()})
@@ -223,14 +265,20 @@ class BlobStore:
                 # a whole-file blob is its own chunk: hash it once, not twice
                 single = len(blobs) == 1 and blobs[0][0] == digest
                 for blob, size in blobs:
-                    chunk = None if single else VerifyingWriter(_Sink(), blob, self.algorithm, f"{what} (blob {blob})")
-                    with self.open(blob) as src:
-                        left = size  # read what the blob should hold (no read for the end of file): the digests check the rest
-                        while left > 0 and (data := src.read(min(BUFFER_SIZE, left))):
-                            left -= len(data)
-                            if chunk is not None:
-                                chunk.write(data)
-                            whole.write(data)
+                    verified = single or self.verified_reads
+                    chunk = None if verified else VerifyingWriter(_Sink(), blob, self.algorithm, f"{what} (blob {blob})")
+                    try:
+                        with self.open(blob) as src:
+                            left = size  # read what the blob should hold (no read for the end of file): the digests check the rest
+                            while left > 0 and (data := src.read(min(BUFFER_SIZE, left))):
+                                left -= len(data)
+                                if chunk is not None:
+                                    chunk.write(data)
+                                whole.write(data)
+                    except IntegrityError as exc:
+                        if exc.path:
+                            raise
+                        raise IntegrityError(f"{what}: {exc}", digest=blob, path=what) from None
                     if left:
                         raise IntegrityError(f"{what}: blob {blob} holds fewer bytes than the manifest says ({size}); "
                                              "the store is damaged here (run `plait verify`)", digest=blob, path=what)
@@ -250,6 +298,11 @@ class BlobStore:
         actual = self.checked_size(digest)
         return actual is not None and (size is None or actual == size)
 
+    def checked_sizes(self, digests: Iterable[str]) -> dict[str, int | None]:
+        """Return ``{digest: size}`` of blobs that hash to their name (``None`` for the others), each read once."""
+        todo = list(dict.fromkeys(digests))
+        return dict(zip(todo, parallel_map(self.checked_size, todo, max(2, self.workers))))
+
     def checked_size(self, digest: str) -> int | None:
         """Return the size of the stored blob if it hashes to its digest, else ``None`` (reads it)."""
         try:
@@ -262,6 +315,21 @@ class BlobStore:
             return len(self.read(digest))
         except (IntegrityError, SourceError, OSError):
             return None
+
+    def protect(self, digests: Iterable[str]) -> list[str]:
+        """Keep blobs a gc marked from its sweep: touch each, so it is newer than the mark.
+
+        :param digests: stored blobs a log reuses that a gc mark lists.
+        :returns: those a sweep already deleted (the caller stores them again).
+        """
+        lost = []
+        for digest in digests:
+            try:
+                self.backend.touch(blob_key(digest))
+            except FileNotFoundError:
+                lost.append(digest)
+        self.forget(lost)
+        return lost
 
     def delete(self, digest: str) -> None:
         """Delete a blob (garbage collection only)."""

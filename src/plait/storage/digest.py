@@ -74,12 +74,22 @@ def hash_bytes(data: bytes | bytearray | memoryview, algorithm: str = XXH3_128) 
     return hasher.hexdigest()
 
 
+def bytes_hasher(algorithm: str = XXH3_128) -> Callable[[bytes | bytearray | memoryview], str]:
+    """Return a function giving the hex digest of bytes (one C call for xxh3: no hasher object)."""
+    if algorithm == XXH3_128:
+        import xxhash
+
+        return xxhash.xxh3_128_hexdigest
+    new_hasher(algorithm)  # refuses an unknown algorithm now, not per call
+    return lambda data: hash_bytes(data, algorithm)
+
+
 def is_digest(text: object, algorithm: str = XXH3_128) -> bool:
     """Tell whether ``text`` is a well-formed digest for ``algorithm``."""
     return isinstance(text, str) and bool(_HEX[algorithm].fullmatch(text))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileDigest:
     """What hashing one file found.
 
@@ -130,15 +140,48 @@ def digest_file(path: str, algorithm: str = XXH3_128, *, on_bytes: Callable[[int
             else:
                 result = _digest_whole(f, algorithm, on_bytes)
         after = os.stat(path)
-    except FileNotFoundError:
-        raise SourceError(f"{path} does not exist (was it moved or deleted while logging?)", path=path) from None
-    except IsADirectoryError:
-        raise SourceError(f"{path} is a folder; use add_dir() for folders", path=path) from None
-    except PermissionError:
-        raise SourceError(f"{path} cannot be read: permission denied", path=path) from None
+    except OSError as exc:
+        raise _source_error(exc, path) from None
     if stat_key(before)[1:] != stat_key(after)[1:] or result.size != after.st_size:
         raise FileChangedError(f"{path} changed while it was being read; log it again once it is written", path=path)
     return result
+
+
+def _source_error(exc: OSError, path: str) -> OSError:
+    """Return what to raise for an error reading a file to log: a :class:`SourceError` saying
+    what happened, or ``exc`` itself when it is no missing, folder or permission error."""
+    if isinstance(exc, FileNotFoundError):
+        return SourceError(f"{path} does not exist (was it moved or deleted while logging?)", path=path)
+    if isinstance(exc, IsADirectoryError):
+        return SourceError(f"{path} is a folder; use add_dir() for folders", path=path)
+    if isinstance(exc, PermissionError):
+        return SourceError(f"{path} cannot be read: permission denied", path=path)
+    return exc
+
+
+def read_small(path: str, key: tuple[int, int, int]) -> bytes:
+    """Return the bytes of a file below :data:`CHUNK_THRESHOLD` whose stat was ``key``, read with
+    one ``read``; the stat after reading must still be ``key``.
+
+    :param key: ``(inode, size, mtime_ns)`` taken when the file was found (:func:`stat_key`).
+    :raises SourceError: if the file is missing or unreadable.
+    :raises FileChangedError: if it is not the file ``key`` describes any more, or changed while read.
+    """
+    size = key[1]
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            data = os.read(fd, size + 1)
+            while len(data) < size and (more := os.read(fd, size + 1 - len(data))):  # a short read (rare)
+                data += more
+            after = os.fstat(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise _source_error(exc, path) from None
+    if len(data) != size or stat_key(after) != key:
+        raise FileChangedError(f"{path} changed while it was being read; log it again once it is written", path=path)
+    return data
 
 
 def aligned_buffer(size: int) -> memoryview:

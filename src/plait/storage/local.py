@@ -62,6 +62,17 @@ class LocalBackend(Backend):
         except (IsADirectoryError, NotADirectoryError):
             raise FileNotFoundError(key) from None
 
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Return bytes ``start`` to ``end`` of ``key`` with one ``pread``."""
+        try:
+            fd = os.open(self.local_path(key), os.O_RDONLY)
+        except (IsADirectoryError, NotADirectoryError):
+            raise FileNotFoundError(key) from None
+        try:
+            return os.pread(fd, max(0, end - start), start)
+        finally:
+            os.close(fd)
+
     def read_many(self, keys: list[str]) -> dict[str, bytes]:
         """Return ``{key: bytes}`` for the keys that exist, read on a few threads.
 

@@ -127,6 +127,10 @@ class FsspecBackend(Backend):
         """Return the bytes at ``key``."""
         return self.fs.cat_file(self._path(key))
 
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Return bytes ``start`` to ``end`` of ``key`` with one ranged GET."""
+        return bytes(self.fs.cat_file(self._path(key), start=start, end=end))
+
     def read_many(self, keys: list[str]) -> dict[str, bytes]:
         """Fetch many keys in one concurrent batch (s3fs runs them in parallel)."""
         if not keys:
@@ -236,7 +240,7 @@ def _serialized(cls: type) -> type:
 
         return wrapper
 
-    for name in ("read", "read_many", "write", "write_many", "write_file", "create", "exists", "size", "listdir",
+    for name in ("read", "read_range", "read_many", "write", "write_many", "write_file", "create", "exists", "size", "listdir",
                  "find", "delete", "delete_many", "modified", "touch", "get_to_file", "stale_temporaries"):
         if hasattr(cls, name):
             setattr(cls, name, wrap(getattr(cls, name)))

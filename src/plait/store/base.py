@@ -3,8 +3,11 @@
 Layout under the store root::
 
     plait.json                   format, hash algorithm and store id (created once, exclusively)
-    blobs/ab/<digest>            file contents and chunks; immutable
-    manifests/ab/<digest>        manifests (zlib JSON), by their own digest; immutable
+    blobs/ab/<digest>            (format 1) file contents and chunks, one object each; immutable
+    packs/ab/<pack id>           (format 2) file contents, chunks and tree nodes, many per pack
+                                 (see :mod:`plait.storage.packs`); immutable
+    index/<ulid>-<h8>            (format 2) pack index files: which pack holds each blob
+    manifests/ab/<digest>        (format 1) manifests (zlib JSON), by their own digest; immutable
     versions/<name>/<number>     version records; the exclusive create allocates the number
     events/<yyyy-mm-dd>/<ulid>   everything that happens, one immutable record each
     events/<yyyy-mm-dd>.<n>.segment  the events of an old day packed into one record (compact)
@@ -34,11 +37,20 @@ from plait.base.ids import is_ulid, new_ulid, utcnow
 from plait.base.paths import default_store_url, user_cache_dir
 from plait.base.progress import NO_PROGRESS, Progress
 from plait.base.usersettings import UserSettings, load_user_settings
-from plait.errors import ConflictError, CorruptRecordError, NotFoundError, ProtectedAliasError, StoreError
+from plait.errors import (
+    ConflictError,
+    CorruptRecordError,
+    IntegrityError,
+    NotFoundError,
+    ProtectedAliasError,
+    StoreError,
+)
 from plait.formats import records as R
 from plait.formats.manifest import Manifest, decode_manifest, encode_manifest
 from plait.formats.names import LATEST, Spec, check_alias, parse_spec
 from plait.formats.settings import ALIASES_PROTECTED, SettingChange, check_setting, protects
+from plait.formats.tree import Node, decode_node
+from plait.formats.treeview import TreeManifest
 from plait.index import settings as S
 from plait.index import versions as V
 from plait.index.catalog import Catalog
@@ -47,16 +59,28 @@ from plait.index.statcache import NoStatCache, StatCache
 from plait.storage.backend import Backend
 from plait.storage.blobs import BlobStore
 from plait.storage.digest import ALGORITHMS, XXH3_128, hash_bytes, is_digest
+from plait.storage.packed import PackedBlobStore
+from plait.storage.packindex import PackIndex
+from plait.storage.packs import TARGET_BYTES
 from plait.storage.urls import open_backend
 from plait.store.lifecycle import relay_change
 from plait.store.shared import SharedState, shared
 
-STORE_FORMAT = 1
+#: The format of new stores: 2 keeps each version as a tree of nodes (see :mod:`plait.formats.tree`)
+#: and its blobs and nodes in packs (see :mod:`plait.storage.packed`).
+STORE_FORMAT = 2
+#: Every format this plait reads and writes (a format-1 store keeps flat manifests and loose
+#: blobs until ``plait migrate``).
+STORE_FORMATS = (1, 2)
 CONFIG_KEY = "plait.json"
 #: How many times to try the next number when another writer took the one we chose.
 MAX_ALLOCATION_TRIES = 10_000
+#: The shared-state slot of a store's pack index (one per URL and algorithm, read once per process).
+_PACK_INDEX = "plait.pack-index:"
 #: Manifests kept decoded in memory per store object.
 MANIFEST_CACHE = 64
+#: Tree nodes kept decoded in memory per store object (a node is at most a few thousand entries).
+NODE_CACHE = 256
 
 
 class BaseStore:
@@ -67,6 +91,8 @@ class BaseStore:
     :param storage_options: passed to fsspec (credentials, ``endpoint_url``, …).
     :param hash: the hash algorithm for a new store (``xxh3-128`` or ``blake3``); an existing
         store keeps its own.
+    :param format: the format of a new store (default :data:`STORE_FORMAT`; 1 keeps flat
+        manifests, readable by older plait releases); an existing store keeps its own.
     :param allow_references: local folders and URL prefixes references may read, beyond the
         user settings' ``[references] allow`` (see :mod:`plait.store.refpolicy`).
     :param reference_options: fsspec options for reading references, by URL prefix (``""``:
@@ -76,7 +102,7 @@ class BaseStore:
 
     def __init__(self, url: str | os.PathLike[str] | None = None, *, storage_options: Mapping[str, Any] | None = None,
                  hash: str = XXH3_128, allow_references: Iterable[str] = (),
-                 reference_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 reference_options: Mapping[str, Mapping[str, Any]] | None = None, format: int = STORE_FORMAT) -> None:
         self.url = os.fspath(url) if url is not None else default_store_url()
         #: what fsspec was given; kept so that another process can open the same store
         self.storage_options: dict[str, Any] = dict(storage_options or {})
@@ -89,11 +115,15 @@ class BaseStore:
         if hash not in ALGORITHMS:
             raise StoreError(f"unknown hash algorithm {hash!r}; choose one of {', '.join(ALGORITHMS)}")
         self.requested_hash = hash
+        if format not in STORE_FORMATS:
+            raise StoreError(f"unknown store format {format!r}; choose one of {', '.join(map(str, STORE_FORMATS))}")
+        self.requested_format = format
         self._config: dict[str, Any] | None = None
         self._catalog: Catalog | None = None
         self._blobs: BlobStore | None = None
         self._stat_cache: NoStatCache | None = None
-        self._manifests: OrderedDict[str, Manifest] = OrderedDict()
+        self._manifests: OrderedDict[str, Manifest | TreeManifest] = OrderedDict()
+        self._nodes: OrderedDict[str, Node] = OrderedDict()
         self._lock = threading.RLock()
         self.shared: SharedState = shared(self.url)
         self.shared.register(self)
@@ -127,7 +157,7 @@ class BaseStore:
             try:
                 data = self.backend.read(CONFIG_KEY)
             except FileNotFoundError:
-                return {"format": STORE_FORMAT, "algorithm": self.requested_hash, "id": None}
+                return {"format": self.requested_format, "algorithm": self.requested_hash, "id": None}
             self._config = _parse_config(data, self.url)
         return self._config
 
@@ -139,7 +169,7 @@ class BaseStore:
         if self._config is not None and self._config.get("id"):
             return self
         self.backend.require_writable()
-        body = {"format": STORE_FORMAT, "algorithm": self.requested_hash, "id": new_ulid(), "created_at": utcnow()}
+        body = {"format": self.requested_format, "algorithm": self.requested_hash, "id": new_ulid(), "created_at": utcnow()}
         try:
             self.backend.create(CONFIG_KEY, json.dumps(body, indent=2).encode())
         except (NotADirectoryError, PermissionError, IsADirectoryError, FileExistsError) as exc:
@@ -164,6 +194,12 @@ class BaseStore:
     def exists(self) -> bool:
         """Tell whether the store has been created."""
         return bool(self.config.get("id"))
+
+    @property
+    def format(self) -> int:
+        """The store's format: 2 keeps versions as trees of nodes and blobs in packs, 1 as flat
+        manifests and one object per blob (as plait wrote before format 2)."""
+        return int(self.config["format"])
 
     @property
     def algorithm(self) -> str:
@@ -207,8 +243,28 @@ class BaseStore:
     def blobs(self) -> BlobStore:
         """The blob store."""
         if self._blobs is None:
-            self._blobs = BlobStore(self.backend, self.algorithm, self.files_cache_dir)
+            if self.format == 1:
+                self._blobs = BlobStore(self.backend, self.algorithm, self.files_cache_dir)
+            else:
+                self._blobs = self.packed_blobs(loose="migrated_from" in self.config)
         return self._blobs
+
+    def packed_blobs(self, *, loose: bool) -> PackedBlobStore:
+        """Return a blob store writing packs on this store's backend (its pack index shared by
+        the store objects of this URL).
+
+        :param loose: whether loose format-1 blobs may exist (a migrated store).
+        """
+        backend, algorithm, cache_dir = self.backend, self.algorithm, self.cache_dir  # not inside the slot's lock
+        index = self.shared.slot(f"{_PACK_INDEX}{algorithm}", lambda: PackIndex(backend, algorithm, cache_dir))
+        target = int((self.config.get("packs") or {}).get("target_bytes") or TARGET_BYTES)
+        return PackedBlobStore(backend, algorithm, self.files_cache_dir, index, target=target, loose=loose)
+
+    def reload_config(self) -> None:
+        """Read ``plait.json`` afresh (after a migration changed the format) and open the blob store again."""
+        with self._lock:
+            self._config = None
+            self._blobs = None
 
     @property
     def stat_cache(self) -> NoStatCache:
@@ -276,8 +332,9 @@ class BaseStore:
         self._remember_manifest(digest, manifest)
         return digest
 
-    def manifest(self, digest: str) -> Manifest:
-        """Return the manifest with this digest, verified.
+    def manifest(self, digest: str) -> Manifest | TreeManifest:
+        """Return the manifest with this digest, verified: a lazy view of its tree on a format-2
+        store (a flat manifest where the store holds one under that digest), else a flat one.
 
         :raises CorruptRecordError: if it is missing or damaged.
         """
@@ -288,15 +345,42 @@ class BaseStore:
         if not is_digest(digest, self.algorithm):
             raise CorruptRecordError(f"{digest!r} is not a manifest digest of this store", key=digest)
         key = manifest_key(digest)
-        try:
-            data = self.backend.read(key)
-        except FileNotFoundError:
-            raise CorruptRecordError(f"manifest {digest} is missing from the store", key=key) from None
-        manifest = decode_manifest(data, digest, key)
+        manifest: Manifest | TreeManifest
+        if self.format >= 2 and (self.blobs.has(digest) or not self.backend.exists(key)):
+            manifest = TreeManifest(digest, self.algorithm, self.node)
+        else:
+            try:
+                data = self.backend.read(key)
+            except FileNotFoundError:
+                raise CorruptRecordError(f"manifest {digest} is missing from the store", key=key) from None
+            manifest = decode_manifest(data, digest, key)
         self._remember_manifest(digest, manifest)
         return manifest
 
-    def _remember_manifest(self, digest: str, manifest: Manifest) -> None:
+    def node(self, digest: str) -> Node:
+        """Return a tree node, read once and verified, then kept in a small in-memory cache.
+
+        :raises CorruptRecordError: if it is missing, damaged or malformed.
+        """
+        with self._lock:
+            node = self._nodes.get(digest)
+            if node is not None:
+                self._nodes.move_to_end(digest)
+                return node
+        try:
+            data = self.blobs.read(digest)
+        except IntegrityError as exc:
+            missing = "missing" in str(exc)
+            raise CorruptRecordError(f"tree node {digest} is {'missing from the store' if missing else 'damaged'}; "
+                                     "run `plait verify` to see which versions need it", key=digest) from None
+        node = decode_node(data, digest)
+        with self._lock:
+            self._nodes[digest] = node
+            while len(self._nodes) > NODE_CACHE:
+                self._nodes.popitem(last=False)
+        return node
+
+    def _remember_manifest(self, digest: str, manifest: Manifest | TreeManifest) -> None:
         with self._lock:
             self._manifests[digest] = manifest
             while len(self._manifests) > MANIFEST_CACHE:
@@ -311,6 +395,8 @@ class BaseStore:
         get the same one: the loser moves on to the next number.
         """
         self.init()
+        self.blobs.commit()  # packs, then the index file listing them, then the record naming them
+        self.blobs.end()
         name = fields["name"]
         taken = [int(n) for n in self.backend.listdir(f"versions/{name}") if n.isdigit()]
         known = V.highest_known(self.catalog, name)
@@ -583,8 +669,9 @@ def _parse_config(data: bytes, url: str) -> dict[str, Any]:
         raise damaged from None
     if not isinstance(config, dict) or not isinstance(config.get("id"), str) or not is_ulid(config["id"]):
         raise damaged
-    if config.get("format") != STORE_FORMAT:
-        raise StoreError(f"{url} is a format {config.get('format')!r} store; this plait reads format {STORE_FORMAT}: upgrade plait")
+    if config.get("format") not in STORE_FORMATS:
+        raise StoreError(f"{url} is a format {config.get('format')!r} store; this plait reads formats "
+                         f"{' and '.join(map(str, STORE_FORMATS))}: upgrade plait")
     if config.get("algorithm") not in ALGORITHMS:
         raise StoreError(f"{url} hashes with {config.get('algorithm')!r}, which this plait does not know")
     return config

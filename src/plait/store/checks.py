@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from plait.base.parallel import parallel_map
+from plait.errors import CorruptRecordError
 from plait.formats.manifest import Manifest
+from plait.formats.tree import FOLDER, NODE_KINDS, REFERENCE, Node
+from plait.formats.treeview import TreeManifest, item_blobs
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore
@@ -18,10 +20,9 @@ def damaged_blobs(store: BaseStore, sizes: Mapping[str, int | Iterable[int]]) ->
 
     :param sizes: ``{digest: size}``, or ``{digest: sizes}`` when several entries name one blob.
     """
-    todo = list(sizes)
-    actual = parallel_map(store.blobs.checked_size, todo, max(2, store.blobs.workers))
+    actual = store.blobs.checked_sizes(sizes)
     bad = set()
-    for digest, found in zip(todo, actual):
+    for digest, found in actual.items():
         claimed = sizes[digest]
         claims = {claimed} if isinstance(claimed, int) else set(claimed)
         if found is None or claims != {found}:
@@ -29,11 +30,121 @@ def damaged_blobs(store: BaseStore, sizes: Mapping[str, int | Iterable[int]]) ->
     return bad
 
 
-def damaged_paths(store: BaseStore, manifest: Manifest) -> list[str]:
-    """Return the entry paths of ``manifest`` whose blobs are missing, damaged or of the wrong size, sorted."""
+def damaged_paths(store: BaseStore, manifest: Manifest | TreeManifest) -> list[str]:
+    """Return the entry paths of ``manifest`` whose blobs are missing, damaged or of the wrong size
+    (for a tree, also the folders whose node is), sorted."""
+    if isinstance(manifest, TreeManifest):
+        return sorted({path for path, _, _ in tree_problems(store, manifest.digest)[0]})
     claims: dict[str, set[int]] = {}
     for entry in manifest.entries:
         for digest, size in entry.blobs:
             claims.setdefault(digest, set()).add(size)
     bad = damaged_blobs(store, claims)
     return sorted(e.path for e in manifest.entries if any(d in bad for d, _ in e.blobs))
+
+
+#: Blobs checked in one batch while walking a tree (bounds memory whatever the file count).
+CHECK_BATCH = 20_000
+#: What a problem with a file's blob is called.
+BLOB_PROBLEM = "missing or damaged blob, or not the size the manifest says"
+
+#: One problem below a node: ``(path relative to the node's folder, digest, message)``.
+Problem = tuple[str, str, str]
+#: A reference below a node: ``(path relative to the node's folder, node, index)``.
+RefItem = tuple[str, Node, int]
+#: What checking a subtree found: its problems and its references.
+Found = tuple[list[Problem], list[RefItem]]
+
+
+def tree_problems(store: BaseStore, root: str, memo: dict[str, Found] | None = None,
+                  counted: list[int] | None = None) -> Found:
+    """Check every node and blob of a tree, streaming; return its problems sorted by path, and
+    its references (to check at their sources).
+
+    A subtree already checked (its digest in ``memo``, shared across the versions of one
+    verify) is not walked again: its problems are reported under each version that needs it.
+    A node that is missing or damaged is one problem at its folder's path; the rest is checked.
+
+    :param root: the root node's digest.
+    :param memo: what was found below each node digest checked so far (filled in).
+    :param counted: ``[blobs checked]``, added to.
+    """
+    memo = {} if memo is None else memo
+    pending: list[Node] = []
+    batch: dict[str, set[int]] = {}
+    bad: set[str] = set()
+
+    def flush() -> None:
+        if batch:
+            bad.update(damaged_blobs(store, batch))
+            if counted is not None:
+                counted[0] += len(batch)
+            batch.clear()
+        for node in pending:
+            memo[node.digest] = _node_problems(node, memo, bad)
+        pending.clear()
+
+    for digest, node, error in _post_order(store, root, memo):
+        if node is None:
+            memo[digest] = ([("", digest, error)], [])
+            continue
+        pending.append(node)
+        for i in range(len(node)):
+            if node.kinds[i] not in NODE_KINDS:
+                for d, s in item_blobs(node, i):
+                    batch.setdefault(d, set()).add(s)
+        if len(batch) >= CHECK_BATCH:
+            flush()
+    flush()
+    problems, refs = memo[root]
+    return sorted(problems), refs
+
+
+def _post_order(store: BaseStore, root: str, memo: dict[str, Found]) -> Iterator[tuple[str, Node | None, str]]:
+    """Yield ``(digest, node or None, error)`` for every node below ``root`` not in ``memo``,
+    children before parents, each once."""
+    if root in memo:
+        return
+    started = {root}
+    stack: list[list[Any]] = [[root, None, 0]]
+    while stack:
+        top = stack[-1]
+        if top[1] is None:
+            try:
+                top[1] = store.node(top[0])
+            except CorruptRecordError as exc:
+                stack.pop()
+                yield top[0], None, str(exc)
+                continue
+        node: Node = top[1]
+        while top[2] < len(node):
+            i = top[2]
+            top[2] += 1
+            child = node.digests[i]
+            if node.kinds[i] in NODE_KINDS and child not in memo and child not in started:
+                started.add(child)
+                stack.append([child, None, 0])
+                break
+        else:
+            stack.pop()
+            yield top[0], node, ""
+
+
+def _node_problems(node: Node, memo: dict[str, Found], bad: set[str]) -> Found:
+    found: list[Problem] = []
+    refs: list[RefItem] = []
+    for i in range(len(node)):
+        kind, name = node.kinds[i], node.names[i]
+        if kind in NODE_KINDS:
+            below, below_refs = memo[node.digests[i]]
+            if kind == FOLDER:
+                found += [(f"{name}/{rel}" if rel else name, d, m) for rel, d, m in below]
+                refs += [(f"{name}/{rel}", n, j) for rel, n, j in below_refs]
+            else:
+                found += below
+                refs += below_refs
+        elif kind == REFERENCE:
+            refs.append((name, node, i))
+        else:
+            found += [(name, d, BLOB_PROBLEM) for d, _ in item_blobs(node, i) if d in bad]
+    return found, refs

@@ -23,9 +23,9 @@ from plait.errors import ConflictError, CorruptRecordError, InvalidInputError, S
 from plait.formats import distributed as D
 from plait.formats import records as R
 from plait.formats.artifact import Artifact
-from plait.formats.manifest import Entry, Manifest
+from plait.formats.manifest import Entry
 from plait.index.rows import VersionRow
-from plait.store.publish import check_storable, own_folders, publish_manifest, store_content
+from plait.store.publish import check_storable, own_folders, publish_manifest, store_content, store_manifest
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store
@@ -96,6 +96,8 @@ def upsert(store: Store, draft: Artifact, *, run: str | None, on_hashed: Callabl
 
 
 def _write_part(store: Store, key: str, record: D.PartRecord) -> None:
+    store.blobs.commit()  # packs, then the index file listing them, then the part naming them
+    store.blobs.end()
     if not store.backend.create(key, R.encode(record)):
         raise ConflictError(f"part {key} already exists", key=key)
 
@@ -172,11 +174,11 @@ def _decide(store: Store, name: str, distributed_id: str, run: str | None) -> D.
     for part in found:
         for entry in store.manifest(part.record.digest).entries:
             entries[entry.path] = entry
-    manifest = Manifest.of(list(entries.values()), store.algorithm)
-    store.put_manifest(manifest)
+    manifest = store_manifest(store, entries.values())
     runs = list(dict.fromkeys(p.record.run for p in found if p.record.run))
     record = R.build(D.FinishRecord, f"the finish of {name!r} ({distributed_id})", parts=[p.record.id for p in found],
                      runs=runs, digest=manifest.digest, run=run, time=utcnow())
+    store.blobs.commit()  # a tree's nodes are packed: listed by an index file before the record names them
     if store.backend.create(D.finish_key(name, distributed_id), R.encode(record)):
         return record
     other = _read_finish(store, name, distributed_id)  # another finisher decided first: its decision holds

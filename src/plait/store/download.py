@@ -8,14 +8,17 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import TYPE_CHECKING, Any
 
 from plait.base.parallel import parallel_map, parallel_map_batched
+from plait.base.paths import user_cache_dir
 from plait.errors import IntegrityError, InvalidInputError, InvalidPathError
 from plait.formats.manifest import Entry
 from plait.formats.names import check_entry_path
-from plait.storage.backend import unlink_quietly
+from plait.index.statcache import StatKey
+from plait.storage.backend import temporary_name, unlink_quietly
 from plait.storage.digest import FileDigest, digest_file, stat_key
 from plait.store import cache
 from plait.store.references import ReferenceReader
@@ -56,10 +59,20 @@ def safe_joins(dest: str, paths: Iterable[str]) -> list[str]:
     return out
 
 
-def download(store: Store, entries: list[Entry], folder: str, label: str, *, force: bool = False) -> str:
+#: Files written per batch: paths are checked, blobs prefetched and files written batch by
+#: batch, so a download holds a bounded number of entries whatever the version's size.
+DOWNLOAD_BATCH = 4096
+
+#: Clashing files named in the message that refuses a download, at most.
+CLASHES_SHOWN = 10
+
+
+def download(store: Store, entries: Iterable[Entry], folder: str, label: str, *, force: bool = False) -> str:
     """Write ``entries`` below ``folder`` and return the folder.
 
-    See :meth:`plait.ArtifactVersion.download`.
+    See :meth:`plait.ArtifactVersion.download`. ``entries`` is read twice (a list, or a version's
+    streaming :meth:`~plait.ArtifactVersion.files`): once to check every reference, path and
+    file already there before anything is read or written, then batch by batch to write.
 
     :param label: what the files belong to (``name:vN``), for messages.
     :param force: overwrite files already in ``folder`` that differ (else refuse, naming them).
@@ -68,27 +81,73 @@ def download(store: Store, entries: list[Entry], folder: str, label: str, *, for
     """
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise InvalidInputError(f"{folder} is a file; give a folder to write the files of {label} into")
-    targets = list(zip(entries, safe_joins(folder, [e.path for e in entries])))  # every path is checked before anything is written
-    refs = [e for e in entries if e.ref is not None]
-    reader = ReferenceReader(store) if refs else None
-    plans = dict(zip([e.path for e in refs], reader.plans(refs, label))) if reader else {}  # refused before anything is read
     created = not os.path.isdir(folder)
-    todo = [(e, t) for e, t in targets if not _already_there(store, e, t)]
-    clashes = [e.path for e, t in todo if os.path.lexists(t)]
-    if clashes and not force:
-        sample = ", ".join(clashes[:10]) + (f" and {len(clashes) - 10} more" if len(clashes) > 10 else "")
-        held = f"{len(clashes)} files that differ" if len(clashes) > 1 else "1 file that differs"
+    refs: list[Entry] = []
+    clashes: list[str] = []
+    clashing = 0
+    total = 0
+    for batch in _batches(entries):
+        targets = safe_joins(folder, [e.path for e in batch])  # every path is checked before anything is written
+        refs += [e for e in batch if e.ref is not None]
+        total += sum(e.size for e in batch)
+        if not created and not force:
+            found = [e.path for e, t in zip(batch, targets) if os.path.lexists(t) and not _already_there(store, e, t)]
+            clashing += len(found)
+            clashes += found[:CLASHES_SHOWN - len(clashes)]
+    if clashing:
+        sample = ", ".join(clashes) + (f" and {clashing - len(clashes)} more" if clashing > len(clashes) else "")
+        held = f"{clashing} files that differ" if clashing > 1 else "1 file that differs"
         raise InvalidInputError(f"{folder} already holds {held} from "
                                 f"{label}: {sample}; pass --force (force=True) to overwrite them, or choose an empty folder")
+    reader = ReferenceReader(store) if refs else None
+    plans = dict(zip([e.path for e in refs], reader.plans(refs, label))) if reader else {}  # refused before anything is read
     os.makedirs(folder, exist_ok=True)
+    done: list[str] = []
+    store.progress.start("downloading", total)
+    try:
+        for batch in _batches(entries):
+            _write_batch(store, batch, folder, label, reader, plans, done, fresh=created)
+    except BaseException:
+        _undo(folder, done, created)  # a failed download leaves nothing behind
+        raise
+    finally:
+        store.progress.finish()
+    # what was written into the user's cache is spared by its bound; other folders are not the cache's
+    _after_download(store, done if _inside(folder, str(user_cache_dir())) else ())
+    return folder
+
+
+def _inside(path: str, root: str) -> bool:
+    path, root = os.path.abspath(path), os.path.abspath(root)
+    return path == root or path.startswith(root + os.sep)
+
+
+def _batches(entries: Iterable[Entry]) -> Iterator[list[Entry]]:
+    it = iter(entries)
+    while batch := list(islice(it, DOWNLOAD_BATCH)):
+        yield batch
+
+
+def _write_batch(store: Store, batch: list[Entry], folder: str, label: str, reader: ReferenceReader | None,
+                 plans: dict[str, Any], done: list[str], *, fresh: bool = False) -> None:
+    """Write one batch of files.
+
+    :param fresh: ``folder`` was made by this download (nothing is there to compare or replace).
+    """
+    targets = list(zip(batch, safe_joins(folder, [e.path for e in batch])))
+    todo = targets if fresh else [(e, t) for e, t in targets if not _already_there(store, e, t)]
+    done += [t for _, t in todo]
+    written: list[tuple[str, Entry, StatKey]] = []
+    if store.backend.is_local and store.blobs.verified_reads:  # packs: whole files from coalesced ranges
+        simple = [(e, t) for e, t in todo if e.ref is None and e.chunks is None]
+        if simple:
+            written += _write_packed(store, simple, label, fresh)
+            todo = [(e, t) for e, t in todo if e.ref is not None or e.chunks is not None]
     try:
         store.blobs.prefetch(d for e, _ in todo for d, _ in e.blobs)
     except IntegrityError as exc:  # name the file, not only the blob
-        _undo(folder, [], created)
         owner = next((e.path for e, _ in todo if any(d == exc.digest for d, _ in e.blobs)), "")
         raise IntegrityError(f"{label}/{owner}: {exc}", digest=exc.digest, path=owner) from None
-    store.progress.start("downloading", sum(e.size for e, _ in todo))
-    written: list[tuple[str, Entry]] = []
 
     def write(item: tuple[Entry, str]) -> None:
         entry, target = item
@@ -96,26 +155,81 @@ def download(store: Store, entries: list[Entry], folder: str, label: str, *, for
             reader.fetch(entry, plans[entry.path], target, label)
         else:
             store.blobs.write_entry(entry.blobs, entry.digest, target, f"{label}/{entry.path}")
-            written.append((target, entry))
+            written.append((target, entry, stat_key(os.stat(target))))
         store.progress.advance(entry.size)
 
-    try:
-        if store.backend.is_local:
-            parallel_map_batched(write, todo, lambda item: item[0].size, 2)
-        else:
-            parallel_map(write, todo, max(2, store.blobs.workers))
-    except BaseException:
-        _undo(folder, [t for _, t in todo], created)  # a failed download leaves nothing behind
-        raise
-    finally:
-        store.progress.finish()
+    if store.backend.is_local:
+        parallel_map_batched(write, todo, lambda item: item[0].size, 2)
+    else:
+        parallel_map(write, todo, max(2, store.blobs.workers))
     # every byte was verified as it was written: remember the copies, so checking them later reads nothing
-    store.stat_cache.remember((t, stat_key(os.stat(t)), FileDigest(e.digest, e.size, e.chunks)) for t, e in written)
-    _after_download(store, [t for _, t in targets])
-    return folder
+    store.stat_cache.remember((t, key, FileDigest(e.digest, e.size, e.chunks)) for t, e, key in written)
 
 
-def _after_download(store: Store, keep: list[str]) -> None:
+#: Opening a file a download writes: a new file only, never through a symlink.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _write_packed(store: Store, todo: list[tuple[Entry, str]], label: str, fresh: bool) -> list[tuple[str, Entry, StatKey]]:
+    """Write files that are one packed blob each, read pack range by pack range and verified in
+    memory; return ``(target, entry, stat key)`` of each.
+
+    In a folder this download made, a file is created at its name directly (exclusively: nothing
+    can be there); elsewhere it is written to a temporary name and renamed over what is there
+    (which replaces a symlink instead of following it). Each folder is made once.
+    """
+    wanted: dict[str, list[tuple[Entry, str]]] = {}
+    for entry, target in todo:
+        wanted.setdefault(entry.digest, []).append((entry, target))
+    made: set[str] = set()
+    out: list[tuple[str, Entry, StatKey]] = []
+    blobs = store.blobs.read_many(wanted)
+    while True:
+        try:
+            found = next(blobs, None)
+        except IntegrityError as exc:  # name the file, not only the blob
+            owner = wanted.get(exc.digest or "", [(None, "")])[0][0]
+            path = owner.path if owner is not None else ""
+            raise IntegrityError(f"{label}/{path}: {exc}", digest=exc.digest, path=path) from None
+        if found is None:
+            break
+        digest, data = found
+        for entry, target in wanted[digest]:
+            if len(data) != entry.size:
+                fewer = "fewer" if len(data) < entry.size else "more"
+                raise IntegrityError(f"{label}/{entry.path}: blob {digest} holds {fewer} bytes than the manifest says "
+                                     f"({entry.size}); the store is damaged here (run `plait verify`)",
+                                     digest=digest, path=entry.path)
+            parent = os.path.dirname(target)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            out.append((target, entry, _write_file(target, data, fresh)))
+            store.progress.advance(entry.size)
+    return out
+
+
+def _write_file(target: str, data: bytes, fresh: bool) -> StatKey:
+    """Write ``data`` to a new file ``target`` (see :func:`_write_packed`); return its stat key."""
+    path = target if fresh else temporary_name(target)
+    fd = os.open(path, _CREATE, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            key = stat_key(os.fstat(fd))
+        finally:
+            os.close(fd)
+        if not fresh:
+            os.replace(path, target)
+    except BaseException:
+        unlink_quietly(path)
+        raise
+    return key
+
+
+def _after_download(store: Store, keep: Iterable[str]) -> None:
     """Keep the user's cache within its bound, sparing what was just written."""
     if store.backend.protocol != "memory":
         cache.remember_origin(store.files_cache_dir, store.url)

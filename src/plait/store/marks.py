@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from plait.base.ids import ulid_time
 from plait.formats.manifest import Manifest
-from plait.storage.blobs import blob_key
+from plait.formats.treeview import TreeManifest
 from plait.store.shared import shared
 
 if TYPE_CHECKING:
@@ -34,12 +34,15 @@ class Mark:
     :ivar time: when it was written (the store's clock where it reports one).
     :ivar blobs: the blob digests it lists.
     :ivar manifests: the manifest digests it lists.
+    :ivar packs: the packs it condemned (format 2): each is deleted once no blob still needed
+        lives only there.
     """
 
     key: str
     time: float
     blobs: frozenset[str]
     manifests: frozenset[str]
+    packs: frozenset[str] = frozenset()
 
 
 def read_marks(store: Store) -> list[Mark]:
@@ -54,7 +57,7 @@ def read_marks(store: Store) -> list[Mark]:
     for key, data in store.backend.read_many(todo).items():
         try:
             body = json.loads(zlib.decompress(data))
-            parsed = (frozenset(body["blobs"]), frozenset(body["manifests"]))
+            parsed = (frozenset(body["blobs"]), frozenset(body["manifests"]), frozenset(body.get("packs", ())))
         except (zlib.error, ValueError, KeyError, TypeError):
             continue
         cache[key] = parsed
@@ -74,32 +77,29 @@ def read_marks(store: Store) -> list[Mark]:
     return marks
 
 
-def protect(store: Store, manifest: Manifest) -> list[str]:
+def protect(store: Store, manifest: Manifest | TreeManifest) -> list[str]:
     """Touch every blob and the manifest a log reuses that a gc has marked; return lost blobs.
 
     Called after a log stored its blobs and manifest and before it creates its version record.
-    A touched blob is newer than the mark that condemned it, so no sweep deletes it. A marked
-    manifest a sweep already took is written again here.
+    A touched blob is newer than the mark that condemned it, so no sweep deletes it; in a packed
+    store the blob is written again into a new pack instead (see
+    :meth:`plait.storage.packed.PackedBlobStore.protect`). A marked manifest a sweep already
+    took is written again here.
 
     :param store: the store being logged to.
-    :param manifest: the manifest about to be referenced by a new version record.
+    :param manifest: the manifest about to be referenced by a new version record (a tree's
+        nodes are blobs: each is checked like the files' blobs).
     :returns: digests of marked blobs that a sweep already deleted; the caller stores them again.
     """
     marks = read_marks(store)
     if not marks:
         return []
     marked_blobs = frozenset().union(*(m.blobs for m in marks))
-    lost = []
-    for digest in sorted(set(manifest.blobs()) & marked_blobs):
-        try:
-            store.backend.touch(blob_key(digest))
-        except FileNotFoundError:
-            lost.append(digest)
-    if any(manifest.digest in m.manifests for m in marks):
+    lost = store.blobs.protect(sorted(set(manifest.blobs()) & marked_blobs))
+    if isinstance(manifest, Manifest) and any(manifest.digest in m.manifests for m in marks):
         key = f"manifests/{manifest.digest[:2]}/{manifest.digest}"
         try:
             store.backend.touch(key)
         except FileNotFoundError:
             store.put_manifest(manifest)
-    store.blobs.forget(lost)
     return lost

@@ -14,19 +14,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from plait.base.ids import utcnow
-from plait.base.parallel import parallel_map, parallel_map_batched
+from plait.base.parallel import parallel_map_batched
 from plait.base.progress import NO_PROGRESS, Progress
-from plait.errors import InvalidInputError, NotFoundError, SourceError
+from plait.errors import CorruptRecordError, InvalidInputError, NotFoundError, SourceError
 from plait.formats import records as R
 from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource, StoredSource
 from plait.formats.manifest import Entry, Manifest
 from plait.formats.reference import identity_key
+from plait.formats.treeview import TreeManifest
 from plait.index import versions as V
 from plait.index.rows import VersionRow
 from plait.index.statcache import StatKey
 from plait.storage.digest import FileDigest, digest_file, hash_bytes, stat_key
 from plait.store.marks import protect
 from plait.store.references import ReferenceReader
+from plait.store.treebuild import TreePlan, build_tree, plan_tree, store_blobs, store_entries
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store
@@ -74,23 +76,37 @@ def tree_signature(artifact: Artifact, stats: dict[str, StatKey], algorithm: str
 
 @dataclass(frozen=True)
 class Survey:
-    """The stat of every local file of a draft, and the draft's tree signature (or ``None``)."""
+    """The stat of every local file of a draft, and the draft's tree signature (or ``None``);
+    for a format-2 store, also its folders and their signatures.
+    """
 
     stats: dict[str, StatKey]
     signature: str | None
+    plan: TreePlan | None = None
 
 
-def survey(artifact: Artifact, algorithm: str) -> Survey:
-    """Stat every local file of a draft once, for :func:`known_manifest` and :func:`build_manifest`."""
+def survey(artifact: Artifact, algorithm: str, tree: bool = False) -> Survey:
+    """Stat every local file of a draft once, for :func:`known_manifest` and :func:`build_manifest`.
+
+    :param tree: sign every folder too (for a format-2 store).
+    """
     stats = stat_files(artifact)
+    if tree:
+        plan = plan_tree(artifact, stats, algorithm)
+        return Survey(stats, plan.root_signature, plan)
     return Survey(stats, tree_signature(artifact, stats, algorithm))
 
 
 def known_manifest(store: Store, artifact: Artifact) -> tuple[str | None, Survey]:
     """Return the digest of the manifest a draft would make, when its files' stats say it is
     known without reading them, and the survey (to hand to :func:`build_manifest`)."""
-    found = survey(artifact, store.algorithm)
-    return (store.stat_cache.tree(found.signature) if found.signature else None), found
+    found = survey(artifact, store.algorithm, tree=store.format >= 2)
+    if found.signature is None:
+        return None, found
+    if found.plan is not None:
+        node = store.stat_cache.folders([found.signature]).get(found.signature)
+        return (node[0] if node else None), found
+    return store.stat_cache.tree(found.signature), found
 
 
 def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PROGRESS,
@@ -110,7 +126,8 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
     cached = store.stat_cache.lookup(stats.items())
     todo = [s.local for s in files if s.local not in cached]
     progress.start("hashing", sum(stats[p][1] for p in todo))
-    hashed = parallel_map_batched(lambda p: digest_file(p, store.algorithm, on_bytes=progress.advance), todo, lambda p: stats[p][1], HASH_WORKERS)
+    algorithm = store.algorithm  # once: a store not created yet reads its plait.json on each ask (a request on S3)
+    hashed = parallel_map_batched(lambda p: digest_file(p, algorithm, on_bytes=progress.advance), todo, lambda p: stats[p][1], HASH_WORKERS)
     progress.finish()
     store.stat_cache.remember((p, stats[p], fd) for p, fd in zip(todo, hashed))
     digests: dict[str, FileDigest] = {**cached, **dict(zip(todo, hashed))}
@@ -132,22 +149,7 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
         return manifest
 
     check_stored(store, artifact)
-    store.init()  # plait.json before the first blob: a crash never leaves blobs in a folder that is no store
-    need = set(store.blobs.missing(d for fd in digests.values() for d, _ in fd.blobs))
-    uploads = list({s.local: s for s in files if any(d in need for d, _ in digests[s.local].blobs)}.values())
-    progress.start("storing", sum(digests[s.local].size for s in uploads))
-
-    def put(s: FileSource) -> int:
-        return store.blobs.put_file(s.local, digests[s.local], progress.advance)
-
-    if store.blobs.backend.is_local:
-        parallel_map_batched(put, uploads, lambda s: stats[s.local][1], store.blobs.workers)
-    else:
-        parallel_map(put, uploads, store.blobs.workers)
-    progress.finish()
-    for src in artifact.sources:
-        if isinstance(src, BytesSource):
-            store.blobs.put_bytes(src.data)
+    store_blobs(store, artifact, files, digests, stats, progress)
     return manifest
 
 
@@ -197,7 +199,7 @@ def _with_checksums(store: Store, artifact: Artifact, entries: list[Entry]) -> l
 
 #: What plait writes inside a local store, and inside its cache, that is never data to log
 #: (downloaded versions in the cache are: a draft may be made of them).
-STORE_AREAS = ("blobs", "manifests", "versions", "events", "gc")
+STORE_AREAS = ("blobs", "packs", "index", "manifests", "roots", "versions", "events", "gc")
 CACHE_AREAS = ("blobs",)
 
 
@@ -238,10 +240,12 @@ class Content:
     file_digest: str | None
 
     @classmethod
-    def of(cls, manifest: Manifest) -> Content:
+    def of(cls, manifest: Manifest | TreeManifest) -> Content:
         """Return the content a stored manifest describes."""
-        single = len(manifest) == 1 and manifest.entries[0].ref is None
-        return cls(manifest.digest, manifest.size, len(manifest), manifest.entries[0].digest if single else None)
+        count = len(manifest)
+        first = next(iter(manifest)) if count == 1 else None
+        single = first is not None and first.ref is None
+        return cls(manifest.digest, manifest.size, count, first.digest if single and first is not None else None)
 
 
 def store_content(store: Store, draft: Artifact, surveyed: Survey | None = None,
@@ -250,6 +254,9 @@ def store_content(store: Store, draft: Artifact, surveyed: Survey | None = None,
 
     :param on_hashed: called once every file hashed and its blobs are stored, before any record.
     """
+    store.blobs.begin()
+    if store.format >= 2:
+        return _store_tree(store, draft, surveyed, on_hashed)
     manifest = build_manifest(store, draft, store.progress, surveyed)
     if on_hashed is not None:
         on_hashed()
@@ -258,6 +265,38 @@ def store_content(store: Store, draft: Artifact, surveyed: Survey | None = None,
     if lost:  # a gc swept blobs this log found stored: store them again
         check_stored(store, draft, lost)
         manifest = build_manifest(store, draft, store.progress)
+        protect(store, manifest)
+    return Content.of(manifest)
+
+
+def _store_tree(store: Store, draft: Artifact, surveyed: Survey | None, on_hashed: Callable[[], Any] | None) -> Content:
+    """:func:`store_content` for a format-2 store: blobs, then the tree's new nodes."""
+    if surveyed is None or surveyed.plan is None:
+        surveyed = survey(draft, store.algorithm, tree=True)
+    assert surveyed.plan is not None
+    refs = [s.entry for s in draft.sources if isinstance(s, ReferenceSource)]
+    references = {e.path: e for e in _with_checksums(store, draft, refs)} if refs else {}
+
+    check_stored(store, draft)
+
+    def build(reuse: bool) -> TreeManifest:
+        assert surveyed is not None and surveyed.plan is not None
+        return build_tree(store, draft, surveyed.plan, surveyed.stats, reuse=reuse, progress=store.progress,
+                          references=references)
+
+    manifest = build(reuse=True)
+    if on_hashed is not None:
+        on_hashed()
+    # with a gc mark in the store, protect walks the whole tree, folders taken from the stat cache
+    # included; a sweep may have taken part of one: then every folder is built from its files
+    try:
+        lost = protect(store, manifest)
+    except CorruptRecordError as exc:  # a node below a reused folder is gone
+        lost = [exc.key or manifest.digest]
+        store.blobs.forget(lost)
+    if lost:
+        check_stored(store, draft, lost)
+        manifest = build(reuse=False)
         protect(store, manifest)
     return Content.of(manifest)
 
@@ -292,7 +331,18 @@ def publish(store: Store, draft: Artifact, *, created_by: str | None,
     return _make(store, draft, content, created_by)
 
 
-def publish_manifest(store: Store, draft: Artifact, manifest: Manifest, *, created_by: str | None) -> tuple[VersionRow, bool]:
+def store_manifest(store: Store, entries: Iterable[Entry]) -> Manifest | TreeManifest:
+    """Store the manifest of entries whose blobs are stored (a flat one, or a tree's nodes on a
+    format-2 store) and return it."""
+    if store.format >= 2:
+        return store_entries(store, entries)
+    manifest = Manifest.of(list(entries), store.algorithm)
+    store.put_manifest(manifest)
+    return manifest
+
+
+def publish_manifest(store: Store, draft: Artifact, manifest: Manifest | TreeManifest, *,
+                     created_by: str | None) -> tuple[VersionRow, bool]:
     """Make a version of a manifest whose blobs are all stored (the merged parts of a distributed
     version); return its row and whether it is new, as :func:`publish`.
 
@@ -300,7 +350,8 @@ def publish_manifest(store: Store, draft: Artifact, manifest: Manifest, *, creat
     :raises NotFoundError: if a gc took some of the manifest's blobs since they were stored.
     """
     check_storable(draft, created_by)
-    store.put_manifest(manifest)
+    if isinstance(manifest, Manifest):
+        store.put_manifest(manifest)
     lost = protect(store, manifest)
     if lost:
         raise NotFoundError(f"gc removed {len(lost)} blobs of {draft.name!r} before its version was made; send the parts again")

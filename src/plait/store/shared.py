@@ -43,12 +43,12 @@ class SharedState:
 
     :ivar url: the store URL.
     :ivar events: the queue of run events and the thread that writes them.
-    :ivar marks: gc marks read so far (immutable records, read once): ``{key: (blobs, manifests)}``.
+    :ivar marks: gc marks read so far (immutable records, read once): ``{key: (blobs, manifests, packs)}``.
     """
 
     url: str
     events: EventWriter
-    marks: OrderedDict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=OrderedDict)
+    marks: OrderedDict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = field(default_factory=OrderedDict)
     _slots: dict[str, Any] = field(default_factory=dict)
     _scratch: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -58,6 +58,10 @@ class SharedState:
         """Remember a store object of this URL, so that a forked child can renew it
         (``store.renew_after_fork()``). Not under the lock: a slot's ``make`` opens stores."""
         self._stores[id(store)] = store
+
+    def stores(self) -> list[Any]:
+        """Return the store objects of this URL alive in this process."""
+        return list(self._stores.values())
 
     def slot(self, key: str, make: Callable[[], T]) -> T:
         """Return the object kept under ``key`` for this store, made by ``make()`` the first time."""

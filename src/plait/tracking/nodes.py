@@ -28,6 +28,7 @@ from plait.formats.artifact import Artifact
 from plait.formats.manifest import Entry, Manifest
 from plait.formats.names import check_alias
 from plait.formats.records import check_json
+from plait.formats.treeview import FileList, TreeManifest, entry_of
 from plait.index import events as E
 from plait.index import producers as P
 from plait.index import runs as RQ
@@ -35,7 +36,7 @@ from plait.index import tags as T
 from plait.index import versions as V
 from plait.index.rows import EventRow, RunRow, VersionRow
 from plait.store.base import BaseStore as Store
-from plait.store.checks import damaged_paths
+from plait.store.checks import damaged_paths, tree_problems
 from plait.store.download import download, fetch_entry
 from plait.store.labels import change_tags, set_ttl
 from plait.store.references import ReferenceReader
@@ -218,13 +219,17 @@ class ArtifactVersion:
     # -- content --------------------------------------------------------------------------------
 
     @property
-    def manifest(self) -> Manifest:
-        """The version's manifest."""
+    def manifest(self) -> Manifest | TreeManifest:
+        """The version's manifest (on a format-2 store, a lazy view of its tree)."""
         return self.store.manifest(self.digest)
 
-    def files(self) -> list[Entry]:
-        """Return the version's entries (path, digest, size, chunks, reference), sorted by path."""
-        return list(self.manifest.entries)
+    def files(self) -> FileList:
+        """Return the version's entries (path, digest, size, chunks, reference), sorted by path.
+
+        A sequence that streams: iterating it reads the tree node by node, ``len`` is free and
+        ``files()[:200]`` reads only the nodes those entries are in.
+        """
+        return FileList(self.manifest)
 
     def entry(self, path: str) -> Entry:
         """Return one entry.
@@ -233,7 +238,7 @@ class ArtifactVersion:
         """
         entry = self.manifest.get(path)
         if entry is None:
-            paths = [e.path for e in self.manifest.entries]
+            paths = [e.path for e in self.manifest]
             sample = ", ".join(paths[:10]) + (" …" if len(paths) > 10 else "")
             raise NotFoundError(f"{self.spec} has no file {path!r} (it has {sample or 'no files'})", name=path, candidates=paths)
         return entry
@@ -328,8 +333,13 @@ class ArtifactVersion:
             manifest = self.manifest
         except CorruptRecordError:
             return [""]
-        bad = set(damaged_paths(self.store, manifest))
-        refs = [(self.spec, e) for e in manifest.entries if e.ref is not None]
+        if isinstance(manifest, TreeManifest):  # one walk: a damaged node is a problem, not an error
+            problems, found = tree_problems(self.store, manifest.digest)
+            bad = {path for path, _, _ in problems}
+            refs = [(self.spec, entry_of(p, n, i)) for p, n, i in found]
+        else:
+            bad = set(damaged_paths(self.store, manifest))
+            refs = [(self.spec, e) for e in manifest if e.ref is not None]
         if refs:
             bad.update(p.path for p in ReferenceReader(self.store).check(refs))
         return sorted(bad)

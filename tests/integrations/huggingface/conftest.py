@@ -53,9 +53,18 @@ class Counter:
 def work(monkeypatch: pytest.MonkeyPatch) -> dict[str, Counter]:
     """Count files hashed by plait and datasets written by the integration."""
     from plait.integrations.huggingface import serialize
-    from plait.store import publish
+    from plait.storage import packed
+    from plait.store import publish, treebuild
 
     counters = {"hashed": Counter(publish.digest_file), "written": Counter(serialize.write)}
-    monkeypatch.setattr(publish, "digest_file", counters["hashed"])
+    monkeypatch.setattr(publish, "digest_file", counters["hashed"])  # format 1
+    monkeypatch.setattr(treebuild, "digest_file", counters["hashed"])  # format 2
+    read_small = packed.read_small  # format 2, small files: read, hashed and stored in one pass
+
+    def small(*args: Any, **kwargs: Any) -> Any:
+        counters["hashed"].calls += 1
+        return read_small(*args, **kwargs)
+
+    monkeypatch.setattr(packed, "read_small", small)
     monkeypatch.setattr(serialize, "write", counters["written"])
     return counters
