@@ -76,12 +76,17 @@ def _start(spawn, store, name: str, folder: str, *phase: str):
     return proc
 
 
+def _on_s3(phase: str):
+    """A phase tried on the loopback S3 server: slow (10-25 s each), so its file starts first."""
+    return pytest.param("s3", phase, marks=pytest.mark.slow)
+
+
 #: The phases of a packed log whose writes differ on S3 (the PUT of a pack, of an index file,
 #: of a record), tried on the loopback S3 server as well.
 S3_PHASES = ("storing-20", "pack", "index", "record")
 
 
-@pytest.mark.parametrize(("where", "phase"), [("file", p) for p in PHASES] + [("s3", p) for p in S3_PHASES])
+@pytest.mark.parametrize(("where", "phase"), [("file", p) for p in PHASES] + [_on_s3(p) for p in S3_PHASES])
 def test_sigkill_in_each_phase_of_a_log_never_leaves_a_partial_version(request, spawn, make_files, where, phase):
     store = request.getfixturevalue(f"{where}_store").init()
     folder = _big_folder(make_files, 100, f"trial-{phase}")
@@ -181,7 +186,7 @@ def _killed_in(spawn, store: plait.Store, *args: str) -> None:
     assert _kill(proc, spawn)
 
 
-@pytest.mark.parametrize(("where", "phase"), [("file", p) for p in GC_PHASES] + [("s3", p) for p in S3_GC_PHASES])
+@pytest.mark.parametrize(("where", "phase"), [("file", p) for p in GC_PHASES] + [_on_s3(p) for p in S3_GC_PHASES])
 def test_a_gc_killed_in_any_phase_loses_no_live_blob_and_the_next_gc_finishes(request, spawn, make_files, where, phase):
     store = request.getfixturevalue(f"{where}_store").init()
     live = _store_with_garbage(store, make_files)
@@ -199,7 +204,7 @@ def test_a_gc_killed_in_any_phase_loses_no_live_blob_and_the_next_gc_finishes(re
 MIGRATE_PHASES = ("pack", "index", "config")
 
 
-@pytest.mark.parametrize(("where", "phase"), [("file", p) for p in MIGRATE_PHASES] + [("s3", "index")])
+@pytest.mark.parametrize(("where", "phase"), [("file", p) for p in MIGRATE_PHASES] + [_on_s3("index")])
 def test_a_migration_killed_in_any_phase_leaves_a_readable_store_and_runs_again_to_the_end(
         request, spawn, make_files, where, phase):
     store = request.getfixturevalue(f"{where}_store")
