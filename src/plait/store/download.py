@@ -102,18 +102,22 @@ def download(store: Store, entries: Iterable[Entry], folder: str, label: str, *,
     reader = ReferenceReader(store) if refs else None
     plans = dict(zip([e.path for e in refs], reader.plans(refs, label))) if reader else {}  # refused before anything is read
     os.makedirs(folder, exist_ok=True)
-    done: list[str] = []
+    in_cache = _inside(folder, str(user_cache_dir()))
+    # the paths written are kept only where they are needed (memory stays flat otherwise): to undo
+    # a failed download into a folder that was there (one made here is removed whole), and to
+    # spare them from the cache's bound
+    done: list[str] | None = [] if in_cache or not created else None
     store.progress.start("downloading", total)
     try:
         for batch in _batches(entries):
             _write_batch(store, batch, folder, label, reader, plans, done, fresh=created)
     except BaseException:
-        _undo(folder, done, created)  # a failed download leaves nothing behind
+        _undo(folder, done or [], created)  # a failed download leaves nothing behind
         raise
     finally:
         store.progress.finish()
     # what was written into the user's cache is spared by its bound; other folders are not the cache's
-    _after_download(store, done if _inside(folder, str(user_cache_dir())) else ())
+    _after_download(store, done if in_cache and done is not None else ())
     return folder
 
 
@@ -129,14 +133,16 @@ def _batches(entries: Iterable[Entry]) -> Iterator[list[Entry]]:
 
 
 def _write_batch(store: Store, batch: list[Entry], folder: str, label: str, reader: ReferenceReader | None,
-                 plans: dict[str, Any], done: list[str], *, fresh: bool = False) -> None:
+                 plans: dict[str, Any], done: list[str] | None, *, fresh: bool = False) -> None:
     """Write one batch of files.
 
+    :param done: the paths written so far, added to (``None``: not kept).
     :param fresh: ``folder`` was made by this download (nothing is there to compare or replace).
     """
     targets = list(zip(batch, safe_joins(folder, [e.path for e in batch])))
     todo = targets if fresh else [(e, t) for e, t in targets if not _already_there(store, e, t)]
-    done += [t for _, t in todo]
+    if done is not None:
+        done += [t for _, t in todo]
     written: list[tuple[str, Entry, StatKey]] = []
     if store.backend.is_local and store.blobs.verified_reads:  # packs: whole files from coalesced ranges
         simple = [(e, t) for e, t in todo if e.ref is None and e.chunks is None]
