@@ -317,6 +317,7 @@ class PackedBlobStore(BlobStore):
             self._dropped.update(self._pending, self._uncommitted)
             self._pending.clear()
             self._uncommitted.clear()
+            self._entries.clear()
             self._sealed.clear()
             self._aborts += 1
 
