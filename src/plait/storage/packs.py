@@ -16,6 +16,7 @@ condemned (see :meth:`plait.storage.packed.PackedBlobStore.protect`) never lands
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import zlib
@@ -329,9 +330,9 @@ class PackWriter:
             path = self.backend.local_path(key)
             try:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.link(self._tmp, path)
-            except FileExistsError:
-                pass  # the same bytes, nonce included, under the same name: this very pack
+                # a pack named so already holds these very bytes, random nonce included: it is this pack
+                with contextlib.suppress(FileExistsError):
+                    os.link(self._tmp, path)
             finally:
                 unlink_quietly(self._tmp)
         else:
