@@ -25,6 +25,36 @@ def test_import_plait_imports_no_framework_and_no_cli_library():
     assert json.loads(out) == []
 
 
+#: What a reading command never needs: network clients, the ULID library (its import reads every
+#: installed package's metadata), notebook HTML.
+NOT_FOR_READING = ("plait.tracking.html", "urllib.request", "asyncio", "ulid", "importlib.metadata")
+
+
+def test_show_and_diff_import_nothing_they_do_not_use(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("one")
+    store = str(tmp_path / "store")
+    code = """if True:
+        import json, sys
+        from plait.cli import main
+        try:
+            main(sys.argv[1:])
+        except SystemExit:
+            pass
+        print(json.dumps([m for m in {names!r} if m in sys.modules]), file=sys.stderr)
+    """.format(names=list(NOT_FOR_READING))
+    subprocess.run([sys.executable, "-m", "plait", "--store", store, "log", str(data), "--name", "ds"], check=True,
+                   capture_output=True)
+    (data / "a.txt").write_text("two")
+    subprocess.run([sys.executable, "-m", "plait", "--store", store, "log", str(data), "--name", "ds"], check=True,
+                   capture_output=True)
+    for command in (["show", "ds:v1"], ["diff", "ds:v0", "ds:v1"]):
+        done = subprocess.run([sys.executable, "-c", code, "--store", store, *command], capture_output=True, text=True)
+        assert "a.txt" in done.stdout, done.stderr
+        assert json.loads(done.stderr.strip().splitlines()[-1]) == [], command
+
+
 def test_import_plait_loads_no_plugin():
     code = "import plait, plait.plugins as p; print(p._manager is None)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "True"

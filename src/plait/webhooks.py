@@ -42,8 +42,6 @@ import os
 import queue
 import threading
 import time
-import urllib.error
-import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,9 +96,16 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a 3xx is an answer, not an invitation to post elsewhere
+def _opener() -> Any:
+    """Return a urllib opener that follows no redirect (a 3xx is an answer, not an invitation to
+    post elsewhere); urllib is imported here, by the first delivery, not by every command."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(NoRedirect)
 
 
 class Sender:
@@ -112,7 +117,7 @@ class Sender:
         self._thread: threading.Thread | None = None
         self._failures: list[str] = []
         self._dropped = 0
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._opener: Any = None
 
     def submit(self, delivery: Delivery) -> None:
         """Queue one delivery; never blocks (a full queue drops it and counts it)."""
@@ -145,6 +150,11 @@ class Sender:
 
     def _send(self, delivery: Delivery) -> str | None:
         """POST one delivery, retrying; return what went wrong, or ``None`` once it was taken."""
+        import urllib.error
+        import urllib.request
+
+        if self._opener is None:
+            self._opener = _opener()
         problem = ""
         for attempt in range(ATTEMPTS):
             if attempt:

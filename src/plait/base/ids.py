@@ -18,8 +18,6 @@ import re
 import threading
 import time
 
-from ulid import ULID
-
 #: Crockford's base 32, the ULID alphabet.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _RANDOM_BITS = 80
@@ -64,6 +62,8 @@ def is_ulid(text: str) -> bool:
 
 def ulid_time(ulid: str) -> _dt.datetime:
     """Return the UTC time encoded in a ULID."""
+    from ulid import ULID  # here: importing it costs ~0.1 s (importlib.metadata), which reading commands skip
+
     return ULID.from_str(ulid).datetime
 
 

@@ -79,10 +79,8 @@ class PlaitGroup(click.Group):
         super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from plait.tracking.run import end_implicit_runs, implicit_runs
-
         error: BaseException | None = None
-        before = implicit_runs()  # a command run inside a Python process ends only its own
+        before = _implicit_runs()  # a command run inside a Python process ends only its own
         with warnings.catch_warnings():
             warnings.simplefilter("default", PlaitWarning)
             warnings.showwarning = _show_warning
@@ -101,9 +99,17 @@ class PlaitGroup(click.Group):
                 click.echo("plait: interrupted", err=True)
                 ctx.exit(130)
             finally:
-                end_implicit_runs(error, keep=before)
+                if "plait.tracking.run" in sys.modules:  # a command that logged nothing never loads it
+                    sys.modules["plait.tracking.run"].end_implicit_runs(error, keep=before)
                 if "plait.webhooks" in sys.modules:  # its warnings print as one line, here
                     sys.modules["plait.webhooks"].flush(sys.modules["plait.webhooks"].EXIT_WAIT)
+
+
+def _implicit_runs() -> list[Any]:
+    """Return the implicit runs this process holds; none when no run was ever loaded (reading
+    commands stay free of the run machinery and its imports)."""
+    run = sys.modules.get("plait.tracking.run")
+    return run.implicit_runs() if run is not None else []
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,

@@ -70,7 +70,7 @@ class PartRecord(BaseModel):
     :ivar time: ISO UTC time.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     format: int = RECORD_FORMAT
     id: str = Field(pattern=_ULID)
@@ -95,7 +95,7 @@ class ClosingRecord(BaseModel):
     :ivar time: ISO UTC time.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     format: int = RECORD_FORMAT
     run: str | None = Field(default=None, max_length=64)
@@ -112,7 +112,7 @@ class FinishRecord(BaseModel):
     :ivar time: ISO UTC time.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     format: int = RECORD_FORMAT
     parts: list[str]

@@ -36,7 +36,7 @@ class Entry(BaseModel):
     :ivar ref: set when the data stays at its source and is not copied into the store.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     path: str
     digest: str
@@ -110,7 +110,7 @@ class Manifest(BaseModel):
     :ivar algorithm: the hash algorithm of every digest inside.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     format: int = MANIFEST_FORMAT
     algorithm: str = XXH3_128

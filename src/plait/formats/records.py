@@ -154,7 +154,7 @@ class VersionRecord(BaseModel):
         bytes under another file name still find it.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     format: int = RECORD_FORMAT
     name: str
@@ -202,7 +202,7 @@ class Event(BaseModel):
     :ivar data: what the kind needs (see :mod:`plait.index.catalog` for each kind's fold).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     format: int = RECORD_FORMAT
     id: str = Field(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")
@@ -430,7 +430,7 @@ def encode_segment(day: str, raw_events: list[bytes]) -> bytes:
 
 
 class _Segment(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     format: int = RECORD_FORMAT
     day: str = Field(max_length=10)

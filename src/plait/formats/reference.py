@@ -43,7 +43,7 @@ class Reference(BaseModel):
     :ivar options: the storage options it was listed with that say where it is (dotted keys), no secrets.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     uri: str = Field(min_length=1, max_length=4096)
     etag: str | None = Field(default=None, max_length=512)

@@ -17,7 +17,6 @@ from plait.formats.manifest import Entry
 from plait.formats.reference import differences
 from plait.formats.tree import FOLDER, SHARD, Node
 from plait.formats.treeview import TreeManifest, entry_of
-from plait.tracking import html
 from plait.tracking.nodes import ArtifactVersion
 
 #: Parquet footers read to count rows, at most (each a small read of a local file).
@@ -76,6 +75,8 @@ class Diff:
                 f"{len(self.modified)} modified, {self.unchanged} unchanged>")
 
     def _repr_html_(self) -> str:
+        from plait.tracking import html  # here: notebooks need it, commands do not
+
         return html.diff_html(self)
 
     def __str__(self) -> str:

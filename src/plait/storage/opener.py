@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from plait.errors import SourceError
-from plait.storage.httpsource import HttpSource
 from plait.storage.sources import FsspecSource, LocalSource, Source
 from plait.storage.urls import EXTRAS
 
@@ -24,6 +23,8 @@ def open_source(scheme: str, options: Mapping[str, Any] | None = None, *,
     if scheme in ("file", "local"):
         return LocalSource()
     if scheme in ("http", "https"):
+        from plait.storage.httpsource import HttpSource  # here: urllib and http.client cost reading commands ~30 ms
+
         return HttpSource(options, follow_redirect)
     try:
         if scheme in ("s3", "s3a"):

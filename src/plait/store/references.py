@@ -24,6 +24,7 @@ missing, unreadable and refused references apart from damaged blobs.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,11 +35,11 @@ from plait.formats.manifest import Entry
 from plait.formats.reference import Reference, changes, identity_key
 from plait.storage.backend import temporary_name, unlink_quietly
 from plait.storage.digest import new_hasher
-from plait.storage.s3source import S3Source
 from plait.storage.sources import ObjectInfo
 from plait.store.refpolicy import Plan, policy_for
 
 if TYPE_CHECKING:
+    from plait.storage.s3source import S3Source
     from plait.store.base import BaseStore
 
 #: At least this many references below one S3 prefix are checked with one listing instead of HEADs.
@@ -216,7 +217,7 @@ class ReferenceReader:
     def _check_group(self, group: list[_Lookup]) -> list[ReferenceProblem]:
         source = self.policy.source(group[0].plan)
         try:
-            seen = _listed(source, group) if isinstance(source, S3Source) and len(group) >= LISTING_MIN else {}
+            seen = _listed(source, group) if _is_s3(source) and len(group) >= LISTING_MIN else {}
         except SourceError:
             seen = {}  # the listing failed: look each one up, so each gets its own answer
         rest = [i for i in range(len(group)) if i not in seen]
@@ -250,6 +251,13 @@ class _Lookup:
     def ref(self) -> Reference:
         assert self.entry.ref is not None
         return self.entry.ref
+
+
+def _is_s3(source: object) -> bool:
+    """Tell whether ``source`` reads S3 (which lists a folder cheaper than it heads its files); its
+    module is looked up, not imported: a process that never opened S3 holds no S3 source."""
+    module = sys.modules.get("plait.storage.s3source")
+    return module is not None and isinstance(source, module.S3Source)
 
 
 def _listed(source: S3Source, group: list[_Lookup]) -> dict[int, ObjectInfo | None | SourceError]:

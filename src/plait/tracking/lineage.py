@@ -23,8 +23,6 @@ from plait.index import runs as RQ
 from plait.index import subtree as SUB
 from plait.index import versions as V
 from plait.store.base import BaseStore as Store
-from plait.tracking import html
-from plait.tracking.drawing import to_svg
 from plait.tracking.layout import DrawOptions, layout
 from plait.tracking.nodes import ArtifactVersion, RunRecord
 
@@ -57,6 +55,8 @@ class LineageGraph:
                 f"{len(self.edges)} edges>")
 
     def _repr_html_(self) -> str:
+        from plait.tracking import html  # here: notebooks need it, commands do not
+
         return html.graph_html(self)
 
     # -- navigation -----------------------------------------------------------------------------
@@ -165,6 +165,8 @@ class LineageGraph:
         :param max_width: scale the picture down to at most this many pixels wide.
         """
         options = DrawOptions(show_deleted=show_deleted, show_failed=show_failed, collapsed=("*",) if collapse else ())
+        from plait.tracking.drawing import to_svg  # here: commands that draw nothing skip its XML imports
+
         return to_svg(layout(self, options), max_width=max_width)
 
     def to_tree(self) -> str:

@@ -40,7 +40,6 @@ from plait.store.checks import damaged_paths, tree_problems
 from plait.store.download import download, fetch_entry
 from plait.store.labels import change_tags, set_ttl
 from plait.store.references import ReferenceReader
-from plait.tracking import html
 
 #: The run the current context works in (a live :class:`~plait.tracking.run.Run`); see
 #: :func:`plait.active_run`.
@@ -106,6 +105,8 @@ class History(list[HistoryEntry]):
     """A version's history: a list of :class:`HistoryEntry`, oldest first, shown as a table in a notebook."""
 
     def _repr_html_(self) -> str:
+        from plait.tracking import html  # here: notebooks need it, commands do not
+
         return html.history_html(self)
 
 
@@ -201,9 +202,13 @@ class ArtifactVersion:
         return self.spec
 
     def __repr__(self) -> str:
+        from plait.tracking import html  # here: notebooks need it, commands do not
+
         return html.version_repr(self)
 
     def _repr_html_(self) -> str:
+        from plait.tracking import html  # here: notebooks need it, commands do not
+
         return html.version_html(self)
 
     @property
@@ -527,6 +532,8 @@ class RunRecord:
         return f"<{type(self).__name__} {self.name!r} {self.kind} {self.id} {self.status}>"
 
     def _repr_html_(self) -> str:
+        from plait.tracking import html  # here: notebooks need it, commands do not
+
         return html.run_html(self)
 
     def __eq__(self, other: object) -> bool:
