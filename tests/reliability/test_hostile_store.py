@@ -333,6 +333,28 @@ def test_a_full_disk_is_one_line_leaves_no_temporary_files_and_reads_still_work(
     assert cli(store, "get", "raw:v0", str(tmp_path / "out")).exit_code == 0
 
 
+def test_a_full_disk_while_a_large_file_is_read_once_into_a_pack_leaves_the_store_clean(make_files, mounts, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    _mount(["-t", "tmpfs", "-o", "size=12m", "tmpfs"], disk)
+    mounts.append(str(disk))
+    store = plait.Store(str(disk / "store"))
+    _pipeline(store, make_files)
+    before = {k: store.backend.size(k) for k in store.backend.find("packs")}
+    big = make_files({"big.bin": os.urandom(24 << 20)}, folder="big")  # chunked, and more than the disk holds
+    line = one_line_error(cli(store, "log", str(big), "--name", "big"), 1)
+    assert "No space left on device" in line
+    assert [f for _, _, files in os.walk(disk) for f in files if f.endswith(".tmp")] == []
+    assert {k: store.backend.size(k) for k in store.backend.find("packs")} == before  # no pack of the failed log
+    fresh = plait.Store(store.url)
+    assert fresh.verify().ok
+    assert [v.name for v in fresh.artifacts()] == ["clean", "raw"]
+    os.truncate(big / "big.bin", 9 << 20)  # smaller: it fits now
+    result = cli(fresh, "log", str(big), "--name", "big")
+    assert result.exit_code == 0, result.output
+    assert plait.Store(store.url).verify().ok
+
+
 @pytest.fixture(scope="module")
 def read_only_s3(tmp_path_factory):
     """An S3 server that checks credentials, with a user who may do anything and one who may only read.

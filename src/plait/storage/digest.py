@@ -224,12 +224,16 @@ def _digest_chunked(f: Any, size: int, algorithm: str, on_bytes: Callable[[int],
     def digest_stretch(chunks: list[memoryview]) -> list[tuple[str, int]]:  # in file order, on the helper
         out = []
         for data in chunks:
-            if failed.is_set():  # the reader stopped: store nothing more
+            if failed.is_set():  # the reader stopped, or an earlier stretch failed: store nothing more
                 break
             whole.update(data)
             digest = digest_of(data)
             if sink is not None:
-                sink(digest, data)
+                try:
+                    sink(digest, data)
+                except BaseException:
+                    failed.set()  # the stretches queued behind this one must not write (a full disk)
+                    raise
             out.append((digest, len(data)))
         if on_bytes:
             on_bytes(sum(n for _, n in out))
