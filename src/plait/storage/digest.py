@@ -41,8 +41,8 @@ BUFFER_SIZE = 1 << 20
 #: boundary (where ``malloc`` puts a ``bytearray``) runs several times slower on the machines we
 #: measure on. Every read buffer here comes from :func:`aligned_buffer`, and the chunker keeps
 #: its reads page-aligned. A large file is read once, in order: one thread reads a window and
-#: finds the cuts, a second hashes each stretch of chunks and the whole file while the first
-#: fills the other window.
+#: finds the cuts, a second hashes each stretch of chunks and the whole file (and a store
+#: appends the chunks it lacks to a pack) while the first fills the next window.
 PAGE = mmap.PAGESIZE
 #: Each of the chunker's windows: the chunks cut from one are hashed (and stored) while the next fills.
 CUT_WINDOW = 2 * CHUNK_MAX
