@@ -65,8 +65,8 @@ def run_step(args: list[str], env: dict[str, str]) -> dict:
 
 
 def blob_bytes(store: Path) -> int:
-    """Return the total size of the store's blobs."""
-    return sum(p.stat().st_size for p in (store / "blobs").rglob("*") if p.is_file()) if (store / "blobs").exists() else 0
+    """Return the total size of the store's blobs: loose (``blobs/``, format 1) and packed (``packs/``, format 2)."""
+    return sum(p.stat().st_size for top in ("blobs", "packs") for p in (store / top).rglob("*") if p.is_file())
 
 
 def edit_in_place(path: Path, offset: int, data: bytes) -> None:

@@ -16,8 +16,10 @@ N × 1 KiB seeded incompressible files in folders of 100:
 - with ``--dvc`` (or ``dvc`` on PATH) at 100,000 files (``--dvc-at``): ``dvc add`` + ``dvc push`` to a local
   remote, one round.
 
-Once per run: logging one large file (``--large-mib``, default 1 GiB) against ``cp -a`` of it,
-and the objects it makes. With ``--s3``: a loopback moto server counts the requests (PUT, GET,
+Once per run: logging one large file (``--large-mib``, default 1 GiB) against ``cp -a`` of it
+(and of a 200 MiB file, which the page cache absorbs where 1 GiB waits for disk writeback),
+reading it and hashing it with xxh3 (floors); the chunker alone and hashing alone; re-logging
+it after a 1-byte patch and after a 4 MiB append (the new bytes stored); CPU time per MiB. With ``--s3``: a loopback moto server counts the requests (PUT, GET,
 HEAD, LIST, …) of log, re-log unchanged, re-log one changed, show, diff, verify and get of
 ``--s3-files`` × 4 KiB (default 20,000) in a bucket.
 
@@ -277,15 +279,105 @@ def dvc_round(data: Path, work: Path, files: int, dvc: list[str]) -> dict[str, d
                                "add_wall": a["wall"], "push_wall": p["wall"]}}
 
 
-def large_round(data: Path, work: Path) -> dict[str, dict[str, Any]]:
+READ_ONE = """
+import os, sys, time, xxhash
+t = time.perf_counter()
+h = xxhash.xxh3_128() if sys.argv[2] == "xxh3" else None
+with open(sys.argv[1], "rb", buffering=0) as f:
+    while chunk := f.read(1 << 20):
+        if h:
+            h.update(chunk)
+print(time.perf_counter() - t)
+"""
+
+CUT_ONLY = """
+import os, sys, time
+from plait.storage import digest as D
+t = time.perf_counter()
+size = os.path.getsize(sys.argv[1])
+with open(sys.argv[1], "rb", buffering=0) as f:
+    free = (lambda: None,) if "free" in D._stretches.__code__.co_varnames else ()
+    n = sum(len(s) for s in D._stretches(f, size, *free))
+print(n, time.perf_counter() - t)
+"""
+
+HASH_ONLY = """
+import sys, time
+from plait.storage.digest import digest_file
+t = time.perf_counter()
+fd = digest_file(sys.argv[1])
+print(len(fd.chunks), time.perf_counter() - t)
+"""
+
+
+def large_round(data: Path, work: Path, variants: list[int | str | None]) -> dict[str, dict[str, Any]]:
+    """Floors (``cp -a`` of the large file and of a 200 MiB one, reading it, xxh3 of it), then
+    for each variant on a fresh store: the chunker alone, hashing alone, log, re-log after a
+    1-byte patch and after a 4 MiB append (new bytes stored), and log of the 200 MiB file."""
     work.mkdir(parents=True)
-    big = data / "large.bin"
-    copy = work / "large.bin"
-    out = {"cp -a large file (floor)": step(run(["cp", "-a", big, copy]), 1)}
-    plait = Plait(work)
-    out["log one large file"] = step(plait("log", copy, "--name", "large"), 1, **store_objects(Path(plait.store)))
+    big, mid = data / "large.bin", data / "large-200.bin"
+    copy, mid_copy = work / "large.bin", work / "large-200.bin"
+    size, mid_size = big.stat().st_size, mid.stat().st_size
+    out = {"cp -a large file (floor)": step(run(["cp", "-a", big, copy]), 1, mib=size / MiB),
+           "cp -a 200 MiB file (floor)": step(run(["cp", "-a", mid, mid_copy]), 1, mib=mid_size / MiB)}
+    for what in ("read", "xxh3"):
+        m = run([sys.executable, "-c", READ_ONE, copy, what])
+        out[f"{what} large file (floor)"] = step(m, 1, mib=size / MiB, inside=float(m["stdout"]))
+    for f in variants:
+        sfx = "" if f is None else f" [{_label(f) or f}]"
+        plait = Plait(work / f"v-{_label(f) or f}")
+        env = dict(plait.env)
+        if isinstance(f, str) and f.startswith("before:"):
+            plait.env["PYTHONPATH"] = env["PYTHONPATH"] = f.split(":", 1)[1]
+        m = run([sys.executable, "-c", CUT_ONLY, copy], env=env)
+        out[f"cut only{sfx}"] = step(m, 1, mib=size / MiB, inside=float(m["stdout"].split()[1]))
+        m = run([sys.executable, "-c", HASH_ONLY, copy], env=env)
+        out[f"cut + hash (digest_file){sfx}"] = step(m, 1, mib=size / MiB, inside=float(m["stdout"].split()[1]))
+        store = Path(plait.store)
+        out[f"log one large file{sfx}"] = step(plait("log", copy, "--name", "large"), 1, mib=size / MiB, **store_objects(store))
+        for change, edit in (("1-byte patch", _patch_one_byte), ("4 MiB append", _append_4_mib)):
+            before = store_objects(store)
+            changed = edit(copy)
+            m = plait("log", copy, "--name", "large")
+            new = store_objects(store)["bytes"] - before["bytes"]
+            out[f"re-log after {change}{sfx}"] = step(m, 1, mib=size / MiB, new_bytes=new, changed=changed)
+        out[f"log 200 MiB file{sfx}"] = step(plait("log", mid_copy, "--name", "mid"), 1, mib=mid_size / MiB)
+        subprocess.run(["cp", "-a", big, copy], check=True)  # the next variant starts from the same bytes
     remove(work)
     return out
+
+
+def _patch_one_byte(path: Path) -> int:
+    with open(path, "r+b") as f:
+        f.seek(path.stat().st_size // 2 + 12345)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    return 1
+
+
+def _append_4_mib(path: Path) -> int:
+    with open(path, "ab") as f:
+        f.write(_generator(SEED + 9)(4 * MiB))
+    return 4 * MiB
+
+
+def large_table(res: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    header = ["step", "wall", "CPU", "CPU ms/MiB", "peak RSS", "× cp -a (same size)", "stored"]
+    rows = []
+    for name, m in res.items():
+        floor = res["cp -a 200 MiB file (floor)" if "200 MiB" in name else "cp -a large file (floor)"]
+        ratio = f"{m['wall'] / floor['wall']:.2f}" if name.startswith(("log", "re-log")) else "—"
+        what = "—"
+        if "bytes" in m:
+            what = f"{m['objects']:,.0f} objects, {m['bytes'] / MiB:.0f} MiB"
+        if "new_bytes" in m:
+            what = f"+{m['new_bytes'] / MiB:.2f} MiB for {m['changed'] / MiB:.2f} MiB changed"
+        if "inside" in m:
+            what = f"{m['inside']:.2f} s inside the process"
+        rows.append([name, f"{m['wall']:.2f} s", f"{m['cpu']:.2f} s", f"{m['cpu'] * 1000 / m['mib']:.2f}",
+                     f"{m['rss']:.0f} MiB", ratio, what])
+    return header, rows
 
 
 # -- S3 (loopback moto) ---------------------------------------------------------------------------
@@ -546,11 +638,13 @@ def main() -> None:
         if not (data / ".complete").exists():
             data.mkdir(parents=True, exist_ok=True)
             make_large(data / "large.bin", args.large_mib * MiB, SEED)
+            make_large(data / "large-200.bin", min(200, args.large_mib) * MiB, SEED + 1)
             (data / ".complete").touch()
-        rounds = [large_round(data, base / f"large-{i}") for i in range(args.repeat)]
+        rounds = [large_round(data, base / f"large-{i}", formats) for i in range(args.repeat)]
         results["large"] = median_of(rounds)
         _save_partial(args.out, results)
-        tables.append((f"one file of {args.large_mib} MiB, median of {len(rounds)}", *small_table(results["large"])))
+        tables.append((f"one file of {args.large_mib} MiB (and one of 200 MiB), median of {len(rounds)}",
+                       *large_table(results["large"])))
 
     if args.s3:
         os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")

@@ -305,17 +305,28 @@ def test_every_read_command_works_on_a_read_only_mount_and_writes_say_so_in_one_
     assert "Read-only file system" in one_line_error(cli(store, "gc", "--delete", "--grace", "0"), 1)
 
 
-def test_a_full_disk_is_one_line_leaves_no_temporary_files_and_reads_still_work(make_files, mounts, tmp_path):
+def _small_disk(tmp_path, mounts, make_files, size: str) -> plait.Store:
+    """A store with a few versions on a tmpfs of ``size`` (``mount``'s notation), nearly full."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    _mount(["-t", "tmpfs", "-o", "size=2m", "tmpfs"], disk)
+    _mount(["-t", "tmpfs", "-o", f"size={size}", "tmpfs"], disk)
     mounts.append(str(disk))
     store = plait.Store(str(disk / "store"))
     _pipeline(store, make_files)
+    return store
+
+
+def _temporary_files(store: plait.Store) -> list[str]:
+    return [f for _, _, files in os.walk(os.path.dirname(store.url)) for f in files if f.endswith(".tmp")]
+
+
+def test_a_full_disk_is_one_line_leaves_no_temporary_files_and_reads_still_work(make_files, mounts, tmp_path):
+    store = _small_disk(tmp_path, mounts, make_files, "2m")
+    disk = tmp_path / "disk"
     big = make_files({"big.bin": os.urandom(3 << 20)}, folder="big")
     line = one_line_error(cli(store, "log", str(big), "--name", "big"), 1)
     assert "No space left on device" in line
-    assert [f for _, _, files in os.walk(disk) for f in files if f.endswith(".tmp")] == []
+    assert _temporary_files(store) == []
     late = R.Event(id=str(ULID()), kind=R.ALIAS_SET, time="2024-01-01T00:00:00Z", user="elsewhere",
                    data={"name": "raw", "alias": "late", "number": 1})
     plant(store, late)  # written by another machine: this index has yet to fold it
@@ -331,6 +342,23 @@ def test_a_full_disk_is_one_line_leaves_no_temporary_files_and_reads_still_work(
         assert result.stderr.splitlines() == [f"plait: warning: the index {store.cache_dir}/index.sqlite cannot be updated "
                                               "(database or disk is full); showing what it held, which may miss the newest changes"]
     assert cli(store, "get", "raw:v0", str(tmp_path / "out")).exit_code == 0
+
+
+def test_a_full_disk_while_a_large_file_is_read_once_into_a_pack_leaves_the_store_clean(make_files, mounts, tmp_path):
+    store = _small_disk(tmp_path, mounts, make_files, "12m")
+    before = {k: store.backend.size(k) for k in store.backend.find("packs")}
+    big = make_files({"big.bin": os.urandom(24 << 20)}, folder="big")  # chunked, and more than the disk holds
+    line = one_line_error(cli(store, "log", str(big), "--name", "big"), 1)
+    assert "No space left on device" in line
+    assert _temporary_files(store) == []
+    assert {k: store.backend.size(k) for k in store.backend.find("packs")} == before  # no pack of the failed log
+    fresh = plait.Store(store.url)
+    assert fresh.verify().ok
+    assert [v.name for v in fresh.artifacts()] == ["clean", "raw"]
+    os.truncate(big / "big.bin", 9 << 20)  # smaller: it fits now
+    result = cli(fresh, "log", str(big), "--name", "big")
+    assert result.exit_code == 0, result.output
+    assert plait.Store(store.url).verify().ok
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import mmap
 import os
 import re
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -39,11 +41,13 @@ BUFFER_SIZE = 1 << 20
 #: boundary (where ``malloc`` puts a ``bytearray``) runs several times slower on the machines we
 #: measure on. Every read buffer here comes from :func:`aligned_buffer`, and the chunker keeps
 #: its reads page-aligned. A large file is read once, in order: one thread reads a window and
-#: finds the cuts, a second hashes each stretch of chunks and the whole file while the first
-#: fills the other window.
+#: finds the cuts, a second hashes each stretch of chunks and the whole file (and a store
+#: appends the chunks it lacks to a pack) while the first fills the next window.
 PAGE = mmap.PAGESIZE
-#: Each of the chunker's two windows: the chunks cut from one are hashed while the other fills.
+#: Each of the chunker's windows: the chunks cut from one are hashed (and stored) while the next fills.
 CUT_WINDOW = 2 * CHUNK_MAX
+#: How many windows take turns: a store's slow write does not stop the reading at once.
+WINDOWS = 3
 
 _HEX = {XXH3_128: re.compile(r"[0-9a-f]{32}"), BLAKE3: re.compile(r"[0-9a-f]{64}")}
 
@@ -119,7 +123,8 @@ def _chunker() -> Any:
     return FastCDC(avg_size=CHUNK_AVG, min_size=CHUNK_MIN, max_size=CHUNK_MAX, normalized_chunking=CHUNK_NC)
 
 
-def digest_file(path: str, algorithm: str = XXH3_128, *, on_bytes: Callable[[int], Any] | None = None) -> FileDigest:
+def digest_file(path: str, algorithm: str = XXH3_128, *, on_bytes: Callable[[int], Any] | None = None,
+                sink: Callable[[str, memoryview], Any] | None = None) -> FileDigest:
     """Hash one file, chunking it when it is large.
 
     The file's size and mtime are compared before and after reading, so a file that is being
@@ -128,6 +133,10 @@ def digest_file(path: str, algorithm: str = XXH3_128, *, on_bytes: Callable[[int
     :param path: a local file path.
     :param algorithm: the store's hash algorithm.
     :param on_bytes: called with the number of bytes read, for progress.
+    :param sink: called with ``(digest, bytes)`` of each chunk of a chunked file, in file order,
+        on a helper thread while the next bytes are read (a store appends the chunks it lacks:
+        the bytes stored are the bytes hashed, read once). The view is valid only during the
+        call. A file below :data:`CHUNK_THRESHOLD` is not passed to it.
     :returns: the :class:`FileDigest`.
     :raises SourceError: if the file is missing or unreadable.
     :raises FileChangedError: if it changed while it was read.
@@ -136,7 +145,7 @@ def digest_file(path: str, algorithm: str = XXH3_128, *, on_bytes: Callable[[int
         with open(path, "rb", buffering=0) as f:
             before = os.fstat(f.fileno())
             if before.st_size >= CHUNK_THRESHOLD:
-                result = _digest_chunked(path, before.st_size, algorithm, on_bytes)
+                result = _digest_chunked(f, before.st_size, algorithm, on_bytes, sink)
             else:
                 result = _digest_whole(f, algorithm, on_bytes)
         after = os.stat(path)
@@ -201,48 +210,71 @@ def _digest_whole(f: Any, algorithm: str, on_bytes: Callable[[int], Any] | None)
     return FileDigest(hasher.hexdigest(), size)
 
 
-def _digest_chunked(path: str, size: int, algorithm: str, on_bytes: Callable[[int], Any] | None) -> FileDigest:
+def _digest_chunked(f: Any, size: int, algorithm: str, on_bytes: Callable[[int], Any] | None,
+                    sink: Callable[[str, memoryview], Any] | None) -> FileDigest:
+    """Cut an open file into chunks on this thread; hash them (and hand them to ``sink``) on a
+    helper, a window behind. A file shorter than ``size`` returns a shorter result (the caller's
+    size check refuses it)."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
     whole = new_hasher(algorithm)
+    digest_of = bytes_hasher(algorithm)
+    failed = threading.Event()
 
     def digest_stretch(chunks: list[memoryview]) -> list[tuple[str, int]]:  # in file order, on the helper
         out = []
         for data in chunks:
+            if failed.is_set():  # the reader stopped, or an earlier stretch failed: store nothing more
+                break
             whole.update(data)
-            out.append((hash_bytes(data, algorithm), len(data)))
+            digest = digest_of(data)
+            if sink is not None:
+                try:
+                    sink(digest, data)
+                except BaseException:
+                    failed.set()  # the stretches queued behind this one must not write (a full disk)
+                    raise
+            out.append((digest, len(data)))
         if on_bytes:
             on_bytes(sum(n for _, n in out))
         return out
 
     chunks: list[tuple[str, int]] = []
-    with ThreadPoolExecutor(1) as helper, open(path, "rb", buffering=0) as f:
-        previous: Future[list[tuple[str, int]]] | None = None
-        for stretch in _stretches(f, size):
-            if previous is not None:  # its window is the one the next stretch is read into
-                chunks += previous.result()
-            previous = helper.submit(digest_stretch, stretch)
-        if previous is not None:
-            chunks += previous.result()
-    if sum(n for _, n in chunks) != size:
-        raise FileChangedError(f"{path} changed while it was being read; log it again once it is written", path=path)
-    return FileDigest(whole.hexdigest(), size, tuple(chunks))
+    pending: deque[Future[list[tuple[str, int]]]] = deque()
+    with ThreadPoolExecutor(1) as helper:
+        try:
+            for stretch in _stretches(f, size, lambda: _take(pending, chunks)):
+                pending.append(helper.submit(digest_stretch, stretch))
+            while pending:
+                _take(pending, chunks)
+        except BaseException:
+            failed.set()
+            raise
+    return FileDigest(whole.hexdigest(), sum(n for _, n in chunks), tuple(chunks))
 
 
-def _stretches(f: Any, size: int) -> Iterator[list[memoryview]]:
+def _take(pending: deque[Any], chunks: list[tuple[str, int]]) -> None:
+    """Wait for the oldest stretch being hashed and add its chunks (its window is free again)."""
+    chunks += pending.popleft().result()
+
+
+def _stretches(f: Any, size: int, free: Callable[[], None]) -> Iterator[list[memoryview]]:
     """Yield the FastCDC chunks of the first ``size`` bytes of an open file, a windowful at a time.
 
-    A FastCDC cut depends only on the ``CHUNK_MAX`` bytes after the previous cut, so a chunk is
-    final once that many bytes (or the end) follow it in the window. The bytes after the last
-    final chunk are copied to the front of the other window, placed so that the next read
-    lands page-aligned, and the rest of that window is read. The chunks of a stretch are views
-    into its window: they stay valid until the stretch after next is asked for.
+    A FastCDC cut depends only on the bytes from the previous cut on, up to ``CHUNK_MAX`` of
+    them: a cut the chunker finds before the end of the bytes it was given is the cut it finds
+    given more (it scans the same bytes with the same masks), so only the last chunk of a
+    window, the one that reaches its end, waits for more bytes (unless the file ends there). Its
+    bytes are copied to the front of the next window, placed so that the next read lands
+    page-aligned, and the rest of that window is read. The chunks of a stretch are views into
+    its window; :data:`WINDOWS` windows take turns, and ``free()`` is called before a window is
+    read into again while a stretch cut from it may still be in use (it waits for the oldest).
     """
     chunker = _chunker()
-    windows = (aligned_buffer(CUT_WINDOW), aligned_buffer(CUT_WINDOW))
-    current = 0
-    window = windows[current]
-    head = tail = read = 0  # the unread bytes are window[head:tail]; ``read`` bytes of the file so far
+    windows = [aligned_buffer(CUT_WINDOW) for _ in range(WINDOWS)]
+    turn = 0
+    window = windows[0]
+    head = tail = read = 0  # the bytes not cut yet are window[head:tail]; ``read`` bytes of the file so far
     while True:
         while read < size and tail < CUT_WINDOW:
             n = f.readinto(window[tail : min(CUT_WINDOW, tail + size - read, tail + BUFFER_SIZE)])
@@ -254,8 +286,8 @@ def _stretches(f: Any, size: int) -> Iterator[list[memoryview]]:
         stretch: list[memoryview] = []
         used = head
         for chunk in chunker.cut_buf(window[head:tail]):
-            if not at_end and tail - used < CHUNK_MAX:
-                break  # too few bytes after it to be sure of this cut
+            if used + chunk.length == tail and not at_end:
+                break  # cut at the end of the window, not at a cut point: more bytes may move it
             stretch.append(chunk.data)
             used += chunk.length
         if stretch:
@@ -264,9 +296,12 @@ def _stretches(f: Any, size: int) -> Iterator[list[memoryview]]:
             return
         rest = tail - used
         front = (-rest) % PAGE  # the rest ends on a page boundary: the next read is aligned
-        current = 1 - current
-        windows[current][front : front + rest] = window[used:tail]
-        window, head, tail = windows[current], front, front + rest
+        turn += 1
+        if turn >= WINDOWS:
+            free()  # the stretch cut from the window read into next is hashed
+        following = windows[turn % WINDOWS]
+        following[front : front + rest] = window[used:tail]
+        window, head, tail = following, front, front + rest
 
 
 def iter_chunks(path: str, chunks: Iterable[tuple[str, int]]) -> Iterator[tuple[str, bytes]]:

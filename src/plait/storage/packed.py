@@ -23,7 +23,7 @@ from plait.base.parallel import parallel_map
 from plait.errors import CorruptRecordError, FileChangedError, IntegrityError, SourceError, StoreError
 from plait.storage.backend import Backend, write_local_file
 from plait.storage.blobs import BlobStore, blob_key
-from plait.storage.digest import FileDigest, bytes_hasher, hash_bytes, iter_chunks, read_small
+from plait.storage.digest import FileDigest, bytes_hasher, digest_file, hash_bytes, iter_chunks, read_small
 from plait.storage.packindex import Location, PackIndex, write_index
 from plait.storage.packs import (
     KIND_DATA,
@@ -166,6 +166,30 @@ class PackedBlobStore(BlobStore):
             if on_bytes:
                 on_bytes(len(data))
         return written
+
+    def ingest_file(self, path: str, on_bytes: Callable[[int], Any] | None = None) -> FileDigest:
+        """Read, cut, hash and store one large local file in one pass; return what hashing found.
+
+        The file is read once (:func:`~plait.storage.digest.digest_file` with a sink): each
+        chunk the store lacks is appended to the open data pack as it is hashed, so the bytes
+        stored are the bytes hashed. A file that changed while it was read is refused; the
+        chunks appended meanwhile hash to their names (garbage for gc at most, never a wrong blob),
+        and no index file or record names them until a log commits.
+
+        :raises SourceError: for a file that vanished or cannot be read.
+        :raises FileChangedError: for a file that changed while it was read.
+        """
+        self.index.refresh()
+
+        def keep(digest: str, data: memoryview) -> None:
+            with self._lock:
+                if not self.has(digest):
+                    self._append(digest, data, KIND_DATA)
+
+        fd = digest_file(path, self.algorithm, on_bytes=on_bytes, sink=keep)
+        if fd.chunks is None:  # below the threshold after all (it shrank since the walk): one blob, read again
+            self.put_file(path, fd)
+        return fd
 
     def ingest(self, files: list[tuple[str, StatKey]], on_bytes: Callable[[int], Any] | None = None,
                workers: int = INGEST_WORKERS) -> list[str]:

@@ -282,10 +282,15 @@ class PackWriter:
 
     def _write(self, data: bytes | memoryview) -> None:
         """Stage bytes for the pack: they are hashed and written :data:`STAGE_BYTES` at a time
-        (one system call for many small blobs)."""
+        (one system call for many small blobs); a blob that large (a chunk) is written at once,
+        from the caller's buffer (no copy)."""
+        self.size += len(data)
+        if len(data) >= STAGE_BYTES:
+            self._flush()
+            self._emit(data)
+            return
         self._staged.append(bytes(data) if isinstance(data, memoryview) else data)  # a view's buffer may be reused
         self._staged_len += len(data)
-        self.size += len(data)
         if self._staged_len >= STAGE_BYTES:
             self._flush()
 
@@ -295,6 +300,10 @@ class PackWriter:
             return
         data = self._staged[0] if len(self._staged) == 1 else b"".join(self._staged)
         self._staged, self._staged_len = [], 0
+        self._emit(data)
+
+    def _emit(self, data: bytes | memoryview) -> None:
+        """Hash bytes into the pack's name and write them (keep them, for a remote store)."""
         self._hasher.update(data)
         if not self.backend.is_local:
             self._buffer += data

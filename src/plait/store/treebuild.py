@@ -274,15 +274,20 @@ def _hash_files(store: Store, files: list[FileSource], stats: dict[str, StatKey]
     algorithm = store.algorithm  # once: a store not created yet reads its plait.json on each ask (a request on S3)
     out: dict[str, FileDigest] = dict(cached)
     ingest = getattr(store.blobs, "ingest", None)
-    if ingest is not None:  # a packed store: small files are read once, hashed and appended to a pack in one pass
+    def hash_one(p: str) -> FileDigest:
+        return digest_file(p, algorithm, on_bytes=progress.advance)
+
+    if ingest is not None and todo:  # a packed store: every file is read once, hashed and appended to a pack in one pass
+        store.init()  # plait.json before the first blob: a crash never leaves blobs in a folder that is no store
         small = [p for p in todo if stats[p][1] < CHUNK_THRESHOLD]
         if small:
-            store.init()  # plait.json before the first blob: a crash never leaves blobs in a folder that is no store
             for p, digest in zip(small, ingest([(p, stats[p]) for p in small], progress.advance)):
                 out[p] = FileDigest(digest, stats[p][1])
             todo = [p for p in todo if p not in out]
-    hashed = parallel_map_batched(lambda p: digest_file(p, algorithm, on_bytes=progress.advance), todo,
-                                  lambda p: stats[p][1], HASH_WORKERS)
+        def hash_one(p: str) -> FileDigest:  # large files: cut, hashed and appended as read
+            return store.blobs.ingest_file(p, progress.advance)
+
+    hashed = parallel_map_batched(hash_one, todo, lambda p: stats[p][1], HASH_WORKERS)
     progress.finish()
     out.update(zip(todo, hashed))
     store.stat_cache.remember((p, stats[p], out[p]) for p in out if p not in cached and kept(p))
