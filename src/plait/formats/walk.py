@@ -213,7 +213,7 @@ class DraftWalk:
         return Group(folder, names, stats)
 
     def _excludes(self, folder: str, real: str) -> bool:
-        return os.path.normpath(folder) in self.excluded or real in self.excluded
+        return folder in self.excluded or real in self.excluded  # both normal already: joined to an absolute folder
 
 
 def _merged(groups: list[Group], added: list) -> list[Group]:

@@ -43,6 +43,11 @@ if TYPE_CHECKING:
 #: big enough that the per-batch costs (a pack index refresh, thread hand-offs) vanish, small
 #: enough that its per-file state stays a few MiB.
 BATCH_FILES = 8192
+#: A long log commits what it stored (its packs, then an index file) every this many files: a
+#: pack store keeps ~200 bytes a blob until its index file is written (compact from then on), so
+#: a million files would otherwise hold ~200 MiB. A crash after such a commit leaves
+#: unreferenced packs, as one before the version record always could.
+COMMIT_FILES = 65536
 
 
 class ReusedNodeMissing(Exception):
@@ -95,6 +100,7 @@ class TreeStream:
         self.header = f"{self.algorithm}\0PTN{NODE_VERSION}\0".encode()
         self.pending: list[_Pending] = []
         self.pending_files = 0
+        self.uncommitted = 0
         self.candidates: list[tuple[str, str]] = []  # (parent folder, node digest) of reused folders below new ones
         self._previous: TreeManifest | None | bool = False  # the latest version's tree, read once when needed
 
@@ -209,6 +215,11 @@ class TreeStream:
         self.store.stat_cache.remember_folders(remember)
         self.pending = []
         self.pending_files = 0
+        self.uncommitted += len(files)
+        commit = getattr(self.store.blobs, "commit", None)
+        if self.uncommitted >= COMMIT_FILES and commit is not None:
+            commit()
+            self.uncommitted = 0
 
     def _build(self, p: _Pending, digests: dict[str, FileDigest], dlen: int) -> FolderNode:
         """Build and store one folder's node (its children's are stored already)."""
