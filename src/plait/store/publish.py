@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from plait.base.ids import utcnow
 from plait.base.parallel import parallel_map_batched
 from plait.base.progress import NO_PROGRESS, Progress
-from plait.errors import CorruptRecordError, InvalidInputError, NotFoundError, SourceError
+from plait.errors import CorruptRecordError, InvalidInputError, NotFoundError
 from plait.formats import records as R
 from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource, StoredSource
 from plait.formats.manifest import Entry, Manifest
@@ -25,11 +25,11 @@ from plait.formats.treeview import TreeManifest
 from plait.index import versions as V
 from plait.index.rows import VersionRow
 from plait.index.statcache import StatKey
-from plait.storage.digest import FileDigest, digest_file, hash_bytes, stat_key
+from plait.storage.digest import FileDigest, digest_file, hash_bytes
 from plait.store.marks import protect
 from plait.store.references import ReferenceReader
 from plait.store.treebuild import store_blobs, store_entries
-from plait.store.treestream import Done, ReusedNodeMissing, TreeStream
+from plait.store.treestream import Done, ReusedNodeMissing, TreeStream, stat_sources
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store
@@ -48,14 +48,7 @@ def stat_files(artifact: Artifact) -> dict[str, StatKey]:
 
     :raises SourceError: for a file that no longer exists.
     """
-    stats = {}
-    for src in artifact.sources:
-        if isinstance(src, FileSource):
-            try:
-                stats[src.local] = stat_key(os.stat(src.local))
-            except FileNotFoundError:
-                raise SourceError(f"{src.local} was added to {artifact.name!r} but no longer exists", path=src.local) from None
-    return stats
+    return stat_sources(artifact.sources, artifact.name)
 
 
 def tree_signature(artifact: Artifact, stats: dict[str, StatKey], algorithm: str) -> str | None:

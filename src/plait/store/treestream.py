@@ -123,7 +123,7 @@ class TreeStream:
             if not total and listing.path:
                 results[listing.path] = Done(None, None, 0, False)  # an empty folder is no entry
                 continue
-            added_stats = _stat_added(listing.added, self.draft.name)
+            added_stats = stat_sources(listing.added, self.draft.name)
             signature = self._sign(listing, children, added_stats)
             node = self._cached(signature)
             if node is not None:
@@ -245,8 +245,8 @@ class TreeStream:
         return self.store.blobs.put_bytes(data, kind="tree")
 
 
-def _stat_added(added: list[Source], name: str) -> dict[str, StatKey]:
-    """Return the stat key of each file added by name to one folder.
+def stat_sources(added: list[Source], name: str) -> dict[str, StatKey]:
+    """Return the stat key of each local file among ``added`` (a folder's named sources, or a draft's).
 
     :raises SourceError: for one that no longer exists.
     """
