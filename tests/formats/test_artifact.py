@@ -64,14 +64,16 @@ def test_a_path_logs_as_a_file_or_a_folder(store: Store, make_files) -> None:
     assert (one.name, [e.path for e in one.files()]) == ("a.txt", ["a.txt"])
 
 
-def test_symlinks_leaving_the_folder_are_refused_unless_asked(store: Store, make_files, tmp_path: Path) -> None:
+def test_symlinks_leaving_the_folder_are_refused_unless_asked(store: Store, make_files, tmp_path: Path, listing) -> None:
     folder = make_files({"in.txt": "in"})
     outside = tmp_path / "secret.txt"
     outside.write_text("secret")
     os.symlink(outside, folder / "link.txt")
     os.symlink(folder / "in.txt", folder / "alias.txt")
+    draft = Artifact("ds").add_dir(folder)  # the folder is listed when logged: the link is found then
     with pytest.raises(SourceError, match="outside .*follow_external_symlinks=True"):
-        Artifact("ds").add_dir(folder)
+        store.log(draft)
+    assert listing(store) == {}
     v = store.log(Artifact("ds").add_dir(folder, follow_external_symlinks=True))
     assert {e.path: v.read_bytes(e.path) for e in v.files()} == {"alias.txt": b"in", "in.txt": b"in", "link.txt": b"secret"}
 
@@ -81,22 +83,26 @@ def test_a_folder_symlink_leaving_the_folder_is_refused_or_followed_never_droppe
     make_files({"x.txt": "x", "deep/y.txt": "y"}, folder="elsewhere")
     os.symlink(tmp_path / "elsewhere", folder / "ext")
     with pytest.raises(SourceError, match="ext is a symlink to .*elsewhere, outside .*follow_external_symlinks=True"):
-        Artifact("ds").add_dir(folder)
+        store.log(Artifact("ds").add_dir(folder))
+    with pytest.raises(SourceError, match="ext is a symlink to .*elsewhere, outside"):
+        assert Artifact("ds").add_dir(folder).sources  # asking for the list walks it too
     v = store.log(Artifact("ds").add_dir(folder, follow_external_symlinks=True))
     assert [e.path for e in v.files()] == ["ext/deep/y.txt", "ext/x.txt", "in.txt"]
 
 
 @pytest.mark.parametrize("follow", [False, True])
-def test_a_symlink_loop_in_a_folder_is_one_clear_error(make_files, tmp_path: Path, follow: bool) -> None:
+def test_a_symlink_loop_in_a_folder_is_one_clear_error(store: Store, make_files, tmp_path: Path, follow: bool, listing) -> None:
     folder = make_files({"a/in.txt": "in"})
     os.symlink(folder, folder / "a" / "up")  # a folder holding itself
+    draft = Artifact("ds").add_dir(folder, follow_external_symlinks=follow)  # listed when logged
     with pytest.raises(SourceError, match="up is a symlink to .*a folder that holds it: a loop"):
-        Artifact("ds").add_dir(folder, follow_external_symlinks=follow)
+        store.log(draft)
     os.unlink(folder / "a" / "up")
     os.symlink("p", folder / "a" / "q")
     os.symlink("q", folder / "a" / "p")  # two links pointing at each other
     with pytest.raises(SourceError, match="cannot be resolved .*Too many levels of symbolic links"):
-        Artifact("ds").add_dir(folder, follow_external_symlinks=follow)
+        store.log(draft)
+    assert listing(store) == {}
 
 
 def test_a_file_name_that_is_not_utf8_is_refused_before_anything_is_stored(store: Store, make_files, listing) -> None:
@@ -188,7 +194,7 @@ def test_bad_input_to_a_new_store_does_not_even_create_it(store: Store, make_fil
         store.log(tmp_path / "missing", name="ds")
     with pytest.raises(InvalidMetadataError):
         store.log(folder, name="ds", metadata={"x": object()})
-    draft = Artifact("ds").add_dir(folder)
+    draft = Artifact("ds").add_file(folder / "a.txt")
     (folder / "a.txt").unlink()
     with pytest.raises(SourceError):
         store.log(draft)
@@ -232,7 +238,7 @@ def test_missing_files_and_folders_are_refused(seeded: Store, tmp_path: Path, li
 
 def test_a_file_that_vanished_before_logging_is_refused(seeded: Store, make_files, listing) -> None:
     folder = make_files({"a.txt": "a", "b.txt": "b"})
-    draft = Artifact("ds").add_dir(folder)
+    draft = Artifact("ds").add_file(folder / "a.txt").add_file(folder / "b.txt")
     (folder / "b.txt").unlink()
     before = listing(seeded)
     with pytest.raises(SourceError, match="b.txt was added to 'ds' but no longer exists") as info:
@@ -241,9 +247,18 @@ def test_a_file_that_vanished_before_logging_is_refused(seeded: Store, make_file
     assert listing(seeded) == before
 
 
+def test_a_folder_is_listed_when_its_draft_is_logged(seeded: Store, make_files) -> None:
+    folder = make_files({"a.txt": "a", "b.txt": "b"})
+    draft = Artifact("ds").add_dir(folder)
+    (folder / "b.txt").unlink()
+    (folder / "c.txt").write_text("c")
+    v = seeded.log(draft)
+    assert {e.path: v.read_bytes(e.path) for e in v.files()} == {"a.txt": b"a", "c.txt": b"c"}
+
+
 def test_a_file_replaced_by_a_folder_is_refused(seeded: Store, make_files, listing) -> None:
     folder = make_files({"a.txt": "a"})
-    draft = Artifact("ds").add_dir(folder)
+    draft = Artifact("ds").add_file(folder / "a.txt")
     (folder / "a.txt").unlink()
     (folder / "a.txt").mkdir()
     before = listing(seeded)
@@ -272,8 +287,9 @@ def test_an_unreadable_folder_is_refused(seeded: Store, make_files, monkeypatch:
         return real(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
+    draft = Artifact("ds").add_dir(folder)  # listed when logged
     with pytest.raises(SourceError, match="cannot read folder .*sub: permission denied"):
-        Artifact("ds").add_dir(folder)
+        seeded.log(draft)
 
 
 def test_a_file_that_changes_while_it_is_hashed_is_refused(seeded: Store, make_files, monkeypatch: pytest.MonkeyPatch, listing) -> None:

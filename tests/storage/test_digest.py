@@ -130,24 +130,23 @@ def test_a_small_file_is_read_whole_only_while_it_is_the_file_the_walk_found(tmp
 
 def test_a_small_file_rewritten_after_the_walk_is_refused_and_nothing_is_logged(store: plait.Store, tmp_path: Path,
                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from plait.store import publish
+    from plait.store.treestream import TreeStream
 
     folder = tmp_path / "data"
     folder.mkdir()
     for i in range(5):
         (folder / f"f{i}.txt").write_bytes(b"file %d" % i)
-    real = publish.stat_files
+    real = TreeStream.flush
 
-    def then_rewrite(artifact):  # a writer replaces a file after the walk took its stat
-        stats = real(artifact)
+    def then_rewrite(self) -> None:  # a writer replaces a file after the walk took its stat, before it is read
         target = folder / "f3.txt"
         target.unlink()
         target.write_bytes(b"FILE 3")
-        return stats
+        real(self)
 
-    monkeypatch.setattr(publish, "stat_files", then_rewrite)
+    monkeypatch.setattr(TreeStream, "flush", then_rewrite)
     with pytest.raises(plait.FileChangedError, match="f3.txt changed while it was being read"):
         store.log(folder, name="ds")
-    monkeypatch.setattr(publish, "stat_files", real)
+    monkeypatch.setattr(TreeStream, "flush", real)
     assert store.log(folder, name="ds").read_bytes("f3.txt") == b"FILE 3"
     assert store.get("ds").number == 0

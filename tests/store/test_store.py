@@ -151,6 +151,30 @@ def test_concurrent_logs_through_one_store_get_distinct_versions(store: Store) -
     assert store.get("shared").number == 3
 
 
+def test_threads_asking_a_new_store_for_its_blobs_at_once_share_one_blob_store(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flake "tree node missing" of the test above: two threads each made a blob store, and the
+    open packs of the one not kept were lost. Here the second thread asks while the first is making it."""
+    real = type(store).packed_blobs
+    made: list[str] = []
+    second_asked = threading.Event()
+
+    def packed_blobs(self, *, loose: bool):
+        made.append(threading.current_thread().name)
+        if len(made) == 1:
+            helper.start()
+            second_asked.wait(1)  # set only if the second thread gets in too (the race this test forces)
+        else:
+            second_asked.set()
+        return real(self, loose=loose)
+
+    monkeypatch.setattr(type(store), "packed_blobs", packed_blobs)
+    got: list[object] = []
+    helper = threading.Thread(target=lambda: got.append(store.blobs), name="second")
+    first = store.blobs
+    helper.join()
+    assert got == [first] and made == ["MainThread"]
+
+
 def test_relogging_an_unchanged_folder_reads_no_file_content(store: Store, make_files, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a format-1 store (tests/store/test_trees.py has a tree's: a changed folder's small files are read again)."""
     store = Store(store.url, format=1)

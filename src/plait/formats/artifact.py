@@ -1,8 +1,9 @@
 """Artifact: a draft of a new version, built up from files, folders, bytes and references.
 
-Nothing is hashed or stored while a draft is built; :func:`plait.log` does that. Folders are
-walked when they are added, so later changes to the folder's listing are not picked up, but a
-file that vanished or changed by the time it is logged is refused with a clear error.
+Nothing is hashed or stored while a draft is built; :func:`plait.log` does that. A folder is
+recorded as that folder and listed when the draft is logged (see :mod:`plait.formats.walk`), so
+the version holds the files it has then; a file added by name that vanished or changed by the
+time it is logged is refused with a clear error.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from plait.base.paths import user_cache_dir
 from plait.base.places import parse_place
 from plait.base.usersettings import load_user_settings
 from plait.errors import InvalidPathError, NotFoundError, SourceError
@@ -21,6 +21,7 @@ from plait.formats.manifest import Entry
 from plait.formats.names import check_entry_path, check_name
 from plait.formats.records import check_json
 from plait.formats.reference import identity_key, reference_of
+from plait.formats.walk import DirSource, DraftWalk
 from plait.storage.opener import open_source
 from plait.storage.sources import MAX_OBJECTS
 
@@ -92,21 +93,49 @@ class Artifact:
         self.description = str(description or "")
         self.metadata: dict[str, Any] = dict(check_json(dict(metadata or {})))
         self._sources: dict[str, Source] = {}
-        self._sorted: list[Source] | None = None  # ``sources``, kept until the draft changes
+        self._dirs: list[DirSource] = []
+        self._excluded: list[str] = []
 
     def __repr__(self) -> str:
-        return f"<Artifact {self.name!r} type={self.type!r} files={len(self._sources)}>"
+        folders = f" folders={len(self._dirs)}" if self._dirs else ""
+        return f"<Artifact {self.name!r} type={self.type!r} files={len(self._sources)}{folders}>"
 
     @property
     def sources(self) -> list[Source]:
-        """The files added so far, sorted by path."""
-        if self._sorted is None or len(self._sorted) != len(self._sources):
-            self._sorted = [self._sources[p] for p in sorted(self._sources)]
-        return list(self._sorted)
+        """The files of the draft, sorted by path: its folders are listed on each call.
+
+        A format-2 store never asks for this list: it walks the draft folder by folder
+        (:meth:`walk`), holding one folder's files at a time.
+
+        :raises SourceError: for a folder that cannot be read, or holds an external symlink or a loop.
+        """
+        if not self._dirs:
+            return [self._sources[p] for p in sorted(self._sources)]
+        out: list[Source] = []
+        for listing in self.walk():
+            base = listing.path + "/" if listing.path else ""
+            for group in listing.groups:
+                prefix = os.path.join(group.local, "")
+                out += [FileSource(base + n, prefix + n) for n in group.names]
+            out += listing.added
+        return sorted(out, key=lambda s: s.path)
+
+    @property
+    def added(self) -> list[Source]:
+        """The sources added by name (files, bytes, references, stored entries), not the folders' files."""
+        return list(self._sources.values())
+
+    @property
+    def folders(self) -> list[DirSource]:
+        """The folders added whole, oldest first."""
+        return list(self._dirs)
+
+    def walk(self) -> DraftWalk:
+        """Return a walk of the draft's folders, children before parents (see :mod:`plait.formats.walk`)."""
+        return DraftWalk(self._dirs, self._sources, self._excluded)
 
     def _add(self, source: Source) -> None:
         self._sources[source.path] = source
-        self._sorted = None
 
     def add_file(self, path: str | os.PathLike[str], name: str | None = None) -> Artifact:
         """Add one local file, under its base name or ``name``.
@@ -127,26 +156,38 @@ class Artifact:
     def add_dir(self, path: str | os.PathLike[str], prefix: str = "", *, follow_external_symlinks: bool = False) -> Artifact:
         """Add every file below a local folder, with paths relative to it.
 
+        The draft records the folder, not its files: it is listed when the draft is logged (the
+        version holds the files it has then), one folder at a time, so a draft of a million
+        files holds no list of them. Files added by name later (``add_file``, ``add_bytes``)
+        win over the folder's at their path, ``remove`` takes paths out of it, and a folder
+        added later under the same prefix wins for a name both hold.
+
         Symlinks to files and folders inside the folder are followed; a symlink that points
         outside it is refused unless ``follow_external_symlinks`` is set, so logging a folder
         never picks up files elsewhere by accident. A symlink that loops back into a folder
-        holding it is refused either way. A plait store inside the folder (a project's
-        ``.plait/``, with its cache) and plait's own cache folder are left out.
+        holding it is refused either way. These are found when the folder is listed: when the
+        draft is logged (or its :attr:`sources` are asked for), not here. A plait store inside
+        the folder (a project's ``.plait/``, with its cache) and plait's own cache folder are
+        left out.
 
         :param path: the local folder.
         :param prefix: a folder inside the version to put the files under.
         :param follow_external_symlinks: also follow symlinks that leave the folder.
         :returns: this draft, for chaining.
-        :raises SourceError: if the folder does not exist, cannot be read, or holds an external
-            symlink or a symlink loop.
-        :raises InvalidPathError: for a file name that is not UTF-8 or too long for an entry.
+        :raises SourceError: if the folder does not exist. When logged: if it cannot be read,
+            or holds an external symlink or a symlink loop.
+        :raises InvalidPathError: for a bad prefix. When logged: for a file name that is not
+            UTF-8 or too long for an entry.
         """
         root = os.path.abspath(os.fspath(path))
         if not os.path.isdir(root):
             raise SourceError(f"cannot add {root}: it is not an existing folder", path=root)
-        base = check_entry_path(prefix) + "/" if prefix else ""
-        for local, rel in _walk(root, follow_external_symlinks):
-            self._add(FileSource(check_entry_path(base + rel), local))
+        where = check_entry_path(prefix) if prefix else ""
+        added = DirSource(where, root, bool(follow_external_symlinks))
+        for key, src in list(self._sources.items()):  # the later addition wins: the folder's file over one named before
+            if added.covers(key) and os.path.lexists(added.local_of(key)):
+                del self._sources[key]
+        self._dirs = [d for d in self._dirs if (d.path, d.local) != (where, root)] + [added]
         return self
 
     def exclude(self, folders: list[str]) -> Artifact:
@@ -159,7 +200,7 @@ class Artifact:
         for key, src in list(self._sources.items()):
             if isinstance(src, FileSource) and src.local.startswith(roots):
                 del self._sources[key]
-                self._sorted = None
+        self._excluded = sorted(set(self._excluded) | {os.path.normpath(f) for f in folders})
         return self
 
     def add_stored(self, entries: list[Entry], origin: str, store_id: str | None) -> Artifact:
@@ -187,13 +228,17 @@ class Artifact:
         rel = check_entry_path(str(path).rstrip("/"))
         below = rel + "/"
         gone = [p for p in self._sources if p == rel or p.startswith(below)]
-        if not gone:
-            sample = ", ".join(sorted(self._sources)[:10]) + (" …" if len(self._sources) > 10 else "")
+        inside = [d for d in self._dirs if d.covers(rel) and os.path.lexists(d.local_of(rel))]
+        whole = [d for d in self._dirs if d.path == rel or d.path.startswith(below)]
+        if not gone and not inside and not whole:
+            held = sorted(self._sources) + [f"{d.path or '.'}/ ({d.local})" for d in self._dirs]
+            sample = ", ".join(held[:10]) + (" …" if len(held) > 10 else "")
             raise NotFoundError(f"the draft of {self.name!r} has no file or folder {rel!r} (it has {sample or 'no files'})",
-                                name=rel, candidates=sorted(self._sources))
+                                name=rel, candidates=held)
         for p in gone:
             del self._sources[p]
-        self._sorted = None
+        self._dirs = [d if d not in inside else DirSource(d.path, d.local, d.follow_external, d.removed | {rel})
+                      for d in self._dirs if d not in whole]
         return self
 
     def add_bytes(self, data: bytes, name: str) -> Artifact:
@@ -265,73 +310,3 @@ class Artifact:
             self._add(source)
         return self
 
-
-def _walk(root: str, follow_external: bool) -> list[tuple[str, str]]:
-    """Return ``(path, relative path)`` of every file below ``root``, sorted.
-
-    ``os.scandir`` already knows each entry's type: no ``lstat`` per file (20,000 of them cost
-    ~0.09 s of a re-log). Only symlinks are resolved: one leaving ``root`` is refused unless
-    ``follow_external``, and one to a folder the walk is already inside (a loop) always.
-    """
-    real_root = os.path.realpath(root)
-    cache = os.path.realpath(user_cache_dir())
-    out: list[tuple[str, str]] = []
-    stack: list[tuple[str, str, str, frozenset[str]]] = [("", root, real_root, frozenset([real_root]))]
-    while stack:
-        rel_dir, folder, real_folder, holding = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except PermissionError:
-            raise SourceError(f"cannot read folder {folder}: permission denied", path=folder) from None
-        except OSError as exc:
-            raise SourceError(f"cannot read folder {folder}: {exc.strerror or exc}", path=folder) from None
-        if rel_dir and (is_store(entries) or real_folder == cache):
-            continue  # a plait store inside the folder (its cache too), or plait's own cache, is never data to log
-        for item in entries:
-            rel = f"{rel_dir}{item.name}"
-            if not item.is_symlink():
-                if item.is_dir(follow_symlinks=False):
-                    real = os.path.join(real_folder, item.name)
-                    stack.append((rel + "/", item.path, real, holding | {real}))
-                elif item.is_file(follow_symlinks=False):
-                    out.append((item.path, rel))
-                continue
-            target = _link_target(item.path, real_root, follow_external)
-            if target is None:
-                continue  # dangling: nothing to log
-            if os.path.isdir(target):
-                if target in holding:
-                    raise SourceError(f"{item.path} is a symlink to {target}, a folder that holds it: a loop; "
-                                      "remove the link or log a folder without it", path=item.path)
-                stack.append((rel + "/", item.path, target, holding | {target}))
-            elif os.path.isfile(target):
-                out.append((item.path, rel))
-    return sorted(out, key=lambda t: t[1])
-
-
-def is_store(entries: list[os.DirEntry[str]]) -> bool:
-    """Tell whether a folder's entries are those of a plait store (``plait.json`` beside ``versions/`` or ``blobs/``)."""
-    names = {e.name: e for e in entries if e.name in ("plait.json", "versions", "blobs")}
-    return "plait.json" in names and any(n in names and names[n].is_dir() for n in ("versions", "blobs"))
-
-
-def _link_target(link: str, real_root: str, follow_external: bool) -> str | None:
-    """Return where a symlink leads (``None`` if nowhere), refusing loops and, unless allowed, the outside."""
-    try:
-        target = os.path.realpath(link, strict=True)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:  # ELOOP: links pointing at each other
-        raise SourceError(f"{link} is a symlink that cannot be resolved ({exc.strerror or exc}); remove it", path=link) from None
-    if not follow_external and os.path.commonpath([target, real_root]) != real_root:
-        raise SourceError(
-            f"{link} is a symlink to {target}, outside {real_root}; "
-            "pass follow_external_symlinks=True to log it anyway",
-            path=link,
-        )
-    return target
-
-
-def _inside(path: str, root: str) -> bool:
-    real_root = os.path.realpath(root)
-    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root

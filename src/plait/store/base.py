@@ -241,13 +241,19 @@ class BaseStore:
 
     @property
     def blobs(self) -> BlobStore:
-        """The blob store."""
-        if self._blobs is None:
-            if self.format == 1:
-                self._blobs = BlobStore(self.backend, self.algorithm, self.files_cache_dir)
-            else:
-                self._blobs = self.packed_blobs(loose="migrated_from" in self.config)
-        return self._blobs
+        """The blob store (one per Store object, made by the first thread to ask)."""
+        blobs = self._blobs
+        if blobs is None:
+            # threads logging through a new Store at once must share one: the open packs of a
+            # second one would be lost with it (their nodes "missing from the store")
+            with self._lock:
+                if self._blobs is None:
+                    if self.format == 1:
+                        self._blobs = BlobStore(self.backend, self.algorithm, self.files_cache_dir)
+                    else:
+                        self._blobs = self.packed_blobs(loose="migrated_from" in self.config)
+                blobs = self._blobs
+        return blobs
 
     def packed_blobs(self, *, loose: bool) -> PackedBlobStore:
         """Return a blob store writing packs on this store's backend (its pack index shared by

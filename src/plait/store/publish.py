@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from plait.base.ids import utcnow
 from plait.base.parallel import parallel_map_batched
 from plait.base.progress import NO_PROGRESS, Progress
-from plait.errors import CorruptRecordError, InvalidInputError, NotFoundError, SourceError
+from plait.errors import CorruptRecordError, InvalidInputError, NotFoundError
 from plait.formats import records as R
 from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource, StoredSource
 from plait.formats.manifest import Entry, Manifest
@@ -25,10 +25,11 @@ from plait.formats.treeview import TreeManifest
 from plait.index import versions as V
 from plait.index.rows import VersionRow
 from plait.index.statcache import StatKey
-from plait.storage.digest import FileDigest, digest_file, hash_bytes, stat_key
+from plait.storage.digest import FileDigest, digest_file, hash_bytes
 from plait.store.marks import protect
 from plait.store.references import ReferenceReader
-from plait.store.treebuild import TreePlan, build_tree, plan_tree, store_blobs, store_entries
+from plait.store.treebuild import store_blobs, store_entries
+from plait.store.treestream import Done, ReusedNodeMissing, TreeStream, stat_sources
 
 if TYPE_CHECKING:
     from plait.store.base import BaseStore as Store
@@ -47,14 +48,7 @@ def stat_files(artifact: Artifact) -> dict[str, StatKey]:
 
     :raises SourceError: for a file that no longer exists.
     """
-    stats = {}
-    for src in artifact.sources:
-        if isinstance(src, FileSource):
-            try:
-                stats[src.local] = stat_key(os.stat(src.local))
-            except FileNotFoundError:
-                raise SourceError(f"{src.local} was added to {artifact.name!r} but no longer exists", path=src.local) from None
-    return stats
+    return stat_sources(artifact.sources, artifact.name)
 
 
 def tree_signature(artifact: Artifact, stats: dict[str, StatKey], algorithm: str) -> str | None:
@@ -76,36 +70,25 @@ def tree_signature(artifact: Artifact, stats: dict[str, StatKey], algorithm: str
 
 @dataclass(frozen=True)
 class Survey:
-    """The stat of every local file of a draft, and the draft's tree signature (or ``None``);
-    for a format-2 store, also its folders and their signatures.
-    """
+    """The stat of every local file of a draft, and the draft's tree signature (or ``None``)."""
 
     stats: dict[str, StatKey]
     signature: str | None
-    plan: TreePlan | None = None
 
 
-def survey(artifact: Artifact, algorithm: str, tree: bool = False) -> Survey:
-    """Stat every local file of a draft once, for :func:`known_manifest` and :func:`build_manifest`.
-
-    :param tree: sign every folder too (for a format-2 store).
-    """
+def survey(artifact: Artifact, algorithm: str) -> Survey:
+    """Stat every local file of a draft once, for :func:`known_manifest` and :func:`build_manifest`
+    (a format-1 store; a format-2 store walks the draft folder by folder instead)."""
     stats = stat_files(artifact)
-    if tree:
-        plan = plan_tree(artifact, stats, algorithm)
-        return Survey(stats, plan.root_signature, plan)
     return Survey(stats, tree_signature(artifact, stats, algorithm))
 
 
 def known_manifest(store: Store, artifact: Artifact) -> tuple[str | None, Survey]:
     """Return the digest of the manifest a draft would make, when its files' stats say it is
-    known without reading them, and the survey (to hand to :func:`build_manifest`)."""
-    found = survey(artifact, store.algorithm, tree=store.format >= 2)
+    known without reading them, and the survey (to hand to :func:`build_manifest`); format 1."""
+    found = survey(artifact, store.algorithm)
     if found.signature is None:
         return None, found
-    if found.plan is not None:
-        node = store.stat_cache.folders([found.signature]).get(found.signature)
-        return (node[0] if node else None), found
     return store.stat_cache.tree(found.signature), found
 
 
@@ -149,8 +132,16 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
         return manifest
 
     check_stored(store, artifact)
-    store_blobs(store, artifact, files, digests, stats, progress)
+    store_blobs(store, files, digests, stats, progress)
+    store_bytes(store, artifact)
     return manifest
+
+
+def store_bytes(store: Store, artifact: Artifact) -> None:
+    """Store the bytes added to a draft by value."""
+    for src in artifact.added:
+        if isinstance(src, BytesSource):
+            store.blobs.put_bytes(src.data)
 
 
 def check_stored(store: Store, artifact: Artifact, lost: Iterable[str] = ()) -> None:
@@ -162,7 +153,7 @@ def check_stored(store: Store, artifact: Artifact, lost: Iterable[str] = ()) -> 
     :raises InvalidInputError: for files another store holds.
     :raises NotFoundError: naming the version whose files were collected.
     """
-    stored = [s for s in artifact.sources if isinstance(s, StoredSource)]
+    stored = [s for s in artifact.added if isinstance(s, StoredSource)]
     if not stored:
         return
     lost = set(lost)
@@ -185,7 +176,7 @@ def check_stored(store: Store, artifact: Artifact, lost: Iterable[str] = ()) -> 
 def _with_checksums(store: Store, artifact: Artifact, entries: list[Entry]) -> list[Entry]:
     """Record the digest of the bytes of every reference added with ``checksum=True`` (each read once;
     one whose identity is unchanged since the latest version of the name keeps its checksum)."""
-    wanted = {s.path for s in artifact.sources if isinstance(s, ReferenceSource) and s.checksum}
+    wanted = {s.path for s in artifact.added if isinstance(s, ReferenceSource) and s.checksum}
     if not wanted:
         return entries
     previous: dict[str, Entry] = {}
@@ -252,11 +243,12 @@ def store_content(store: Store, draft: Artifact, surveyed: Survey | None = None,
                   on_hashed: Callable[[], Any] | None = None) -> Content:
     """Hash a draft, store the blobs and the manifest the store lacks, and return its content.
 
+    :param surveyed: the files' stats (format 1), if :func:`known_manifest` already took them.
     :param on_hashed: called once every file hashed and its blobs are stored, before any record.
     """
     store.blobs.begin()
     if store.format >= 2:
-        return _store_tree(store, draft, surveyed, on_hashed)
+        return _store_tree(store, draft, stream_tree(store, draft), on_hashed)
     manifest = build_manifest(store, draft, store.progress, surveyed)
     if on_hashed is not None:
         on_hashed()
@@ -269,22 +261,34 @@ def store_content(store: Store, draft: Artifact, surveyed: Survey | None = None,
     return Content.of(manifest)
 
 
-def _store_tree(store: Store, draft: Artifact, surveyed: Survey | None, on_hashed: Callable[[], Any] | None) -> Content:
-    """:func:`store_content` for a format-2 store: blobs, then the tree's new nodes."""
-    if surveyed is None or surveyed.plan is None:
-        surveyed = survey(draft, store.algorithm, tree=True)
-    assert surveyed.plan is not None
-    refs = [s.entry for s in draft.sources if isinstance(s, ReferenceSource)]
-    references = {e.path: e for e in _with_checksums(store, draft, refs)} if refs else {}
+def stream_tree(store: Store, draft: Artifact, reuse: bool = True) -> tuple[TreeStream, Done]:
+    """Walk a draft into a format-2 store (see :mod:`plait.store.treestream`); return the walk and its root.
 
+    A node the stat cache named that the store lacks is distrusted and the draft walked again.
+    The root, when reused whole, is not checked yet: a live version holding it needs no check.
+    """
     check_stored(store, draft)
+    refs = [s.entry for s in draft.added if isinstance(s, ReferenceSource)]
+    references = {e.path: e for e in _with_checksums(store, draft, refs)} if refs else {}
+    distrust: frozenset[str] = frozenset()
+    while True:
+        stream = TreeStream(store, draft, references, reuse=reuse, distrust=distrust, progress=store.progress)
+        try:
+            return stream, stream.run()
+        except ReusedNodeMissing as exc:
+            distrust |= set(exc.digests)
 
-    def build(reuse: bool) -> TreeManifest:
-        assert surveyed is not None and surveyed.plan is not None
-        return build_tree(store, draft, surveyed.plan, surveyed.stats, reuse=reuse, progress=store.progress,
-                          references=references)
 
-    manifest = build(reuse=True)
+def _store_tree(store: Store, draft: Artifact, walked: tuple[TreeStream, Done], on_hashed: Callable[[], Any] | None) -> Content:
+    """:func:`store_content` for a format-2 store, once walked: the root known stored, then protected."""
+    stream, root = walked
+    assert root.node is not None
+    if root.reused:
+        try:
+            stream.check([("", root.node[0])])
+        except ReusedNodeMissing:
+            stream, root = stream_tree(store, draft, reuse=False)
+    manifest = TreeManifest(root.node[0], store.algorithm, store.node)
     if on_hashed is not None:
         on_hashed()
     # with a gc mark in the store, protect walks the whole tree, folders taken from the stat cache
@@ -296,7 +300,9 @@ def _store_tree(store: Store, draft: Artifact, surveyed: Survey | None, on_hashe
         store.blobs.forget(lost)
     if lost:
         check_stored(store, draft, lost)
-        manifest = build(reuse=False)
+        _, root = stream_tree(store, draft, reuse=False)
+        assert root.node is not None
+        manifest = TreeManifest(root.node[0], store.algorithm, store.node)
         protect(store, manifest)
     return Content.of(manifest)
 
@@ -320,6 +326,17 @@ def publish(store: Store, draft: Artifact, *, created_by: str | None,
         raise InvalidInputError(f"the draft of {draft.name!r} is a part of distributed version {draft.distributed_id!r}: "
                                 f"send it with plait.upsert(), then make the version with plait.finish()")
     draft.exclude(own_folders(store))
+    if store.format >= 2:
+        store.blobs.begin()
+        walked = stream_tree(store, draft)
+        root = walked[1]
+        if root.reused and root.node is not None and store.exists:  # unchanged files: nothing written
+            row = V.live_named(store.catalog, draft.name, root.node[0])
+            if row is not None:  # a live version's blobs and nodes are stored (gc keeps them)
+                if on_hashed is not None:
+                    on_hashed()
+                return row, False
+        return _make(store, draft, _store_tree(store, draft, walked, on_hashed), created_by)
     known, surveyed = known_manifest(store, draft)
     if known is not None and store.exists:  # unchanged files: no manifest to build if a version holds them
         row = V.live_named(store.catalog, draft.name, known)
@@ -384,11 +401,20 @@ def match_content(store: Store, draft: Artifact, choose: Callable[[list[VersionR
     """
     check_storable(draft, None)
     draft.exclude(own_folders(store))
-    known, surveyed = known_manifest(store, draft)
-    if known is not None and store.exists and V.by_content(store.catalog, known):
-        content = Content.of(store.manifest(known))  # stored: a live version holds it
+    if store.format >= 2:
+        store.blobs.begin()
+        walked = stream_tree(store, draft)
+        node = walked[1].node
+        if walked[1].reused and node is not None and store.exists and V.by_content(store.catalog, node[0]):
+            content = Content.of(store.manifest(node[0]))  # stored: a live version holds it
+        else:
+            content = _store_tree(store, draft, walked, None)
     else:
-        content = store_content(store, draft, surveyed)
+        known, surveyed = known_manifest(store, draft)
+        if known is not None and store.exists and V.by_content(store.catalog, known):
+            content = Content.of(store.manifest(known))  # stored: a live version holds it
+        else:
+            content = store_content(store, draft, surveyed)
     rows = V.by_content(store.catalog, content.digest, content.file_digest)
     if not rows and store.catalog.sync_interval:  # listed up to a second ago: another process may have just logged it
         store.refresh()

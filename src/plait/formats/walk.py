@@ -1,0 +1,309 @@
+"""Walking the folders a draft holds, one folder at a time, children before their parents.
+
+A folder added to a draft (:meth:`plait.Artifact.add_dir`) is recorded as that folder, not as
+its files: it is listed when the draft is logged, by :class:`DraftWalk`, which yields one
+:class:`Listing` per folder of the version (post-order) and holds the files of the folders on
+the current path only. Folders added under the same prefix are merged (the later one wins for a
+name both hold); files added by name (``add_file``, ``add_bytes``, references, stored entries)
+win over any folder's file at their path; a path taken out with ``remove`` is skipped.
+
+``os.scandir`` already knows each entry's type: no ``lstat`` per file. Each file is stat'ed once
+(its inode, size and mtime sign its folder). Only symlinks are resolved: one leaving its folder
+is refused unless allowed, and one to a folder the walk is already inside (a loop) always.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from plait.base.paths import user_cache_dir
+from plait.errors import InvalidPathError, SourceError
+from plait.formats.names import check_entry_path
+
+
+@dataclass(frozen=True, slots=True)
+class DirSource:
+    """A local folder whose files go below ``path`` inside the version, listed when logged.
+
+    :ivar path: the folder inside the version (``""`` for its root).
+    :ivar local: the absolute local folder.
+    :ivar follow_external: also follow symlinks that leave ``local``.
+    :ivar removed: paths inside the version taken out of this folder after it was added.
+    """
+
+    path: str
+    local: str
+    follow_external: bool = False
+    removed: frozenset[str] = frozenset()
+
+    def covers(self, path: str) -> bool:
+        """Tell whether ``path`` (an entry path) lies in this folder's part of the version."""
+        return not self.path or path == self.path or path.startswith(self.path + "/")
+
+    def local_of(self, path: str) -> str:
+        """Return the local path of entry ``path`` (which this folder covers)."""
+        rel = path[len(self.path):].lstrip("/") if self.path else path
+        return os.path.join(self.local, rel) if rel else self.local
+
+
+@dataclass(slots=True)
+class Group:
+    """The files one local folder contributes to a folder of the version.
+
+    :ivar local: the local folder (``local/name`` is each file's path).
+    :ivar names: the files' names.
+    :ivar stats: their ``(inode, size, mtime_ns)``, flattened: three numbers a file.
+    """
+
+    local: str
+    names: list[str]
+    stats: list[int]
+
+    def key(self, i: int) -> tuple[int, int, int]:
+        """Return the stat key of file ``i``."""
+        return (self.stats[3 * i], self.stats[3 * i + 1], self.stats[3 * i + 2])
+
+
+@dataclass(slots=True)
+class Listing:
+    """One folder of the version, as walked.
+
+    :ivar path: its path inside the version (``""`` for the root).
+    :ivar groups: the files local folders contribute (none twice, none a named source overrides).
+    :ivar added: the sources added by name directly in this folder.
+    :ivar subfolders: the names of its subfolders, sorted (each was yielded before it).
+    """
+
+    path: str
+    groups: list[Group]
+    added: list
+    subfolders: list[str]
+
+
+#: Subfolders of one folder listed ahead by the walk's thread.
+PREFETCH = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """One local folder being walked: its path, its resolved path, the folders holding it."""
+
+    order: int
+    source: DirSource
+    local: str
+    real: str
+    holding: frozenset[str]
+
+
+class DraftWalk:
+    """Walk a draft's folders and named sources as one tree (see the module docstring).
+
+    :param dirs: the folders added, oldest first.
+    :param added: the sources added by name, by path.
+    :param excluded: local folders never to enter (a store's own records).
+    :param prefetch: list folders ahead in a second thread (two threads walk ~1.5× faster than one).
+    """
+
+    def __init__(self, dirs: list[DirSource], added: dict[str, object], excluded: Iterable[str] = (),
+                 prefetch: bool = True) -> None:
+        self.dirs = dirs
+        self.prefetch = prefetch
+        self.cache = os.path.realpath(user_cache_dir())
+        excluded = [os.path.normpath(f) for f in excluded]
+        self.excluded = frozenset(excluded + [os.path.realpath(f) for f in excluded])
+        self.by_parent: dict[str, list] = {}
+        self.virtual: dict[str, set[str]] = {}
+        for path, src in added.items():
+            parent, _, _ = path.rpartition("/")
+            self.by_parent.setdefault(parent, []).append(src)
+            self._imply(parent)
+        self.roots: dict[str, list[_Place]] = {}
+        for order, d in enumerate(dirs):
+            if any(d.local == x or d.local.startswith(x + os.sep) for x in self.excluded):
+                continue
+            real = os.path.realpath(d.local)
+            self.roots.setdefault(d.path, []).append(_Place(order, d, d.local, real, frozenset([real])))
+            self._imply(d.path)
+
+    def _imply(self, folder: str) -> None:
+        """Record that ``folder`` and every folder above it exist in the version."""
+        while folder:
+            parent, _, name = folder.rpartition("/")
+            names = self.virtual.setdefault(parent, set())
+            if name in names:
+                return
+            names.add(name)
+            folder = parent
+
+    def __iter__(self) -> Iterator[Listing]:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="plait-walk") if self.prefetch else None
+        try:
+            yield from self._visit("", [], None, pool)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _visit(self, path: str, inherited: list[_Place], scanned: Future[_Scanned] | None,
+               pool: ThreadPoolExecutor | None) -> Iterator[Listing]:
+        groups, below = scanned.result() if scanned is not None else self._scan_all(path, inherited)
+        added = self.by_parent.get(path, [])
+        groups = _merged(groups, added)
+        base = path + "/" if path else ""
+        for name in self.virtual.get(path, ()):
+            below.setdefault(name, [])
+        for group in groups:
+            clash = below.keys() & set(group.names)
+            if clash:
+                _clash(base + min(clash))
+        for src in added:
+            name = src.path.rpartition("/")[2]
+            if name in below:
+                _clash(src.path)
+        subfolders = sorted(below)
+        # a thread lists the next subfolders while this one hands out the current one (the stat
+        # calls release the GIL): a window of PREFETCH a level, so at most PREFETCH × depth wait
+        ahead: deque[tuple[str, Future[_Scanned] | None]] = deque()
+        names = iter(subfolders)
+
+        def more() -> None:
+            name = next(names, None)
+            if name is not None:
+                later = pool.submit(self._scan_all, base + name, below[name]) if pool is not None else None
+                ahead.append((name, later))
+
+        for _ in range(PREFETCH):
+            more()
+        while ahead:
+            name, later = ahead.popleft()
+            more()
+            yield from self._visit(base + name, below[name], later, pool)
+        yield Listing(path, groups, added, subfolders)
+
+    def _scan_all(self, path: str, inherited: list[_Place]) -> _Scanned:
+        """List every local folder that makes up folder ``path`` of the version."""
+        places = sorted(inherited + self.roots.get(path, []), key=lambda p: p.order)
+        groups: list[Group] = []
+        below: dict[str, list[_Place]] = {}
+        for place in places:
+            group = self._scan(path, place, below)
+            if group is not None:
+                groups.append(group)
+        return groups, below
+
+    def _scan(self, path: str, place: _Place, below: dict[str, list[_Place]]) -> Group | None:
+        """List one local folder: its files (stat'ed) into a group, its subfolders into ``below``."""
+        folder = place.local
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except PermissionError:
+            raise SourceError(f"cannot read folder {folder}: permission denied", path=folder) from None
+        except OSError as exc:
+            raise SourceError(f"cannot read folder {folder}: {exc.strerror or exc}", path=folder) from None
+        if path != place.source.path and (is_store(entries) or place.real == self.cache):
+            return None  # a plait store inside the folder (its cache too), or plait's own cache, is never data to log
+        removed = place.source.removed
+        base = path + "/" if path else ""
+        names: list[str] = []
+        stats: list[int] = []
+        for item in entries:
+            if not item.is_symlink():
+                if item.is_dir(follow_symlinks=False):
+                    real = os.path.join(place.real, item.name)
+                    if (removed and base + item.name in removed) or (self.excluded and self._excludes(item.path, real)):
+                        continue
+                    below.setdefault(item.name, []).append(_Place(place.order, place.source, item.path, real, place.holding | {real}))
+                elif item.is_file(follow_symlinks=False):
+                    try:
+                        st = item.stat()
+                    except FileNotFoundError:
+                        continue  # gone since the listing: not in this version
+                    names.append(item.name)
+                    stats += (st.st_ino, st.st_size, st.st_mtime_ns)
+                continue
+            target = _link_target(item.path, os.path.realpath(place.source.local), place.source.follow_external)
+            if target is None or (removed and base + item.name in removed):
+                continue  # dangling: nothing to log
+            if os.path.isdir(target):
+                if target in place.holding:
+                    raise SourceError(f"{item.path} is a symlink to {target}, a folder that holds it: a loop; "
+                                      "remove the link or log a folder without it", path=item.path)
+                if self.excluded and self._excludes(item.path, target):
+                    continue
+                below.setdefault(item.name, []).append(_Place(place.order, place.source, item.path, target, place.holding | {target}))
+            elif os.path.isfile(target):
+                st = os.stat(item.path)
+                names.append(item.name)
+                stats += (st.st_ino, st.st_size, st.st_mtime_ns)
+        if removed:
+            keep = [i for i, n in enumerate(names) if base + n not in removed]
+            if len(keep) != len(names):
+                names = [names[i] for i in keep]
+                stats = [v for i in keep for v in stats[3 * i:3 * i + 3]]
+        _check_names(base, names)
+        return Group(folder, names, stats)
+
+    def _excludes(self, folder: str, real: str) -> bool:
+        return folder in self.excluded or real in self.excluded  # both normal already: joined to an absolute folder
+
+
+_Scanned = tuple[list[Group], dict[str, list[_Place]]]
+
+
+def _merged(groups: list[Group], added: list) -> list[Group]:
+    """Drop from each group the names a later group or a named source also holds."""
+    if len(groups) < 2 and not added:
+        return groups
+    taken = {src.path.rpartition("/")[2] for src in added}
+    out: list[Group] = []
+    for group in reversed(groups):
+        if taken & set(group.names):
+            keep = [i for i, n in enumerate(group.names) if n not in taken]
+            group = Group(group.local, [group.names[i] for i in keep], [v for i in keep for v in group.stats[3 * i:3 * i + 3]])
+        taken |= set(group.names)
+        out.append(group)
+    return out[::-1]
+
+
+def _check_names(base: str, names: list[str]) -> None:
+    """Refuse a folder's file names that are not UTF-8, too long or hold a backslash (one check a folder)."""
+    try:
+        joined = "\0".join(names).encode("utf-8")
+    except UnicodeEncodeError:
+        joined = b"\\"
+    if b"\\" in joined or max(map(len, names), default=0) > 63:
+        for name in names:
+            if "\\" in name:
+                raise InvalidPathError(f"file name {base + name!r} holds a backslash; rename the file", path=base + name)
+            check_entry_path(base + name)
+
+
+def _clash(path: str) -> None:
+    raise InvalidPathError(f"entry {path!r} is both a file and a folder", path=path)
+
+
+def is_store(entries: list[os.DirEntry[str]]) -> bool:
+    """Tell whether a folder's entries are those of a plait store (``plait.json`` beside ``versions/`` or ``blobs/``)."""
+    names = {e.name: e for e in entries if e.name in ("plait.json", "versions", "blobs")}
+    return "plait.json" in names and any(n in names and names[n].is_dir() for n in ("versions", "blobs"))
+
+
+def _link_target(link: str, real_root: str, follow_external: bool) -> str | None:
+    """Return where a symlink leads (``None`` if nowhere), refusing loops and, unless allowed, the outside."""
+    try:
+        target = os.path.realpath(link, strict=True)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # ELOOP: links pointing at each other
+        raise SourceError(f"{link} is a symlink that cannot be resolved ({exc.strerror or exc}); remove it", path=link) from None
+    if not follow_external and os.path.commonpath([target, real_root]) != real_root:
+        raise SourceError(
+            f"{link} is a symlink to {target}, outside {real_root}; "
+            "pass follow_external_symlinks=True to log it anyway",
+            path=link,
+        )
+    return target
