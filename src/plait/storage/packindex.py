@@ -16,14 +16,20 @@ readers ignore superseded files. A damaged file is refused whole, never half-tru
 
 Lookups never build a Python object per entry: each file keeps its digest column as one
 ``bytes``; a digest is found with ``bytes.find`` inside its fanout bucket (C speed), and a hit is
-checked for alignment.
+checked for alignment; a large file bisects a column of 8-byte prefixes instead. Whole-store
+passes (verify, gc) work on positions: a ``bytearray`` per file says what holds at each.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import struct
+import sys
 import threading
+from array import array
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -39,6 +45,13 @@ INDEX_PREFIX = "index"
 HEAD = struct.Struct("<4sBBIII")
 RECORD = struct.Struct("<IIIIBBxx")
 FANOUT = struct.Struct("<256I")
+U32 = struct.Struct("<I")
+#: u32 words per record: pack number, offset, stored length, raw length, kind | codec << 8.
+WORDS = RECORD.size // 4
+#: Above this many entries a lookup bisects the file's 8-byte prefixes rather than scanning its
+#: fanout bucket (a scan grows with the file: 1,000,000 entries, 1.6 µs against 8.6 µs a lookup;
+#: 100,000, about 1 µs either way).
+BISECT_ABOVE = 1 << 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +72,6 @@ def encode_index(packs: Iterable[SealedPack], algorithm: str, supersedes: Iterab
 
     :param supersedes: names of the index files this one replaces (compaction).
     """
-    width = digest_size(algorithm)
     pack_ids: list[str] = []
     digests: list[bytes] = []
     records: list[bytes] = []  # two columns, not an object per entry: a commit may list a million blobs
@@ -70,22 +82,60 @@ def encode_index(packs: Iterable[SealedPack], algorithm: str, supersedes: Iterab
             digests.append(bytes.fromhex(e.digest))
             records.append(RECORD.pack(number, e.offset, e.stored_len, e.raw_len, e.kind, e.codec))
     order = sorted(range(len(digests)), key=digests.__getitem__)
-    counts = [0] * 256
-    for digest in digests:
-        counts[digest[0]] += 1
+    return _assemble(algorithm, pack_ids, supersedes, b"".join(digests[i] for i in order), b"".join(records[i] for i in order))
+
+
+def _assemble(algorithm: str, pack_ids: list[str], supersedes: Iterable[str], digests: bytes | bytearray,
+              records: bytes | bytearray) -> bytes:
+    """Return an index file's bytes from its columns (entries sorted by digest)."""
+    width = digest_size(algorithm)
+    firsts = Counter(memoryview(digests)[0::width].tobytes()) if digests else Counter()
     fanout, total = [], 0
-    for count in counts:
-        total += count
+    for byte in range(256):
+        total += firsts[byte]
         fanout.append(total)
     supers = sorted(supersedes)
-    parts = [HEAD.pack(INDEX_MAGIC, INDEX_VERSION, width, len(pack_ids), len(digests), len(supers)),
+    parts = [HEAD.pack(INDEX_MAGIC, INDEX_VERSION, width, len(pack_ids), len(digests) // width, len(supers)),
              b"".join(bytes.fromhex(p) for p in pack_ids),
              b"".join(s.encode() + b"\0" for s in supers),
-             FANOUT.pack(*fanout),
-             b"".join(digests[i] for i in order),
-             b"".join(records[i] for i in order)]
+             FANOUT.pack(*fanout), digests, records]
     body = b"".join(parts)
     return body + bytes.fromhex(hash_bytes(body, algorithm))
+
+
+def encode_merged(files: list[IndexFile], algorithm: str, drop: Iterable[str] = (), supersedes: Iterable[str] = ()) -> bytes:
+    """Return one index file listing what ``files`` list, without the packs in ``drop`` (compaction).
+
+    Built from the files' columns, merged in digest order: a million entries take their 36 bytes
+    each in the new file and no object each. An entry two files list (same pack, offset and
+    digest) is listed once.
+    """
+    drop = set(drop)
+    pack_ids = sorted({p for f in files for p in f.pack_ids if p not in drop})
+    number = {p: n for n, p in enumerate(pack_ids)}
+    renumber = [[U32.pack(number[p]) if p in number else b"" for p in f.pack_ids] for f in files]
+    digests, records = bytearray(), bytearray()
+    last, seen = b"", set()
+
+    def column(k: int, f: IndexFile) -> Iterator[tuple[bytes, int, int]]:
+        return ((f.digest(i), k, i) for i in range(f.count))
+
+    for raw, k, i in heapq.merge(*(column(k, f) for k, f in enumerate(files))):
+        f = files[k]
+        record = f.records[i * RECORD.size : (i + 1) * RECORD.size]
+        new = renumber[k][f.words[i * WORDS]]
+        if not new:
+            continue
+        if raw != last:
+            last, seen = raw, set()
+        where = (new, record[4:8])
+        if where in seen:
+            continue
+        seen.add(where)
+        digests += raw
+        records += new
+        records += record[4:]
+    return _assemble(algorithm, pack_ids, supersedes, digests, records)
 
 
 class IndexFile:
@@ -128,16 +178,62 @@ class IndexFile:
         self.digests = body[pos : pos + nentries * width]
         self.records = body[pos + nentries * width :]
         self.count = nentries
+        self._prefixes: array | None = None
+        self.words = _words(self.records)
+        if nentries and max(self.words[0::WORDS]) >= npacks:
+            raise CorruptRecordError(f"index file {key} names a pack it does not list; "
+                                     "`plait verify --rebuild-index` rebuilds the index from the packs", key=key)
 
     def find(self, raw: bytes) -> int:
-        """Return the position of a raw digest in this file, or -1."""
+        """Return the (first) position of a raw digest in this file, or -1."""
         width = self.width
+        if self.count > BISECT_ABOVE:
+            prefixes = self._prefix_column()
+            key = int.from_bytes(raw[:8], "big")
+            i = bisect_left(prefixes, key)
+            while i < self.count and prefixes[i] == key:
+                if self.digests[i * width : (i + 1) * width] == raw:
+                    return i
+                i += 1
+            return -1
         first = raw[0]
         lo, hi = self.fanout[first] * width, self.fanout[first + 1] * width
         pos = self.digests.find(raw, lo, hi)
         while pos >= 0 and pos % width:
             pos = self.digests.find(raw, pos + 1, hi)
         return -1 if pos < 0 else pos // width
+
+    def _prefix_column(self) -> array:
+        """The first 8 bytes of every digest as sorted integers (made once, at C speed: 8 bytes an entry)."""
+        if self._prefixes is None:
+            column = array("Q")
+            column.frombytes(memoryview(self.digests).cast("Q")[0 :: self.width // 8].tobytes())
+            if sys.byteorder == "little":
+                column.byteswap()  # big-endian values sort as the digests do
+            self._prefixes = column
+        return self._prefixes
+
+    def digest(self, i: int) -> bytes:
+        """Return the raw digest at position ``i``."""
+        return self.digests[i * self.width : (i + 1) * self.width]
+
+    def copies(self, i: int) -> range:
+        """Return the positions holding the digest at ``i`` (equal digests sit side by side)."""
+        raw = self.digest(i)
+        end = i + 1
+        while end < self.count and self.digest(end) == raw:
+            end += 1
+        return range(i, end)
+
+    def by_pack(self) -> dict[int, array]:
+        """Return the positions of each pack's entries, by pack number (4 bytes an entry, no object each)."""
+        groups: dict[int, array] = {}
+        for i, number in enumerate(self.words[0::WORDS]):
+            group = groups.get(number)
+            if group is None:
+                group = groups[number] = array("I")
+            group.append(i)
+        return groups
 
     def entry(self, i: int) -> tuple[str, PackEntry]:
         """Return ``(pack id, entry)`` at position ``i``."""
@@ -151,6 +247,16 @@ class IndexFile:
     def __iter__(self) -> Iterator[tuple[str, PackEntry]]:
         for i in range(self.count):
             yield self.entry(i)
+
+
+def _words(records: bytes) -> memoryview:
+    """Return the records as little-endian u32 words (a view, no copy, on a little-endian machine)."""
+    if sys.byteorder == "little":
+        return memoryview(records).cast("I")
+    words = array("I")
+    words.frombytes(records)
+    words.byteswap()
+    return memoryview(words)
 
 
 class PackIndex:
@@ -282,6 +388,36 @@ class PackIndex:
         raw = bytes.fromhex(digest)
         return any(index.find(raw) >= 0 for index in self.active)
 
+    def position(self, raw: bytes, skip: frozenset[str] = frozenset()) -> tuple[IndexFile, int] | None:
+        """Return ``(index file, position)`` of the copy of a blob a read takes (as :meth:`locate`
+        finds it), or ``None``.
+
+        :param raw: the blob's raw digest.
+        :param skip: packs not to answer with.
+        """
+        for index in self.active:
+            i = index.find(raw)
+            if i < 0:
+                continue
+            if not skip:
+                return index, i
+            for j in index.copies(i):
+                if index.pack_ids[index.words[j * WORDS]] not in skip:
+                    return index, j
+        return None
+
+    def by_pack(self, files: list[IndexFile] | None = None) -> dict[str, list[tuple[IndexFile, array]]]:
+        """Return, for every pack the active index files list, the positions of its entries in each
+        file that lists it (4 bytes an entry: no object per blob).
+
+        :param files: the index files to read (default: the active ones).
+        """
+        out: dict[str, list[tuple[IndexFile, array]]] = {}
+        for index in self.active if files is None else files:
+            for number, positions in index.by_pack().items():
+                out.setdefault(index.pack_ids[number], []).append((index, positions))
+        return out
+
     def packs(self) -> dict[str, list[PackEntry]]:
         """Return ``{pack id: entries}`` for every pack the active index files list."""
         out: dict[str, dict[tuple[int, str], PackEntry]] = {}
@@ -294,7 +430,11 @@ class PackIndex:
 
 def write_index(backend: Backend, packs: list[SealedPack], algorithm: str, supersedes: Iterable[str] = ()) -> tuple[str, bytes]:
     """Store one index file listing ``packs`` (exclusive create); return its name and bytes."""
-    data = encode_index(packs, algorithm, supersedes)
+    return store_index(backend, encode_index(packs, algorithm, supersedes), algorithm)
+
+
+def store_index(backend: Backend, data: bytes, algorithm: str) -> tuple[str, bytes]:
+    """Store an encoded index file under a fresh name (exclusive create); return its name and bytes."""
     name = index_name(data, algorithm)
     backend.create(f"{INDEX_PREFIX}/{name}", data)
     return name, data

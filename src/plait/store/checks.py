@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from plait.errors import CorruptRecordError
 from plait.formats.manifest import Manifest
-from plait.formats.tree import FOLDER, NODE_KINDS, REFERENCE, Node
+from plait.formats.tree import FILE, FOLDER, NODE_KINDS, REFERENCE, Node
 from plait.formats.treeview import TreeManifest, item_blobs
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def tree_problems(store: BaseStore, root: str, memo: dict[str, Found] | None = N
     """
     memo = {} if memo is None else memo
     pending: list[Node] = []
-    batch: dict[str, set[int]] = {}
+    batch: dict[str, Any] = {}
     bad: set[str] = set()
 
     def flush() -> None:
@@ -89,15 +89,26 @@ def tree_problems(store: BaseStore, root: str, memo: dict[str, Found] | None = N
             memo[digest] = ([("", digest, error)], [])
             continue
         pending.append(node)
-        for i in range(len(node)):
-            if node.kinds[i] not in NODE_KINDS:
-                for d, s in item_blobs(node, i):
-                    batch.setdefault(d, set()).add(s)
+        _claim(node, batch)
         if len(batch) >= CHECK_BATCH:
             flush()
     flush()
     problems, refs = memo[root]
     return sorted(problems), refs
+
+
+def _claim(node: Node, batch: dict[str, Any]) -> None:
+    """Add the blobs of a node's files to ``batch`` as ``{digest: size}`` (a set of sizes where
+    entries disagree): one dict call per file, no set per blob."""
+    kinds = node.kinds
+    if kinds.count(FILE) == len(kinds):  # the usual node: files only
+        pairs: Iterable[tuple[str, int]] = zip(node.digests, node.sizes)
+    else:
+        pairs = (pair for i in range(len(node)) if kinds[i] not in NODE_KINDS for pair in item_blobs(node, i))
+    for digest, size in pairs:
+        claimed = batch.setdefault(digest, size)
+        if claimed != size and not (isinstance(claimed, set) and size in claimed):
+            batch[digest] = (claimed if isinstance(claimed, set) else {claimed}) | {size}
 
 
 def _post_order(store: BaseStore, root: str, memo: dict[str, Found]) -> Iterator[tuple[str, Node | None, str]]:

@@ -1,0 +1,208 @@
+"""Checking packs column by column: a whole-store verify without a Python object per blob.
+
+A pack's header is cut into columns (digests, kinds, codecs, lengths) with strided slices, every
+blob's range is hashed straight from the pack's bytes (``map`` over slices: the loop runs in C),
+and the digests are compared in one go. That the index agrees with the headers is checked the
+same way: each entry, as the index records it (digest ‖ pack number ‖ offset ‖ lengths ‖ kind ‖
+codec), is hashed to 64 bits, and the sum over an index file must equal the sum over the headers
+of its packs. Only when something differs does the caller go entry by entry, to name it.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+import zlib
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import accumulate
+from operator import itemgetter
+
+from plait.errors import CorruptRecordError
+from plait.storage.digest import XXH3_128, hash_bytes
+from plait.storage.packindex import RECORD, IndexFile
+from plait.storage.packs import (
+    CODEC_RAW,
+    CODEC_ZLIB,
+    KIND_TREE,
+    MAX_BLOB_BYTES,
+    NONCE_BYTES,
+    TRAILER,
+    digest_size,
+    parse_trailer,
+)
+
+#: Sums of entry hashes are taken modulo this.
+MOD = 1 << 64
+
+
+def raw_hasher(algorithm: str) -> Callable[[bytes | memoryview], bytes]:
+    """Return a function giving the raw digest of bytes (one C call for xxh3)."""
+    if algorithm == XXH3_128:
+        import xxhash
+
+        return xxhash.xxh3_128_digest
+    return lambda data: bytes.fromhex(hash_bytes(data, algorithm))
+
+
+def _key_hash() -> Callable[[bytes | memoryview], int]:
+    import xxhash
+
+    return xxhash.xxh3_64_intdigest
+
+
+def _u32(column: bytes | bytearray) -> array:
+    values = array("I")
+    values.frombytes(column)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values
+
+
+def _gather(rows: bytes, row_size: int, start: int, width: int, n: int) -> bytearray:
+    """Return bytes ``start:start+width`` of every row, back to back (one strided copy per byte)."""
+    out = bytearray(n * width)
+    for b in range(width):
+        out[b::width] = rows[start + b :: row_size]
+    return out
+
+
+@dataclass
+class Header:
+    """A pack header as columns.
+
+    :ivar digests: the raw digests, back to back.
+    :ivar kinds: one byte per blob.
+    :ivar codecs: one byte per blob.
+    :ivar offsets: where each blob starts.
+    :ivar stored: stored lengths.
+    :ivar raw: raw lengths.
+    """
+
+    digests: bytes
+    kinds: bytes
+    codecs: bytes
+    offsets: array
+    stored: array
+    raw: array
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+
+def read_header(data: bytes | memoryview, algorithm: str, key: str) -> Header:
+    """Return the header of a whole pack held in memory, as columns, with the checks of
+    :func:`plait.storage.packs.parse_header`.
+
+    :raises CorruptRecordError: if its trailer or header is damaged.
+    """
+    size = len(data)
+    header_len = parse_trailer(bytes(data[size - TRAILER.size:]), size, key)
+    data_len = size - TRAILER.size - header_len
+    width = digest_size(algorithm)
+    row = width + 10
+    try:
+        raw = zlib.decompress(data[data_len : size - TRAILER.size])
+    except zlib.error:
+        raise CorruptRecordError(f"{key} is damaged: its header does not decompress; run `plait verify`", key=key) from None
+    if len(raw) < NONCE_BYTES or (len(raw) - NONCE_BYTES) % row:
+        raise CorruptRecordError(f"{key} is damaged: its header is cut short", key=key)
+    rows = raw[NONCE_BYTES:]
+    n = len(rows) // row
+    kinds, codecs = rows[width::row], rows[width + 1 :: row]
+    if n and (max(kinds) > KIND_TREE or max(codecs) > CODEC_ZLIB):
+        raise CorruptRecordError(f"{key} names a blob of unknown kind {max(kinds)} or codec {max(codecs)}: "
+                                 "a newer plait wrote it (upgrade plait) or it is damaged", key=key)
+    stored = _u32(_gather(rows, row, width + 2, 4, n))
+    raws = _u32(_gather(rows, row, width + 6, 4, n))
+    if CODEC_ZLIB in codecs:  # tree packs: a few thousand nodes
+        unequal = any(s != r for s, r, c in zip(stored, raws, codecs) if c == CODEC_RAW)
+    else:
+        unequal = stored != raws
+    if n and (max(raws) > MAX_BLOB_BYTES or max(stored) > MAX_BLOB_BYTES + 1024 or unequal):
+        raise CorruptRecordError(f"{key} is damaged: it lists a blob of impossible size", key=key)
+    offsets = array("Q", accumulate(stored, initial=0))
+    total = offsets.pop() if n else 0
+    if total != data_len:
+        raise CorruptRecordError(f"{key} is damaged: its header lists {total} bytes of blobs, the pack holds {data_len}", key=key)
+    return Header(bytes(_gather(rows, row, 0, width, n)), kinds, codecs, offsets, stored, raws)
+
+
+def blobs_verified(data: memoryview, header: Header, algorithm: str) -> bool:
+    """Tell whether every blob of a pack hashes to the digest its header gives (and decodes to
+    its length): one comparison for the whole pack."""
+    ends = map(int.__add__, header.offsets, header.stored)
+    ranges = map(data.__getitem__, map(slice, header.offsets, ends))
+    if CODEC_ZLIB not in header.codecs:
+        return b"".join(map(raw_hasher(algorithm), ranges)) == header.digests
+    digest_of = raw_hasher(algorithm)
+    width = len(header.digests) // max(len(header), 1)
+    for j, stored in enumerate(ranges):
+        blob = _decoded(stored, header.codecs[j], header.raw[j])
+        if blob is None or digest_of(blob) != header.digests[j * width : (j + 1) * width]:
+            return False
+    return True
+
+
+def _decoded(stored: memoryview, codec: int, raw_len: int) -> bytes | memoryview | None:
+    if codec == CODEC_RAW:
+        return stored
+    try:
+        blob = zlib.decompressobj().decompress(stored, raw_len + 1)
+    except zlib.error:
+        return None
+    return blob if len(blob) == raw_len else None
+
+
+def header_sum(header: Header, number: int) -> int:
+    """Return the sum of the entry hashes of a pack's blobs, as pack ``number`` of an index file records them."""
+    n = len(header)
+    width = len(header.digests) // max(n, 1)
+    size = width + RECORD.size
+    keys = bytearray(n * size)
+    for b in range(width):
+        keys[b::size] = header.digests[b::width]
+    columns = [number.to_bytes(4, "little") * n, _le(header.offsets, "I"), _le(header.stored, "I"), _le(header.raw, "I"),
+               header.kinds, header.codecs]
+    at = width
+    for column in columns:
+        step = len(column) // max(n, 1)
+        for b in range(step):
+            keys[at + b :: size] = column[b::step]
+        at += step
+    return _sum(keys, size)
+
+
+#: Entries of an index file hashed per step (bounds the memory :func:`index_sum` takes).
+SUM_STEP = 1 << 16
+
+
+def index_sum(index: IndexFile) -> int:
+    """Return the sum of the entry hashes of an index file (see :func:`header_sum`)."""
+    width = index.width
+    size = width + RECORD.size
+    total = 0
+    for start in range(0, index.count, SUM_STEP):
+        end = min(start + SUM_STEP, index.count)
+        digests = index.digests[start * width : end * width]
+        records = index.records[start * RECORD.size : end * RECORD.size]
+        keys = bytearray((end - start) * size)
+        for b in range(width):
+            keys[b::size] = digests[b::width]
+        for b in range(RECORD.size):
+            keys[width + b :: size] = records[b :: RECORD.size]
+        total += _sum(keys, size)
+    return total % MOD
+
+
+def _le(values: array, code: str) -> bytes:
+    out = array(code, values)
+    if sys.byteorder != "little":
+        out.byteswap()
+    return out.tobytes()
+
+
+def _sum(keys: bytearray, size: int) -> int:
+    # iter_unpack cuts the keys in C (measured: 3× faster than a map over memoryview slices)
+    return sum(map(_key_hash(), map(itemgetter(0), struct.Struct(f"{size}s").iter_unpack(keys)))) % MOD
