@@ -19,6 +19,8 @@ import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from itertools import repeat
+from operator import add, mul
 from typing import IO, Any
 
 from plait.base.parallel import parallel_map
@@ -460,15 +462,26 @@ class PackedBlobStore(BlobStore):
         if checked is None:
             return self.check_packs(todo)[0]
         out: dict[str, int | None] = {}
-        rest = []
-        for digest in todo:
-            found = self.index.position(bytes.fromhex(digest))
-            flags = None if found is None else checked.get(found[0].name)
-            if flags is None:
-                rest.append(digest)
-            else:
-                index, i = found  # type: ignore[misc]
-                out[digest] = index.words[i * WORDS + 3] if flags[i] else None
+        rest: list[str] = []
+        raws = bytes.fromhex("".join(todo))
+        for index in self.index.active:  # newest first, as reads look
+            if not todo:
+                break
+            flags = checked.get(index.name)
+            found = index.find_all(raws)
+            sizes = map(index.words.__getitem__, map(add, map(mul, found, repeat(WORDS)), repeat(3)))
+            left = []
+            for digest, i, size in zip(todo, found, sizes):
+                if i < 0:
+                    left.append(digest)
+                elif flags is None:
+                    rest.append(digest)
+                else:
+                    out[digest] = size if flags[i] else None
+            if len(left) < len(todo):
+                raws = bytes.fromhex("".join(left))
+            todo = left
+        rest += todo
         if rest:
             out.update(self.check_packs(rest)[0])
         return out

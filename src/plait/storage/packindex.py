@@ -32,6 +32,9 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import repeat
+from operator import add, eq, itemgetter, mul, sub
 
 from plait.base.ids import new_ulid
 from plait.errors import CorruptRecordError
@@ -203,6 +206,28 @@ class IndexFile:
             pos = self.digests.find(raw, pos + 1, hi)
         return -1 if pos < 0 else pos // width
 
+    def find_all(self, raws: bytes) -> list[int]:
+        """Return the (first) position of each raw digest of ``raws`` (back to back), or -1.
+
+        The lookups run in C (``map`` of ``bisect`` over the prefix column, then one comparison
+        per hit): about 1 µs a digest at a million entries, no Python loop per digest but the
+        one that builds the answer.
+        """
+        width = self.width
+        if not raws or not self.count:
+            return [-1] * (len(raws) // width)
+        prefixes = self._prefix_column()
+        keys = list(map(itemgetter(0), _prefix_struct(width).iter_unpack(raws)))
+        found = list(map(bisect_left, repeat(prefixes), keys))
+        starts = list(map(mul, found, repeat(width)))
+        held = map(self.digests.__getitem__, map(slice, starts, map(add, starts, repeat(width))))
+        same = map(eq, held, map(itemgetter(0), _digest_struct(width).iter_unpack(raws)))
+        out = list(map(sub, map(mul, map(add, found, repeat(1)), same), repeat(1)))  # i if same, else -1 (in C)
+        count = self.count
+        for k in [k for k, i in enumerate(out) if i < 0 and found[k] < count and prefixes[found[k]] == keys[k]]:
+            out[k] = self.find(raws[k * width : (k + 1) * width])  # another digest with the same first 8 bytes
+        return out
+
     def _prefix_column(self) -> array:
         """The first 8 bytes of every digest as sorted integers (made once, at C speed: 8 bytes an entry)."""
         if self._prefixes is None:
@@ -247,6 +272,16 @@ class IndexFile:
     def __iter__(self) -> Iterator[tuple[str, PackEntry]]:
         for i in range(self.count):
             yield self.entry(i)
+
+
+@lru_cache(maxsize=4)
+def _prefix_struct(width: int) -> struct.Struct:
+    return struct.Struct(f">Q{width - 8}x")
+
+
+@lru_cache(maxsize=4)
+def _digest_struct(width: int) -> struct.Struct:
+    return struct.Struct(f"{width}s")
 
 
 def _words(records: bytes) -> memoryview:
@@ -405,6 +440,25 @@ class PackIndex:
                 if index.pack_ids[index.words[j * WORDS]] not in skip:
                     return index, j
         return None
+
+    def find_all(self, raws: bytes) -> list[tuple[IndexFile, int] | None]:
+        """Return where the copy a read takes of each raw digest of ``raws`` (back to back) is:
+        ``(index file, position)``, or ``None`` (looked up file by file, in C: see :meth:`IndexFile.find_all`)."""
+        width = digest_size(self.algorithm)
+        out: list[tuple[IndexFile, int] | None] = [None] * (len(raws) // width)
+        todo = list(range(len(out)))
+        for index in self.active:
+            if not todo:
+                break
+            column = raws if len(todo) == len(out) else b"".join(raws[k * width : (k + 1) * width] for k in todo)
+            rest = []
+            for k, i in zip(todo, index.find_all(column)):
+                if i < 0:
+                    rest.append(k)
+                else:
+                    out[k] = (index, i)
+            todo = rest
+        return out
 
     def by_pack(self, files: list[IndexFile] | None = None) -> dict[str, list[tuple[IndexFile, array]]]:
         """Return, for every pack the active index files list, the positions of its entries in each

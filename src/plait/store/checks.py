@@ -144,6 +144,11 @@ def _post_order(store: BaseStore, root: str, memo: dict[str, Found]) -> Iterator
 def _node_problems(node: Node, memo: dict[str, Found], bad: set[str]) -> Found:
     found: list[Problem] = []
     refs: list[RefItem] = []
+    kinds = node.kinds
+    if kinds.count(FILE) == len(kinds):  # files only: look at those named bad, if any
+        if bad.isdisjoint(node.digests):
+            return found, refs
+        return [(node.names[i], d, BLOB_PROBLEM) for i, d in enumerate(node.digests) if d in bad], refs
     for i in range(len(node)):
         kind, name = node.kinds[i], node.names[i]
         if kind in NODE_KINDS:
