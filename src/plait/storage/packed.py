@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -24,25 +23,22 @@ from operator import add, mul
 from typing import IO, Any
 
 from plait.base.parallel import parallel_map
-from plait.errors import CorruptRecordError, FileChangedError, IntegrityError, SourceError, StoreError
+from plait.errors import FileChangedError, IntegrityError, SourceError, StoreError
 from plait.storage.backend import Backend, write_local_file
 from plait.storage.blobs import BlobStore, blob_key
 from plait.storage.digest import FileDigest, bytes_hasher, hash_bytes, iter_chunks, read_small
-from plait.storage.packcheck import MOD, blobs_verified, header_sum, index_sum, raw_hasher, read_header
-from plait.storage.packindex import RECORD, WORDS, IndexFile, Location, PackIndex, write_index
+from plait.storage.packcheck import check_all, check_groups
+from plait.storage.packindex import WORDS, IndexFile, Location, PackIndex, write_index
 from plait.storage.packs import (
-    CODEC_RAW,
     KIND_DATA,
     KIND_TREE,
     KINDS,
     Entries,
     PackEntry,
     PackWriter,
-    Row,
     SealedPack,
     decode_blob,
     pack_key,
-    pack_rows,
 )
 
 #: Ranges of one pack closer than this are fetched with one request.
@@ -54,12 +50,6 @@ INGEST_BATCH_FILES = 256
 INGEST_BATCH_BYTES = 8 << 20
 #: Threads reading and hashing small files (file reads and xxh3 release the GIL).
 INGEST_WORKERS = 2
-
-MISSING_PACK = "the pack is missing: every blob in it is lost; restore it from a copy (plait sync)"
-DAMAGED_PACK = "the pack's bytes do not hash to its name: it is damaged"
-
-#: An index record without its pack number: offset, stored length, raw length, kind, codec.
-TAIL = struct.Struct("<IIIBBxx")
 
 #: ``(inode, size, mtime_ns)`` of a local file (see :func:`plait.storage.digest.stat_key`).
 StatKey = tuple[int, int, int]
@@ -496,50 +486,14 @@ class PackedBlobStore(BlobStore):
             self._checked = None
 
     def check_all(self) -> tuple[dict[str, bytearray], list[tuple[str, str]]]:
-        """Read every pack the index lists once, whole, and check it: its name, its header, every blob.
+        """Read every pack the index lists once, whole, and check it: its name, its header, every blob
+        (column by column: see :mod:`plait.storage.packcheck`).
 
         :returns: for each active index file (by name), a byte per entry: 1 if the blob there
             reads back verified; and ``(pack key, what is wrong)`` for each damaged or missing pack.
         """
         self.index.refresh()
-        files = self.index.active
-        checked = {index.name: bytearray(index.count) for index in files}
-        tasks = [(index, number) for index in files for number in range(len(index.pack_ids))]
-        results = parallel_map(lambda task: self._quick_check(task[0].pack_ids[task[1]], task[1]), tasks, 2)
-        problems = set()
-        sums = dict.fromkeys(checked, 0)
-        for (index, _), (total, whole, problem) in zip(tasks, results):
-            if problem is not None:
-                problems.add(problem)
-            sums[index.name] = None if not whole or sums[index.name] is None else sums[index.name] + total  # type: ignore[operator]
-        slow = []
-        for index in files:
-            total = sums[index.name]
-            if total is not None and total % MOD == index_sum(index):  # every entry as its pack says, every blob verified
-                checked[index.name][:] = b"\1" * index.count
-            else:  # entry by entry, to name what differs
-                slow.append(index)
-        if slow:
-            problems.update(self._check_groups(self.index.by_pack(slow), checked))
-        return checked, sorted(problems)
-
-    def _quick_check(self, pack_id: str, number: int) -> tuple[int, bool, tuple[str, str] | None]:
-        """Check one pack whole, column by column; return the sum of its entry hashes as index
-        pack ``number`` (see :mod:`plait.storage.packcheck`), whether every blob in it is
-        verified, and what is wrong with the pack itself."""
-        key = pack_key(pack_id)
-        try:
-            data = memoryview(self.backend.read(key))
-        except FileNotFoundError:
-            return 0, False, (key, MISSING_PACK)
-        problem = None
-        if hash_bytes(data, self.algorithm) != pack_id:
-            problem = (key, DAMAGED_PACK)
-        try:
-            header = read_header(data, self.algorithm, key)
-        except CorruptRecordError as exc:
-            return 0, False, (key, str(exc))
-        return header_sum(header, number), blobs_verified(data, header, self.algorithm), problem
+        return check_all(self.backend, self.algorithm, self.index.active)
 
     def check_packs(self, digests: Iterable[str]) -> tuple[dict[str, int | None], list[tuple[str, str]]]:
         """Read the packs holding ``digests`` whole and check them: their name, their header, those blobs.
@@ -554,7 +508,7 @@ class PackedBlobStore(BlobStore):
         for digest in dict.fromkeys(digests):
             found = self.index.position(bytes.fromhex(digest), frozenset(self._gone))
             if found is None:
-                sizes[digest] = super().checked_size(digest)  # loose, uncommitted, or missing
+                sizes[digest] = self.checked_size(digest)  # written by this process and not committed, loose, or missing
                 continue
             index, i = found
             where[digest] = found
@@ -562,66 +516,10 @@ class PackedBlobStore(BlobStore):
             group = groups.setdefault(pack_id, {}).setdefault(index.name, (index, array("I")))
             group[1].append(i)
         checked = {index.name: bytearray(index.count) for index, _ in where.values()}
-        problems = self._check_groups({p: list(g.values()) for p, g in groups.items()}, checked)
+        problems = check_groups(self.backend, self.algorithm, {p: list(g.values()) for p, g in groups.items()}, checked)
         for digest, (index, i) in where.items():
             sizes[digest] = index.words[i * WORDS + 3] if checked[index.name][i] else None
         return sizes, problems
-
-    def _check_groups(self, groups: dict[str, list[tuple[IndexFile, array]]],
-                      checked: dict[str, bytearray]) -> list[tuple[str, str]]:
-        results = parallel_map(lambda item: self._check_pack(item[0], item[1], checked), list(groups.items()), 2)
-        return sorted(problem for problem in results if problem is not None)
-
-    def _check_pack(self, pack_id: str, refs: list[tuple[IndexFile, array]], checked: dict[str, bytearray]) -> tuple[str, str] | None:
-        """Check the entries of one pack at ``refs`` (index file, positions) against the pack's
-        bytes, setting their bytes in ``checked`` to 1 when they read back verified.
-
-        Column by column: each blob's range is hashed straight from the pack's bytes, and the
-        digests are compared in one go (one by one only when they differ).
-        """
-        key = pack_key(pack_id)
-        try:
-            data = memoryview(self.backend.read(key))
-        except FileNotFoundError:
-            return key, MISSING_PACK
-        problem = None
-        if hash_bytes(data, self.algorithm) != pack_id:
-            problem = (key, DAMAGED_PACK)
-        try:
-            rows = pack_rows(data, self.algorithm, key)
-        except CorruptRecordError as exc:
-            return key, str(exc)
-        # a header row as an index file records it (pack number aside): digest ‖ offset ‖ lengths ‖ kind ‖ codec
-        at = {digest + TAIL.pack(offset, stored, raw, kind, codec): k for k, (digest, kind, codec, offset, stored, raw) in enumerate(rows)}
-        digest_of = raw_hasher(self.algorithm)
-        for index, positions in refs:
-            flags = checked[index.name]
-            records = index.records
-            found = [at.get(index.digest(i) + records[i * RECORD.size + 4 : (i + 1) * RECORD.size]) for i in positions]
-            if None in found:
-                i = positions[found.index(None)]
-                problem = problem or (key, f"the index lists blob {index.digest(i).hex()} at {index.words[i * WORDS + 1]}, "
-                                           "the pack does not hold it there")
-            plain = [(i, rows[k]) for i, k in zip(positions, found) if k is not None and rows[k][2] == CODEC_RAW]
-            hashes = [digest_of(data[row[3] : row[3] + row[4]]) for _, row in plain]
-            if b"".join(hashes) == b"".join(row[0] for _, row in plain):  # the usual case: all at once
-                for i, _ in plain:
-                    flags[i] = 1
-            else:
-                for (i, row), got in zip(plain, hashes):
-                    flags[i] = got == row[0]
-            for i, k in zip(positions, found):
-                if k is not None and rows[k][2] != CODEC_RAW:
-                    flags[i] = self._decodes(data, rows[k], key)
-        return problem
-
-    def _decodes(self, data: memoryview, row: Row, key: str) -> bool:
-        digest, kind, codec, offset, stored, raw = row
-        try:
-            decode_blob(data[offset : offset + stored], PackEntry(digest.hex(), kind, codec, offset, stored, raw), self.algorithm, key)
-        except IntegrityError:
-            return False
-        return True
 
     def checked_size(self, digest: str) -> int | None:
         """Return the size of the stored blob if it reads back whole and verified, else ``None``."""
