@@ -190,7 +190,7 @@ def index_sum(index: IndexFile) -> int:
     for start in range(0, index.count, SUM_STEP):
         end = min(start + SUM_STEP, index.count)
         digests = index.digests[start * width : end * width]
-        records = index.records[start * RECORD.size : end * RECORD.size]
+        records = bytes(index.records[start * RECORD.size : end * RECORD.size])
         keys = bytearray((end - start) * size)
         for b in range(width):
             keys[b::size] = digests[b::width]

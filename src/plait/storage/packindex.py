@@ -125,7 +125,7 @@ def encode_merged(files: list[IndexFile], algorithm: str, drop: Iterable[str] = 
 
     for raw, k, i in heapq.merge(*(column(k, f) for k, f in enumerate(files))):
         f = files[k]
-        record = f.records[i * RECORD.size : (i + 1) * RECORD.size]
+        record = bytes(f.records[i * RECORD.size : (i + 1) * RECORD.size])
         new = renumber[k][f.words[i * WORDS]]
         if not new:
             continue
@@ -154,22 +154,23 @@ class IndexFile:
         damaged = CorruptRecordError(f"index file {key} is damaged; `plait verify --rebuild-index` rebuilds the index from the packs", key=key)
         if len(data) < HEAD.size + FANOUT.size + width:
             raise damaged
-        body, trailer = data[:-width], data[-width:]
+        # views, not copies: a file of a million entries is 36 MB; only the digest column is copied
+        body, trailer = memoryview(data)[:-width], data[-width:]
         if hash_bytes(body, algorithm) != trailer.hex():
             raise damaged
         magic, version, dwidth, npacks, nentries, nsuper = HEAD.unpack_from(body)
         if magic != INDEX_MAGIC or version != INDEX_VERSION or dwidth != width:
             raise CorruptRecordError(f"{key} is not an index file this plait reads (upgrade plait, or it is damaged)", key=key)
         pos = HEAD.size
-        packs = body[pos : pos + npacks * width]
+        packs = data[pos : pos + npacks * width]
         pos += npacks * width
         self.pack_ids = [packs[i : i + width].hex() for i in range(0, len(packs), width)]
         self.supersedes: list[str] = []
         for _ in range(nsuper):
-            end = body.find(b"\0", pos)
+            end = data.find(b"\0", pos, len(body))
             if end < 0:
                 raise damaged
-            self.supersedes.append(body[pos:end].decode("ascii", "replace"))
+            self.supersedes.append(data[pos:end].decode("ascii", "replace"))
             pos = end + 1
         if len(body) - pos != FANOUT.size + nentries * (width + RECORD.size) or len(self.pack_ids) != npacks:
             raise damaged
@@ -178,8 +179,8 @@ class IndexFile:
         if self.fanout[-1] != nentries or any(a > b for a, b in zip(self.fanout, self.fanout[1:])):
             raise damaged
         self.width = width
-        self.digests = body[pos : pos + nentries * width]
-        self.records = body[pos + nentries * width :]
+        self.digests = data[pos : pos + nentries * width]  # bytes: found with bytes.find
+        self.records = body[pos + nentries * width :]  # a view of the file's bytes
         self.count = nentries
         self._prefixes: array | None = None
         self.words = _words(self.records)
@@ -284,7 +285,7 @@ def _digest_struct(width: int) -> struct.Struct:
     return struct.Struct(f"{width}s")
 
 
-def _words(records: bytes) -> memoryview:
+def _words(records: bytes | memoryview) -> memoryview:
     """Return the records as little-endian u32 words (a view, no copy, on a little-endian machine)."""
     if sys.byteorder == "little":
         return memoryview(records).cast("I")
