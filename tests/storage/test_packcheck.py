@@ -30,10 +30,10 @@ def _index(packs: list[SealedPack], name: str = "01M8X8892BKV4HND5W99X5V4DV-0000
     return IndexFile(name, encode_index(packs, ALGO), ALGO)
 
 
-@pytest.mark.parametrize("bisect", [False, True], ids=["bucket-scan", "bisect"])
-def test_bulk_lookups_answer_as_single_ones_do_duplicates_and_shared_prefixes_included(monkeypatch, bisect):
-    if bisect:
-        monkeypatch.setattr(packindex, "BISECT_ABOVE", 0)
+@pytest.mark.parametrize("two", [False, True], ids=["fanout", "fanout2"])
+def test_bulk_lookups_answer_as_single_ones_do_duplicates_and_shared_prefixes_included(monkeypatch, two):
+    if two:
+        monkeypatch.setattr(packindex, "FANOUT2_ABOVE", 0)
     rng = random.Random(3)
     entries = _entries(rng, 3000)
     twin = entries[7].digest
@@ -53,6 +53,21 @@ def test_bulk_lookups_answer_as_single_ones_do_duplicates_and_shared_prefixes_in
             assert index.digest(i) == raw and (i == 0 or index.digest(i - 1) != raw)
     first = index.find(bytes.fromhex(twin))
     assert list(index.copies(first)) == [first, first + 1]
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["fanout", "fanout2"])
+def test_a_digest_whose_bytes_straddle_two_entries_is_not_taken_for_one(monkeypatch, two):
+    if two:
+        monkeypatch.setattr(packindex, "FANOUT2_ABOVE", 0)
+    a, b = bytes(2) + b"\x10" * 14, bytes(2) + b"\x20" * 14
+    straddling = a[1:] + b[:1]  # the column holds these bytes from a's second byte on
+    entries = [PackEntry(d.hex(), KIND_DATA, 0, 10 * i, 10, 10) for i, d in enumerate((a, b))]
+    index = _index([SealedPack("ab" * 16, 0, tuple(entries))])
+    assert index.digests.find(straddling) == 1
+    assert index.find(straddling) == -1 and index.find_all(a + straddling + b) == [0, -1, 1]
+    entries.append(PackEntry(straddling.hex(), KIND_DATA, 0, 20, 10, 10))  # and once it is an entry, it is found there
+    index = _index([SealedPack("ab" * 16, 0, tuple(entries))])
+    assert index.find(straddling) == 2 and index.find_all(straddling + a) == [2, 0]
 
 
 def test_a_pack_header_read_as_columns_says_what_the_parsed_header_says(file_store):

@@ -16,7 +16,7 @@ readers ignore superseded files. A damaged file is refused whole, never half-tru
 
 Lookups never build a Python object per entry: each file keeps its digest column as one
 ``bytes``; a digest is found with ``bytes.find`` inside its fanout bucket (C speed), and a hit is
-checked for alignment; a large file bisects a column of 8-byte prefixes instead. Whole-store
+checked for alignment; a large file's buckets go by the first two bytes. Whole-store
 passes (verify, gc) work on positions: a ``bytearray`` per file says what holds at each.
 """
 
@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
-from operator import add, eq, itemgetter, mul, sub
+from operator import add, floordiv, itemgetter, mod, mul
 
 from plait.base.ids import new_ulid
 from plait.errors import CorruptRecordError
@@ -51,10 +51,9 @@ FANOUT = struct.Struct("<256I")
 U32 = struct.Struct("<I")
 #: u32 words per record: pack number, offset, stored length, raw length, kind | codec << 8.
 WORDS = RECORD.size // 4
-#: Above this many entries a lookup bisects the file's 8-byte prefixes rather than scanning its
-#: fanout bucket (a scan grows with the file: 1,000,000 entries, 1.6 µs against 8.6 µs a lookup;
-#: 100,000, about 1 µs either way).
-BISECT_ABOVE = 1 << 18
+#: Above this many entries a file's fanout has a bucket per first two bytes, not one: a lookup
+#: scans a few dozen entries, not thousands (1,000,000 entries: 8.6 µs a lookup with 256 buckets).
+FANOUT2_ABOVE = 1 << 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +181,7 @@ class IndexFile:
         self.digests = data[pos : pos + nentries * width]  # bytes: found with bytes.find
         self.records = body[pos + nentries * width :]  # a view of the file's bytes
         self.count = nentries
-        self._prefixes: array | None = None
+        self._fanout2: array | None = None
         self.words = _words(self.records)
         if nentries and max(self.words[0::WORDS]) >= npacks:
             raise CorruptRecordError(f"index file {key} names a pack it does not list; "
@@ -191,17 +190,9 @@ class IndexFile:
     def find(self, raw: bytes) -> int:
         """Return the (first) position of a raw digest in this file, or -1."""
         width = self.width
-        if self.count > BISECT_ABOVE:
-            prefixes = self._prefix_column()
-            key = int.from_bytes(raw[:8], "big")
-            i = bisect_left(prefixes, key)
-            while i < self.count and prefixes[i] == key:
-                if self.digests[i * width : (i + 1) * width] == raw:
-                    return i
-                i += 1
-            return -1
-        first = raw[0]
-        lo, hi = self.fanout[first] * width, self.fanout[first + 1] * width
+        bounds = self._bounds()
+        key = (raw[0] << 8 | raw[1]) if len(bounds) > 257 else raw[0]
+        lo, hi = bounds[key] * width, bounds[key + 1] * width
         pos = self.digests.find(raw, lo, hi)
         while pos >= 0 and pos % width:
             pos = self.digests.find(raw, pos + 1, hi)
@@ -210,34 +201,39 @@ class IndexFile:
     def find_all(self, raws: bytes) -> list[int]:
         """Return the (first) position of each raw digest of ``raws`` (back to back), or -1.
 
-        The lookups run in C (``map`` of ``bisect`` over the prefix column, then one comparison
-        per hit): about 1 µs a digest at a million entries, no Python loop per digest but the
-        one that builds the answer.
+        The lookups run in C: ``map`` of ``bytes.find`` over each digest's fanout bucket, no
+        Python loop per digest.
         """
         width = self.width
         if not raws or not self.count:
             return [-1] * (len(raws) // width)
-        prefixes = self._prefix_column()
-        keys = list(map(itemgetter(0), _prefix_struct(width).iter_unpack(raws)))
-        found = list(map(bisect_left, repeat(prefixes), keys))
-        starts = list(map(mul, found, repeat(width)))
-        held = map(self.digests.__getitem__, map(slice, starts, map(add, starts, repeat(width))))
-        same = map(eq, held, map(itemgetter(0), _digest_struct(width).iter_unpack(raws)))
-        out = list(map(sub, map(mul, map(add, found, repeat(1)), same), repeat(1)))  # i if same, else -1 (in C)
-        count = self.count
-        for k in [k for k, i in enumerate(out) if i < 0 and found[k] < count and prefixes[found[k]] == keys[k]]:
-            out[k] = self.find(raws[k * width : (k + 1) * width])  # another digest with the same first 8 bytes
+        bounds = self._bounds()
+        keys = list(map(itemgetter(0), _key_struct(width, len(bounds) > 257).iter_unpack(raws)))
+        starts = map(mul, map(bounds.__getitem__, keys), repeat(width))
+        ends = map(mul, map(bounds.__getitem__, map(add, keys, repeat(1))), repeat(width))
+        found = list(map(self.digests.find, map(itemgetter(0), _digest_struct(width).iter_unpack(raws)), starts, ends))
+        out = list(map(floordiv, found, repeat(width)))  # -1 stays -1
+        if out.count(-1) + list(map(mod, found, repeat(width))).count(0) != len(out):
+            for k, pos in enumerate(found):
+                if pos >= 0 and pos % width:  # matched across two entries: look again, aligned
+                    out[k] = self.find(raws[k * width : (k + 1) * width])
         return out
 
-    def _prefix_column(self) -> array:
-        """The first 8 bytes of every digest as sorted integers (made once, at C speed: 8 bytes an entry)."""
-        if self._prefixes is None:
-            column = array("Q")
-            column.frombytes(memoryview(self.digests).cast("Q")[0 :: self.width // 8].tobytes())
+    def _bounds(self) -> tuple[int, ...] | array:
+        """Where each bucket of digests starts: by first byte, or (a large file) by first two
+        bytes, so a lookup scans a few dozen entries at most (made once, in C: 256 KiB a file)."""
+        if self.count <= FANOUT2_ABOVE:
+            return self.fanout
+        if self._fanout2 is None:
+            width, column = self.width, bytearray(2 * self.count)
+            column[0::2] = self.digests[0::width]
+            column[1::2] = self.digests[1::width]
+            keys = array("H")
+            keys.frombytes(column)
             if sys.byteorder == "little":
-                column.byteswap()  # big-endian values sort as the digests do
-            self._prefixes = column
-        return self._prefixes
+                keys.byteswap()  # big-endian: sorted as the digests are
+            self._fanout2 = array("I", map(bisect_left, repeat(keys), range(65537)))
+        return self._fanout2
 
     def digest(self, i: int) -> bytes:
         """Return the raw digest at position ``i``."""
@@ -276,8 +272,8 @@ class IndexFile:
 
 
 @lru_cache(maxsize=4)
-def _prefix_struct(width: int) -> struct.Struct:
-    return struct.Struct(f">Q{width - 8}x")
+def _key_struct(width: int, two: bool) -> struct.Struct:
+    return struct.Struct(f">H{width - 2}x" if two else f"B{width - 1}x")
 
 
 @lru_cache(maxsize=4)
