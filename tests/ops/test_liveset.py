@@ -102,3 +102,26 @@ def test_the_live_set_of_gc_takes_a_few_bytes_per_blob_not_a_string_each(file_st
     # a set of hex digests held about 150 bytes a blob; a byte a blob and an 8-byte prefix column
     # (made once per index file) stay far below
     assert held / blobs < 20, held
+
+
+def test_packs_live_whole_are_judged_without_a_look_at_their_entries_but_a_condemned_one_is_looked_at(file_store, tmp_path):
+    from plait.ops.packgc import plan_packs
+
+    data = _tree(tmp_path / "data", folders=4, files=10)
+    v = file_store.log(str(data), name="ds")
+    orphan = file_store.blobs.put_bytes(b"no version names this")
+    file_store.blobs.commit()
+    store = _reopen(file_store)
+    store.blobs.index.refresh()
+    lone = store.blobs.locate(orphan).pack_id
+    packs = {p for index in store.blobs.index.active for p in index.pack_ids}
+    live = LiveSet(store.blobs.index.active)
+    live.add_tree(v.digest, store.node)
+    live.finish()
+    plan = plan_packs(store, live, now=0.0, grace=0.0)
+    assert set(plan.positions) == {lone} and plan.dead == {lone: plan.dead[lone]} and plan.listed == packs
+    data_pack = store.blobs.locate(v.entry("d0/f0.bin").digest).pack_id
+    condemned = LiveSet(store.blobs.index.active, {data_pack})  # only copy of its blobs: kept there, yet looked at
+    condemned.add_tree(v.digest, store.node)
+    condemned.finish()
+    assert set(plan_packs(store, condemned, now=0.0, grace=0.0).positions) == {lone, data_pack}

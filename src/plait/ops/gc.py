@@ -198,7 +198,7 @@ def _judge_packs(store: Store, report: GcReport, plan: PackPlan, marks: list[Mar
                  now: float, grace: float) -> None:
     """File packs as deletable now (with no grace, or marked by a ripe mark), to repack, or to mark."""
     report.kept_young += plan.young
-    stored = set(plan.dead) | set(plan.repack) | set(plan.positions)
+    stored = set(plan.dead) | set(plan.repack) | plan.listed
     condemned = condemned_packs(_ripe(marks, now, grace)) & stored if grace else set()
     judged = set(plan.dead) | set(plan.repack)
     if grace == 0:

@@ -9,6 +9,7 @@ missing ones) are kept as strings.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import repeat
 
 from plait.formats.tree import FILE, NODE_KINDS, Node
 from plait.formats.treeview import item_blobs
@@ -31,7 +32,7 @@ class LiveSet:
         self.files = list(files)
         self.flags = {f.name: bytearray(f.count) for f in self.files}
         self.loose: set[str] = set()
-        condemned = set(condemned)
+        self.condemned = condemned = set(condemned)
         self._condemned = {f.name: frozenset(n for n, p in enumerate(f.pack_ids) if p in condemned) for f in self.files}
         self._width = self.files[0].width if self.files else 0
 
@@ -55,8 +56,12 @@ class LiveSet:
                 break
             column = raws if len(todo) * width == len(raws) else b"".join(raws[k * width : (k + 1) * width] for k in todo)
             flags, condemned, words = self.flags[index.name], self._condemned[index.name], index.words
+            found = index.find_all(column)
+            if not condemned and not first and -1 not in found and bytes(map(flags.__getitem__, found)).count(0) == len(found):
+                list(map(flags.__setitem__, found, repeat(LIVE | KEPT)))  # all here, none marked yet: in C
+                return new + len(set(found))
             rest = []
-            for k, i in zip(todo, index.find_all(column)):
+            for k, i in zip(todo, found):
                 if i < 0:
                     rest.append(k)
                 elif flags[i]:

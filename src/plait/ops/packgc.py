@@ -24,7 +24,7 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import add, mul
+from operator import add, eq, mul
 
 from plait.base.ids import ulid_time
 from plait.errors import CorruptRecordError
@@ -50,13 +50,16 @@ class PackPlan:
     :ivar dead: ``{pack id: size}`` of packs no live version needs (and orphans).
     :ivar repack: ``{pack id: size}`` of packs whose live blobs are to be copied out.
     :ivar young: packs left alone because they are younger than the grace period.
-    :ivar positions: ``{pack id: [(index file, positions)]}``: where the index lists each pack's entries.
+    :ivar positions: ``{pack id: [(index file, positions)]}``: where the index lists the entries
+        of each pack not live whole (see :func:`_uneven_packs`).
+    :ivar listed: every pack the index files of the live set list.
     """
 
     dead: dict[str, int] = field(default_factory=dict)
     repack: dict[str, int] = field(default_factory=dict)
     young: int = 0
     positions: dict[str, list[tuple[IndexFile, array]]] = field(default_factory=dict)
+    listed: set[str] = field(default_factory=set)
 
     def entries(self, pack_id: str) -> Iterator[tuple[IndexFile, int]]:
         """Yield ``(index file, position)`` of every entry of a pack."""
@@ -73,7 +76,7 @@ def plan_packs(store: Store, live: LiveSet, now: float, grace: float) -> PackPla
     blobs = store.blobs
     assert isinstance(blobs, PackedBlobStore)
     blobs.index.refresh()
-    plan = PackPlan(positions=blobs.index.by_pack(live.files))
+    plan = PackPlan(positions=_uneven_packs(live), listed={p for index in live.files for p in index.pack_ids})
     listed = {p for index in blobs.index.active for p in index.pack_ids}  # a newer index file's packs are not orphans
     stored = {k.rsplit("/", 1)[-1]: size for k, size in store.backend.find(PACKS_PREFIX).items()}
     small = blobs.target * SMALL_PACK
@@ -86,7 +89,7 @@ def plan_packs(store: Store, live: LiveSet, now: float, grace: float) -> PackPla
         if refs is None:
             if pack_id not in listed:  # a writer died between its packs and its index file
                 plan.dead[pack_id] = size
-            continue
+            continue  # (or every blob in it is the copy kept of a live one: nothing to do)
         total = live_bytes = dead = 0
         for index, positions in refs:
             flags = bytes(map(live.flags[index.name].__getitem__, positions))  # these loops run in C
@@ -100,6 +103,37 @@ def plan_packs(store: Store, live: LiveSet, now: float, grace: float) -> PackPla
         elif dead and (live_bytes < REPACK_BELOW * total or size < small):
             plan.repack[pack_id] = size
     return plan
+
+
+#: Maps a live set's byte to 0 where the entry is the kept copy of a live blob, else to 1.
+_NOT_KEPT = bytes(0 if b == LIVE | KEPT else 1 for b in range(256))
+#: Above this many packs to look at, a file's entries are grouped by pack in one pass.
+_GROUP_ABOVE = 8
+
+
+def _uneven_packs(live: LiveSet) -> dict[str, list[tuple[IndexFile, array]]]:
+    """Return the positions of the entries of every pack holding an entry that is not the kept
+    copy of a live blob (by pack, in each file that lists it). A pack whose every entry is
+    kept is live whole and needs no look: in a store all live, no entry is looked at one by one.
+    Condemned packs are looked at whatever they hold: a sweep checks each blob in them right
+    before it deletes them (:func:`still_needed`)."""
+    uneven = set(live.condemned)
+    for index in live.files:
+        odd = live.flags[index.name].translate(_NOT_KEPT)
+        if 1 in odd:
+            uneven.update(index.pack_ids[n] for n in set(compress(index.words[0::WORDS], odd)))
+    out: dict[str, list[tuple[IndexFile, array]]] = {}
+    for index in live.files:
+        numbers = [n for n, p in enumerate(index.pack_ids) if p in uneven]
+        if len(numbers) > _GROUP_ABOVE:
+            groups = index.by_pack()
+            for n in numbers:
+                out.setdefault(index.pack_ids[n], []).append((index, groups.get(n, array("I"))))
+            continue
+        for n in numbers:  # one pass in C per pack
+            positions = array("I", compress(range(index.count), map(eq, index.words[0::WORDS], repeat(n))))
+            out.setdefault(index.pack_ids[n], []).append((index, positions))
+    return out
 
 
 def dropped(plan: PackPlan, packs: set[str] | dict[str, int], live: LiveSet) -> dict[str, int]:
