@@ -264,19 +264,24 @@ def quick_check(backend: Backend, algorithm: str, pack_id: str, number: int) -> 
     :returns: the sum of its entry hashes as that file would record them (:func:`header_sum`),
         whether every blob in it verifies, and what is wrong with the pack itself, if anything.
     """
-    key = pack_key(pack_id)
-    try:
-        data = memoryview(backend.read(key))
-    except FileNotFoundError:
-        return 0, False, (key, MISSING_PACK)
-    problem = None
-    if hash_bytes(data, algorithm) != pack_id:
-        problem = (key, DAMAGED_PACK)
+    key, data, problem = _read_pack(backend, algorithm, pack_id)
+    if data is None:
+        return 0, False, problem
     try:
         header = read_header(data, algorithm, key)
     except CorruptRecordError as exc:
         return 0, False, (key, str(exc))
     return header_sum(header, number), blobs_verified(data, header, algorithm), problem
+
+
+def _read_pack(backend: Backend, algorithm: str, pack_id: str) -> tuple[str, memoryview | None, tuple[str, str] | None]:
+    """Return a pack's key, its bytes (``None`` if it is missing) and what is wrong with it whole."""
+    key = pack_key(pack_id)
+    try:
+        data = memoryview(backend.read(key))
+    except FileNotFoundError:
+        return key, None, (key, MISSING_PACK)
+    return key, data, None if hash_bytes(data, algorithm) == pack_id else (key, DAMAGED_PACK)
 
 
 def check_groups(backend: Backend, algorithm: str, groups: dict[str, Refs], checked: dict[str, bytearray]) -> list[tuple[str, str]]:
@@ -290,14 +295,9 @@ def check_groups(backend: Backend, algorithm: str, groups: dict[str, Refs], chec
 def _check_pack(backend: Backend, algorithm: str, pack_id: str, refs: Refs, checked: dict[str, bytearray]) -> tuple[str, str] | None:
     """Check the entries of one pack at ``refs`` against the pack's bytes: each must be where the
     pack's header puts it, and its bytes must hash to its digest."""
-    key = pack_key(pack_id)
-    try:
-        data = memoryview(backend.read(key))
-    except FileNotFoundError:
-        return key, MISSING_PACK
-    problem = None
-    if hash_bytes(data, algorithm) != pack_id:
-        problem = (key, DAMAGED_PACK)
+    key, data, problem = _read_pack(backend, algorithm, pack_id)
+    if data is None:
+        return problem
     try:
         rows = pack_rows(data, algorithm, key)
     except CorruptRecordError as exc:
