@@ -214,3 +214,20 @@ def test_a_whole_check_reads_back_a_store_with_many_packs_and_index_files_clean(
     assert problems == [] and all(flags == b"\1" * len(flags) for flags in checked.values())
     report = fresh.verify()
     assert report.ok and report.blobs >= 450
+
+
+def test_an_index_file_of_no_entries_left_by_a_gc_that_took_every_pack_checks_clean(file_store, make_files):
+    file_store.log(b"soon gone", name="gone")
+    file_store.delete("gone:v0", force=True)
+    file_store.gc(dry_run=False, grace_seconds=0)
+    fresh = _reopen(file_store)
+    fresh.blobs.index.refresh()
+    assert [index.count for index in fresh.blobs.index.active] == [0] and not fresh.backend.find("packs")
+    v = fresh.log(str(make_files({"a.txt": b"after the gc"})), name="new")
+    again = _reopen(fresh)
+    checked, problems = again.blobs.check_all()
+    assert problems == [] and sorted(map(len, checked.values())) == [0, 2]
+    unknown = "0" * 32
+    with again.blobs.remembering(checked):
+        assert again.blobs.checked_sizes([v.entry("a.txt").digest, unknown]) == {v.entry("a.txt").digest: 12, unknown: None}
+    assert again.verify().ok

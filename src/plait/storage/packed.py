@@ -457,6 +457,8 @@ class PackedBlobStore(BlobStore):
         for index in self.index.active:  # newest first, as reads look
             if not todo:
                 break
+            if not index.count:  # a compacted file of no entries (gc took every pack)
+                continue
             flags = checked.get(index.name)
             found = index.find_all(raws)
             sizes = map(index.words.__getitem__, map(add, map(mul, found, repeat(WORDS)), repeat(3)))
