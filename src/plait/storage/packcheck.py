@@ -23,7 +23,7 @@ from plait.base.parallel import parallel_map
 from plait.errors import CorruptRecordError
 from plait.storage.backend import Backend
 from plait.storage.digest import XXH3_128, hash_bytes
-from plait.storage.packindex import RECORD, WORDS, IndexFile
+from plait.storage.packindex import RECORD, WORDS, IndexFile, by_pack
 from plait.storage.packs import (
     CODEC_RAW,
     CODEC_ZLIB,
@@ -249,11 +249,7 @@ def check_all(backend: Backend, algorithm: str, files: list[IndexFile]) -> tuple
         else:  # entry by entry, to name what differs
             slow.append(index)
     if slow:
-        groups: dict[str, Refs] = {}
-        for index in slow:
-            for number, positions in index.by_pack().items():
-                groups.setdefault(index.pack_ids[number], []).append((index, positions))
-        problems.update(check_groups(backend, algorithm, groups, checked))
+        problems.update(check_groups(backend, algorithm, by_pack(slow), checked))
     return checked, sorted(problems)
 
 

@@ -457,18 +457,6 @@ class PackIndex:
             todo = rest
         return out
 
-    def by_pack(self, files: list[IndexFile] | None = None) -> dict[str, list[tuple[IndexFile, array]]]:
-        """Return, for every pack the active index files list, the positions of its entries in each
-        file that lists it (4 bytes an entry: no object per blob).
-
-        :param files: the index files to read (default: the active ones).
-        """
-        out: dict[str, list[tuple[IndexFile, array]]] = {}
-        for index in self.active if files is None else files:
-            for number, positions in index.by_pack().items():
-                out.setdefault(index.pack_ids[number], []).append((index, positions))
-        return out
-
     def packs(self) -> dict[str, list[PackEntry]]:
         """Return ``{pack id: entries}`` for every pack the active index files list."""
         out: dict[str, dict[tuple[int, str], PackEntry]] = {}
@@ -477,6 +465,16 @@ class PackIndex:
                 # by offset and digest: an empty blob shares its offset with the blob after it
                 out.setdefault(pack_id, {})[(entry.offset, entry.digest)] = entry
         return {p: sorted(e.values(), key=lambda x: (x.offset, x.stored_len > 0)) for p, e in out.items()}
+
+
+def by_pack(files: Iterable[IndexFile]) -> dict[str, list[tuple[IndexFile, array]]]:
+    """Return, for every pack ``files`` list, the positions of its entries in each file that
+    lists it (4 bytes an entry: no object per blob)."""
+    out: dict[str, list[tuple[IndexFile, array]]] = {}
+    for index in files:
+        for number, positions in index.by_pack().items():
+            out.setdefault(index.pack_ids[number], []).append((index, positions))
+    return out
 
 
 def write_index(backend: Backend, packs: list[SealedPack], algorithm: str, supersedes: Iterable[str] = ()) -> tuple[str, bytes]:
