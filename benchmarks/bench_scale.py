@@ -11,7 +11,7 @@ N × 1 KiB seeded incompressible files in folders of 100:
 - ``log`` into an empty store, ``log`` again unchanged, ``log`` with one file changed (new bytes
   and new objects besides that file), ``show`` (its text lists 200 files), every file listed
   (``show --json``), ``diff`` of the two versions, ``verify`` of the store, ``get`` of v0 into
-  an empty folder, ``gc`` (dry run);
+  an empty folder, ``gc`` (dry run) and ``gc --delete`` (with its grace period);
 - wall time, CPU time per file and peak RSS of each process, objects (files) in the store;
 - with ``--dvc`` (or ``dvc`` on PATH) at 100,000 files (``--dvc-at``): ``dvc add`` + ``dvc push`` to a local
   remote, one round.
@@ -254,6 +254,7 @@ def small_round(data: Path, work: Path, files: int, size: int, store_format: int
     dest = work / "got"
     out["get into empty folder"] = step(plait("get", "data:v0", dest), files)
     out["gc (dry run)"] = step(plait("gc"), files)
+    out["gc (delete)"] = step(plait("gc", "--delete"), files)  # with the grace period: judges every pack, marks
     out["store after"] = {**store_objects(store)}
     remove(work)
     return out
@@ -630,7 +631,8 @@ def main() -> None:
         lo, hi = counts[0], counts[-1]
         for f in formats:
             slopes = {s: (results[_key(hi, f)][s]["rss"] - results[_key(lo, f)][s]["rss"]) * MiB / (hi - lo)
-                      for s in ("log into empty store", "re-log one changed", "show", "get into empty folder", "verify")}
+                      for s in ("log into empty store", "re-log one changed", "show", "get into empty folder", "verify",
+                                "gc (dry run)", "gc (delete)")}
             results["rss_bytes_per_file" + _key(0, f)[len("small-0"):]] = {"from": lo, "to": hi, **slopes}
 
     if args.large_mib:

@@ -37,9 +37,9 @@ from typing import Any
 from plait.base.ids import new_ulid
 from plait.errors import CorruptRecordError, StoreError
 from plait.formats import records as R
-from plait.formats.tree import NODE_KINDS
-from plait.formats.treeview import TreeManifest, item_blobs
+from plait.formats.treeview import TreeManifest
 from plait.index import versions as V
+from plait.ops.liveset import LiveSet
 from plait.ops.packgc import (
     COMPACT_ABOVE,
     PackPlan,
@@ -130,22 +130,25 @@ def gc(store: Store, *, dry_run: bool = True, grace_seconds: float | None = None
         raise StoreError(f"the grace period must be zero or more seconds, not {grace}")
     # parts of a distributed version not finished yet are kept whole: the finish needs them
     live_manifests = V.live_digests(store.catalog) | _recorded_digests(store) | pending_manifests(store)
-    live_blobs: set[str] = set()
+    now = time.time()  # before the walk: what is written meanwhile is younger, so kept
+    marks = read_marks(store) if grace > 0 else []
+    packed = isinstance(store.blobs, PackedBlobStore)
+    if packed:
+        store.blobs.index.refresh()  # type: ignore[attr-defined]
+    live_blobs = LiveSet(store.blobs.index.active if packed else (),  # type: ignore[attr-defined]
+                         condemned_packs(_ripe(marks, now, grace)) if grace else ())
     for digest in live_manifests:
         manifest = store.manifest(digest)  # a damaged manifest stops gc before it deletes anything
         if isinstance(manifest, TreeManifest):
-            _live_tree(manifest, live_blobs)
+            live_blobs.add_tree(manifest.digest, store.node)
         else:
-            live_blobs.update(manifest.blobs())
-    now = time.time()
-    marks = read_marks(store) if grace > 0 else []
+            for blob in manifest.blobs():
+                live_blobs.add(blob)
+    live_blobs.finish()
     report = GcReport(dry_run=dry_run)
-    plan = None
-    loose_live = live_blobs
-    if isinstance(store.blobs, PackedBlobStore):
-        plan = plan_packs(store, live_blobs, now, grace, condemned_packs(_ripe(marks, now, grace)) if grace else set())
-        packed = {e.digest for entries in plan.entries.values() for e in entries}
-        loose_live = live_blobs - packed  # a format-1 blob copied into a pack is a dead duplicate
+    plan = plan_packs(store, live_blobs, now, grace) if packed else None
+    # the live blobs no index file lists: a format-1 blob copied into a pack is a dead duplicate
+    loose_live = live_blobs.loose
     blob_sizes = {k.rsplit("/", 1)[-1]: n for k, n in store.backend.find("blobs").items()}
     manifest_keys = {k.rsplit("/", 1)[-1]: k for k in store.backend.find("manifests")}
     _sort(store, report, marks, blob_sizes, loose_live, now, grace, is_blob=True)
@@ -170,24 +173,6 @@ def gc(store: Store, *, dry_run: bool = True, grace_seconds: float | None = None
     return report
 
 
-def _live_tree(tree: TreeManifest, live: set[str]) -> None:
-    """Add a tree's nodes and blobs to ``live``; a subtree already there (another version's)
-    is not walked again."""
-    if tree.digest in live:
-        return
-    live.add(tree.digest)
-
-    def descend(_path: str, digest: str) -> bool:
-        if digest in live:
-            return False
-        live.add(digest)
-        return True
-
-    for _, node, i, _top in tree.walk(descend=descend):
-        if node.kinds[i] not in NODE_KINDS:
-            live.update(d for d, _ in item_blobs(node, i))
-
-
 def _sort(store: Store, report: GcReport, marks: list[Mark], found: dict[str, Any], live: set[str],
           now: float, grace: float, *, is_blob: bool) -> None:
     """File each unreferenced blob (or manifest) as deletable now, to mark, or young."""
@@ -209,11 +194,11 @@ def _sort(store: Store, report: GcReport, marks: list[Mark], found: dict[str, An
             report.marked_bytes += found[digest] if is_blob else 0
 
 
-def _judge_packs(store: Store, report: GcReport, plan: PackPlan, marks: list[Mark], live: set[str],
+def _judge_packs(store: Store, report: GcReport, plan: PackPlan, marks: list[Mark], live: LiveSet,
                  now: float, grace: float) -> None:
     """File packs as deletable now (with no grace, or marked by a ripe mark), to repack, or to mark."""
     report.kept_young += plan.young
-    stored = set(plan.dead) | set(plan.repack) | set(plan.entries)
+    stored = set(plan.dead) | set(plan.repack) | plan.listed
     condemned = condemned_packs(_ripe(marks, now, grace)) & stored if grace else set()
     judged = set(plan.dead) | set(plan.repack)
     if grace == 0:
@@ -231,12 +216,12 @@ def _judge_packs(store: Store, report: GcReport, plan: PackPlan, marks: list[Mar
     report.bytes += sum(gone.values())
 
 
-def _sweep_packs(store: Store, report: GcReport, plan: PackPlan, live: set[str], now: float, grace: float) -> None:
+def _sweep_packs(store: Store, report: GcReport, plan: PackPlan, live: LiveSet, now: float, grace: float) -> None:
     """Repack, then delete the packs found deletable (each checked once more), then old index files."""
     if report.repacked:
         repack(store, plan, live, set(report.repacked) | set(plan.dead))
     if report.packs:
-        keep = still_needed(store, set(report.packs), live)  # a writer reused a blob since: it wrote a copy, or keep
+        keep = still_needed(store, plan, set(report.packs), live)  # a writer reused a blob since: it wrote a copy, or keep
         for pack_id in keep:
             report.packs.remove(pack_id)
             gone = dropped(plan, {pack_id}, live)
@@ -244,9 +229,10 @@ def _sweep_packs(store: Store, report: GcReport, plan: PackPlan, live: set[str],
             report.bytes -= sum(gone.values())
         delete_packs(store, set(report.packs))
         index = store.blobs.index  # type: ignore[attr-defined]
+        gone = dropped(plan, set(report.packs), live)
         for digest in [d for d in report.blobs if d in index]:  # a copy in a pack that stays (repacked, or protected)
             report.blobs.remove(digest)
-            report.bytes -= sum(e.raw_len for p in report.packs for e in plan.entries.get(p, ()) if e.digest == digest)
+            report.bytes -= gone.get(digest, 0)
     elif len(store.blobs.index.files) > COMPACT_ABOVE:  # type: ignore[attr-defined]
         compact_index(store)
     report.index_files = superseded_index_files(store, time.time(), grace)

@@ -20,13 +20,18 @@ The same mark / grace / sweep as for loose blobs (see :mod:`plait.ops.gc`), over
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import add, eq, mul
 
 from plait.base.ids import ulid_time
 from plait.errors import CorruptRecordError
+from plait.ops.liveset import KEPT, LIVE, LiveSet
 from plait.storage.packed import PackedBlobStore
-from plait.storage.packindex import INDEX_PREFIX, PackIndex, write_index
-from plait.storage.packs import PACKS_PREFIX, PackEntry, SealedPack, pack_key, read_entries
+from plait.storage.packindex import INDEX_PREFIX, WORDS, IndexFile, PackIndex, encode_merged, store_index, write_index
+from plait.storage.packs import PACKS_PREFIX, SealedPack, pack_key, read_entries
 from plait.store.base import BaseStore as Store
 from plait.store.marks import Mark
 
@@ -45,74 +50,118 @@ class PackPlan:
     :ivar dead: ``{pack id: size}`` of packs no live version needs (and orphans).
     :ivar repack: ``{pack id: size}`` of packs whose live blobs are to be copied out.
     :ivar young: packs left alone because they are younger than the grace period.
-    :ivar entries: ``{pack id: entries}`` the index lists.
+    :ivar positions: ``{pack id: [(index file, positions)]}``: where the index lists the entries
+        of each pack not live whole (see :func:`_uneven_packs`).
+    :ivar listed: every pack the index files of the live set list.
     """
 
     dead: dict[str, int] = field(default_factory=dict)
     repack: dict[str, int] = field(default_factory=dict)
     young: int = 0
-    entries: dict[str, list[PackEntry]] = field(default_factory=dict)
+    positions: dict[str, list[tuple[IndexFile, array]]] = field(default_factory=dict)
+    listed: set[str] = field(default_factory=set)
+
+    def entries(self, pack_id: str) -> Iterator[tuple[IndexFile, int]]:
+        """Yield ``(index file, position)`` of every entry of a pack."""
+        for index, positions in self.positions.get(pack_id, ()):
+            for i in positions:
+                yield index, i
 
 
-def plan_packs(store: Store, live: set[str], now: float, grace: float, condemned: set[str] = frozenset()) -> PackPlan:  # type: ignore[assignment]
-    """Judge every stored pack against the live blobs.
+def plan_packs(store: Store, live: LiveSet, now: float, grace: float) -> PackPlan:
+    """Judge every stored pack against the live blobs, pack by pack over columns (no object per blob).
 
-    :param live: digests every live version needs.
-    :param condemned: packs a ripe mark lists: a live blob stored there and elsewhere counts elsewhere.
+    :param live: what every live version needs, marked in the index files it was built on.
     """
     blobs = store.blobs
     assert isinstance(blobs, PackedBlobStore)
     blobs.index.refresh()
-    plan = PackPlan(entries=blobs.index.packs())
+    plan = PackPlan(positions=_uneven_packs(live), listed={p for index in live.files for p in index.pack_ids})
+    listed = {p for index in blobs.index.active for p in index.pack_ids}  # a newer index file's packs are not orphans
     stored = {k.rsplit("/", 1)[-1]: size for k, size in store.backend.find(PACKS_PREFIX).items()}
-    owner: dict[str, str] = {}  # a live blob stored twice counts live in one pack only
-    for pack_id in sorted(stored, key=lambda p: (p in condemned, p)):
-        for entry in plan.entries.get(pack_id, ()):
-            if entry.digest in live:
-                owner.setdefault(entry.digest, pack_id)
     small = blobs.target * SMALL_PACK
     for pack_id, size in sorted(stored.items()):
         mtime = store.backend.modified(pack_key(pack_id)) if grace > 0 else None
         if grace > 0 and (mtime is None or mtime > now - grace):
             plan.young += 1
             continue
-        entries = plan.entries.get(pack_id)
-        if entries is None:  # a writer died between its packs and its index file
-            plan.dead[pack_id] = size
-            continue
-        live_bytes = sum(e.stored_len for e in entries if owner.get(e.digest) == pack_id)
-        dead = [e for e in entries if e.digest not in live]
+        refs = plan.positions.get(pack_id)
+        if refs is None:
+            if pack_id not in listed:  # a writer died between its packs and its index file
+                plan.dead[pack_id] = size
+            continue  # (or every blob in it is the copy kept of a live one: nothing to do)
+        total = live_bytes = dead = 0
+        for index, positions in refs:
+            flags = bytes(map(live.flags[index.name].__getitem__, positions))  # these loops run in C
+            lengths = list(map(index.words.__getitem__, map(add, map(mul, positions, repeat(WORDS)), repeat(2))))
+            total += sum(lengths)
+            kept = flags.count(LIVE | KEPT)
+            live_bytes += sum(lengths) if kept == len(flags) else sum(compress(lengths, map(KEPT.__and__, flags)))
+            dead += flags.count(0)
         if not live_bytes:
             plan.dead[pack_id] = size
-        elif dead and (live_bytes < REPACK_BELOW * sum(e.stored_len for e in entries) or size < small):
+        elif dead and (live_bytes < REPACK_BELOW * total or size < small):
             plan.repack[pack_id] = size
-        else:
-            continue
     return plan
 
 
-def dropped(plan: PackPlan, packs: set[str] | dict[str, int], live: set[str]) -> dict[str, int]:
+#: Maps a live set's byte to 0 where the entry is the kept copy of a live blob, else to 1.
+_NOT_KEPT = bytes(0 if b == LIVE | KEPT else 1 for b in range(256))
+#: Above this many packs to look at, a file's entries are grouped by pack in one pass.
+_GROUP_ABOVE = 8
+
+
+def _uneven_packs(live: LiveSet) -> dict[str, list[tuple[IndexFile, array]]]:
+    """Return the positions of the entries of every pack holding an entry that is not the kept
+    copy of a live blob (by pack, in each file that lists it). A pack whose every entry is
+    kept is live whole and needs no look: in a store all live, no entry is looked at one by one.
+    Condemned packs are looked at whatever they hold: a sweep checks each blob in them right
+    before it deletes them (:func:`still_needed`)."""
+    uneven = set(live.condemned)
+    for index in live.files:
+        odd = live.flags[index.name].translate(_NOT_KEPT)
+        if 1 in odd:
+            uneven.update(index.pack_ids[n] for n in set(compress(index.words[0::WORDS], odd)))
+    out: dict[str, list[tuple[IndexFile, array]]] = {}
+    for index in live.files:
+        numbers = [n for n, p in enumerate(index.pack_ids) if p in uneven]
+        if len(numbers) > _GROUP_ABOVE:
+            groups = index.by_pack()
+            for n in numbers:
+                out.setdefault(index.pack_ids[n], []).append((index, groups.get(n, array("I"))))
+            continue
+        for n in numbers:  # one pass in C per pack
+            positions = array("I", compress(range(index.count), map(eq, index.words[0::WORDS], repeat(n))))
+            out.setdefault(index.pack_ids[n], []).append((index, positions))
+    return out
+
+
+def dropped(plan: PackPlan, packs: set[str] | dict[str, int], live: LiveSet) -> dict[str, int]:
     """Return ``{digest: bytes}`` of the blobs that go with ``packs`` and no live version needs."""
-    return {e.digest: e.raw_len for p in packs for e in plan.entries.get(p, ()) if e.digest not in live}
+    return {index.digest(i).hex(): index.words[i * WORDS + 3]
+            for p in packs for index, i in plan.entries(p) if not live.live_at(index, i)}
 
 
-def repack(store: Store, plan: PackPlan, live: set[str], leaving: set[str]) -> None:
+def repack(store: Store, plan: PackPlan, live: LiveSet, leaving: set[str]) -> None:
     """Copy the live blobs of the packs to repack into new packs, then commit their index file.
 
     :param leaving: packs on their way out: a copy there does not count.
     """
     blobs = store.blobs
     assert isinstance(blobs, PackedBlobStore)
-    kinds = {e.digest: e.kind for p in plan.repack for e in plan.entries[p]}
-    wanted = [e.digest for p in plan.repack for e in plan.entries[p] if e.digest in live]
+    kinds: dict[str, int] = {}
+    for p in plan.repack:
+        for index, i in plan.entries(p):
+            if live.live_at(index, i):
+                kinds.setdefault(index.digest(i).hex(), index.words[i * WORDS + 4] & 0xFF)
     skip = frozenset(leaving)
-    todo = [d for d in dict.fromkeys(wanted) if blobs.index.locate(d, skip) is None]  # no copy elsewhere yet
+    todo = [d for d in kinds if blobs.index.locate(d, skip) is None]  # no copy elsewhere yet
     for digest, data in blobs.read_many(todo):
         blobs.rewrite(digest, data, kinds[digest])
     blobs.commit()
 
 
-def still_needed(store: Store, packs: set[str], live: set[str]) -> set[str]:
+def still_needed(store: Store, plan: PackPlan, packs: set[str], live: LiveSet) -> set[str]:
     """Return the packs of ``packs`` that hold a live blob with no copy in a pack that stays.
 
     Read right before a delete, after a fresh listing of the index: a writer that reused a
@@ -121,13 +170,13 @@ def still_needed(store: Store, packs: set[str], live: set[str]) -> set[str]:
     blobs = store.blobs
     assert isinstance(blobs, PackedBlobStore)
     blobs.index.refresh()
-    entries = blobs.index.packs()
     existing = {k.rsplit("/", 1)[-1] for k in store.backend.find(PACKS_PREFIX)}
-    gone = frozenset(packs) | frozenset(p for p in entries if p not in existing)
+    listed = {p for index in blobs.index.active for p in index.pack_ids}
+    gone = frozenset(packs) | frozenset(p for p in listed if p not in existing)
     keep = set()
     for pack_id in packs:
-        for entry in entries.get(pack_id, ()):
-            if entry.digest in live and blobs.index.locate(entry.digest, gone) is None:
+        for index, i in plan.entries(pack_id):
+            if live.live_at(index, i) and blobs.index.position(index.digest(i), gone) is None:
                 keep.add(pack_id)
                 break
     return keep
@@ -143,7 +192,8 @@ def delete_packs(store: Store, packs: set[str]) -> None:
 
 
 def compact_index(store: Store, drop: set[str] = frozenset()) -> str | None:  # type: ignore[assignment]
-    """Write one index file replacing every index file now listed, without the packs in ``drop``.
+    """Write one index file replacing every index file now listed, without the packs in ``drop``
+    (merged from their columns: no object per entry).
 
     :returns: its name, or ``None`` when there was one index file and nothing to drop.
     """
@@ -154,8 +204,8 @@ def compact_index(store: Store, drop: set[str] = frozenset()) -> str | None:  # 
     names = sorted(index.files)
     if len(names) < 2 and not drop:
         return None
-    packs = [SealedPack(p, 0, tuple(e)) for p, e in sorted(index.packs().items()) if p not in drop]
-    name, data = write_index(store.backend, packs, store.algorithm, supersedes=names)
+    data = encode_merged(index.active, store.algorithm, drop, supersedes=names)
+    name, data = store_index(store.backend, data, store.algorithm)
     index.add_data(name, data)
     return name
 

@@ -126,12 +126,12 @@ def _packs_checked(store: Store, report: VerifyReport, *, whole: bool) -> Iterat
         yield
         return
     blobs.index.reload()  # every index file read afresh: a damaged one is named here
-    found, packs = blobs.check_packs()
+    checked, packs = blobs.check_all()
     for key, reason in packs:
         report.problems.append(("packs", key, "", reason))
     for name, reason in sorted(blobs.index.damaged.items()):
         report.problems.append(("index", f"index/{name}", "", reason))
-    with blobs.remembering(found):
+    with blobs.remembering(checked):
         yield
 
 

@@ -15,16 +15,20 @@ from __future__ import annotations
 import io
 import os
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from itertools import repeat
+from operator import add, mul
 from typing import IO, Any
 
 from plait.base.parallel import parallel_map
-from plait.errors import CorruptRecordError, FileChangedError, IntegrityError, SourceError, StoreError
+from plait.errors import FileChangedError, IntegrityError, SourceError, StoreError
 from plait.storage.backend import Backend, write_local_file
 from plait.storage.blobs import BlobStore, blob_key
 from plait.storage.digest import FileDigest, bytes_hasher, digest_file, hash_bytes, iter_chunks, read_small
-from plait.storage.packindex import Location, PackIndex, write_index
+from plait.storage.packcheck import check_all, check_groups
+from plait.storage.packindex import WORDS, IndexFile, Location, PackIndex, write_index
 from plait.storage.packs import (
     KIND_DATA,
     KIND_TREE,
@@ -35,7 +39,6 @@ from plait.storage.packs import (
     SealedPack,
     decode_blob,
     pack_key,
-    split_pack,
 )
 
 #: Ranges of one pack closer than this are fetched with one request.
@@ -80,7 +83,7 @@ class PackedBlobStore(BlobStore):
         self._dropped: set[str] = set()
         self._aborts = 0  # open packs dropped so far: a log that began before the last one must not commit
         self._thread = threading.local()
-        self._checked: dict[str, int | None] | None = None
+        self._checked: dict[str, bytearray] | None = None
         self._loose: set[str] | None = None
         self._writers = {kind: PackWriter(backend, algorithm, kind, target, self._on_sealed) for kind in KINDS.values()}
 
@@ -469,76 +472,84 @@ class PackedBlobStore(BlobStore):
         reading each pack they sit in once, whole: see :meth:`check_packs` (or answered from
         what a whole check found: :meth:`remembering`)."""
         todo = list(dict.fromkeys(digests))
-        known = self._checked or {}
-        out = {d: known[d] for d in todo if d in known}
-        rest = [d for d in todo if d not in known]
+        checked = self._checked
+        if checked is None:
+            return self.check_packs(todo)[0]
+        out: dict[str, int | None] = {}
+        rest: list[str] = []
+        raws = bytes.fromhex("".join(todo))
+        for index in self.index.active:  # newest first, as reads look
+            if not todo:
+                break
+            if not index.count:  # a compacted file of no entries (gc took every pack)
+                continue
+            flags = checked.get(index.name)
+            found = index.find_all(raws)
+            sizes = map(index.words.__getitem__, map(add, map(mul, found, repeat(WORDS)), repeat(3)))
+            if flags is not None and -1 not in found and bytes(map(flags.__getitem__, found)).count(1) == len(found):
+                out.update(zip(todo, sizes))  # all here and verified: in C
+                todo = []
+                break
+            left = []
+            for digest, i, size in zip(todo, found, sizes):
+                if i < 0:
+                    left.append(digest)
+                elif flags is None:
+                    rest.append(digest)
+                else:
+                    out[digest] = size if flags[i] else None
+            if len(left) < len(todo):
+                raws = bytes.fromhex("".join(left))
+            todo = left
+        rest += todo
         if rest:
             out.update(self.check_packs(rest)[0])
         return out
 
     @contextmanager
-    def remembering(self, found: dict[str, int | None]) -> Iterator[None]:
-        """Answer :meth:`checked_sizes` from ``found`` (a whole check just made) meanwhile."""
-        self._checked = found
+    def remembering(self, checked: dict[str, bytearray]) -> Iterator[None]:
+        """Answer :meth:`checked_sizes` from what :meth:`check_all` found, meanwhile."""
+        self._checked = checked
         try:
             yield
         finally:
             self._checked = None
 
-    def check_packs(self, digests: Iterable[str] | None = None) -> tuple[dict[str, int | None], list[tuple[str, str]]]:
-        """Read packs whole and check them: their name, their header, every blob in them.
+    def check_all(self) -> tuple[dict[str, bytearray], list[tuple[str, str]]]:
+        """Read every pack the index lists once, whole, and check it: its name, its header, every blob
+        (column by column: see :mod:`plait.storage.packcheck`).
 
-        :param digests: the blobs to check (their packs are read); ``None`` reads every pack the
-            index lists.
-        :returns: ``{digest: size or None}`` for the blobs asked about (every blob when
-            ``None``), and ``(pack key, what is wrong)`` for each damaged or missing pack.
+        :returns: for each active index file (by name), a byte per entry: 1 if the blob there
+            reads back verified; and ``(pack key, what is wrong)`` for each damaged or missing pack.
         """
         self.index.refresh()
-        wanted: dict[str, list[PackEntry]] = {}
-        sizes: dict[str, int | None] = {}
-        if digests is None:
-            wanted = self.index.packs()
-        else:
-            for digest in dict.fromkeys(digests):
-                location = self.locate(digest)
-                if location is None:
-                    sizes[digest] = super().checked_size(digest)  # loose, or missing
-                else:
-                    wanted.setdefault(location.pack_id, []).append(location.entry)
-        results = parallel_map(lambda item: self._check_pack(*item), list(wanted.items()), 2)
-        problems = []
-        for found, problem in results:
-            sizes.update(found)
-            if problem is not None:
-                problems.append(problem)
-        return sizes, sorted(problems)
+        return check_all(self.backend, self.algorithm, self.index.active)
 
-    def _check_pack(self, pack_id: str, entries: list[PackEntry]) -> tuple[dict[str, int | None], tuple[str, str] | None]:
-        key = pack_key(pack_id)
-        bad: dict[str, int | None] = {e.digest: None for e in entries}
-        try:
-            data = memoryview(self.backend.read(key))
-        except FileNotFoundError:
-            return bad, (key, "the pack is missing: every blob in it is lost; restore it from a copy (plait sync)")
-        problem = None
-        if hash_bytes(data, self.algorithm) != pack_id:
-            problem = (key, "the pack's bytes do not hash to its name: it is damaged")
-        try:
-            header = {(e.digest, e.offset) for e in split_pack(data, self.algorithm, key)}
-        except CorruptRecordError as exc:
-            return bad, (key, str(exc))
+    def check_packs(self, digests: Iterable[str]) -> tuple[dict[str, int | None], list[tuple[str, str]]]:
+        """Read the packs holding ``digests`` whole and check them: their name, their header, those blobs.
+
+        :returns: ``{digest: size or None}`` for the blobs asked about, and ``(pack key, what is
+            wrong)`` for each damaged or missing pack.
+        """
+        self.index.refresh()
         sizes: dict[str, int | None] = {}
-        for entry in entries:
-            if (entry.digest, entry.offset) not in header:
-                sizes[entry.digest] = None
-                problem = problem or (key, f"the index lists blob {entry.digest} at {entry.offset}, the pack does not hold it there")
+        where: dict[str, tuple[IndexFile, int]] = {}
+        groups: dict[str, dict[str, tuple[IndexFile, array]]] = {}
+        for digest in dict.fromkeys(digests):
+            found = self.index.position(bytes.fromhex(digest), frozenset(self._gone))
+            if found is None:
+                sizes[digest] = self.checked_size(digest)  # written by this process and not committed, loose, or missing
                 continue
-            try:
-                stored = data[entry.offset : entry.offset + entry.stored_len]
-                sizes[entry.digest] = len(decode_blob(stored, entry, self.algorithm, key))
-            except IntegrityError:
-                sizes[entry.digest] = None
-        return sizes, problem
+            index, i = found
+            where[digest] = found
+            pack_id = index.pack_ids[index.words[i * WORDS]]
+            group = groups.setdefault(pack_id, {}).setdefault(index.name, (index, array("I")))
+            group[1].append(i)
+        checked = {index.name: bytearray(index.count) for index, _ in where.values()}
+        problems = check_groups(self.backend, self.algorithm, {p: list(g.values()) for p, g in groups.items()}, checked)
+        for digest, (index, i) in where.items():
+            sizes[digest] = index.words[i * WORDS + 3] if checked[index.name][i] else None
+        return sizes, problems
 
     def checked_size(self, digest: str) -> int | None:
         """Return the size of the stored blob if it reads back whole and verified, else ``None``."""

@@ -169,6 +169,16 @@ def parse_header(header: bytes, data_len: int, algorithm: str, key: str) -> list
     :raises CorruptRecordError: if the header does not decode, names an unknown kind or codec, a
         blob over the size limit, or blobs that do not exactly fill the data.
     """
+    return [PackEntry(digest.hex(), kind, codec, offset, stored_len, raw_len)
+            for digest, kind, codec, offset, stored_len, raw_len in header_rows(header, data_len, algorithm, key)]
+
+
+#: One blob a pack header lists: ``(raw digest, kind, codec, offset, stored_len, raw_len)``.
+Row = tuple[bytes, int, int, int, int, int]
+
+
+def header_rows(header: bytes, data_len: int, algorithm: str, key: str) -> list[Row]:
+    """Return what a pack header lists as plain tuples (see :func:`parse_header`: the same checks)."""
     row = _entry_struct(algorithm)
     try:
         raw = zlib.decompress(header)
@@ -176,7 +186,7 @@ def parse_header(header: bytes, data_len: int, algorithm: str, key: str) -> list
         raise CorruptRecordError(f"{key} is damaged: its header does not decompress; run `plait verify`", key=key) from None
     if len(raw) < NONCE_BYTES or (len(raw) - NONCE_BYTES) % row.size:
         raise CorruptRecordError(f"{key} is damaged: its header is cut short", key=key)
-    entries = []
+    rows = []
     offset = 0
     for digest, kind, codec, stored_len, raw_len in row.iter_unpack(raw[NONCE_BYTES:]):
         if kind not in (KIND_DATA, KIND_TREE) or codec not in (CODEC_RAW, CODEC_ZLIB):
@@ -184,11 +194,22 @@ def parse_header(header: bytes, data_len: int, algorithm: str, key: str) -> list
                                      "a newer plait wrote it (upgrade plait) or it is damaged", key=key)
         if raw_len > MAX_BLOB_BYTES or stored_len > MAX_BLOB_BYTES + 1024 or (codec == CODEC_RAW and stored_len != raw_len):
             raise CorruptRecordError(f"{key} is damaged: it lists a blob of impossible size", key=key)
-        entries.append(PackEntry(digest.hex(), kind, codec, offset, stored_len, raw_len))
+        rows.append((digest, kind, codec, offset, stored_len, raw_len))
         offset += stored_len
     if offset != data_len:
         raise CorruptRecordError(f"{key} is damaged: its header lists {offset} bytes of blobs, the pack holds {data_len}", key=key)
-    return entries
+    return rows
+
+
+def pack_rows(data: bytes | memoryview, algorithm: str, key: str) -> list[Row]:
+    """Return the header rows of a whole pack held in memory (no object per blob but a tuple).
+
+    :raises CorruptRecordError: if its trailer or header is damaged.
+    """
+    size = len(data)
+    header_len = parse_trailer(bytes(data[size - TRAILER.size:]), size, key)
+    start = size - TRAILER.size - header_len
+    return header_rows(bytes(data[start : size - TRAILER.size]), start, algorithm, key)
 
 
 def split_pack(data: bytes | memoryview, algorithm: str, key: str) -> list[PackEntry]:
@@ -196,10 +217,8 @@ def split_pack(data: bytes | memoryview, algorithm: str, key: str) -> list[PackE
 
     :raises CorruptRecordError: if its trailer or header is damaged.
     """
-    size = len(data)
-    header_len = parse_trailer(bytes(data[size - TRAILER.size:]), size, key)
-    start = size - TRAILER.size - header_len
-    return parse_header(bytes(data[start : size - TRAILER.size]), start, algorithm, key)
+    return [PackEntry(digest.hex(), kind, codec, offset, stored_len, raw_len)
+            for digest, kind, codec, offset, stored_len, raw_len in pack_rows(data, algorithm, key)]
 
 
 def read_entries(backend: Backend, key: str, size: int, algorithm: str) -> list[PackEntry]:
