@@ -291,6 +291,16 @@ with open(sys.argv[1], "rb", buffering=0) as f:
 print(time.perf_counter() - t)
 """
 
+READ_WRITE = """
+import mmap, sys, time
+t = time.perf_counter()
+buf = memoryview(mmap.mmap(-1, 8 << 20))
+with open(sys.argv[1], "rb", buffering=0) as f, open(sys.argv[2], "wb", buffering=0) as g:
+    while n := f.readinto(buf):
+        g.write(buf[:n])
+print(time.perf_counter() - t)
+"""
+
 CUT_ONLY = """
 import os, sys, time
 from plait.storage import digest as D
@@ -312,9 +322,10 @@ print(len(fd.chunks), time.perf_counter() - t)
 
 
 def large_round(data: Path, work: Path, variants: list[int | str | None]) -> dict[str, dict[str, Any]]:
-    """Floors (``cp -a`` of the large file and of a 200 MiB one, reading it, xxh3 of it), then
-    for each variant on a fresh store: the chunker alone, hashing alone, log, re-log after a
-    1-byte patch and after a 4 MiB append (new bytes stored), and log of the 200 MiB file."""
+    """Floors (``cp -a`` of the large file and of a 200 MiB one, reading it, xxh3 of it, reading
+    it into memory and writing a copy from there), then for each variant on a fresh store: the
+    chunker alone, hashing alone, log, re-log after a 1-byte patch and after a 4 MiB append (new
+    bytes stored), and log of the 200 MiB file."""
     work.mkdir(parents=True)
     big, mid = data / "large.bin", data / "large-200.bin"
     copy, mid_copy = work / "large.bin", work / "large-200.bin"
@@ -324,6 +335,10 @@ def large_round(data: Path, work: Path, variants: list[int | str | None]) -> dic
     for what in ("read", "xxh3"):
         m = run([sys.executable, "-c", READ_ONE, copy, what])
         out[f"{what} large file (floor)"] = step(m, 1, mib=size / MiB, inside=float(m["stdout"]))
+    # what any store that hashes the bytes it writes must at least do: read them into memory, write them
+    m = run([sys.executable, "-c", READ_WRITE, copy, work / "read-write.bin"])
+    out["read + write large file (floor)"] = step(m, 1, mib=size / MiB, inside=float(m["stdout"]))
+    (work / "read-write.bin").unlink()
     for f in variants:
         sfx = "" if f is None else f" [{_label(f) or f}]"
         plait = Plait(work / f"v-{_label(f) or f}")
@@ -368,7 +383,7 @@ def large_table(res: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[st
     rows = []
     for name, m in res.items():
         floor = res["cp -a 200 MiB file (floor)" if "200 MiB" in name else "cp -a large file (floor)"]
-        ratio = f"{m['wall'] / floor['wall']:.2f}" if name.startswith(("log", "re-log")) else "—"
+        ratio = f"{m['wall'] / floor['wall']:.2f}" if name.startswith(("log", "re-log", "read + write")) else "—"
         what = "—"
         if "bytes" in m:
             what = f"{m['objects']:,.0f} objects, {m['bytes'] / MiB:.0f} MiB"

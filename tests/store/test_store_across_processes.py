@@ -113,3 +113,22 @@ def test_refresh_lists_a_remote_store_at_once(s3_url, s3_options, monkeypatch, t
     assert store.runs() == []  # not listed again yet
     store.refresh()
     assert [r.name for r in store.runs()] == ["elsewhere"]
+
+
+def test_a_remote_store_open_in_one_process_reads_the_packs_another_process_stored_since(s3_url, s3_options, tmp_path):
+    store = plait.Store(s3_url, storage_options=s3_options)
+    plait.log(b"first", name="weights", store=store)
+    assert store.verify().ok  # the index folder listed here, after this process last wrote to it
+    code = ("import json, plait, sys\n"
+            "store = plait.Store(sys.argv[1], storage_options=json.loads(sys.argv[2]))\n"
+            "print(plait.log(b'second', name='weights', store=store).spec)\n")
+    env = {**os.environ, "PLAIT_CACHE_DIR": str(tmp_path / "other-cache")}  # another machine
+    done = subprocess.run([sys.executable, "-c", code, s3_url, json.dumps(s3_options)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+
+    store.refresh()
+    second = store.get(done.stdout.strip())
+
+    assert second.read_bytes(second.files()[0].path) == b"second"  # its pack's index file is listed afresh
+    assert store.verify().ok

@@ -212,9 +212,9 @@ def _digest_whole(f: Any, algorithm: str, on_bytes: Callable[[int], Any] | None)
 
 def _digest_chunked(f: Any, size: int, algorithm: str, on_bytes: Callable[[int], Any] | None,
                     sink: Callable[[str, memoryview], Any] | None) -> FileDigest:
-    """Cut an open file into chunks on this thread; hash them (and hand them to ``sink``) on a
-    helper, a window behind. A file shorter than ``size`` returns a shorter result (the caller's
-    size check refuses it)."""
+    """Cut an open file into chunks and hash it whole on this thread; hash the chunks (and hand
+    them to ``sink``) on a helper, a window behind. A file shorter than ``size`` returns a
+    shorter result (the caller's size check refuses it)."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
     whole = new_hasher(algorithm)
@@ -226,7 +226,6 @@ def _digest_chunked(f: Any, size: int, algorithm: str, on_bytes: Callable[[int],
         for data in chunks:
             if failed.is_set():  # the reader stopped, or an earlier stretch failed: store nothing more
                 break
-            whole.update(data)
             digest = digest_of(data)
             if sink is not None:
                 try:
@@ -244,6 +243,8 @@ def _digest_chunked(f: Any, size: int, algorithm: str, on_bytes: Callable[[int],
     with ThreadPoolExecutor(1) as helper:
         try:
             for stretch in _stretches(f, size, lambda: _take(pending, chunks)):
+                for data in stretch:  # the whole file's digest here, in file order: the helper has the writes
+                    whole.update(data)
                 pending.append(helper.submit(digest_stretch, stretch))
             while pending:
                 _take(pending, chunks)

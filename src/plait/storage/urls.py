@@ -30,8 +30,19 @@ def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Bac
     protocol = url.split("://", 1)[0]
     options = dict(storage_options or {})
     retries = options.pop("retries", None)  # s3fs takes it as an attribute, not an argument
+    if protocol != "memory":
+        # no listing cache: fsspec shares one filesystem object per process, and a listing it kept
+        # would hide what other writers stored since (a new index file, a version): a reader would
+        # miss it, a gc delete a pack it did not see listed
+        options.setdefault("use_listings_cache", False)
     try:
-        fs, root = url_to_fs(url, **options)
+        try:
+            fs, root = url_to_fs(url, **options)
+        except TypeError:
+            if "use_listings_cache" in (storage_options or {}):
+                raise
+            options.pop("use_listings_cache")  # a filesystem that takes no listing options
+            fs, root = url_to_fs(url, **options)
     except OSError as exc:  # filesystems that connect when made (ftp, sftp, smb) and are refused
         raise unreachable_error(exc, url) or StoreUnreachableError(
             f"cannot open {url}: {exc.strerror or exc}; check the URL, the network and the credentials", url=url) from None

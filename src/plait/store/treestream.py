@@ -3,11 +3,11 @@
 The draft is walked post-order (:meth:`plait.Artifact.walk`). Each folder is signed as it
 finishes: one hash over its local folder, its files' names and stats packed into one buffer,
 and its subfolders' signatures (a Merkle tree of stats). The stat cache maps a signature to the
-node it made, so an unchanged folder is reused by its digest without opening a file or reading
-a node; a changed one waits in a batch (:data:`BATCH_FILES` files at most) whose files are then
-hashed and stored in one pass, and whose nodes are built and stored children first. Only the
-files of the batch and of the folders on the walk's current path are held, never a list of the
-draft's files.
+node it made (looked up a few hundred folders at a time), so an unchanged folder is reused by
+its digest without opening a file or reading a node; a changed one waits in a batch
+(:data:`BATCH_FILES` files at most) whose files are then hashed and stored in one pass, and
+whose nodes are built and stored children first. Only the files of the batch and of the
+folders on the walk's current path are held, never a list of the draft's files.
 
 The write order keeps a crash harmless and makes "a stored node has all it needs" true: file
 blobs first, then nodes, children before their parents; the version record comes after. A node
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 #: big enough that the per-batch costs (a pack index refresh, thread hand-offs) vanish, small
 #: enough that its per-file state stays a few MiB.
 BATCH_FILES = 8192
+#: Folders walked are looked up in the stat cache this many at a time (one query, not one a folder).
+DECIDE_FOLDERS = 256
 #: A long log commits what it stored (its packs, then an index file) every this many files: a
 #: pack store keeps ~200 bytes a blob until its index file is written (compact from then on), so
 #: a million files would otherwise hold ~200 MiB. A crash after such a commit leaves
@@ -61,12 +63,13 @@ class ReusedNodeMissing(Exception):
 @dataclass(slots=True)
 class Done:
     """A folder once walked: its signature, its node (``None`` while its batch is open), the files
-    below it, and whether its node came from the stat cache."""
+    below it, whether its node came from the stat cache, and whether that is still to be looked up."""
 
     signature: str | None
     node: FolderNode | None
     files: int
     reused: bool
+    waiting: bool = False
 
 
 @dataclass(slots=True)
@@ -75,6 +78,7 @@ class _Pending:
     children: list[tuple[str, Done]]
     done: Done
     added_stats: dict[str, StatKey]
+    files: int  # in the folder itself
 
 
 @dataclass
@@ -100,6 +104,8 @@ class TreeStream:
         self.header = f"{self.algorithm}\0PTN{NODE_VERSION}\0".encode()
         self.pending: list[_Pending] = []
         self.pending_files = 0
+        self.undecided: list[_Pending] = []  # folders walked, their signatures not yet looked up
+        self.undecided_files = 0
         self.uncommitted = 0
         self.candidates: list[tuple[str, str]] = []  # (parent folder, node digest) of reused folders below new ones
         self._previous: TreeManifest | None | bool = False  # the latest version's tree, read once when needed
@@ -117,35 +123,52 @@ class TreeStream:
         results: dict[str, Done] = {}
         for listing in self.draft.walk():
             base = listing.path + "/" if listing.path else ""
-            children = [(name, d) for name in listing.subfolders if (d := results.pop(base + name)).files]
+            below = [(name, results.pop(base + name)) for name in listing.subfolders]
+            if any(d.waiting for _, d in below):
+                self._decide()
+            children = [(name, d) for name, d in below if d.files]
             here = sum(len(g.names) for g in listing.groups) + len(listing.added)
             total = here + sum(d.files for _, d in children)
             if not total and listing.path:
                 results[listing.path] = Done(None, None, 0, False)  # an empty folder is no entry
                 continue
             added_stats = stat_sources(listing.added, self.draft.name)
-            signature = self._sign(listing, children, added_stats)
-            node = self._cached(signature)
-            if node is not None:
-                results[listing.path] = Done(signature, node, node[2], True)
-                continue
-            done = results[listing.path] = Done(signature, None, total, False)
-            self.candidates += [(listing.path, d.node[0]) for _, d in children if d.reused and d.node is not None]
-            self.pending.append(_Pending(listing, children, done, added_stats))
-            self.pending_files += here
-            if self.pending_files >= BATCH_FILES:
-                self.flush()
+            done = results[listing.path] = Done(self._sign(listing, children, added_stats), None, total, False, True)
+            self.undecided.append(_Pending(listing, children, done, added_stats, here))
+            self.undecided_files += here
+            if len(self.undecided) >= DECIDE_FOLDERS or self.undecided_files >= BATCH_FILES:
+                self._decide()
+        self._decide()
         root = results.pop("")
         if root.node is None:
             self.flush()
         return root
+
+    def _decide(self) -> None:
+        """Look the signatures of the folders walked since the last call up in the stat cache (one
+        query): reuse those known, queue the others in the batch to store."""
+        undecided, self.undecided, self.undecided_files = self.undecided, [], 0
+        signatures = {p.done.signature for p in undecided if p.done.signature is not None}
+        known = self.store.stat_cache.folders(signatures) if self.reuse and signatures else {}
+        for p in undecided:
+            done = p.done
+            done.waiting = False
+            node = known.get(done.signature) if done.signature is not None else None
+            if node is not None and node[0] not in self.distrust:
+                done.node, done.files, done.reused = node, node[2], True
+                continue
+            self.candidates += [(p.listing.path, d.node[0]) for _, d in p.children if d.reused and d.node is not None]
+            self.pending.append(p)
+            self.pending_files += p.files
+            if self.pending_files >= BATCH_FILES:
+                self.flush()
 
     def _sign(self, listing: Listing, children: list[tuple[str, Done]], added_stats: dict[str, StatKey]) -> str | None:
         """Return the folder's signature, or ``None`` when it holds anything but local files."""
         parts = [self.header]
         for group in listing.groups:
             try:
-                numbers = array("q", group.stats).tobytes()
+                numbers = (group.stats if isinstance(group.stats, array) else array("q", group.stats)).tobytes()
             except OverflowError:  # an inode past 2**63: spelled out
                 numbers = repr(group.stats).encode()
             parts += [group.local.encode("utf-8", "surrogateescape"), "\0".join(group.names).encode("utf-8", "surrogateescape"), numbers]
@@ -158,12 +181,6 @@ class TreeStream:
                 return None
             parts.append(f"{name}/\0{done.signature}".encode("utf-8", "surrogateescape"))
         return hash_bytes(b"\n\1".join(parts), self.algorithm)
-
-    def _cached(self, signature: str | None) -> FolderNode | None:
-        if signature is None or not self.reuse:
-            return None
-        node = self.store.stat_cache.folders([signature]).get(signature)
-        return None if node is None or node[0] in self.distrust else node
 
     def check(self, reused: list[tuple[str, str]]) -> None:
         """Refuse reused nodes the store does not hold: those the latest version holds in the same
