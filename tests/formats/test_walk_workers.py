@@ -4,8 +4,10 @@ that dies costs nothing but speed."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+from array import array
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,20 @@ def test_a_relog_whose_walk_ran_in_workers_reuses_what_a_walk_in_one_process_sto
     monkeypatch.setattr(treestream.TreeStream, "run", lambda self: (real_run(self), built.append(self.built))[0])
     v1 = store.log(Artifact("ds").add_dir(data))
     assert pools and v1.spec == v0.spec and built == [0]  # every folder's signature the same: nothing built
+
+
+def test_a_pool_asked_far_ahead_reads_replies_first_and_answers_each_request(tmp_path: Path) -> None:
+    pool = scanpool.ScanPool.start(2)
+    assert pool is not None
+    try:
+        real = tmp_path / "real"
+        real.mkdir()
+        (real / "a.bin").write_bytes(b"a")
+        missing = str(tmp_path / ("x" * 200))  # long requests: the pipes would fill without the pool reading between
+        numbers = [pool.submit(str(real) if i % 2 else f"{missing}-{i}") for i in range(600)]
+        replies = [pool.result(n) for n in reversed(numbers)][::-1]
+    finally:
+        pool.close()
+    st = os.stat(real / "a.bin")
+    assert all(r[:2] == ("a.bin", array("q", [st.st_ino, 1, st.st_mtime_ns]).tobytes()) for r in replies[1::2])
+    assert all(r[0] == errno.ENOENT for r in replies[0::2])
