@@ -154,3 +154,18 @@ def test_a_pool_asked_far_ahead_reads_replies_first_and_answers_each_request(tmp
     st = os.stat(real / "a.bin")
     assert all(r[:2] == ("a.bin", array("q", [st.st_ino, 1, st.st_mtime_ns]).tobytes()) for r in replies[1::2])
     assert all(r[0] == errno.ENOENT for r in replies[0::2])
+
+
+def test_a_folder_of_symlinked_files_lists_the_same_in_workers(tmp_path: Path, pools) -> None:
+    blobs, snapshot = tmp_path / "blobs", tmp_path / "snapshot"  # the layout of a Hugging Face cache
+    blobs.mkdir()
+    (snapshot / "sub").mkdir(parents=True)
+    for i in range(300):
+        (blobs / f"b{i}").write_bytes(f"blob {i}".encode())
+        os.symlink(blobs / f"b{i}", snapshot / "sub" / f"file-{i}.bin")
+    (snapshot / "sub" / "plain.txt").write_text("plain")
+    dirs = [DirSource("", str(snapshot), follow_external=True)]
+    expected = listings(DraftWalk(dirs, {}, prefetch=False))
+    assert listings(DraftWalk(dirs, {})) == expected and pools
+    [(_, names, stats)] = next(groups for path, groups, _ in expected if path == "sub")
+    assert len(names) == 301 and stats[3 * names.index("file-7.bin") + 1] == len(b"blob 7")

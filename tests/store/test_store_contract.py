@@ -224,3 +224,27 @@ def test_damaged_blob_is_caught_on_read(any_store):
 def _options(store: plait.Store) -> dict | None:
     fs = getattr(store.backend, "fs", None)
     return dict(fs.storage_options) if fs is not None and store.backend.protocol == "s3" else None
+
+
+def test_a_remote_filesystem_is_opened_without_a_listing_cache_unless_it_takes_no_such_option():
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from plait.storage.urls import open_backend
+
+    class Remote(MemoryFileSystem):
+        protocol = "remotelike"
+        cachable = False
+
+    class NoOptions(MemoryFileSystem):
+        protocol = "nooptions"
+        cachable = False
+
+        def __init__(self) -> None:  # a filesystem that accepts no storage options at all
+            super().__init__()
+
+    fsspec.register_implementation("remotelike", Remote, clobber=True)
+    fsspec.register_implementation("nooptions", NoOptions, clobber=True)
+    assert open_backend("remotelike://store").fs.dircache.use_listings_cache is False  # lists afresh every time
+    assert open_backend("remotelike://store", {"use_listings_cache": True}).fs.dircache.use_listings_cache is True
+    assert isinstance(open_backend("nooptions://store").fs, NoOptions)  # opened, not a TypeError

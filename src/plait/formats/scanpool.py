@@ -111,7 +111,6 @@ class ScanPool:
             worker, _ = self._sent[number]
             if not worker.alive or not self._read_one(worker):
                 self._early[number] = None
-        self._sent.pop(number, None)
         return self._early.pop(number)
 
     def _read_one(self, worker: _Worker) -> bool:

@@ -78,6 +78,10 @@ class Group:
         """Return the stat key of file ``i``."""
         return (self.stats[3 * i], self.stats[3 * i + 1], self.stats[3 * i + 2])
 
+    def keeping(self, keep: list[int]) -> Group:
+        """Return this group with only files ``keep`` (their positions, in order)."""
+        return Group(self.local, [self.names[i] for i in keep], [v for i in keep for v in self.stats[3 * i:3 * i + 3]])
+
 
 @dataclass(slots=True)
 class Listing:
@@ -263,15 +267,16 @@ class DraftWalk:
             elif os.path.isfile(target):
                 st = os.stat(local)
                 names.append(name)
-                stats = list(stats)  # (from a worker, an array: this inode may not fit one)
+                if not isinstance(stats, list):
+                    stats = stats.tolist()  # a worker's array: this inode may not fit one
                 stats += (st.st_ino, st.st_size, st.st_mtime_ns)
+        group = Group(folder, names, stats)
         if removed:
             keep = [i for i, n in enumerate(names) if base + n not in removed]
             if len(keep) != len(names):
-                names = [names[i] for i in keep]
-                stats = [v for i in keep for v in stats[3 * i:3 * i + 3]]
-        _check_names(base, names)
-        return Group(folder, names, stats)
+                group = group.keeping(keep)
+        _check_names(base, group.names)
+        return group
 
     def _excludes(self, folder: str, real: str) -> bool:
         return folder in self.excluded or real in self.excluded  # both normal already: joined to an absolute folder
@@ -325,8 +330,7 @@ def _merged(groups: list[Group], added: list) -> list[Group]:
     out: list[Group] = []
     for group in reversed(groups):
         if taken & set(group.names):
-            keep = [i for i, n in enumerate(group.names) if n not in taken]
-            group = Group(group.local, [group.names[i] for i in keep], [v for i in keep for v in group.stats[3 * i:3 * i + 3]])
+            group = group.keeping([i for i, n in enumerate(group.names) if n not in taken])
         taken |= set(group.names)
         out.append(group)
     return out[::-1]
