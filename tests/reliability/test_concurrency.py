@@ -15,7 +15,10 @@ import plait
 from plait.formats import records as R
 
 WRITERS = 8
-EACH = 25
+#: Versions each writer logs. Fewer on S3: every request there is answered by the one loopback
+#: server in the test process, which eight writers on two cores keep saturated; ten each still
+#: has all eight racing for every number.
+EACH = {"file": 25, "s3": 10}
 
 
 @pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.slow)])
@@ -24,24 +27,25 @@ def shared_store(request: pytest.FixtureRequest):
     return request.getfixturevalue(f"{request.param}_store").init()
 
 
-def test_eight_writers_get_two_hundred_dense_unique_versions(shared_store, spawn):
+def test_eight_writers_get_dense_unique_versions(shared_store, spawn):
+    each = EACH["s3" if shared_store.backend.protocol == "s3" else "file"]
     for w in range(WRITERS):
-        spawn.start(shared_store, "log", "shared", str(EACH), f"writer-{w}", user=f"writer-{w}")
+        spawn.start(shared_store, "log", "shared", str(each), f"writer-{w}", user=f"writer-{w}")
     started = time.perf_counter()
     spawn.go()
     spawn.wait(timeout=600)
     elapsed = time.perf_counter() - started
-    total = WRITERS * EACH
+    total = WRITERS * each
 
     numbers = sorted(int(n) for n in shared_store.backend.listdir("versions/shared"))
-    assert numbers == list(range(total))  # v0…v199: no gap, no duplicate
+    assert numbers == list(range(total))  # v0…v199 (file): no gap, no duplicate
     versions = shared_store.versions("shared")
     assert [v.number for v in versions] == list(range(total))
     contents = {v.read_bytes("shared") for v in versions}  # every manifest and blob readable
-    assert contents == {f"writer-{w} item {i}".encode() for w in range(WRITERS) for i in range(EACH)}
+    assert contents == {f"writer-{w} item {i}".encode() for w in range(WRITERS) for i in range(each)}
     runs = [r for r in shared_store.runs() if r.outputs]
     assert len(runs) == WRITERS
-    assert sorted(len(r.outputs) for r in runs) == [EACH] * WRITERS
+    assert sorted(len(r.outputs) for r in runs) == [each] * WRITERS
     assert {r.user for r in runs} == {f"writer-{w}" for w in range(WRITERS)}
     assert {v.produced_by.id for v in versions} == {r.id for r in runs}
     assert shared_store.verify().ok

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import inspect
 import threading
 from typing import Any
 
@@ -18,6 +19,10 @@ from plait.storage.backend import Backend
 #: Protocols whose conditional PUT plait trusts for exclusive create.
 EXCLUSIVE_PROTOCOLS = {"s3", "s3a", "gcs", "gs"}
 
+#: Protocols served by s3fs: its ``find`` takes a name prefix, and its ``cat_file`` of a whole
+#: object asks for the size first (a HEAD) unless told to read in one stream.
+_S3FS = {"s3", "s3a"}
+
 #: Exception class names (botocore, aiohttp, gcsfs, the builtins) that mean the endpoint or the
 #: credentials do not work, not that a key is missing.
 _UNREACHABLE = {
@@ -26,6 +31,14 @@ _UNREACHABLE = {
     "ConnectionRefusedError", "ConnectionResetError", "TimeoutError",
 }
 _NO_CREDENTIALS = {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError", "DefaultCredentialsError"}
+
+
+def _takes(fs: Any, method: str, option: str) -> bool:
+    """Tell whether ``fs.<method>`` takes ``option`` (a keyword a newer s3fs added)."""
+    try:
+        return option in inspect.signature(getattr(fs, method)).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 def failure_kind(exc: BaseException) -> tuple[str, BaseException] | None:
@@ -115,6 +128,8 @@ class FsspecBackend(Backend):
         self.root = root.rstrip("/")
         self.writable = self.protocol in EXCLUSIVE_PROTOCOLS
         self.endpoint: str | None = getattr(fs, "endpoint_url", None) or (getattr(fs, "client_kwargs", None) or {}).get("endpoint_url")
+        # records, events and index files are read whole: one GET each, no HEAD to size them first
+        self._whole: dict[str, Any] = {"max_concurrency": 1} if _takes(fs, "_cat_file", "max_concurrency") else {}
 
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}" if key else self.root
@@ -125,18 +140,26 @@ class FsspecBackend(Backend):
 
     def read(self, key: str) -> bytes:
         """Return the bytes at ``key``."""
-        return self.fs.cat_file(self._path(key))
+        return self.fs.cat_file(self._path(key), **self._whole)
 
     def read_range(self, key: str, start: int, end: int) -> bytes:
         """Return bytes ``start`` to ``end`` of ``key`` with one ranged GET."""
         return bytes(self.fs.cat_file(self._path(key), start=start, end=end))
 
     def read_many(self, keys: list[str]) -> dict[str, bytes]:
-        """Fetch many keys in one concurrent batch (s3fs runs them in parallel)."""
+        """Fetch many keys in one concurrent batch (s3fs runs them in parallel); a missing key is
+        left out. One GET each: ``cat`` would first ask for each key's size."""
         if not keys:
             return {}
-        got = self.fs.cat([self._path(k) for k in keys], on_error="omit")
-        return {self._key(p): v for p, v in got.items() if isinstance(v, bytes)}
+        got = self.fs.cat_ranges([self._path(k) for k in keys], None, None, on_error="return", **self._whole)
+        out = {}
+        for key, value in zip(keys, got):
+            if isinstance(value, FileNotFoundError):
+                continue
+            if isinstance(value, BaseException):
+                raise value
+            out[key] = bytes(value)
+        return out
 
     def write(self, key: str, data: bytes) -> None:
         """Write with one PUT, which object stores make visible whole or not at all.
@@ -192,9 +215,18 @@ class FsspecBackend(Backend):
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in items)
 
     def find(self, prefix: str) -> dict[str, int]:
-        """Return ``{key: size}`` below ``prefix``."""
+        """Return ``{key: size}`` below ``prefix``.
+
+        On S3 this is one listing: s3fs asks whether an empty folder is a file (a HEAD and one
+        more listing) unless the folder is given as a name prefix of its parent.
+        """
+        path = self._path(prefix)
         try:
-            found = self.fs.find(self._path(prefix), detail=True)
+            if prefix and self.protocol in _S3FS:
+                parent, _, name = path.rpartition("/")
+                found = self.fs.find(parent, prefix=name + "/", detail=True)
+            else:
+                found = self.fs.find(path, detail=True)
         except FileNotFoundError:
             return {}
         return {self._key(p): int(info.get("size") or 0) for p, info in found.items() if info.get("type") != "directory"}

@@ -379,9 +379,16 @@ class BaseStore:
             missing = "missing" in str(exc)
             raise CorruptRecordError(f"tree node {digest} is {'missing from the store' if missing else 'damaged'}; "
                                      "run `plait verify` to see which versions need it", key=digest) from None
-        node = decode_node(data, digest)
+        return self._keep_node(decode_node(data, digest))
+
+    def keep_node(self, data: bytes) -> Node:
+        """Keep a node this process has just encoded and stored in the node cache, so that reading
+        it back (a new version's root) costs no request; return it decoded."""
+        return self._keep_node(decode_node(data, hash_bytes(data, self.algorithm)))
+
+    def _keep_node(self, node: Node) -> Node:
         with self._lock:
-            self._nodes[digest] = node
+            self._nodes[node.digest] = node
             while len(self._nodes) > NODE_CACHE:
                 self._nodes.popitem(last=False)
         return node

@@ -288,6 +288,8 @@ def _store_tree(store: Store, draft: Artifact, walked: tuple[TreeStream, Done], 
             stream.check([("", root.node[0])])
         except ReusedNodeMissing:
             stream, root = stream_tree(store, draft, reuse=False)
+    if not root.reused and stream.last_node is not None:  # the root, just stored: no reading it back
+        store.keep_node(stream.last_node)
     manifest = TreeManifest(root.node[0], store.algorithm, store.node)
     if on_hashed is not None:
         on_hashed()

@@ -109,6 +109,7 @@ class TreeStream:
         self.uncommitted = 0
         self.candidates: list[tuple[str, str]] = []  # (parent folder, node digest) of reused folders below new ones
         self._previous: TreeManifest | None | bool = False  # the latest version's tree, read once when needed
+        self.last_node: bytes | None = None  # the bytes of the node stored last
 
     def run(self) -> Done:
         """Walk the draft, store every new folder's files and node; return the root.
@@ -259,6 +260,7 @@ class TreeStream:
         return encode_folder(children, dlen, self._put)
 
     def _put(self, data: bytes) -> str:
+        self.last_node = data  # the root, once the walk ends: kept for reading back without a request
         return self.store.blobs.put_bytes(data, kind="tree")
 
 
