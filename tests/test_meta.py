@@ -4,6 +4,7 @@ API, and a test for every hook."""
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import json
 import subprocess
@@ -58,6 +59,30 @@ def test_show_and_diff_import_nothing_they_do_not_use(tmp_path):
 def test_import_plait_loads_no_plugin():
     code = "import plait, plait.plugins as p; print(p._manager is None)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "True"
+
+
+def test_loading_the_plugins_imports_each_integrations_plugin_module_and_nothing_else_of_it():
+    code = """if True:
+        import json, sys, plait.plugins as p
+        p.get_plugin_manager()
+        print(json.dumps(sorted(m for m in sys.modules if m.startswith("plait.integrations."))))
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == [f"plait.integrations.{name}{part}" for name in ("huggingface", "lightning", "prefect")
+                               for part in ("", ".plugin")]
+
+
+@pytest.mark.parametrize("module, names", [
+    ("plait.integrations.prefect", ["PrefectTrackingWarning", "TrackError", "TrackOptions", "track"]),
+    ("plait.integrations.huggingface", ["TRANSFORM_KIND", "load", "load_dataset", "track"]),
+    ("plait.integrations.lightning", ["checkpoint_path"]),
+])
+def test_each_integrations_names_are_there_on_first_access(module, names):
+    code = f"import {module} as m; print([callable(getattr(m, n)) or isinstance(getattr(m, n), str) for n in {names!r}])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == repr([True] * len(names))
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        getattr(importlib.import_module(module), "nope")
 
 
 def test_all_is_sorted_and_complete():

@@ -16,17 +16,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from plait.integrations.lightning.paths import checkpoint_path
-
 if TYPE_CHECKING:
     from plait.integrations.lightning.callback import PlaitCheckpoints
+    from plait.integrations.lightning.paths import checkpoint_path
 
 __all__ = ["PlaitCheckpoints", "checkpoint_path"]
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: importing Lightning here would make every plait.log load torch
+def __getattr__(name: str) -> Any:
+    """Import an exported name on first access (PEP 562): importing Lightning here would make
+    every plait.log load torch, and loading the plugin (every plait command does) imports none."""
     if name == "PlaitCheckpoints":
         from plait.integrations.lightning.callback import PlaitCheckpoints
 
         return PlaitCheckpoints
+    if name == "checkpoint_path":
+        from plait.integrations.lightning.paths import checkpoint_path
+
+        return checkpoint_path
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
