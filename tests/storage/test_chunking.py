@@ -81,7 +81,7 @@ def test_a_4_kib_edit_in_the_middle_stores_at_most_4_mib(big: Path, edit: str) -
 
 def sequential_cuts(path: Path) -> list[tuple[str, int]]:
     with open(path, "rb") as f:
-        return [(xxhash.xxh3_128_hexdigest(c.data), c.length) for c in D._chunker().cut_stream(f)]
+        return [(xxhash.xxh3_128_hexdigest(c.data), c.length) for c in D.new_chunker().cut_stream(f)]
 
 
 @pytest.mark.parametrize("kind", ["random", "zeros", "mixed"])

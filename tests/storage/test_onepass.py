@@ -25,7 +25,7 @@ def rand(n: int, seed: int) -> bytes:
 
 def whole_cuts(data: bytes) -> tuple[tuple[str, int], ...]:
     """The FastCDC cuts of ``data`` given to the chunker in one buffer, with their digests."""
-    return tuple((xxhash.xxh3_128_hexdigest(c.data), c.length) for c in D._chunker().cut_buf(data))
+    return tuple((xxhash.xxh3_128_hexdigest(c.data), c.length) for c in D.new_chunker().cut_buf(data))
 
 
 def variants(seed: int) -> list[bytes]:

@@ -14,15 +14,17 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, BinaryIO
 
 from plait import plugins
 from plait.api.search import Found, find
 from plait.base.paths import default_store_url
 from plait.errors import InvalidInputError
-from plait.formats.artifact import Artifact
-from plait.formats.names import check_name
+from plait.formats.artifact import WRITTEN, Artifact
+from plait.formats.manifest import Entry
+from plait.formats.names import check_entry_path, check_name
 from plait.formats.retention import RetentionPolicy
 from plait.index import runs as RQ
 from plait.index import tags as T
@@ -36,6 +38,7 @@ from plait.ops.stats import StatsReport
 from plait.ops.stats import stats as stats_of
 from plait.ops.verify import VerifyReport, verify_store
 from plait.storage.digest import XXH3_128
+from plait.storage.filewriter import FileWriter
 from plait.store.base import STORE_FORMAT, BaseStore
 from plait.store.distributed import DEFAULT_WAIT
 from plait.store.shared import shared
@@ -127,6 +130,42 @@ class Store(BaseStore):
         return find(self, **filters)
 
     # -- runs -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def write_file(self, draft: Artifact, path: str) -> Iterator[BinaryIO]:
+        """Write a file of ``draft`` straight into this store: yield a binary file to write to.
+
+        Its bytes are cut, hashed and stored as they come, with no local copy and no second read
+        (see :mod:`plait.storage.filewriter`); when the block ends the file is in the draft at
+        ``path``, for logging to this store::
+
+            draft = plait.Artifact("classifier", type="model")
+            with store.write_file(draft, "model.pt") as f:
+                torch.save(model.state_dict(), f)
+            store.log(draft)
+
+        The file gets the digest and chunks the same bytes logged from disk would get. An error
+        inside the block adds nothing to the draft (the bytes stored so far are gc's garbage).
+
+        :param draft: the draft the file goes into.
+        :param path: its path inside the version (relative, ``/``-separated).
+        :raises InvalidPathError: for a path that would escape the version, before anything is written.
+        :raises StoreError: when the draft is logged, if the bytes were lost meanwhile (a failed
+            pack write dropped them): write the file again.
+        """
+        entry_path = check_entry_path(path)
+        self.init()  # plait.json before the first blob
+        self.blobs.missing(())  # one listing of the index files: blobs other writers stored are not stored again
+        writer = FileWriter(self.algorithm, self.blobs.put_verified)
+        try:
+            yield writer  # type: ignore[misc]
+        except BaseException:
+            writer.discard()
+            raise
+        writer.close()
+        found = writer.result
+        assert found is not None
+        draft.add_stored([Entry.trusted(entry_path, found.digest, found.size, found.chunks)], WRITTEN, self.id)
 
     def log(self, obj: Any, name: str | None = None, type: str | None = None, *, aliases: Iterable[str] = (),
             **kwargs: Any) -> ArtifactVersion:

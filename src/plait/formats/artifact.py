@@ -54,12 +54,18 @@ class ReferenceSource:
     checksum: bool = False
 
 
+#: The origin of a :class:`StoredSource` written straight into a store (``Store.write_file``),
+#: not taken from a version: its blobs may sit in packs this process has not committed yet.
+WRITTEN = "written"
+
+
 @dataclass(frozen=True)
 class StoredSource:
-    """A file a version already holds in a store, reused by its digest: nothing is read or copied.
+    """A file a store already holds, reused by its digest: nothing is read or copied.
 
     :ivar entry: the stored entry (its ``path`` is where it goes in the new version).
-    :ivar origin: the ``name:vN`` it came from, for messages and to know its blobs are kept.
+    :ivar origin: the ``name:vN`` it came from, for messages and to know its blobs are kept, or
+        :data:`WRITTEN` for a file written straight into the store.
     :ivar store_id: the id of the store holding its blobs; the draft is logged there only.
     """
 

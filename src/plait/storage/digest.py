@@ -117,7 +117,9 @@ def stat_key(st: os.stat_result) -> tuple[int, int, int]:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _chunker() -> Any:
+def new_chunker() -> Any:
+    """Return the FastCDC chunker every file of a store is cut with (the cuts decide which blobs
+    two versions of a file share, so they never change)."""
     from pyfastcdc import FastCDC
 
     return FastCDC(avg_size=CHUNK_AVG, min_size=CHUNK_MIN, max_size=CHUNK_MAX, normalized_chunking=CHUNK_NC)
@@ -271,7 +273,7 @@ def _stretches(f: Any, size: int, free: Callable[[], None]) -> Iterator[list[mem
     its window; :data:`WINDOWS` windows take turns, and ``free()`` is called before a window is
     read into again while a stretch cut from it may still be in use (it waits for the oldest).
     """
-    chunker = _chunker()
+    chunker = new_chunker()
     windows = [aligned_buffer(CUT_WINDOW) for _ in range(WINDOWS)]
     turn = 0
     window = windows[0]

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from plait.base.ids import utcnow
 from plait.base.parallel import parallel_map_batched
 from plait.base.progress import NO_PROGRESS, Progress
-from plait.errors import CorruptRecordError, InvalidInputError, NotFoundError
+from plait.errors import CorruptRecordError, InvalidInputError, NotFoundError, StoreError
 from plait.formats import records as R
-from plait.formats.artifact import Artifact, BytesSource, FileSource, ReferenceSource, StoredSource
+from plait.formats.artifact import WRITTEN, Artifact, BytesSource, FileSource, ReferenceSource, StoredSource
 from plait.formats.manifest import Entry, Manifest
 from plait.formats.reference import identity_key
 from plait.formats.treeview import TreeManifest
@@ -160,9 +160,21 @@ def check_stored(store: Store, artifact: Artifact, lost: Iterable[str] = ()) -> 
     by_origin: dict[str, list[StoredSource]] = {}
     for src in stored:
         if src.store_id != store.id:
+            if src.origin == WRITTEN:
+                raise InvalidInputError(f"{src.path!r} of the draft of {artifact.name!r} was written into another store; "
+                                        "log the draft to the store it was written into")
             raise InvalidInputError(f"the draft of {artifact.name!r} reuses files of {src.origin} from another store; "
                                     f"log it to that store, or `plait sync` {src.origin} here first")
         by_origin.setdefault(src.origin, []).append(src)
+    written = by_origin.pop(WRITTEN, [])
+    if written:  # in packs of this process, or stored before: dropped if a pack write failed since
+        digests = {d for s in written for d, _ in s.entry.blobs}
+        gone = set(store.blobs.missing(digests)) | (digests & lost)
+        if gone:
+            paths = sorted(s.path for s in written if any(d in gone for d, _ in s.entry.blobs))
+            raise StoreError(f"{len(paths)} file(s) written into the store for {artifact.name!r} were lost before its "
+                             f"version was made (a pack write failed, or gc removed them): {', '.join(paths[:5])}; "
+                             "write them again")
     for origin, sources in by_origin.items():
         name, _, number = origin.rpartition(":v")
         row = V.version(store.catalog, name, int(number))

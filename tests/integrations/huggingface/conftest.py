@@ -54,6 +54,7 @@ def work(monkeypatch: pytest.MonkeyPatch) -> dict[str, Counter]:
     """Count files hashed by plait and datasets written by the integration."""
     from plait.integrations.huggingface import serialize
     from plait.storage import packed
+    from plait.storage.filewriter import FileWriter
     from plait.store import publish, treebuild
 
     counters = {"hashed": Counter(publish.digest_file), "written": Counter(serialize.write)}
@@ -67,4 +68,12 @@ def work(monkeypatch: pytest.MonkeyPatch) -> dict[str, Counter]:
 
     monkeypatch.setattr(packed, "read_small", small)
     monkeypatch.setattr(serialize, "write", counters["written"])
+    close = FileWriter.close  # files written straight into the store: hashed as they are written
+
+    def hashed_as_written(self: FileWriter) -> None:
+        if not self.closed:
+            counters["hashed"].calls += 1
+        close(self)
+
+    monkeypatch.setattr(FileWriter, "close", hashed_as_written)
     return counters

@@ -6,9 +6,6 @@ import contextvars
 import hashlib
 import json
 import os
-import shutil
-import tempfile
-import weakref
 from typing import Any
 
 import plait
@@ -111,28 +108,17 @@ def to_draft(obj: Any, name: str | None, type: str | None, store: plait.Store) -
         for path in loaded[1]:
             draft.add_file(os.path.join(loaded[0], *path.split("/")), name=path)
         return draft
-    staging = tempfile.mkdtemp(prefix="hf-", dir=_staging_root(store))
-    try:
-        info = serialize.write(obj, staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    # the files go straight into the store as they are written: no local copy, no second read
+    draft = plait.Artifact(draft_name, type=type or "dataset")
+    info = serialize.write(obj, lambda path: store.write_file(draft, path))
     if sources:
         info["transforms"] = [step.to_dict() for step in steps]
         info["sources"] = sources
-    draft = plait.Artifact(draft_name, type=type or "dataset", metadata={"huggingface": info}).add_dir(staging)
-    weakref.finalize(draft, shutil.rmtree, staging, True)  # once the core stored it
+    draft.metadata["huggingface"] = info
     if sources and not tracking.get():
         for spec in sources:
             plait.use(spec, store=store)
     return draft
-
-
-def _staging_root(store: plait.Store) -> str:
-    # beside the store's cache, not in /tmp: a dataset may be larger than a RAM-backed /tmp
-    root = os.path.join(store.cache_dir, "huggingface-staging")
-    os.makedirs(root, exist_ok=True)
-    return root
 
 
 def summary(obj: Any) -> dict[str, Any]:

@@ -26,7 +26,9 @@ from __future__ import annotations
 import io
 import json
 import os
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, BinaryIO
 
 from plait import ConversionError
 from plait.integrations.huggingface._extra import require_datasets
@@ -49,33 +51,48 @@ SAMPLE_ROWS = 1000
 INFO_KEYS = ("citation", "description", "homepage", "license")
 
 
-def write(obj: Any, folder: str) -> dict[str, Any]:
-    """Write a ``Dataset`` or ``DatasetDict`` below ``folder`` (created if needed).
+#: Opens a file of the dataset for writing, by its path in the layout (``/``-separated): a
+#: context manager giving a binary file (a local file, or a file written straight into a store).
+Opener = Callable[[str], AbstractContextManager[BinaryIO]]
+
+
+def in_folder(folder: str) -> Opener:
+    """Return an :data:`Opener` writing below a local ``folder`` (created as needed)."""
+
+    def open_file(path: str) -> AbstractContextManager[BinaryIO]:
+        local = os.path.join(folder, *path.split("/"))
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        return open(local, "wb")
+
+    return open_file
+
+
+def write(obj: Any, open_file: Opener) -> dict[str, Any]:
+    """Write a ``Dataset`` or ``DatasetDict`` as the files of the layout above.
 
     :param obj: the dataset.
-    :param folder: an empty or missing local folder.
+    :param open_file: opens each file for writing (:func:`in_folder` for a local folder).
     :returns: a JSON summary for the version's metadata (kind, rows, columns, splits).
     :raises ConversionError: for a dataset that cannot be stored as is (an index attached,
         a format with a Python transform).
     """
     datasets = require_datasets()
-    os.makedirs(folder, exist_ok=True)
     if isinstance(obj, datasets.DatasetDict):
         splits = list(obj.keys())
-        _write_json(os.path.join(folder, DICT), {"splits": splits})
+        _write_json(open_file, DICT, {"splits": splits})
         summary: dict[str, Any] = {"kind": "DatasetDict", "splits": {}}
         for split in splits:
-            part = _write_dataset(obj[split], os.path.join(folder, split))
+            part = _write_dataset(obj[split], open_file, f"{split}/")
             summary["splits"][split] = part["num_rows"]
             summary.setdefault("columns", part["columns"])
             summary.update({k: v for k, v in part.items() if k in ("builder_name", "config_name", "dataset_name")})
         return summary
     if isinstance(obj, datasets.Dataset):
-        return {"kind": "Dataset", **_write_dataset(obj, folder)}
+        return {"kind": "Dataset", **_write_dataset(obj, open_file, "")}
     raise ConversionError(f"cannot store a {type(obj).__name__} as a Hugging Face dataset: give a datasets.Dataset or DatasetDict")
 
 
-def _write_dataset(ds: Any, folder: str) -> dict[str, Any]:
+def _write_dataset(ds: Any, open_file: Opener, prefix: str) -> dict[str, Any]:
     from datasets.arrow_writer import ArrowWriter
 
     from plait.integrations.huggingface.transforms import paused
@@ -84,7 +101,6 @@ def _write_dataset(ds: Any, folder: str) -> dict[str, Any]:
         raise ConversionError(f"the dataset has indexes attached ({', '.join(ds.list_indexes())}); drop them with "
                               "ds.drop_index(name) before logging it, and add them again after loading")
     state = _state(ds)
-    os.makedirs(folder, exist_ok=True)
     with paused():  # our own with_format/iter calls are not transforms of the user's data
         arrow = ds.with_format("arrow")
         batch_rows, shard_rows = _sizes(arrow, len(ds))
@@ -93,22 +109,22 @@ def _write_dataset(ds: Any, folder: str) -> dict[str, Any]:
         batches = arrow.iter(batch_rows) if len(ds) else iter(())
         per_shard = shard_rows // batch_rows
         for name in names:
-            writer = ArrowWriter(features=ds.features, path=os.path.join(folder, name), writer_batch_size=batch_rows,
-                                 embed_local_files=True)
-            try:
-                for _ in range(per_shard):
-                    table = next(batches, None)
-                    if table is None:
-                        break
-                    writer.write_table(table)
-                writer.finalize()
-            finally:
-                writer.close()
+            with open_file(prefix + name) as f:
+                writer = ArrowWriter(features=ds.features, stream=f, writer_batch_size=batch_rows, embed_local_files=True)
+                try:
+                    for _ in range(per_shard):
+                        table = next(batches, None)
+                        if table is None:
+                            break
+                        writer.write_table(table)
+                    writer.finalize()
+                finally:
+                    writer.close()
     state["_data_files"] = [{"filename": n} for n in names]
-    _write_json(os.path.join(folder, STATE), state)
+    _write_json(open_file, prefix + STATE, state)
     info = {k: getattr(ds.info, k) or "" for k in INFO_KEYS}
     info["features"] = ds.features.to_dict()
-    _write_json(os.path.join(folder, INFO), info)
+    _write_json(open_file, prefix + INFO, info)
     summary: dict[str, Any] = {"num_rows": len(ds), "columns": list(ds.column_names)}
     for key in ("builder_name", "config_name", "dataset_name"):
         value = getattr(ds.info, key, None)
@@ -154,10 +170,9 @@ def _sizes(arrow_ds: Any, num_rows: int) -> tuple[int, int]:
     return batch_rows, shard_rows
 
 
-def _write_json(path: str, value: Any) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, sort_keys=True)
-        f.write("\n")
+def _write_json(open_file: Opener, path: str, value: Any) -> None:
+    with open_file(path) as f:
+        f.write((json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def layout(paths: list[str]) -> str | None:
