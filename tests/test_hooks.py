@@ -265,3 +265,59 @@ def test_a_plugin_that_fails_to_import_is_skipped_with_a_warning(tmp_path):
     done = _run(_site(tmp_path, "raise ImportError('needs a missing library')\n"), str(tmp_path / "store"))
     assert "myplug" not in json.loads(done.stdout)["names"]
     assert "the plait plugin 'myplug' (myplug) failed to load and is skipped: ImportError: needs a missing library" in done.stderr
+
+
+_LIST = textwrap.dedent(
+    """
+    import json
+    from plait.plugins import plugin_list
+    print(json.dumps([n for n, _ in plugin_list()]))
+    """
+)
+
+
+def _list(site: Path, tmp_path: Path) -> list[str]:
+    import os
+
+    environ = {k: v for k, v in os.environ.items() if k not in ("PLAIT_TRACE_PLUGINS", "PLAIT_DISABLE_PLUGIN_AUTOLOAD")}
+    # no __pycache__ beside myplug.py: its folder's time would change on the first import (an
+    # installed plugin is compiled when installed)
+    environ.update({"PYTHONPATH": str(site), "PLAIT_CACHE_DIR": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1"})
+    # the test runs in tmp_path, which is on sys.path (as the folder of `python -c`): making the
+    # cache folder in it would change its time too
+    (tmp_path / "cache").mkdir(exist_ok=True)
+    done = subprocess.run([sys.executable, "-c", _LIST], capture_output=True, text=True, env=environ, check=True)
+    return json.loads(done.stdout)
+
+
+def _kept(tmp_path: Path) -> Path:
+    (kept,) = (tmp_path / "cache").glob("entry-points-*.json")
+    return kept
+
+
+def test_the_plugin_list_is_kept_until_a_distribution_is_installed_or_removed(tmp_path):
+    site = _site(tmp_path, _PLUGIN)
+    assert "myplug" in _list(site, tmp_path)
+    kept = json.loads(_kept(tmp_path).read_text())
+    assert ["myplug", "myplug"] in kept["plait"]
+    kept["plait"].append(["from-the-kept-list", "json"])  # marks the kept list: no scan would find it
+    _kept(tmp_path).write_text(json.dumps(kept))
+    assert {"myplug", "from-the-kept-list"} <= set(_list(site, tmp_path))  # the distributions were not read again
+    (site / "other-1.0.dist-info").mkdir()  # installing one adds a folder to a folder on sys.path
+    (site / "otherplug.py").write_text(_PLUGIN)
+    (site / "other-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: other\nVersion: 1.0\n")
+    (site / "other-1.0.dist-info" / "entry_points.txt").write_text("[plait]\nother = otherplug\n")
+    installed = set(_list(site, tmp_path))
+    assert {"myplug", "other"} <= installed and "from-the-kept-list" not in installed
+    import shutil
+
+    shutil.rmtree(site / "myplug-0.1.dist-info")  # uninstalled
+    removed = _list(site, tmp_path)
+    assert "myplug" not in removed and "other" in removed
+
+
+def test_a_damaged_plugin_list_is_read_again_from_the_distributions(tmp_path):
+    site = _site(tmp_path, _PLUGIN)
+    _list(site, tmp_path)
+    _kept(tmp_path).write_text('{"key": [], "plait": 7')
+    assert "myplug" in _list(site, tmp_path)

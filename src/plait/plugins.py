@@ -12,7 +12,10 @@ Runs reach the hooks through :class:`PluginRelay`, installed by :func:`install` 
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
+import re
 import sys
 import threading
 import warnings
@@ -21,9 +24,11 @@ from typing import Any
 import pluggy
 
 from plait import builtin, hookspecs, webhooks
+from plait.base.paths import user_cache_dir
 from plait.errors import PluginWarning
 from plait.formats import records as R
 from plait.formats.artifact import Artifact
+from plait.storage.digest import hash_bytes
 from plait.store.base import BaseStore
 from plait.store.lifecycle import ChangeRelay, install_change_relay
 from plait.tracking.nodes import ArtifactVersion, HistoryEntry
@@ -66,21 +71,73 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
     pluggy's ``load_setuptools_entrypoints`` stops at the first broken plugin, which would make
     every ``run.log`` fail because of one third-party package; a warning names it instead.
     """
-    from importlib.metadata import entry_points
-
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+    for name, value in entry_points():
+        if pm.get_plugin(name) is not None or pm.is_blocked(name):
             continue
         try:
-            plugin = ep.load()
+            plugin = _load(value)
         except Exception as exc:  # a broken plugin must not break plait
             warnings.warn(
-                f"the plait plugin {ep.name!r} ({ep.value}) failed to load and is skipped: "
+                f"the plait plugin {name!r} ({value}) failed to load and is skipped: "
                 f"{type(exc).__name__}: {exc}; reinstall or upgrade it, or set {DISABLE_AUTOLOAD_ENV}=1",
                 PluginWarning, stacklevel=2,
             )
             continue
-        pm.register(plugin, name=ep.name)
+        pm.register(plugin, name=name)
+
+
+def entry_points() -> list[tuple[str, str]]:
+    """Return ``(name, value)`` of every entry point of the ``plait`` group, by name.
+
+    Finding them reads every installed distribution's metadata (about 50 ms with a few hundred
+    installed, on top of importing :mod:`importlib.metadata`), which every ``plait`` command would
+    pay. So the list is kept in the user's cache folder with the modification time of each
+    folder on ``sys.path``: installing, upgrading or removing a distribution adds or removes a
+    folder in one of them, which changes its time, and the list is read again.
+    """
+    key = [[entry, _mtime(entry or os.getcwd())] for entry in sys.path]
+    # named without the script's folder (sys.path[0]), so that `python -m` run in many folders
+    # keeps one file; the key still holds it
+    cache = user_cache_dir() / f"entry-points-{hash_bytes(repr(sys.path[1:]).encode())[:16]}.json"
+    try:
+        kept = json.loads(cache.read_text(encoding="utf-8"))
+        if kept["key"] == key:
+            return [(str(name), str(value)) for name, value in kept["plait"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from importlib import metadata
+
+    found = sorted(((ep.name, ep.value) for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)), key=lambda e: e[0])
+    try:  # a folder that cannot be written only costs the next command the same scan
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_name(f"{cache.name}.{os.getpid()}.{threading.get_ident()}")
+        partial.write_text(json.dumps({"key": key, "plait": found}), encoding="utf-8")
+        os.replace(partial, cache)
+    except OSError:
+        pass
+    return found
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+#: ``module``, ``module:attr`` or ``module:attr.sub``, optionally followed by ``[extras]``.
+_ENTRY_VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?(\[.*\]\s*)?$")
+
+
+def _load(value: str) -> Any:
+    """Import what an entry point's value names (as ``EntryPoint.load`` does)."""
+    match = _ENTRY_VALUE.match(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not a module or module:attribute")
+    obj: Any = importlib.import_module(match["module"])
+    for part in (match["attr"] or "").split(".") if match["attr"] else ():
+        obj = getattr(obj, part)
+    return obj
 
 
 def reset_plugin_manager() -> None:

@@ -143,3 +143,26 @@ def test_a_run_logging_a_written_file_is_its_producer(file_store):
             f.write(b"state dict")
         version = run.log(draft)
     assert version.produced_by is not None and version.produced_by.id == run.id
+
+
+def test_a_full_disk_while_writing_raises_there_adds_nothing_and_the_next_write_stores_everything(file_store, monkeypatch):
+    import errno
+
+    from plait.storage.packs import PackWriter
+
+    add = PackWriter.add
+
+    def full_disk(self, digest, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    data = random.Random(5).randbytes(3 * CHUNK_THRESHOLD)
+    draft = plait.Artifact("model").add_bytes(b"kept", "kept.txt")
+    monkeypatch.setattr(PackWriter, "add", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        _write(file_store, draft, "m.bin", data)
+    monkeypatch.setattr(PackWriter, "add", add)
+    assert [e.path for e in file_store.log(draft).files()] == ["kept.txt"]
+    again = plait.Artifact("model")
+    _write(file_store, again, "m.bin", data)
+    assert file_store.log(again).read_bytes("m.bin") == data
+    assert plait.Store(file_store.url).verify().ok
