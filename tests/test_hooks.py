@@ -321,3 +321,21 @@ def test_a_damaged_plugin_list_is_read_again_from_the_distributions(tmp_path):
     _list(site, tmp_path)
     _kept(tmp_path).write_text('{"key": [], "plait": 7')
     assert "myplug" in _list(site, tmp_path)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("json", lambda: json), ("json:dumps", lambda: json.dumps), ("json : dumps [extra]", lambda: json.dumps),
+    ("os.path:join", lambda: __import__("os").path.join),
+])
+def test_an_entry_point_value_names_a_module_or_an_attribute_of_one(value, expected):
+    from plait.plugins import _load
+
+    assert _load(value) is expected()
+
+
+@pytest.mark.parametrize("value", ["", "not a module!", "json:", "json:dumps:again"])
+def test_a_malformed_entry_point_value_is_refused_by_name(value):
+    from plait.plugins import _load
+
+    with pytest.raises(ValueError, match="is not a module or module:attribute"):
+        _load(value)
