@@ -5,7 +5,7 @@ Each trial starts a process logging a large folder of its own (one chunked 10 Mi
 small files, so every trial hashes and writes from scratch) and kills it in one phase of the
 log: the worker stops inside that phase and says so, so every kill lands where it is meant to,
 however loaded the machine (before hashing, after the first and the twentieth file stored, in
-the middle of a chunked file, after the manifest or the first tree node, after the version record and before its
+the middle of a chunked file, after a long log's step sealed its packs into its local index, after the manifest or the first tree node, after the version record and before its
 event, after the event). A few more kills land after random delays. After every kill the store
 must verify and every version record present must be whole. Logging a killed writer's folder
 again must then succeed and reuse every blob it managed to store. The phases of a packed log
@@ -66,7 +66,7 @@ def _kill(proc, spawn) -> bool:
     return proc.returncode == -signal.SIGKILL
 
 
-PHASES = ("hashing", "storing-1", "storing-20", "chunks", "pack", "index", "manifest", "record", "event")
+PHASES = ("hashing", "storing-1", "storing-20", "chunks", "pack", "checkpoint", "index", "manifest", "record", "event")
 RANDOM_TRIALS = 3
 
 

@@ -123,7 +123,8 @@ def pause_at(phase: str, packed: bool) -> None:
     (into open packs, in a packed store); ``chunks``: once the first batch of a chunked file is
     stored (the first chunk appended, in a packed store); ``pack``: once the first pack is stored,
     before any index file (packed stores); ``index``: once the index file listing the packs is
-    stored (packed stores); ``manifest``: once the manifest (format 1) or the first node of the
+    stored (packed stores); ``checkpoint``: once a step of a long log has sealed its packs into
+    the local index, before any index file (packed stores); ``manifest``: once the manifest (format 1) or the first node of the
     tree (format 2: appended to the open tree pack) is stored; ``record``: once the version
     record exists, before its event; ``event``: once the event is written too.
     """
@@ -133,7 +134,7 @@ def pause_at(phase: str, packed: bool) -> None:
     from plait.storage.blobs import BlobStore
     from plait.storage.packed import PackedBlobStore
     from plait.storage.packs import PackWriter
-    from plait.store import publish, treebuild
+    from plait.store import publish, treebuild, treestream
     from plait.store.base import BaseStore
 
     calls = {"n": 0}
@@ -178,6 +179,9 @@ def pause_at(phase: str, packed: bool) -> None:
         after(PackWriter, "seal")
     elif phase == "index":
         after(PackedBlobStore, "commit", lambda self: True)
+    elif phase == "checkpoint":
+        treestream.COMMIT_FILES = 1  # a step after every batch of files
+        after(PackedBlobStore, "checkpoint")
     elif phase == "manifest":
         after(BaseStore, "put_manifest")
         after(BlobStore, "put_bytes", lambda self, data, kind="data": kind == "tree")

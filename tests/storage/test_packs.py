@@ -13,12 +13,14 @@ from click.testing import CliRunner
 import plait
 from plait.cli import main
 from plait.errors import CorruptRecordError, IntegrityError
+from plait.storage import packindex
 from plait.storage.digest import hash_bytes
 from plait.storage.packindex import IndexFile, encode_index
 from plait.storage.packs import (
     KIND_DATA,
     KIND_TREE,
     TRAILER,
+    Entries,
     PackEntry,
     PackWriter,
     SealedPack,
@@ -75,7 +77,19 @@ def test_a_pack_is_sealed_at_the_target_size(file_store):
     assert sum(len(p.entries) for p in sealed) == 30
 
 
-def test_an_index_file_finds_every_blob_and_no_other(store):
+#: The ways an index file looks a digest up: one at a time in a small file (``bytes.find`` in the
+#: first-byte bucket), one at a time in a large file (bisected; after a batch made its two-byte
+#: buckets; switching to those after many lookups), and in batches (through the buckets, or
+#: bisected when small).
+LOOKUPS = {"small file": 0, "large file, bisected": 10**9, "large file, two-byte buckets": 0,
+           "large file, many lookups": 100, "batch": 0, "small batch": 10**9}
+
+
+@pytest.mark.parametrize("way", LOOKUPS)
+def test_an_index_file_finds_every_blob_and_no_other(store, monkeypatch, way):
+    if way != "small file":
+        monkeypatch.setattr(packindex, "FANOUT2_ABOVE", 0)  # 901 entries count as a large file
+    monkeypatch.setattr(packindex, "BISECT_BELOW", LOOKUPS[way])
     rng = random.Random(3)
     packs = []
     for p in range(3):
@@ -90,14 +104,20 @@ def test_an_index_file_finds_every_blob_and_no_other(store):
     data = encode_index(packs, store.algorithm, supersedes=["older-1", "older-2"])
     index = IndexFile("i", data, store.algorithm)
     assert index.supersedes == ["older-1", "older-2"] and index.count == 901
-    for pack in packs[:3]:
-        for entry in pack.entries[1:]:
-            pack_id, found = index.entry(index.find(bytes.fromhex(entry.digest)))
-            assert (pack_id, found) == (pack.pack_id, entry)
-    for i in range(200):
-        assert index.find(bytes.fromhex(hash_bytes(f"absent {i}".encode()))) == -1
-    both = {index.entry(i)[0] for i in range(index.find(bytes.fromhex(dup.digest)), index.find(bytes.fromhex(dup.digest)) + 2)}
-    assert both == {packs[0].pack_id, packs[3].pack_id}  # duplicates sit side by side
+    if way == "large file, two-byte buckets":
+        index.find_all(bytes(16))  # a batch makes them
+    wanted = [(pack.pack_id, entry) for pack in packs[:3] for entry in pack.entries[1:]]
+    absent = [hash_bytes(f"absent {i}".encode()) for i in range(200)]
+    digests = [entry.digest for _, entry in wanted] + absent + [dup.digest]
+    if way in ("batch", "small batch"):
+        found = index.find_all(bytes.fromhex("".join(digests)))
+    else:
+        found = [index.find(bytes.fromhex(d)) for d in digests]
+    assert [index.entry(i) for i in found[: len(wanted)]] == wanted
+    assert found[len(wanted) : -1] == [-1] * len(absent)
+    first = found[-1]
+    assert {index.entry(first)[0], index.entry(first + 1)[0]} == {packs[0].pack_id, packs[3].pack_id}  # side by side
+    assert index.digest(first - 1) != index.digest(first)  # and the first of the two is found
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "trailer"])
@@ -124,6 +144,25 @@ def test_a_pack_header_lying_about_its_blobs_is_refused(store):
         split_pack(b"xy", store.algorithm, "packs/x")
     with pytest.raises(CorruptRecordError, match="header would be longer"):
         split_pack(b"a" + TRAILER.pack(1 << 30, 1, b"PLPK"), store.algorithm, "packs/x")
+
+
+def test_an_index_file_lists_a_pack_the_same_from_its_columns_as_from_entry_objects(store):
+    rng = random.Random(4)
+    packs, objects = [], []
+    for p, kind in enumerate((KIND_DATA, KIND_TREE, KIND_DATA)):
+        columns = Entries(kind, 1 if kind == KIND_TREE else 0)
+        for i in range(500):
+            digest = rng.choice(columns.digests) if i and i % 97 == 0 else rng.randbytes(16).hex()  # a few twice
+            size = rng.randrange(0, 3000)
+            columns.append(digest, size, size + (7 if kind == KIND_TREE else 0))
+        packs.append(SealedPack(hash_bytes(str(p).encode()), 0, columns))
+        objects.append(SealedPack(hash_bytes(str(p).encode()), 0, tuple(columns)))  # offsets from the lengths
+    assert encode_index(packs, store.algorithm) == encode_index(objects, store.algorithm)
+    index = IndexFile("i", encode_index(packs, store.algorithm), store.algorithm)
+    assert sorted((p, e.digest, e.offset) for p, e in index) == sorted((s.pack_id, e.digest, e.offset) for s in objects
+                                                                       for e in s.entries)
+    assert all(index.entry(i)[1].offset <= index.entry(i + 1)[1].offset for i in range(index.count - 1)
+               if index.digest(i) == index.digest(i + 1))  # copies in one pack, in its order
 
 
 def _entry(data: bytes, offset: int, stored: int | None = None) -> PackEntry:

@@ -23,7 +23,7 @@ from plait.base.parallel import parallel_map
 from plait.errors import CorruptRecordError
 from plait.storage.backend import Backend
 from plait.storage.digest import XXH3_128, hash_bytes
-from plait.storage.packindex import RECORD, WORDS, IndexFile, by_pack
+from plait.storage.packindex import RECORD, WORDS, IndexFile, by_pack, gather
 from plait.storage.packs import (
     CODEC_RAW,
     CODEC_ZLIB,
@@ -62,14 +62,6 @@ def _u32(column: bytes | bytearray) -> array:
     if sys.byteorder != "little":
         values.byteswap()
     return values
-
-
-def _gather(rows: bytes, row_size: int, start: int, width: int, n: int) -> bytearray:
-    """Return bytes ``start:start+width`` of every row, back to back (one strided copy per byte)."""
-    out = bytearray(n * width)
-    for b in range(width):
-        out[b::width] = rows[start + b :: row_size]
-    return out
 
 
 @dataclass
@@ -118,8 +110,8 @@ def read_header(data: bytes | memoryview, algorithm: str, key: str) -> Header:
     if n and (max(kinds) > KIND_TREE or max(codecs) > CODEC_ZLIB):
         raise CorruptRecordError(f"{key} names a blob of unknown kind {max(kinds)} or codec {max(codecs)}: "
                                  "a newer plait wrote it (upgrade plait) or it is damaged", key=key)
-    stored = _u32(_gather(rows, row, width + 2, 4, n))
-    raws = _u32(_gather(rows, row, width + 6, 4, n))
+    stored = _u32(gather(rows, row, width + 2, 4, n))
+    raws = _u32(gather(rows, row, width + 6, 4, n))
     if CODEC_ZLIB in codecs:  # tree packs: a few thousand nodes
         unequal = any(s != r for s, r, c in zip(stored, raws, codecs) if c == CODEC_RAW)
     else:
@@ -130,7 +122,7 @@ def read_header(data: bytes | memoryview, algorithm: str, key: str) -> Header:
     total = offsets.pop() if n else 0
     if total != data_len:
         raise CorruptRecordError(f"{key} is damaged: its header lists {total} bytes of blobs, the pack holds {data_len}", key=key)
-    return Header(bytes(_gather(rows, row, 0, width, n)), kinds, codecs, offsets, stored, raws)
+    return Header(bytes(gather(rows, row, 0, width, n)), kinds, codecs, offsets, stored, raws)
 
 
 def blobs_verified(data: memoryview, header: Header, algorithm: str) -> bool:

@@ -18,8 +18,8 @@ import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from itertools import repeat
-from operator import add, mul
+from itertools import compress, repeat
+from operator import add, ge, mul, not_
 from typing import IO, Any
 
 from plait.base.parallel import parallel_map
@@ -28,7 +28,7 @@ from plait.storage.backend import Backend, write_local_file
 from plait.storage.blobs import BlobStore, blob_key
 from plait.storage.digest import FileDigest, bytes_hasher, digest_file, hash_bytes, iter_chunks, read_small
 from plait.storage.packcheck import check_all, check_groups
-from plait.storage.packindex import WORDS, IndexFile, Location, PackIndex, write_index
+from plait.storage.packindex import WORDS, IndexFile, Location, PackIndex, encode_index, encode_merged, store_index
 from plait.storage.packs import (
     KIND_DATA,
     KIND_TREE,
@@ -78,6 +78,7 @@ class PackedBlobStore(BlobStore):
         self._pending: dict[str, PackWriter] = {}
         self._sealed: list[SealedPack] = []
         self._uncommitted: dict[str, SealedPack] = {}  # stored, not yet in an index file: the pack it is in
+        self._local: list[IndexFile] = []  # packs stored since the last commit, kept compact: see checkpoint()
         self._entries: dict[str, dict[str, PackEntry]] = {}  # of an uncommitted pack, by digest (made when read)
         self._gone: set[str] = set()
         self._dropped: set[str] = set()
@@ -91,11 +92,21 @@ class PackedBlobStore(BlobStore):
 
     def has(self, digest: str) -> bool:
         """Tell whether the blob is stored, or written by this process and about to be."""
-        if digest in self._known or digest in self._pending or digest in self._uncommitted:
+        if digest in self._known or digest in self._pending or digest in self._uncommitted or self._in_local(digest):
             return True
         if digest in self.index if not self._gone else self.index.locate(digest, frozenset(self._gone)) is not None:
             return True
         return self.loose and digest in self._loose_blobs()
+
+    def _in_local(self, digest: str) -> tuple[IndexFile, int] | None:
+        """Return where a blob stored since the last commit sits in the local index, or ``None``."""
+        if self._local:
+            raw = bytes.fromhex(digest)
+            for local in self._local:
+                i = local.find(raw)
+                if i >= 0:
+                    return local, i
+        return None
 
     def _loose_blobs(self) -> set[str]:
         if self._loose is None:  # one listing, not a request per blob
@@ -239,41 +250,79 @@ class PackedBlobStore(BlobStore):
         the last commit; return the index file's name (``None`` when nothing was written).
 
         Called before a version record is created: once it returns, every blob put so far is
-        findable by any reader.
+        findable by any reader. The packs of a long log's :meth:`checkpoint` steps are listed in
+        the same file: a log adds one index file to the store, however many files it holds.
         """
         with self._commit_lock:
-            with self._lock:
-                began = getattr(self._thread, "began", None)
-                if began is not None and began != self._aborts:
-                    self._thread.began = self._aborts  # refused once: logging again stores the blobs anew
-                    raise StoreError("writing a pack failed while this log was storing its files, and the open packs "
-                                     "holding some of them were dropped; nothing names them: log again")
-                if began is None and self._dropped:  # a commit no log began (sync, gc): the first one after the drop
-                    count, self._dropped = len(self._dropped), set()
-                    raise StoreError(f"{count} blob(s) of this process were dropped when writing a pack failed; "
-                                     "nothing names them: log again")
-                try:
-                    for writer in self._writers.values():
-                        writer.seal()
-                except BaseException:
-                    self.abort()
-                    raise
-                sealed, self._sealed = self._sealed, []
-            if not sealed:
+            sealed = self._seal(checked=True)
+            local = self._local
+            if not sealed and not local:
                 return None
             try:
-                name, data = write_index(self.backend, sealed, self.algorithm)
+                data = encode_index(sealed, self.algorithm)
+                if local:  # newest first, as reads look: what was sealed last, then the steps
+                    data = encode_merged([IndexFile("sealed", data, self.algorithm), *local], self.algorithm)
+                name, data = store_index(self.backend, data, self.algorithm)
             except BaseException:
                 with self._lock:
                     self._sealed[:0] = sealed
                 raise
             self.index.add_data(name, data)
             with self._lock:
-                for pack in sealed:
-                    self._entries.pop(pack.pack_id, None)
-                    for digest in _digests(pack):
-                        self._uncommitted.pop(digest, None)
+                self._local = []
+                self._forget_uncommitted(sealed)
             return name
+
+    def checkpoint(self) -> None:
+        """Seal the open packs and keep what they hold as a local index, listed in the store by
+        the next :meth:`commit`.
+
+        A long log calls this every so many files: a blob not yet listed costs ~200 bytes
+        (its digest and entry as objects), one in the local index 36 bytes (a row of columns),
+        so its memory stays flat; and the store gets one index file for the whole log, not one
+        per step (every later lookup looks in each index file). A crash before the commit
+        leaves packs no index file lists, which gc deletes as it does those of any writer that
+        died before its index file.
+        """
+        with self._commit_lock:
+            sealed = self._seal(checked=False)
+            if not sealed:
+                return
+            local = IndexFile(f"local-{len(self._local)}", encode_index(sealed, self.algorithm), self.algorithm)
+            with self._lock:
+                self._local = [local, *self._local]  # a new list: lookups on other threads iterate the old one
+                self._forget_uncommitted(sealed)
+
+    def _seal(self, *, checked: bool) -> list[SealedPack]:
+        """Seal the open packs and take every pack sealed since the last commit or checkpoint.
+
+        :param checked: refuse a log whose open packs a failed write dropped (a commit).
+        """
+        with self._lock:
+            began = getattr(self._thread, "began", None)
+            if checked and began is not None and began != self._aborts:
+                self._thread.began = self._aborts  # refused once: logging again stores the blobs anew
+                raise StoreError("writing a pack failed while this log was storing its files, and the open packs "
+                                 "holding some of them were dropped; nothing names them: log again")
+            if checked and began is None and self._dropped:  # a commit no log began (sync, gc): the first one after the drop
+                count, self._dropped = len(self._dropped), set()
+                raise StoreError(f"{count} blob(s) of this process were dropped when writing a pack failed; "
+                                 "nothing names them: log again")
+            try:
+                for writer in self._writers.values():
+                    writer.seal()
+            except BaseException:
+                self.abort()
+                raise
+            sealed, self._sealed = self._sealed, []
+            return sealed
+
+    def _forget_uncommitted(self, sealed: list[SealedPack]) -> None:
+        """Drop the per-blob entries of packs an index (stored or local) lists now (under the lock)."""
+        for pack in sealed:
+            self._entries.pop(pack.pack_id, None)
+            for digest in _digests(pack):
+                self._uncommitted.pop(digest, None)
 
     def begin(self) -> None:
         """Start a log's storing on this thread: its commit is refused if a failed write drops the
@@ -313,8 +362,8 @@ class PackedBlobStore(BlobStore):
     def rewrite(self, digest: str, data: bytes, kind: int) -> None:
         """Append a copy of a stored blob to this process's open pack (gc repack, protect)."""
         with self._lock:
-            if digest in self._pending or digest in self._uncommitted:
-                return  # a new copy is being written already
+            if digest in self._pending or digest in self._uncommitted or self._in_local(digest):
+                return  # a new copy is being written already (or is, unlisted yet)
             self._append(digest, data, kind)
 
     def _append(self, digest: str, data: bytes | memoryview, kind: int) -> None:
@@ -329,8 +378,9 @@ class PackedBlobStore(BlobStore):
             raise
 
     def abort(self) -> None:
-        """Drop the open packs (nothing in them is stored) and forget the packs stored since the
-        last commit (no index file will list them: garbage for gc).
+        """Drop the open packs (nothing in them is stored) and forget the packs sealed since the
+        last commit or checkpoint (no index file will list them: garbage for gc). The packs of
+        the local index stay: whole, and consistent among themselves, so the next commit lists them.
 
         Every log that :meth:`began <begin>` before then has its commit refused, and so has the
         next commit of anything else: a log that put blobs into a dropped pack must not create a
@@ -362,6 +412,9 @@ class PackedBlobStore(BlobStore):
                 if entries is None:
                     entries = self._entries[pack.pack_id] = {e.digest: e for e in pack.entries}
                 return Location(pack.pack_id, entries[digest])
+        local = self._in_local(digest)
+        if local is not None:
+            return Location(*local[0].entry(local[1]))
         skip = frozenset(self._gone)
         found = self.index.locate(digest, skip)
         if found is None:
@@ -483,22 +536,26 @@ class PackedBlobStore(BlobStore):
                 break
             if not index.count:  # a compacted file of no entries (gc took every pack)
                 continue
-            flags = checked.get(index.name)
             found = index.find_all(raws)
-            sizes = map(index.words.__getitem__, map(add, map(mul, found, repeat(WORDS)), repeat(3)))
-            if flags is not None and -1 not in found and bytes(map(flags.__getitem__, found)).count(1) == len(found):
-                out.update(zip(todo, sizes))  # all here and verified: in C
-                todo = []
-                break
-            left = []
-            for digest, i, size in zip(todo, found, sizes):
-                if i < 0:
-                    left.append(digest)
-                elif flags is None:
-                    rest.append(digest)
+            hit = list(map(ge, found, repeat(0)))
+            hits = hit.count(True)
+            if not hits:
+                continue
+            if hits == len(found):
+                here, left = todo, []
+            else:  # split by column, in C: no Python step per digest
+                here, found, left = list(compress(todo, hit)), list(compress(found, hit)), list(compress(todo, map(not_, hit)))
+            flags = checked.get(index.name)
+            if flags is None:
+                rest += here
+            else:
+                sizes = map(index.words.__getitem__, map(add, map(mul, found, repeat(WORDS)), repeat(3)))
+                verified = bytes(map(flags.__getitem__, found))
+                if verified.count(1) == len(verified):
+                    out.update(zip(here, sizes))  # all verified: in C
                 else:
-                    out[digest] = size if flags[i] else None
-            if len(left) < len(todo):
+                    out.update(zip(here, [size if ok else None for size, ok in zip(sizes, verified)]))
+            if left:
                 raws = bytes.fromhex("".join(left))
             todo = left
         rest += todo

@@ -184,6 +184,7 @@ class FsspecBackend(Backend):
         create is ours and counts as done.
         """
         self.require_writable()
+        data = bytes(data)  # an index file is built in a bytearray; the client sends bytes (no copy for bytes)
         try:
             self.fs.pipe_file(self._path(key), data, mode="create")
         except FileExistsError:

@@ -45,10 +45,10 @@ if TYPE_CHECKING:
 BATCH_FILES = 8192
 #: Folders walked are looked up in the stat cache this many at a time (one query, not one a folder).
 DECIDE_FOLDERS = 256
-#: A long log commits what it stored (its packs, then an index file) every this many files: a
-#: pack store keeps ~200 bytes a blob until its index file is written (compact from then on), so
-#: a million files would otherwise hold ~200 MiB. A crash after such a commit leaves
-#: unreferenced packs, as one before the version record always could.
+#: A long log seals what it stored into a local index every this many files
+#: (:meth:`~plait.storage.packed.PackedBlobStore.checkpoint`): a pack store keeps ~200 bytes a
+#: blob until then (36 from then on), so a million files would otherwise hold ~200 MiB. The
+#: store gets one index file for the whole log, when its version is made.
 COMMIT_FILES = 65536
 
 
@@ -234,9 +234,9 @@ class TreeStream:
         self.pending = []
         self.pending_files = 0
         self.uncommitted += len(files)
-        commit = getattr(self.store.blobs, "commit", None)
-        if self.uncommitted >= COMMIT_FILES and commit is not None:
-            commit()
+        checkpoint = getattr(self.store.blobs, "checkpoint", None)
+        if self.uncommitted >= COMMIT_FILES and checkpoint is not None:
+            checkpoint()
             self.uncommitted = 0
 
     def _build(self, p: _Pending, digests: dict[str, FileDigest], dlen: int) -> FolderNode:
