@@ -7,16 +7,6 @@ from typing import Any
 from plait.cli.app import human_size, table
 
 
-def stored_bytes(store: Any) -> int:
-    """Return the bytes the store's blobs take."""
-    return sum(store.backend.find("blobs").values())
-
-
-def logged_bytes(store: Any) -> int:
-    """Return the bytes of every live version, as if each were stored in full."""
-    return sum(v.size for a in store.artifacts() for v in store.versions(a.name))
-
-
 def report(store: Any, result: Any, seconds: float) -> str:
     """Return the demo's closing report."""
     rows = []
@@ -24,7 +14,8 @@ def report(store: Any, result: Any, seconds: float) -> str:
         versions = store.versions(art.name)
         aliases = ", ".join(f"{a}->{v.version}" for v in versions for a in v.aliases)
         rows.append([art.name, art.type, str(len(versions)), human_size(sum(v.size for v in versions)), aliases])
-    logged, stored = logged_bytes(store), stored_bytes(store)
+    counts = store.stats()  # what live versions need, each distinct blob once (not the packs' size: garbage, nodes)
+    logged, stored = counts.logged, counts.stored
     tree = store.lineage("classifier:latest").to_tree()
     accuracy = "  ".join(f"{stage}: {acc:.2f}" for stage, acc in result.metrics.items())
     return "\n".join([
