@@ -1,6 +1,7 @@
 """Pack index files: which pack holds each blob, and where in it.
 
-A writer stores one index file per publish, after all its packs, as ``index/<ulid>-<h8>``
+A writer stores one index file per publish (a log, however long: see
+:meth:`~plait.storage.packed.PackedBlobStore.checkpoint`), after all its packs, as ``index/<ulid>-<h8>``
 (exclusive create; ``h8`` = the first hex digits of its content digest). Concurrent writers never
 touch the same file, so there is nothing to lock and nothing to lose on an object store. Layout::
 
@@ -14,10 +15,11 @@ touch the same file, so there is nothing to lock and nothing to lose on an objec
 A compacted index (gc) lists the union of the files it supersedes, minus packs gc deleted;
 readers ignore superseded files. A damaged file is refused whole, never half-trusted.
 
-Lookups never build a Python object per entry: each file keeps its digest column as one
-``bytes``; a digest is found with ``bytes.find`` inside its fanout bucket (C speed), and a hit is
-checked for alignment; a large file's buckets go by the first two bytes. Whole-store
-passes (verify, gc) work on positions: a ``bytearray`` per file says what holds at each.
+Lookups never build a Python object per entry: a digest is found with ``bytes.find`` in the
+file's own bytes, inside its fanout bucket (C speed), and a hit is checked for alignment; a large
+file's buckets go by the first two bytes once it has been asked enough (until then a lookup
+bisects its first-byte bucket). Whole-store passes (verify, gc) work on positions: a
+``bytearray`` per file says what holds at each.
 """
 
 from __future__ import annotations
@@ -356,10 +358,12 @@ class IndexFile:
         at = self._at
         starts = map(add, map(mul, map(bounds.__getitem__, keys), repeat(width)), repeat(at))
         ends = map(add, map(mul, map(bounds.__getitem__, map(add, keys, repeat(1))), repeat(width)), repeat(at))
-        found = list(map(sub, map(self._data.find, map(itemgetter(0), _digest_struct(width).iter_unpack(raws)), starts, ends),
-                         repeat(at)))  # a miss: -1 - at, below -1
+        where = list(map(self._data.find, map(itemgetter(0), _digest_struct(width).iter_unpack(raws)), starts, ends))
+        misses = where.count(-1)
+        found = list(map(sub, where, repeat(at)))  # into the column; a miss is -1 - at, below -1
         out = list(map(max, map(floordiv, found, repeat(width)), repeat(-1)))
-        if out.count(-1) + list(map(mod, found, repeat(width))).count(0) != len(out):
+        aligned = list(map(mod, found, repeat(width))).count(0) - (misses if (-1 - at) % width == 0 else 0)
+        if misses + aligned != len(out):
             for k, pos in enumerate(found):
                 if pos >= 0 and pos % width:  # matched across two entries: look again, aligned
                     out[k] = self.find(raws[k * width : (k + 1) * width])
