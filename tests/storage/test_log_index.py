@@ -35,17 +35,22 @@ def _index_files(store: plait.Store) -> set[str]:
     return set(store.backend.find("index"))
 
 
+def _fresh(store: plait.Store) -> plait.Store:
+    """Open the store anew: it knows only what is stored."""
+    return plait.Store(store.url, storage_options=store.storage_options or None)
+
+
 def _copies(store: plait.Store, digest: str) -> int:
     """How many stored copies of a blob the store's index lists."""
-    fresh = plait.Store(store.url)
-    return len(fresh.blobs.index.locate_all(digest))
+    return len(_fresh(store).blobs.index.locate_all(digest))
 
 
 def _contents(version) -> dict[str, bytes]:
     return {e.path: version.read_bytes(e.path) for e in version.files()}
 
 
-def test_a_long_log_adds_one_index_file_and_finds_its_own_blobs_across_steps(store, tmp_path, monkeypatch):
+def test_a_long_log_adds_one_index_file_and_finds_its_own_blobs_across_steps(any_store, tmp_path, monkeypatch):
+    store = any_store
     monkeypatch.setattr(treestream, "BATCH_FILES", 20)
     monkeypatch.setattr(treestream, "COMMIT_FILES", 20)  # a step every 20 files: 7 of them
     same = b"the same bytes, in the first folder and in the last"
@@ -63,7 +68,7 @@ def test_a_long_log_adds_one_index_file_and_finds_its_own_blobs_across_steps(sto
     assert _index_files(store) >= before
     digest = version.entry("d00/same.bin").digest
     assert _copies(store, digest) == 1  # found in an earlier step's local index, not stored twice
-    fresh = plait.Store(store.url)
+    fresh = _fresh(store)
     assert _contents(fresh.get("ds:v0")) == {str(p.relative_to(data)): p.read_bytes() for p in data.rglob("*") if p.is_file()}
     assert fresh.verify().ok
 
@@ -92,7 +97,7 @@ def test_a_full_disk_after_a_step_refuses_the_log_and_the_next_log_lists_everyth
     version = store.log(Artifact("ds").add_dir(data))  # reuses what the steps kept, and lists it
 
     assert len(_index_files(store)) == 1
-    fresh = plait.Store(store.url)
+    fresh = _fresh(store)
     assert _contents(fresh.get(version.spec)) == _contents(version)
     assert fresh.verify().ok
 
@@ -103,11 +108,11 @@ def test_another_store_object_never_relies_on_blobs_a_step_kept_but_no_index_fil
     store.blobs.checkpoint()
     assert store.blobs.has(kept)  # this object knows the pack holds it
 
-    other = plait.Store(store.url)  # the same store, opened again in this process: its own blob store
+    other = _fresh(store)  # the same store, opened again in this process: its own blob store
     assert not other.blobs.has(kept)
     version = other.log(b"stored, in a step, never listed", name="other")  # so it stores its own copy
 
     assert version.files()[0].digest == kept
-    fresh = plait.Store(store.url)
+    fresh = _fresh(store)
     assert fresh.get("other:v0").read_bytes(version.files()[0].path) == b"stored, in a step, never listed"
     assert fresh.verify().ok
