@@ -13,7 +13,7 @@ from blobview import Blobs
 from click.testing import CliRunner, Result
 
 import plait
-from plait.cli import main
+from plait.cli import app, main
 
 
 @pytest.fixture
@@ -93,6 +93,17 @@ def test_ls_versions_and_show(cli, logged) -> None:
     assert json.loads(cli("show", "images:v0", "--no-files", json_out=True).output)["files"] is None
     text = cli("show", "images:v0").output
     assert "images:v0  (dataset)  candidate" in text and "description raw scans" in text and "  b/c.txt  5 B" in text
+
+
+def test_a_json_listing_is_a_file_a_line_written_in_batches(cli, logged, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(app, "LISTING_BATCH", 2)  # three files: two batches
+    out = cli("show", "images:v1", json_out=True).output
+    shown = json.loads(out)
+    lines = [line.strip().rstrip(",") for line in out.splitlines() if '"path": ' in line]
+    assert [json.loads(line) for line in lines] == shown["files"] and len(lines) == 3
+    (tmp_path / "nothing").mkdir()
+    cli("log", str(tmp_path / "nothing"), "--name", "empty")
+    assert json.loads(cli("show", "empty:v0", json_out=True).output)["files"] == []
 
 
 def test_get_downloads_a_version(cli, logged, tmp_path: Path) -> None:

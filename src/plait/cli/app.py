@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 import click
@@ -36,6 +37,9 @@ def _late_options() -> list[click.Option]:
         click.Option(["--json", "late_json"], is_flag=True, help="Print machine-readable JSON."),
     ]
 
+
+#: Items of a ``--json`` listing written per call (see :meth:`Context.emit_listing`).
+LISTING_BATCH = 1024
 
 #: The late global options' parameter names, and their values when not given.
 _LATE_NAMES = {"late_store": None, "late_store_options": (), "late_reference_options": (), "late_allow": (),
@@ -206,19 +210,22 @@ class Context:
         return self._store
 
     def emit_listing(self, data: dict[str, Any], key: str, items: Iterable[Any], text: str) -> None:
-        """:meth:`emit`, with ``data[key]`` a JSON array written item by item as ``items`` yields
-        them (a version of a million files is listed in flat memory)."""
+        """:meth:`emit`, with ``data[key]`` a JSON array written as ``items`` yields them, one
+        item a line, a batch of lines at a time (a version of a million files is listed in flat
+        memory; an item indented over several lines took the pure-Python encoder, ~30 µs each)."""
         if not self.as_json:
             self.emit(data, text)
             return
         marker = "\u0000items\u0000"
         head, tail = json.dumps({**data, key: marker}, indent=2, default=str).split(json.dumps(marker), 1)
         click.echo(head + "[", nl=False)
-        written = 0
-        for item in items:
-            click.echo(("," if written else "") + "\n    " + json.dumps(item, indent=2, default=str).replace("\n", "\n    "), nl=False)
-            written += 1
-        click.echo(("\n  ]" if written else "]") + tail)
+        encode = json.JSONEncoder(default=str).encode
+        lines = map(encode, items)
+        first = True
+        while batch := list(islice(lines, LISTING_BATCH)):
+            click.echo(("" if first else ",") + "\n    " + ",\n    ".join(batch), nl=False)
+            first = False
+        click.echo(("]" if first else "\n  ]") + tail)
 
     def emit(self, data: Any, text: str | None = None) -> None:
         """Print ``data`` as JSON in ``--json`` mode, else ``text`` (or ``data`` as text), control
