@@ -224,18 +224,15 @@ def encode_merged(files: list[IndexFile], algorithm: str, drop: Iterable[str] = 
         rows.sort()
         joined = b"".join(rows)
         m = len(rows)
-        digests = gather(joined, row, 0, width, m)
+        digests, records = gather(joined, row, 0, width, m), gather(joined, row, width + order, RECORD.size, m)
         if len(set(map(itemgetter(0), _digest_struct(width).iter_unpack(digests)))) < m:  # a digest listed twice
-            both = bytearray(m * (width + RECORD.size))
-            for j in range(width):
-                both[j :: width + RECORD.size] = joined[j::row]
-            for j in range(RECORD.size):
-                both[width + j :: width + RECORD.size] = joined[width + order + j :: row]
-            unique = b"".join(dict.fromkeys(map(itemgetter(0), entry_of.iter_unpack(both))))
-            m = len(unique) // (width + RECORD.size)
-            digests, records = gather(unique, width + RECORD.size, 0, width, m), gather(unique, width + RECORD.size, width, RECORD.size, m)
-        else:
-            records = gather(joined, row, width + order, RECORD.size, m)
+            entry = width + RECORD.size
+            both = bytearray(m * entry)
+            _put_column(both, entry, 0, digests, width)
+            _put_column(both, entry, width, records, RECORD.size)
+            unique = b"".join(dict.fromkeys(map(itemgetter(0), entry_of.iter_unpack(both))))  # equal entries once
+            m = len(unique) // entry
+            digests, records = gather(unique, entry, 0, width, m), gather(unique, entry, width, RECORD.size, m)
         out[at + n * width : at + (n + m) * width] = digests
         out[records_at + n * RECORD.size : records_at + (n + m) * RECORD.size] = records
         n += m
