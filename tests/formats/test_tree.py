@@ -157,6 +157,9 @@ def test_truncated_padded_or_foreign_bytes_are_refused() -> None:
     lying_count = data[:6] + struct.pack("<I", 1 << 30) + data[10:]
     with pytest.raises(CorruptRecordError, match="header"):
         decode_node(lying_count, "f" * 32)
+    one_name = encode_node([("a", FILE, 1, h("x"), None), ("b", FILE, 1, h("y"), None)], 16)
+    with pytest.raises(CorruptRecordError, match="names run past its end"):
+        decode_node(one_name[:-1], "f" * 32)  # the last name lost its \0
     chunks_not_adding_up = encode_node([("b", CHUNKED, 4, h("y"), ((h("z"), 3),))], 16)
     with pytest.raises(CorruptRecordError, match="do not add up"):
         decode_node(chunks_not_adding_up, "f" * 32)

@@ -30,6 +30,9 @@ import json
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from itertools import compress, islice
+from operator import itemgetter, lt
 from typing import Any
 
 from plait.errors import CorruptRecordError, InvalidPathError
@@ -54,6 +57,8 @@ MAX_NODE_BYTES = 1 << 28
 MAX_NAME_BYTES = 255
 
 _HEADER = struct.Struct("<3sBBBI")
+#: Whether an entry of each kind byte points at another node (a folder or a shard).
+_LINKED = bytes(k in NODE_KINDS for k in range(256))
 _U32 = struct.Struct("<I")
 
 #: One entry of a node being built: ``(name, kind, size, digest, extra)`` where ``extra`` is the
@@ -152,6 +157,16 @@ def decode_node(data: bytes, digest: str) -> Node:
         raise CorruptRecordError(f"tree node {digest} cannot be read: {exc}; the store is damaged", key=digest) from None
 
 
+@cache
+def _digest_struct(dlen: int) -> struct.Struct:
+    return struct.Struct(f"{dlen}s")
+
+
+def _positions(kinds: bytes, kind: int) -> list[int]:
+    """Return where entries of ``kind`` sit (none: one C-level search)."""
+    return [i for i, k in enumerate(kinds) if k == kind] if kind in kinds else []
+
+
 def _bad(digest: str, what: str) -> CorruptRecordError:
     return CorruptRecordError(f"tree node {digest} is malformed: {what}; the store is damaged", key=digest)
 
@@ -173,22 +188,21 @@ def _decode(data: bytes, digest: str) -> Node:
         raise _bad(digest, f"unknown entry kind {max(kinds)}")
     sizes = struct.unpack_from(f"<{n}Q", data, p)
     p += 8 * n
-    hexes = data[p:p + dlen * n].hex()
+    digests = list(map(bytes.hex, map(itemgetter(0), _digest_struct(dlen).iter_unpack(data[p:p + dlen * n]))))
     p += dlen * n
-    step = 2 * dlen
-    digests = [hexes[i:i + step] for i in range(0, len(hexes), step)]
-    end = p
-    for _ in range(n):
-        end = data.index(b"\0", end) + 1
+    rest = data[p:].split(b"\0", n)[n:] if n else [data[p:]]  # what follows the n-th name's \0
+    if not rest:
+        raise _bad(digest, "its names run past its end")
+    end = len(data) - len(rest[0])
     raw_names = data[p:end - 1] if n else b""
     p = end
     names = raw_names.decode("utf-8").split("\0") if n else []
     _check_names(digest, raw_names, names, kinds)
-    linked = [i for i, k in enumerate(kinds) if k in NODE_KINDS]
+    linked = list(compress(range(n), map(_LINKED.__getitem__, kinds)))
     counts = dict(zip(linked, struct.unpack_from(f"<{len(linked)}Q", data, p)))
     p += 8 * len(linked)
     chunks: dict[int, tuple[tuple[str, int], ...]] = {}
-    for i in (i for i, k in enumerate(kinds) if k == CHUNKED):
+    for i in _positions(kinds, CHUNKED):
         (m,) = _U32.unpack_from(data, p)
         p += 4
         if m > (len(data) - p) // (dlen + 4):
@@ -199,7 +213,7 @@ def _decode(data: bytes, digest: str) -> Node:
         if sum(s for _, s in chunks[i]) != sizes[i]:
             raise _bad(digest, f"the chunks of {names[i]!r} do not add up to its size")
     refs: dict[int, Reference] = {}
-    for i in (i for i, k in enumerate(kinds) if k == REFERENCE):
+    for i in _positions(kinds, REFERENCE):
         (m,) = _U32.unpack_from(data, p)
         text = data[p + 4:p + 4 + m]
         if len(text) != m:
@@ -227,8 +241,8 @@ def _check_names(digest: str, raw: bytes, names: list[str], kinds: bytes) -> Non
         raise _bad(digest, "an entry is named '', '.' or '..'")
     if max(map(len, raw.split(b"\0"))) > MAX_NAME_BYTES + 1:
         raise _bad(digest, f"an entry name is longer than {MAX_NAME_BYTES} bytes")
-    keys = [child_key(nm, k) for nm, k in zip(names, kinds)]
-    if any(a >= b for a, b in zip(keys, keys[1:])):
+    keys = [child_key(nm, k) for nm, k in zip(names, kinds)] if FOLDER in kinds else names
+    if not all(map(lt, keys, islice(keys, 1, None))):
         raise _bad(digest, "its entries are not sorted, or a name appears twice")
 
 

@@ -244,9 +244,8 @@ def _digest_chunked(f: Any, size: int, algorithm: str, on_bytes: Callable[[int],
     pending: deque[Future[list[tuple[str, int]]]] = deque()
     with ThreadPoolExecutor(1) as helper:
         try:
-            for stretch in _stretches(f, size, lambda: _take(pending, chunks)):
-                for data in stretch:  # the whole file's digest here, in file order: the helper has the writes
-                    whole.update(data)
+            # the whole file's digest is taken as each read lands (in file order, still in the CPU's cache)
+            for stretch in _stretches(f, size, lambda: _take(pending, chunks), whole.update):
                 pending.append(helper.submit(digest_stretch, stretch))
             while pending:
                 _take(pending, chunks)
@@ -261,7 +260,8 @@ def _take(pending: deque[Any], chunks: list[tuple[str, int]]) -> None:
     chunks += pending.popleft().result()
 
 
-def _stretches(f: Any, size: int, free: Callable[[], None]) -> Iterator[list[memoryview]]:
+def _stretches(f: Any, size: int, free: Callable[[], None],
+               on_read: Callable[[memoryview], Any]) -> Iterator[list[memoryview]]:
     """Yield the FastCDC chunks of the first ``size`` bytes of an open file, a windowful at a time.
 
     A FastCDC cut depends only on the bytes from the previous cut on, up to ``CHUNK_MAX`` of
@@ -272,6 +272,7 @@ def _stretches(f: Any, size: int, free: Callable[[], None]) -> Iterator[list[mem
     page-aligned, and the rest of that window is read. The chunks of a stretch are views into
     its window; :data:`WINDOWS` windows take turns, and ``free()`` is called before a window is
     read into again while a stretch cut from it may still be in use (it waits for the oldest).
+    ``on_read`` is given the bytes of each read as it lands, once each, in file order.
     """
     chunker = new_chunker()
     windows = [aligned_buffer(CUT_WINDOW) for _ in range(WINDOWS)]
@@ -283,6 +284,7 @@ def _stretches(f: Any, size: int, free: Callable[[], None]) -> Iterator[list[mem
             n = f.readinto(window[tail : min(CUT_WINDOW, tail + size - read, tail + BUFFER_SIZE)])
             if not n:
                 break  # shorter than it was: the caller's size check refuses it
+            on_read(window[tail : tail + n])
             tail += n
             read += n
         at_end = read >= size or tail < CUT_WINDOW
