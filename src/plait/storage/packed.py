@@ -28,7 +28,16 @@ from plait.storage.backend import Backend, write_local_file
 from plait.storage.blobs import BlobStore, blob_key
 from plait.storage.digest import FileDigest, bytes_hasher, digest_file, hash_bytes, iter_chunks, read_small
 from plait.storage.packcheck import check_all, check_groups
-from plait.storage.packindex import WORDS, IndexFile, Location, PackIndex, encode_index, encode_merged, store_index
+from plait.storage.packindex import (
+    WORDS,
+    IndexFile,
+    Location,
+    PackIndex,
+    by_pack,
+    encode_index,
+    encode_merged,
+    store_index,
+)
 from plait.storage.packs import (
     KIND_DATA,
     KIND_TREE,
@@ -531,7 +540,7 @@ class PackedBlobStore(BlobStore):
         out: dict[str, int | None] = {}
         rest: list[str] = []
         raws = bytes.fromhex("".join(todo))
-        for index in self.index.active:  # newest first, as reads look
+        for index in self.index.searched(len(todo)):  # newest first, as reads look
             if not todo:
                 break
             if not index.count:  # a compacted file of no entries (gc took every pack)
@@ -576,11 +585,22 @@ class PackedBlobStore(BlobStore):
         """Read every pack the index lists once, whole, and check it: its name, its header, every blob
         (column by column: see :mod:`plait.storage.packcheck`).
 
-        :returns: for each active index file (by name), a byte per entry: 1 if the blob there
-            reads back verified; and ``(pack key, what is wrong)`` for each damaged or missing pack.
+        :returns: for each active index file (by name), and the in-memory copy of the small ones
+            merged that lookups search (:meth:`PackIndex.merge_small`), a byte per entry: 1 if the
+            blob there reads back verified; and ``(pack key, what is wrong)`` for each damaged or
+            missing pack.
         """
         self.index.refresh()
-        return check_all(self.backend, self.algorithm, self.index.active)
+        checked, problems = check_all(self.backend, self.algorithm, self.index.active)
+        merged = self.index.merge_small()
+        if merged is not None:
+            copy, sources = merged
+            if all(name in checked and checked[name].count(1) == len(checked[name]) for name in sources):
+                checked[copy.name] = bytearray(b"\1" * copy.count)  # every entry it copies verified
+            else:  # entry by entry: a pack's problem is found again, and named once
+                checked[copy.name] = bytearray(copy.count)
+                problems = sorted(set(problems).union(check_groups(self.backend, self.algorithm, by_pack([copy]), checked)))
+        return checked, problems
 
     def check_packs(self, digests: Iterable[str]) -> tuple[dict[str, int | None], list[tuple[str, str]]]:
         """Read the packs holding ``digests`` whole and check them: their name, their header, those blobs.

@@ -439,12 +439,28 @@ def _words(records: bytes | memoryview) -> memoryview:
     return memoryview(words)
 
 
+#: Index files of fewer entries than this (what a log of a few files writes) …
+SMALL_FILE_BELOW = 65_536
+#: … are looked up through one copy of them merged in memory, once there are more than this many …
+SMALL_FILES_ABOVE = 8
+#: … and this process has looked this many blobs up (a command that looks up a few never pays for it).
+MERGE_AFTER = 256
+#: What that merged copy is named, with a number (no index file in a store is named so).
+MERGED_NAME = "merged-small-files"
+
+
 class PackIndex:
     """Every index file of one store, merged for lookups; refreshed with one listing.
 
     Index files are immutable, so each is read once per process; on a remote store a copy is
     kept in the local cache folder (``<cache>/index/<name>``), so a new process fetches only the
     files added since.
+
+    Each log adds an index file, and a lookup that misses looks in every one: a store logged to
+    a thousand times would make every lookup cost a thousand searches until a gc compacts them.
+    So lookups search the small files through one in-memory copy of them merged
+    (:data:`SMALL_FILE_BELOW`); files added since it was made are searched apart until there are
+    many. Verify and gc still see every file as it is (:attr:`active`).
 
     :param backend: the store's backend.
     :param algorithm: the store's hash algorithm.
@@ -458,6 +474,11 @@ class PackIndex:
         self.files: dict[str, IndexFile] = {}
         self.damaged: dict[str, str] = {}
         self._active: list[IndexFile] = []
+        self._searched: list[IndexFile] | None = None  # what lookups search; None: to work out again
+        self._merged: IndexFile | None = None
+        self._merged_names: frozenset[str] = frozenset()
+        self._lookups = 0
+        self._merges = 0
         self._lock = threading.RLock()
         self._listed = False
 
@@ -481,6 +502,7 @@ class PackIndex:
         with self._lock:
             self.files.clear()
             self.damaged.clear()
+            self._merged, self._merged_names = None, frozenset()
             self._listed = False
         if not self.backend.is_local:
             import shutil
@@ -528,6 +550,40 @@ class PackIndex:
         superseded = {s for f in self.files.values() for s in f.supersedes}
         # newest first: a compacted file answers before the (ignored) files it replaces
         self._active = [self.files[n] for n in sorted(self.files, reverse=True) if n not in superseded]
+        self._searched = None
+
+    def searched(self, lookups: int = 1) -> list[IndexFile]:
+        """Return the files a lookup searches, newest first: the active ones, the small ones
+        merged into one once that pays (see :data:`SMALL_FILE_BELOW`).
+
+        :param lookups: how many blobs the caller is about to look up.
+        """
+        self.ensure()
+        with self._lock:
+            before, self._lookups = self._lookups, self._lookups + lookups
+            if self._searched is None or (before < MERGE_AFTER <= self._lookups):
+                self._searched = self._search_list(self._lookups >= MERGE_AFTER)
+            return self._searched
+
+    def merge_small(self) -> tuple[IndexFile, frozenset[str]] | None:
+        """Merge the small files now if there are enough of them (a caller about to look up most
+        blobs: verify); return the merged copy and the names of the files in it, or ``None``."""
+        self.ensure()
+        with self._lock:
+            self._searched = self._search_list(True)
+            return (self._merged, self._merged_names) if self._merged in self._searched else None
+
+    def _search_list(self, merge: bool) -> list[IndexFile]:
+        small = [f for f in self._active if f.count < SMALL_FILE_BELOW]
+        if len(small) <= SMALL_FILES_ABOVE or not merge:
+            return self._active
+        names = frozenset(f.name for f in small)
+        # the copy stays while every file in it is active, and only a few small files came since
+        if self._merged is None or not self._merged_names <= names or len(names - self._merged_names) > SMALL_FILES_ABOVE:
+            self._merges += 1  # a new name for each copy: what was checked of one is never taken for another's
+            self._merged = IndexFile(f"{MERGED_NAME}-{self._merges}", encode_merged(small, self.algorithm), self.algorithm)
+            self._merged_names = names
+        return [f for f in self._active if f.name not in self._merged_names] + [self._merged]
 
     @property
     def active(self) -> list[IndexFile]:
@@ -541,7 +597,7 @@ class PackIndex:
         :param skip: packs not to answer with (being deleted, or found missing).
         """
         raw = bytes.fromhex(digest)
-        for index in self.active:
+        for index in self.searched():
             i = index.find(raw)
             if i >= 0:
                 pack_id, entry = index.entry(i)
@@ -557,7 +613,7 @@ class PackIndex:
         """Return every stored copy of a blob (duplicates are legal)."""
         raw = bytes.fromhex(digest)
         out = []
-        for index in self.active:
+        for index in self.searched():
             i = index.find(raw)  # the first of equal digests: they sit side by side, sorted
             while 0 <= i < index.count and index.digests[i * index.width : (i + 1) * index.width] == raw:
                 out.append(Location(*index.entry(i)))
@@ -566,7 +622,7 @@ class PackIndex:
 
     def __contains__(self, digest: str) -> bool:
         raw = bytes.fromhex(digest)
-        return any(index.find(raw) >= 0 for index in self.active)
+        return any(index.find(raw) >= 0 for index in self.searched())
 
     def position(self, raw: bytes, skip: frozenset[str] = frozenset()) -> tuple[IndexFile, int] | None:
         """Return ``(index file, position)`` of the copy of a blob a read takes (as :meth:`locate`
@@ -575,7 +631,7 @@ class PackIndex:
         :param raw: the blob's raw digest.
         :param skip: packs not to answer with.
         """
-        for index in self.active:
+        for index in self.searched():
             i = index.find(raw)
             if i < 0:
                 continue
@@ -592,7 +648,7 @@ class PackIndex:
         width = digest_size(self.algorithm)
         out: list[tuple[IndexFile, int] | None] = [None] * (len(raws) // width)
         todo = list(range(len(out)))
-        for index in self.active:
+        for index in self.searched(len(out)):
             if not todo:
                 break
             column = raws if len(todo) == len(out) else b"".join(raws[k * width : (k + 1) * width] for k in todo)
