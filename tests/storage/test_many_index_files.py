@@ -123,3 +123,20 @@ def test_a_gc_compaction_of_the_index_files_is_searched_instead_of_the_merged_co
     searched = reader.searched()
     assert len(searched) == 1 and not _merged(searched)
     assert all(_read(store, reader.locate(d)) == data for d, data in logged.items())
+
+
+def test_the_merged_copy_holds_the_newest_small_files_up_to_its_limit_and_stays_while_few_come(store, monkeypatch):
+    logged = _log_many(store, 20)
+    index = _reader(store)
+    sizes = [f.count for f in index.active]
+    monkeypatch.setattr(packindex, "MERGED_AT_MOST", sum(sizes[:12]))  # room for the newest 12
+    searched = index.searched(packindex.MERGE_AFTER)
+    assert _merged(searched[-1:]) and searched[:-1] == index.active[12:]  # the 8 oldest apart, newest first
+    copy = searched[-1]
+    assert copy.count == sum(sizes[:12])
+
+    newer = _log_many(store, 3, start=100)
+    index.refresh()
+    searched = index.searched()
+    assert searched[-1] is copy and len(searched) == 3 + 8 + 1  # a few new files do not make a new copy
+    assert all(_read(store, index.locate(d)) == data for d, data in {**logged, **newer}.items())

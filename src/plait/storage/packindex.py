@@ -445,6 +445,9 @@ SMALL_FILE_BELOW = 65_536
 SMALL_FILES_ABOVE = 8
 #: … and this process has looked this many blobs up (a command that looks up a few never pays for it).
 MERGE_AFTER = 256
+#: The merged copy holds the newest small files up to this many entries (36 MiB): older ones are
+#: searched apart until a gc compacts the index.
+MERGED_AT_MOST = 1 << 20
 #: What that merged copy is named, with a number (no index file in a store is named so).
 MERGED_NAME = "merged-small-files"
 
@@ -574,15 +577,31 @@ class PackIndex:
             return (self._merged, self._merged_names) if self._merged in self._searched else None
 
     def _search_list(self, merge: bool) -> list[IndexFile]:
-        small = [f for f in self._active if f.count < SMALL_FILE_BELOW]
+        small = [f for f in self._active if f.count < SMALL_FILE_BELOW]  # newest first
         if len(small) <= SMALL_FILES_ABOVE or not merge:
             return self._active
-        names = frozenset(f.name for f in small)
+        active = {f.name for f in self._active}
+        since, left = 0, len(self._merged_names)  # small files newer than the copy's oldest, not in it
+        for f in small:
+            if not left:
+                break
+            if f.name in self._merged_names:
+                left -= 1
+            else:
+                since += 1
         # the copy stays while every file in it is active, and only a few small files came since
-        if self._merged is None or not self._merged_names <= names or len(names - self._merged_names) > SMALL_FILES_ABOVE:
+        if self._merged is None or not self._merged_names <= active or since > SMALL_FILES_ABOVE:
+            take, entries = [], 0
+            for f in small:  # the newest, up to MERGED_AT_MOST entries: the rest are searched apart
+                if entries + f.count > MERGED_AT_MOST:
+                    break
+                take.append(f)
+                entries += f.count
+            if len(take) < 2:
+                return self._active
             self._merges += 1  # a new name for each copy: what was checked of one is never taken for another's
-            self._merged = IndexFile(f"{MERGED_NAME}-{self._merges}", encode_merged(small, self.algorithm), self.algorithm)
-            self._merged_names = names
+            self._merged = IndexFile(f"{MERGED_NAME}-{self._merges}", encode_merged(take, self.algorithm), self.algorithm)
+            self._merged_names = frozenset(f.name for f in take)
         return [f for f in self._active if f.name not in self._merged_names] + [self._merged]
 
     @property
