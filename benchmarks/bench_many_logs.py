@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -57,7 +58,7 @@ def one_round(data: Path, work: Path, logs: int, files: int, src: str | None) ->
             run([sys.executable, "-c", SETUP, store, logs], env=env)
         folder = work / f"data-{kind}"
         remove(folder)
-        os.system(f"cp -a {data} {folder}")
+        subprocess.run(["cp", "-a", str(data), str(folder)], check=True)
         cli = [sys.executable, "-m", "plait", "--store", store]
         times = {"log": run([*cli, "log", folder, "--name", "data"], env=env)}
         change_one(folder, files, 1024, SEED)

@@ -74,6 +74,8 @@ def test_lookups_search_the_small_index_files_as_one_once_that_pays(any_store):
     searched = index.searched()
     assert len(searched) == 1 and _merged(searched)
     assert all(d in index for d in {**logged, **newer, **more})
+    index.reload()  # verify trusts nothing read before: the copy is made again from the files read again
+    assert _merged(index.searched()) and _merged(index.searched()) != _merged(searched)
 
 
 def test_a_store_logged_to_many_times_verifies_and_names_a_damaged_blob_behind_the_merged_copy(store, monkeypatch):
@@ -82,10 +84,14 @@ def test_a_store_logged_to_many_times_verifies_and_names_a_damaged_blob_behind_t
     damaged = sorted(logged)[3]
     Blobs.flip(store, damaged)
 
+    copies = []  # what verify checked and searched besides the index files
+    merge_small = packindex.PackIndex.merge_small
+    monkeypatch.setattr(packindex.PackIndex, "merge_small", lambda self: copies.append(merge_small(self)) or copies[-1])
     merged = _fresh(store).verify()
-    assert _merged(_fresh(store).blobs.index.searched(packindex.MERGE_AFTER))
+    assert copies and copies[-1] is not None and len(copies[-1][1]) > packindex.SMALL_FILES_ABOVE
     monkeypatch.setattr(packindex, "SMALL_FILES_ABOVE", 10**6)  # as before: every file searched apart
     apart = _fresh(store).verify()
+    assert copies[-1] is None
     assert not merged.ok and merged.problems == apart.problems
     assert {digest for _, _, digest, _ in merged.problems if digest} == {damaged}
     assert merged.blobs == apart.blobs == len(logged)
