@@ -79,15 +79,16 @@ def test_deleting_a_version_makes_its_unique_blobs_collectable(file_store):
 
 def test_stale_temporary_files_of_crashed_writers_are_collected(file_store):
     file_store.init()
-    stale = file_store.backend.local_path("blobs/ab/.abcd.1234.tmp")
-    os.makedirs(os.path.dirname(stale), exist_ok=True)
-    with open(stale, "wb") as f:
-        f.write(b"half a blob")
+    stale = [file_store.backend.local_path("blobs/ab/.abcd.1234.tmp"), file_store.backend.local_path("index/.merged.5678.tmp")]
     old = time.time() - 7200
-    os.utime(stale, (old, old))
+    for path in stale:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(b"half a file")
+        os.utime(path, (old, old))
     report = file_store.gc(dry_run=False)
-    assert report.temporaries == ["blobs/ab/.abcd.1234.tmp"] and report.bytes == 11
-    assert not os.path.exists(stale)
+    assert report.temporaries == ["blobs/ab/.abcd.1234.tmp", "index/.merged.5678.tmp"] and report.bytes == 22
+    assert not any(os.path.exists(path) for path in stale)
 
 
 def test_a_negative_grace_period_is_refused(file_store):

@@ -9,12 +9,14 @@ them, and nothing else may rely on them.
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import pytest
 
 import plait
 from plait import Artifact
+from plait.storage import packindex
 from plait.storage.packs import PackWriter
 from plait.store import treestream
 
@@ -70,6 +72,66 @@ def test_a_long_log_adds_one_index_file_and_finds_its_own_blobs_across_steps(any
     assert _copies(store, digest) == 1  # found in an earlier step's local index, not stored twice
     fresh = _fresh(store)
     assert _contents(fresh.get("ds:v0")) == {str(p.relative_to(data)): p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    assert fresh.verify().ok
+
+
+def _temporaries(store: plait.Store) -> list[str]:
+    """Temporary files left where index files are written: the store's index folder, or the cache's."""
+    index = store.blobs.index
+    folder = store.backend.local_path("index") if store.backend.is_local else os.path.join(index.cache_dir, "index")
+    return [n for n in os.listdir(folder) if n.endswith(".tmp")] if os.path.isdir(folder) else []
+
+
+def test_a_long_log_lists_its_blobs_once_in_memory_and_reads_its_index_file_when_next_looked_in(any_store, tmp_path, monkeypatch):
+    store = any_store
+    monkeypatch.setattr(treestream, "BATCH_FILES", 20)
+    monkeypatch.setattr(treestream, "COMMIT_FILES", 20)
+    data = _folder(tmp_path / "data", folders=5, files=25, same=b"in two folders")
+    store.log(b"an earlier version", name="other")
+    before = _index_files(store)
+
+    def built_in_memory(*args, **kwargs):
+        raise AssertionError("the log's index file was built in memory beside its steps' indexes")
+
+    monkeypatch.setattr(packindex, "encode_merged", built_in_memory)
+    version = store.log(Artifact("ds").add_dir(data))
+
+    (key,) = _index_files(store) - before
+    name = key.rsplit("/", 1)[-1]
+    index = store.blobs.index
+    assert name not in index.files  # written a range at a time, not read back yet
+    assert all(store.blobs.has(e.digest) for e in version.files())  # read once looked in
+    assert name in index.files and index.files[name].count > 100
+    assert _temporaries(store) == []
+    fresh = _fresh(store)
+    assert _contents(fresh.get("ds:v0")) == {str(p.relative_to(data)): p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    assert fresh.verify().ok
+
+
+def test_a_full_disk_while_the_index_file_is_written_refuses_the_log_and_leaves_no_temporary(any_store, tmp_path, monkeypatch):
+    store = any_store
+    monkeypatch.setattr(treestream, "BATCH_FILES", 20)
+    monkeypatch.setattr(treestream, "COMMIT_FILES", 20)
+    data = _folder(tmp_path / "data", folders=4, files=25, same=b"twice")
+    write_merged = packindex.write_merged
+
+    def full_half_way(files, algorithm, path, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"half an index file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(packindex, "write_merged", full_half_way)
+    with pytest.raises(OSError, match="No space left on device"):
+        store.log(Artifact("ds").add_dir(data))
+    assert _temporaries(store) == []
+    assert store.backend.find("versions") == {} and _index_files(store) == set()  # nothing names the packs
+
+    monkeypatch.setattr(packindex, "write_merged", write_merged)
+    version = store.log(Artifact("ds").add_dir(data))  # reuses what the steps kept, and lists it
+
+    assert len(_index_files(store)) == 1 and _temporaries(store) == []
+    fresh = _fresh(store)
+    assert _contents(fresh.get(version.spec)) == _contents(version)
     assert fresh.verify().ok
 
 

@@ -151,6 +151,25 @@ def test_a_compacted_index_lists_each_entry_of_its_files_once_without_the_droppe
     assert len(listed) == len(pack_b) + len(pack_c)  # pack b, listed by both files, once
 
 
+@pytest.mark.parametrize("drop", [False, True], ids=["merged", "compacted"])
+def test_an_index_written_a_range_at_a_time_is_the_index_merged_in_memory(tmp_path, monkeypatch, drop):
+    monkeypatch.setattr(packindex, "COPY_BYTES", 64)  # the records column moves up in many small steps
+    rng = random.Random(9)
+    a, b, c = ("a1" * 16, "b2" * 16, "c3" * 16)
+    pack_a, pack_b, pack_c = _entries(rng, 500), _entries(rng, 400), _entries(rng, 300)
+    pack_b.append(PackEntry(pack_a[0].digest, KIND_DATA, 0, 4000, 10, 10))  # a copy of a blob in another pack
+    older = _index([SealedPack(a, 0, tuple(pack_a)), SealedPack(b, 0, tuple(pack_b))], "01AAAAAAAAAAAAAAAAAAAAAAAA-00000000")
+    newer = _index([SealedPack(b, 0, tuple(pack_b)), SealedPack(c, 0, tuple(pack_c))], "01BBBBBBBBBBBBBBBBBBBBBBBB-00000000")
+    dropped = {a} if drop else set()
+    in_memory = encode_merged([newer, older], ALGO, drop=dropped, supersedes=[older.name])
+
+    trailer = packindex.write_merged([newer, older], ALGO, str(tmp_path / "merged"), drop=dropped, supersedes=[older.name])
+
+    written = (tmp_path / "merged").read_bytes()
+    assert written == bytes(in_memory) and trailer == written[-16:]
+    assert IndexFile("01CCCCCCCCCCCCCCCCCCCCCCCC-00000000", written, ALGO).count == len(pack_b) + len(pack_c) + (0 if drop else len(pack_a))
+
+
 def _reopen(store) -> plait.Store:
     shared(store.url).pop(f"plait.pack-index:{store.algorithm}")
     return plait.Store(store.url)

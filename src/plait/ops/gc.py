@@ -55,6 +55,7 @@ from plait.ops.packgc import (
 )
 from plait.storage.blobs import blob_key
 from plait.storage.packed import PackedBlobStore
+from plait.storage.packindex import INDEX_PREFIX
 from plait.storage.packs import PACKS_PREFIX
 from plait.store.base import BaseStore as Store
 from plait.store.base import manifest_key, record_key
@@ -155,7 +156,7 @@ def gc(store: Store, *, dry_run: bool = True, grace_seconds: float | None = None
     _sort(store, report, marks, manifest_keys, live_manifests, now, grace, is_blob=False)
     if plan is not None:
         _judge_packs(store, report, plan, marks, live_blobs, now, grace)
-    for prefix in ("blobs", PACKS_PREFIX, "manifests", "versions", "events"):
+    for prefix in ("blobs", PACKS_PREFIX, INDEX_PREFIX, "manifests", "versions", "events"):
         for key, size in sorted(store.backend.stale_temporaries(prefix, now - grace).items()):
             report.temporaries.append(key)
             report.bytes += size

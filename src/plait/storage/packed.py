@@ -35,8 +35,8 @@ from plait.storage.packindex import (
     PackIndex,
     by_pack,
     encode_index,
-    encode_merged,
     store_index,
+    store_merged,
 )
 from plait.storage.packs import (
     KIND_DATA,
@@ -270,13 +270,19 @@ class PackedBlobStore(BlobStore):
             try:
                 data = encode_index(sealed, self.algorithm)
                 if local:  # newest first, as reads look: what was sealed last, then the steps
-                    data = encode_merged([IndexFile("sealed", data, self.algorithm), *local], self.algorithm)
-                name, data = store_index(self.backend, data, self.algorithm)
+                    files = [IndexFile("sealed", data, self.algorithm), *local]
+                    del data
+                    name = store_merged(self.backend, files, self.algorithm, self.index.cache_dir)
+                else:
+                    name, data = store_index(self.backend, data, self.algorithm)
             except BaseException:
                 with self._lock:
                     self._sealed[:0] = sealed
                 raise
-            self.index.add_data(name, data)
+            if local:  # read when next looked in, once the steps' indexes are dropped: never both at once
+                self.index.add_later(name)
+            else:
+                self.index.add_data(name, data)
             with self._lock:
                 self._local = []
                 self._forget_uncommitted(sealed)

@@ -2,7 +2,7 @@
 
 A writer stores one index file per publish (a log, however long: see
 :meth:`~plait.storage.packed.PackedBlobStore.checkpoint`), after all its packs, as ``index/<ulid>-<h8>``
-(exclusive create; ``h8`` = the first hex digits of its content digest). Concurrent writers never
+(exclusive create; ``h8`` = the first hex digits of its trailer, the digest of the rest). Concurrent writers never
 touch the same file, so there is nothing to lock and nothing to lose on an object store. Layout::
 
     "PLIX" ‖ version:u8 ‖ digest_bytes:u8 ‖ npacks:u32 ‖ nentries:u32 ‖ nsuper:u32
@@ -37,10 +37,10 @@ from functools import lru_cache
 from itertools import accumulate, compress, repeat
 from operator import add, floordiv, itemgetter, mod, mul, ne, sub
 
-from plait.base.ids import new_ulid
+from plait.base.ids import new_ulid, random_suffix
 from plait.errors import CorruptRecordError
-from plait.storage.backend import Backend, write_local_file
-from plait.storage.digest import hash_bytes
+from plait.storage.backend import Backend, unlink_quietly, write_local_file
+from plait.storage.digest import hash_bytes, new_hasher
 from plait.storage.packs import Entries, PackEntry, SealedPack, digest_size
 
 INDEX_MAGIC = b"PLIX"
@@ -68,9 +68,9 @@ class Location:
     entry: PackEntry
 
 
-def index_name(data: bytes, algorithm: str) -> str:
-    """Return a fresh name for an index file holding ``data``."""
-    return f"{new_ulid()}-{hash_bytes(data, algorithm)[:8]}"
+def index_name(trailer: bytes | bytearray) -> str:
+    """Return a fresh name for the index file whose trailer (the digest of the rest) is ``trailer``."""
+    return f"{new_ulid()}-{bytes(trailer).hex()[:8]}"
 
 
 def encode_index(packs: Iterable[SealedPack], algorithm: str, supersedes: Iterable[str] = ()) -> bytearray:
@@ -148,23 +148,33 @@ def _put_column(rows: bytearray, row: int, at: int, column: bytes | bytearray | 
         rows[at + j :: row] = column[j::width]
 
 
+def _head(algorithm: str, pack_ids: list[str], supersedes: Iterable[str], n: int) -> bytes:
+    """Return what an index file of ``n`` entries starts with: its head, packs and superseded files."""
+    width = digest_size(algorithm)
+    supers = sorted(supersedes)
+    return b"".join([HEAD.pack(INDEX_MAGIC, INDEX_VERSION, width, len(pack_ids), n, len(supers)),
+                     b"".join(bytes.fromhex(p) for p in pack_ids), b"".join(s.encode() + b"\0" for s in supers)])
+
+
 def _new_file(algorithm: str, pack_ids: list[str], supersedes: Iterable[str], n: int) -> tuple[bytearray, int]:
     """Return the bytes of an index file of ``n`` entries with its packs and superseded files
     filled in and the rest zero, and where its digest column starts (the records follow it)."""
     width = digest_size(algorithm)
-    supers = sorted(supersedes)
-    head = b"".join([HEAD.pack(INDEX_MAGIC, INDEX_VERSION, width, len(pack_ids), n, len(supers)),
-                     b"".join(bytes.fromhex(p) for p in pack_ids), b"".join(s.encode() + b"\0" for s in supers)])
+    head = _head(algorithm, pack_ids, supersedes, n)
     out = bytearray(len(head) + FANOUT.size + n * (width + RECORD.size) + width)
     out[: len(head)] = head
     return out, len(head) + FANOUT.size
 
 
+def _fanout(firsts: Counter[int]) -> bytes:
+    """Return the fanout of a file whose digests start with each byte as often as ``firsts`` counts."""
+    return FANOUT.pack(*accumulate(map(firsts.get, range(256), repeat(0))))
+
+
 def _finished(out: bytearray, at: int, n: int, algorithm: str) -> bytearray:
     """Fill in the fanout and the trailer of an index file whose columns are written (in place)."""
     width = digest_size(algorithm)
-    firsts = Counter(out[at : at + n * width : width])
-    FANOUT.pack_into(out, at - FANOUT.size, *accumulate(map(firsts.get, range(256), repeat(0))))
+    out[at - FANOUT.size : at] = _fanout(Counter(out[at : at + n * width : width]))
     out[len(out) - width :] = bytes.fromhex(hash_bytes(memoryview(out)[: len(out) - width], algorithm))
     return out
 
@@ -172,6 +182,8 @@ def _finished(out: bytearray, at: int, n: int, algorithm: str) -> bytearray:
 #: :func:`encode_merged` goes through the digests in this many ranges (by first byte), so it
 #: holds one range's entries as objects at a time, never a million.
 MERGE_RANGES = 16
+#: What :func:`write_merged` reads back (and moves) at a time.
+COPY_BYTES = 1 << 20
 #: The pack number given to an entry of a dropped pack while merging.
 _DROPPED = 0xFFFFFFFF
 
@@ -188,13 +200,81 @@ def gather(rows: bytes | bytearray | memoryview, row_size: int, start: int, widt
 def encode_merged(files: list[IndexFile], algorithm: str, drop: Iterable[str] = (), supersedes: Iterable[str] = ()) -> bytearray:
     """Return one index file listing what ``files`` list, without the packs in ``drop`` (compaction).
 
-    Built from the files' columns: each file's entries of a range of digests become rows
-    (digest ‖ the file's rank ‖ the entry's place in it ‖ record, its pack renumbered) made by
-    strided copies, the rows of all files are sorted in one C call, and the columns are cut out
-    again, straight into the new file's bytes (allocated once: a million entries take their 36
-    bytes each, once). Copies of one digest keep the order a read meets them in (``files`` go
-    newest first, then by place); an entry two files list (same digest, pack and place in it) is
-    listed once.
+    Built from the files' columns (see :func:`_merged_ranges`), straight into the new file's
+    bytes (allocated once: a million entries take their 36 bytes each, once). Copies of one
+    digest keep the order a read meets them in (``files`` go newest first, then by place); an
+    entry two files list (same digest, pack and place in it) is listed once.
+    """
+    width = digest_size(algorithm)
+    pack_ids, most, ranges = _merged_ranges(files, algorithm, drop)
+    out, at = _new_file(algorithm, pack_ids, supersedes, most)
+    records_at = at + most * width
+    n = 0
+    for digests, records in ranges:
+        m = len(digests) // width
+        out[at + n * width : at + (n + m) * width] = digests
+        out[records_at + n * RECORD.size : records_at + (n + m) * RECORD.size] = records
+        n += m
+    if n < most:  # entries two files listed were listed once: a file of fewer entries
+        fewer, at2 = _new_file(algorithm, pack_ids, supersedes, n)
+        fewer[at2 : at2 + n * width] = out[at : at + n * width]
+        fewer[at2 + n * width : len(fewer) - width] = out[records_at : records_at + n * RECORD.size]
+        out, at = fewer, at2
+    return _finished(out, at, n, algorithm)
+
+
+def write_merged(files: list[IndexFile], algorithm: str, path: str, drop: Iterable[str] = (),
+                 supersedes: Iterable[str] = ()) -> bytes:
+    """Write to ``path`` the index file :func:`encode_merged` returns, a range of digests at a
+    time: only one range's entries are in memory besides ``files`` (a log of a million files
+    holds its own index once, not twice, when it lists it); return the file's trailer.
+
+    The columns go to their places in the file as each range is merged; the head, the fanout
+    and the trailer (the digest of everything before it, read back) once the count is known.
+    """
+    width = digest_size(algorithm)
+    pack_ids, most, ranges = _merged_ranges(files, algorithm, drop)
+    at = len(_head(algorithm, pack_ids, supersedes, most)) + FANOUT.size
+    records_at = at + most * width
+    firsts: Counter[int] = Counter()
+    n = 0
+    with open(path, "w+b") as f:
+        for digests, records in ranges:
+            m = len(digests) // width
+            f.seek(at + n * width)
+            f.write(digests)
+            f.seek(records_at + n * RECORD.size)
+            f.write(records)
+            firsts.update(digests[::width])
+            n += m
+        if n < most:  # entries two files listed were listed once: the records move up to follow the digests
+            for done in range(0, n * RECORD.size, COPY_BYTES):
+                f.seek(records_at + done)
+                part = f.read(min(COPY_BYTES, n * RECORD.size - done))
+                f.seek(at + n * width + done)
+                f.write(part)
+        end = at + n * (width + RECORD.size)
+        f.truncate(end)
+        f.seek(0)
+        f.write(_head(algorithm, pack_ids, supersedes, n) + _fanout(firsts))
+        f.flush()
+        f.seek(0)
+        hasher = new_hasher(algorithm)
+        while part := f.read(COPY_BYTES):
+            hasher.update(part)
+        trailer = bytes.fromhex(hasher.hexdigest())
+        f.write(trailer)
+    return trailer
+
+
+def _merged_ranges(files: list[IndexFile], algorithm: str,
+                   drop: Iterable[str]) -> tuple[list[str], int, Iterator[tuple[bytearray, bytearray]]]:
+    """Return what merging ``files`` lists: its packs, how many entries at most, and its digest
+    and record columns a range of digests at a time, in order (:data:`MERGE_RANGES` ranges).
+
+    Each file's entries of a range become rows (digest ‖ the file's rank ‖ the entry's place in
+    it ‖ record, its pack renumbered) made by strided copies, the rows of all files are sorted in
+    one C call, and the columns are cut out again; an entry listed twice is kept once.
     """
     drop = set(drop)
     width = digest_size(algorithm)
@@ -205,43 +285,37 @@ def encode_merged(files: list[IndexFile], algorithm: str, drop: Iterable[str] = 
     if drop:
         most -= sum(count for k, f in enumerate(files) for n, count in Counter(f.words[0::WORDS]).items()
                     if renumber[k][n] == _DROPPED)
-    out, at = _new_file(algorithm, pack_ids, supersedes, most)
-    records_at = at + most * width
-    order = 8  # the file's rank and the entry's place in it, u32 each, big-endian: they sort as they count
-    row = width + order + RECORD.size  # digest ‖ rank ‖ place ‖ record
-    rows_of = struct.Struct(f"{row}s")
-    entry_of = struct.Struct(f"{width + RECORD.size}s")
-    n = 0
-    step = 256 // MERGE_RANGES
-    for lo in range(0, 256, step):
-        rows: list[bytes] = []
-        for rank, f in enumerate(files):
-            a, b = f.fanout[lo], f.fanout[lo + step]
-            if a < b:
-                rows += _rows(f, a, b, rank, renumber[rank], row, rows_of)
-        if not rows:
-            continue
-        rows.sort()
-        joined = b"".join(rows)
-        m = len(rows)
-        digests, records = gather(joined, row, 0, width, m), gather(joined, row, width + order, RECORD.size, m)
-        if len(set(map(itemgetter(0), _digest_struct(width).iter_unpack(digests)))) < m:  # a digest listed twice
-            entry = width + RECORD.size
-            both = bytearray(m * entry)
-            _put_column(both, entry, 0, digests, width)
-            _put_column(both, entry, width, records, RECORD.size)
-            unique = b"".join(dict.fromkeys(map(itemgetter(0), entry_of.iter_unpack(both))))  # equal entries once
-            m = len(unique) // entry
-            digests, records = gather(unique, entry, 0, width, m), gather(unique, entry, width, RECORD.size, m)
-        out[at + n * width : at + (n + m) * width] = digests
-        out[records_at + n * RECORD.size : records_at + (n + m) * RECORD.size] = records
-        n += m
-    if n < most:  # entries two files listed were listed once: a file of fewer entries
-        fewer, at2 = _new_file(algorithm, pack_ids, supersedes, n)
-        fewer[at2 : at2 + n * width] = out[at : at + n * width]
-        fewer[at2 + n * width : len(fewer) - width] = out[records_at : records_at + n * RECORD.size]
-        out, at = fewer, at2
-    return _finished(out, at, n, algorithm)
+
+    def ranges() -> Iterator[tuple[bytearray, bytearray]]:
+        order = 8  # the file's rank and the entry's place in it, u32 each, big-endian: they sort as they count
+        row = width + order + RECORD.size  # digest ‖ rank ‖ place ‖ record
+        rows_of = struct.Struct(f"{row}s")
+        entry_of = struct.Struct(f"{width + RECORD.size}s")
+        step = 256 // MERGE_RANGES
+        for lo in range(0, 256, step):
+            rows: list[bytes] = []
+            for rank, f in enumerate(files):
+                a, b = f.fanout[lo], f.fanout[lo + step]
+                if a < b:
+                    rows += _rows(f, a, b, rank, renumber[rank], row, rows_of)
+            if not rows:
+                continue
+            rows.sort()
+            joined = b"".join(rows)
+            del rows
+            m = len(joined) // row
+            digests, records = gather(joined, row, 0, width, m), gather(joined, row, width + order, RECORD.size, m)
+            if len(set(map(itemgetter(0), _digest_struct(width).iter_unpack(digests)))) < m:  # a digest listed twice
+                entry = width + RECORD.size
+                both = bytearray(m * entry)
+                _put_column(both, entry, 0, digests, width)
+                _put_column(both, entry, width, records, RECORD.size)
+                unique = b"".join(dict.fromkeys(map(itemgetter(0), entry_of.iter_unpack(both))))  # equal entries once
+                m = len(unique) // entry
+                digests, records = gather(unique, entry, 0, width, m), gather(unique, entry, width, RECORD.size, m)
+            yield digests, records
+
+    return pack_ids, most, ranges()
 
 
 def _rows(f: IndexFile, a: int, b: int, rank: int, renumber: array, row: int, rows_of: struct.Struct) -> Iterable[bytes]:
@@ -482,6 +556,7 @@ class PackIndex:
         self._merged_names: frozenset[str] = frozenset()
         self._lookups = 0
         self._merges = 0
+        self._later: list[str] = []  # stored by this process, read when next needed (add_later)
         self._lock = threading.RLock()
         self._listed = False
 
@@ -517,6 +592,8 @@ class PackIndex:
         """Read the index once per process (later misses refresh explicitly)."""
         if not self._listed:
             self.refresh()
+        elif self._later:
+            self._read_later()
 
     def _read(self, names: list[str]) -> dict[str, bytes]:
         if self.backend.is_local:
@@ -538,6 +615,20 @@ class PackIndex:
                 out[name] = data
                 write_local_file(os.path.join(folder, name), data)
         return out
+
+    def add_later(self, name: str) -> None:
+        """Take the index file ``name``, just stored by this process, into the merged view when
+        the next lookup needs it (read from the store, or from the cache folder when a copy is
+        there): a long log lists its own blobs in memory until then, never twice at once."""
+        with self._lock:
+            self._later.append(name)
+            self._searched = None
+
+    def _read_later(self) -> None:
+        with self._lock:
+            names, self._later = self._later, []
+            for name, data in self._read([n for n in names if n not in self.files]).items():
+                self.add_data(name, data)
 
     def add_data(self, name: str, data: bytes | bytearray) -> None:
         """Take one index file's bytes into the merged view (a damaged one is set aside)."""
@@ -708,6 +799,31 @@ def write_index(backend: Backend, packs: list[SealedPack], algorithm: str,
 
 def store_index(backend: Backend, data: bytes | bytearray, algorithm: str) -> tuple[str, bytes | bytearray]:
     """Store an encoded index file under a fresh name (exclusive create); return its name and bytes."""
-    name = index_name(data, algorithm)
+    name = index_name(data[-digest_size(algorithm):])
     backend.create(f"{INDEX_PREFIX}/{name}", data)
     return name, data
+
+
+def store_merged(backend: Backend, files: list[IndexFile], algorithm: str, cache_dir: str) -> str:
+    """Store one index file listing what ``files`` list under a fresh name (exclusive create),
+    without holding it in memory; return its name (:meth:`PackIndex.add_later` takes it in).
+
+    It is written a range at a time (:func:`write_merged`) to a temporary file: beside the index
+    files of a local store, then linked into place; in the cache folder of a remote one, then
+    sent and kept there as the copy :class:`PackIndex` reads. The temporary file never stays
+    (a crash leaves one that ``plait gc`` removes once it is a grace period old).
+    """
+    folder = backend.local_path(INDEX_PREFIX) if backend.is_local else os.path.join(cache_dir, INDEX_PREFIX)
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".merged.{random_suffix()}.tmp")
+    try:
+        name = index_name(write_merged(files, algorithm, tmp))
+        if backend.is_local:
+            os.link(tmp, backend.local_path(f"{INDEX_PREFIX}/{name}"))  # exclusive: a fresh name is never taken
+        else:
+            with open(tmp, "rb") as f:
+                backend.create(f"{INDEX_PREFIX}/{name}", f.read())
+            os.replace(tmp, os.path.join(folder, name))
+        return name
+    finally:
+        unlink_quietly(tmp)
