@@ -31,6 +31,7 @@ import pytest
 import plait
 from plait.formats import records as R
 from plait.storage.blobs import blob_key
+from plait.store import treestream
 
 
 def _big_folder(make_files, seed: int = 7, folder: str = "big") -> str:
@@ -66,7 +67,8 @@ def _kill(proc, spawn) -> bool:
     return proc.returncode == -signal.SIGKILL
 
 
-PHASES = ("hashing", "storing-1", "storing-20", "chunks", "pack", "checkpoint", "index", "manifest", "record", "event")
+PHASES = ("hashing", "storing-1", "storing-20", "chunks", "pack", "checkpoint", "merged-index", "index", "manifest",
+          "record", "event")
 RANDOM_TRIALS = 3
 
 
@@ -99,6 +101,29 @@ def test_sigkill_in_each_phase_of_a_log_never_leaves_a_partial_version(request, 
     _assert_no_partial_version(store)
     if phase in ("record", "event"):  # it had made its version: a fresh index finds it, whole
         assert _fresh(store).reindex() >= 1 and again.spec == "big:v0"
+
+
+@pytest.mark.parametrize("where", ["file", pytest.param("s3", marks=pytest.mark.slow)])
+def test_the_temporary_index_file_of_a_long_log_killed_while_writing_it_is_collected(request, spawn, make_files, monkeypatch, where):
+    store = request.getfixturevalue(f"{where}_store").init()
+    folder = _big_folder(make_files, 100, "half-an-index")
+    proc = _start(spawn, store, "big", folder, "merged-index")
+    assert proc.stdout.readline() == b"merged-index\n"
+    assert _kill(proc, spawn)
+    written = store.backend.local_path("index") if where == "file" else os.path.join(store.blobs.index.cache_dir, "index")
+    (left,) = [n for n in os.listdir(written) if n.endswith(".tmp")]  # a store's index folder, or a cache's
+    old = time.time() - 7200
+    os.utime(os.path.join(written, left), (old, old))
+    store.blobs.index.refresh()  # a reader meets no half-written index file (verify, which also empties a cache's, comes last)
+    assert len(store.blobs.index.files) == 0
+
+    monkeypatch.setattr(treestream, "COMMIT_FILES", 1)  # this log writes its index file a range at a time too
+    again = store.log(folder, name="big")
+    if where == "file":  # gc takes a temporary of the store's a grace period old
+        assert f"index/{left}" in store.gc(dry_run=False).temporaries
+    assert not os.path.exists(os.path.join(written, left))  # in a cache folder, the next long log takes it
+    assert again.read_bytes("weights.bin") == Path(folder, "weights.bin").read_bytes()
+    _assert_no_partial_version(store)
 
 
 def test_sigkill_at_random_points_never_leaves_a_partial_version(file_store, spawn, make_files):

@@ -124,9 +124,11 @@ def pause_at(phase: str, packed: bool) -> None:
     stored (the first chunk appended, in a packed store); ``pack``: once the first pack is stored,
     before any index file (packed stores); ``index``: once the index file listing the packs is
     stored (packed stores); ``checkpoint``: once a step of a long log has sealed its packs into
-    the local index, before any index file (packed stores); ``manifest``: once the manifest (format 1) or the first node of the
-    tree (format 2: appended to the open tree pack) is stored; ``record``: once the version
-    record exists, before its event; ``event``: once the event is written too.
+    the local index, before any index file (packed stores); ``merged-index``: while a long log's
+    index file is half written to its temporary file (packed stores); ``manifest``: once the
+    manifest (format 1) or the first node of the tree (format 2: appended to the open tree pack)
+    is stored; ``record``: once the version record exists, before its event; ``event``: once the
+    event is written too.
     """
     import threading
 
@@ -182,6 +184,24 @@ def pause_at(phase: str, packed: bool) -> None:
     elif phase == "checkpoint":
         treestream.COMMIT_FILES = 1  # a step after every batch of files
         after(PackedBlobStore, "checkpoint")
+    elif phase == "merged-index":
+        from plait.storage import packindex
+
+        treestream.COMMIT_FILES = 1
+        merged_ranges = packindex._merged_ranges
+
+        def stopping_after_the_first_range(*args, **kwargs):
+            pack_ids, most, ranges = merged_ranges(*args, **kwargs)
+
+            def written_one_by_one():
+                for i, columns in enumerate(ranges):
+                    if i == 1:  # the first range is in the temporary file, the rest is not
+                        stop()
+                    yield columns
+
+            return pack_ids, most, written_one_by_one()
+
+        packindex._merged_ranges = stopping_after_the_first_range
     elif phase == "manifest":
         after(BaseStore, "put_manifest")
         after(BlobStore, "put_bytes", lambda self, data, kind="data": kind == "tree")

@@ -24,10 +24,12 @@ bisects its first-byte bucket). Whole-store passes (verify, gc) work on position
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import sys
 import threading
+import time
 from array import array
 from bisect import bisect_left
 from collections import Counter
@@ -815,6 +817,8 @@ def store_merged(backend: Backend, files: list[IndexFile], algorithm: str, cache
     """
     folder = backend.local_path(INDEX_PREFIX) if backend.is_local else os.path.join(cache_dir, INDEX_PREFIX)
     os.makedirs(folder, exist_ok=True)
+    if not backend.is_local:  # no gc looks in a cache folder: a killed writer's temporary goes with the next one's
+        _drop_stale_temporaries(folder)
     tmp = os.path.join(folder, f".merged.{random_suffix()}.tmp")
     try:
         name = index_name(write_merged(files, algorithm, tmp))
@@ -827,3 +831,18 @@ def store_merged(backend: Backend, files: list[IndexFile], algorithm: str, cache
         return name
     finally:
         unlink_quietly(tmp)
+
+
+#: A temporary index file in a cache folder older than this was left by a writer that died.
+STALE_TEMPORARY_SECONDS = 3600
+
+
+def _drop_stale_temporaries(folder: str) -> None:
+    """Remove the temporary index files killed writers left in ``folder`` (an hour old or more)."""
+    now = time.time()
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(".merged.") and entry.name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime < now - STALE_TEMPORARY_SECONDS:
+                        os.unlink(entry.path)
