@@ -169,3 +169,57 @@ def test_a_folder_of_symlinked_files_lists_the_same_in_workers(tmp_path: Path, p
     assert listings(DraftWalk(dirs, {})) == expected and pools
     [(_, names, stats)] = next(groups for path, groups, _ in expected if path == "sub")
     assert len(names) == 301 and stats[3 * names.index("file-7.bin") + 1] == len(b"blob 7")
+
+
+def test_a_walk_taking_over_workers_started_early_lists_exactly_what_one_process_lists(tmp_path: Path, pools) -> None:
+    data, _ = varied_tree(tmp_path)  # 30 folders of two levels: 60 below the top
+    dirs = [DirSource("", str(data), removed=frozenset({"d07/f1.bin", "d08"}))]
+    one_process = listings(DraftWalk(dirs, {}, prefetch=False))
+
+    walk.start_listing(str(data))  # what `plait log` does first, before it imports the rest of plait
+    assert len(pools) == 1
+    early = pools[0]
+    top = sorted(p for p in data.iterdir() if p.is_dir() and not p.is_symlink())
+    in_walk_order = [str(q) for p in top for q in [p, *sorted(c for c in p.iterdir() if c.is_dir() and not c.is_symlink())]]
+    assert list(early._ahead) == in_walk_order  # the first two levels, as the walk meets them
+
+    in_workers = listings(DraftWalk(dirs, {}))
+
+    assert in_workers == one_process
+    assert len(pools) == 1  # the walk went on with the early workers, started no others
+    assert set(early._ahead) == {str(data / "d08"), str(data / "d08" / "inner")}  # each taken, but the removed folder's
+    assert all(proc.poll() is not None for proc in early.processes)  # the walk stopped them
+
+
+def test_a_small_folder_starts_no_workers_early_and_unused_ones_stop_at_exit(tmp_path: Path, pools) -> None:
+    small = tmp_path / "small"
+    for f in range(walk.EARLY_FROM_FOLDERS - 1):
+        (small / f"d{f:02d}").mkdir(parents=True)
+    walk.start_listing(str(small))
+    assert pools == []
+
+    large = tmp_path / "large"
+    for f in range(walk.EARLY_FROM_FOLDERS):
+        (large / f"d{f:02d}").mkdir(parents=True)
+    walk.start_listing(str(large))
+    assert len(pools) == 1 and all(proc.poll() is None for proc in pools[0].processes)
+    walk._stop_unused()  # at exit, when no walk took them (a log refused before its walk)
+    assert all(proc.poll() is not None for proc in pools[0].processes)
+
+
+def test_plait_log_lists_a_large_folder_with_workers_it_started_before_importing_the_rest(tmp_path: Path, pools) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from plait.cli import main
+
+    data, _ = varied_tree(tmp_path)
+    store = Store(str(tmp_path / "store")).init()
+    result = CliRunner().invoke(main, ["--store", store.url, "--json", "log", str(data), "--name", "ds"], catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    assert len(pools) == 1 and walk._started == {}  # started by the command, taken over by its walk
+    assert all(proc.poll() is not None for proc in pools[0].processes)
+    logged_from_python = Artifact("ds").add_dir(data)
+    assert json.loads(result.output)["digest"] == Store(str(tmp_path / "other")).init().log(logged_from_python).digest

@@ -72,6 +72,10 @@ def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, 
     """
     import os
 
+    if not reference and onto is None and os.path.isdir(path):
+        from plait.formats.walk import start_listing
+
+        start_listing(os.path.abspath(path))  # its workers list while the rest of plait is imported
     from plait.errors import InvalidInputError
     from plait.formats.artifact import Artifact
     from plait.index import versions as V

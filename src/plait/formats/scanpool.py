@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from contextlib import suppress
 
 from plait.formats import scanworker
@@ -53,6 +54,7 @@ class ScanPool:
         self._number = 0
         self._sent: dict[int, tuple[_Worker, int]] = {}  # request -> its worker and its size
         self._early: dict[int, object] = {}  # replies read before they were wanted
+        self._ahead: dict[str, int] = {}  # folders sent ahead (see ahead()) -> their request
 
     @classmethod
     def start(cls, count: int) -> ScanPool | None:
@@ -78,15 +80,35 @@ class ScanPool:
         """The worker processes (for tests)."""
         return [w.proc for w in self._workers]
 
+    def ahead(self, folders: Iterable[str]) -> int:
+        """Send folders to be listed before anyone asks, as long as no worker has its fill of
+        requests waiting (this never waits for a reply); return how many were sent. Submitting
+        one of them later returns its request, so it is listed once."""
+        sent = 0
+        for folder in folders:
+            worker = self._least_busy()
+            if worker is None or worker.waiting_bytes + len(folder) + 16 > MAX_WAITING_BYTES:
+                break
+            if folder not in self._ahead:
+                self._ahead[folder] = self.submit(folder)
+                sent += 1
+        return sent
+
+    def _least_busy(self) -> _Worker | None:
+        """The worker the next request goes to (``None`` once none is alive)."""
+        return min((w for w in self._workers if w.alive), key=lambda w: w.waiting, default=None)
+
     def submit(self, folder: str) -> int:
         """Send ``folder`` to be listed; return the number its :meth:`result` is asked for with."""
+        sent = self._ahead.pop(folder, None)
+        if sent is not None:
+            return sent
         number = self._number
         self._number += 1
-        alive = [w for w in self._workers if w.alive]
-        if not alive:
+        worker = self._least_busy()
+        if worker is None:
             self._early[number] = None
             return number
-        worker = min(alive, key=lambda w: w.waiting)
         size = len(folder) + 16
         while worker.waiting_bytes + size > MAX_WAITING_BYTES and worker.alive:
             self._read_one(worker)

@@ -14,7 +14,8 @@ is refused unless allowed, and one to a folder the walk is already inside (a loo
 The ``stat`` calls are most of a large walk's cost, and kernel time threads cannot share out:
 a thread lists the next folders ahead, and once the walk has met :data:`WORKERS_FROM` files,
 worker processes list the rest, one a core (:mod:`plait.formats.scanpool`); either way the
-rules above are applied here, to what was listed.
+rules above are applied here, to what was listed. ``plait log`` starts the workers of a large
+folder before it imports the rest of plait (:func:`start_listing`).
 """
 
 from __future__ import annotations
@@ -107,6 +108,72 @@ WORKERS_FROM = 20_000
 MAX_WORKERS = 4
 #: Subfolders of one folder listed ahead by the worker processes.
 WORKER_PREFETCH = 16
+#: :func:`start_listing` starts worker processes for a folder with at least this many subfolders
+#: (within its first two levels), and sends them at most AHEAD_FOLDERS of them, in walk order.
+EARLY_FROM_FOLDERS = 32
+AHEAD_FOLDERS = 1024
+
+_started: dict[str, ScanPool] = {}  # folder -> the pool start_listing() started for it, until a walk takes it
+
+
+def start_listing(folder: str) -> None:
+    """Start listing a large local folder in worker processes now, for the walk that comes later.
+
+    ``plait log`` calls this first: its workers list the first subfolders while the process
+    imports the rest of plait (~0.3 s that would otherwise come before any listing), and the
+    first :class:`DraftWalk` of ``folder`` takes them over. Nothing happens for a folder with few
+    subfolders (a walk that small lists itself), on one core, or where workers cannot start. A
+    pool no walk takes is stopped when the process exits. Until the walk asks for them, the
+    listings wait in the workers' pipes (:data:`~plait.formats.scanpool.REPLY_PIPE_BYTES` each).
+
+    :param folder: an absolute path, as :meth:`plait.Artifact.add_dir` records it.
+    """
+    cores = usable_cores()
+    if folder in _started or cores < 2:
+        return
+    order = _first_folders(folder, AHEAD_FOLDERS)
+    if len(order) < EARLY_FROM_FOLDERS:
+        return
+    pool = ScanPool.start(min(cores, MAX_WORKERS))
+    if pool is None:
+        return
+    pool.ahead(order)
+    _started[folder] = pool
+    if len(_started) == 1:
+        import atexit
+
+        atexit.register(_stop_unused)
+
+
+def _first_folders(folder: str, most: int) -> list[str]:
+    """Return up to ``most`` folders of the first two levels below ``folder``, in the order a walk
+    meets them (sorted, each folder's subfolders right after it); symlinks are left to the walk."""
+
+    def subfolders(path: str) -> list[str]:
+        try:
+            with os.scandir(path) as it:
+                return sorted(e.path for e in it if e.is_dir(follow_symlinks=False))
+        except OSError:
+            return []
+
+    out: list[str] = []
+    for child in subfolders(folder):
+        out.append(child)
+        if len(out) >= most:
+            break
+        out += subfolders(child)[: most - len(out)]
+        if len(out) >= most:
+            break
+    return out
+
+
+def _take_started(folder: str) -> ScanPool | None:
+    return _started.pop(folder, None)
+
+
+def _stop_unused() -> None:
+    while _started:
+        _started.popitem()[1].close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +363,9 @@ class _Lister:
         self.workers: ScanPool | None = None
         self.tried = not walk.prefetch or self.cores < 2  # whether worker processes were started (or never will be)
         self.window = PREFETCH
+        started = _take_started(walk.dirs[0].local) if walk.prefetch and walk.dirs else None
+        if started is not None:  # start_listing() began with the first folders: go on with its workers
+            self.workers, self.tried, self.window = started, True, WORKER_PREFETCH
 
     def submit(self, path: str, inherited: list[_Place]) -> Callable[[], _Scanned] | None:
         """Start listing folder ``path`` of the version; return what gives its listing, or ``None``
