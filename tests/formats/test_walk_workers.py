@@ -172,7 +172,7 @@ def test_a_folder_of_symlinked_files_lists_the_same_in_workers(tmp_path: Path, p
 
 
 def test_a_walk_taking_over_workers_started_early_lists_exactly_what_one_process_lists(tmp_path: Path, pools) -> None:
-    data, _ = varied_tree(tmp_path)  # 30 folders of two levels: 60 below the top
+    data, _ = varied_tree(tmp_path)  # 30 folders, each with one inside: both levels are sent ahead
     dirs = [DirSource("", str(data), removed=frozenset({"d07/f1.bin", "d08"}))]
     one_process = listings(DraftWalk(dirs, {}, prefetch=False))
 
@@ -200,9 +200,10 @@ def test_a_small_folder_starts_no_workers_early_and_unused_ones_stop_at_exit(tmp
 
     large = tmp_path / "large"
     for f in range(walk.EARLY_FROM_FOLDERS):
-        (large / f"d{f:02d}").mkdir(parents=True)
+        (large / f"d{f:02d}" / "inner").mkdir(parents=True)
     walk.start_listing(str(large))
     assert len(pools) == 1 and all(proc.poll() is None for proc in pools[0].processes)
+    assert list(pools[0]._ahead) == sorted(str(p) for p in large.iterdir())  # many at the top: only the top is sent ahead
     walk._stop_unused()  # at exit, when no walk took them (a log refused before its walk)
     assert all(proc.poll() is not None for proc in pools[0].processes)
 

@@ -146,8 +146,9 @@ def start_listing(folder: str) -> None:
 
 
 def _first_folders(folder: str, most: int) -> list[str]:
-    """Return up to ``most`` folders of the first two levels below ``folder``, in the order a walk
-    meets them (sorted, each folder's subfolders right after it); symlinks are left to the walk."""
+    """Return up to ``most`` of the first folders a walk of ``folder`` meets (sorted, each one's
+    subfolders right after it): those of the top level, and of the second when the top has few
+    (``train/``, ``val/``, ``test/``); symlinks are left to the walk."""
 
     def subfolders(path: str) -> list[str]:
         try:
@@ -156,15 +157,15 @@ def _first_folders(folder: str, most: int) -> list[str]:
         except OSError:
             return []
 
+    top = subfolders(folder)
+    if len(top) >= EARLY_FROM_FOLDERS:  # listing the next level here would be the workers' job done twice
+        return top[:most]
     out: list[str] = []
-    for child in subfolders(folder):
-        out.append(child)
+    for child in top:
+        out += [child, *subfolders(child)]
         if len(out) >= most:
             break
-        out += subfolders(child)[: most - len(out)]
-        if len(out) >= most:
-            break
-    return out
+    return out[:most]
 
 
 def _take_started(folder: str) -> ScanPool | None:
