@@ -77,6 +77,29 @@ def test_a_pack_is_sealed_at_the_target_size(file_store):
     assert sum(len(p.entries) for p in sealed) == 30
 
 
+def test_a_pack_sent_to_an_object_store_holds_its_bytes_until_sent_and_gives_the_memory_back(any_store, monkeypatch):
+    from plait.storage import packs
+
+    packs.release_freed_memory()  # glibc's malloc_trim here; nothing where there is none
+    released = []
+    monkeypatch.setattr(packs, "release_freed_memory", lambda: released.append(1))
+    writer, sealed = _writer(any_store.init(), target=10_000)
+    blobs = {}
+    for i in range(30):
+        data = f"{i}".encode() * 1000
+        blobs[hash_bytes(data)] = data
+        writer.add(hash_bytes(data), data)
+    writer.seal()
+
+    assert writer._parts == []  # nothing of a sent pack is kept
+    assert len(released) == (0 if any_store.backend.is_local else len(sealed))  # once a pack is sent
+    for pack in sealed:
+        stored = any_store.backend.read(pack_key(pack.pack_id))
+        assert hash_bytes(stored) == pack.pack_id
+        assert {e.digest: decode_blob(stored[e.offset : e.offset + e.stored_len], e, "xxh3-128", "pack") for e in pack.entries} == {
+            e.digest: blobs[e.digest] for e in pack.entries}
+
+
 #: The ways an index file looks a digest up: one at a time in a small file (``bytes.find`` in the
 #: first-byte bucket), one at a time in a large file (bisected; after a batch made its two-byte
 #: buckets; switching to those after many lookups), and in batches (through the buckets, or

@@ -278,7 +278,7 @@ class PackWriter:
         self.entries = Entries(kind, self.codec)
         self.size = 0
         self._hasher = new_hasher(algorithm)
-        self._buffer = bytearray()
+        self._parts: list[bytes] = []  # the pack's bytes, for a remote store (joined once, to send)
         self._staged: list[bytes] = []
         self._staged_len = 0
         self._file: int | None = None
@@ -325,7 +325,7 @@ class PackWriter:
         """Hash bytes into the pack's name and write them (keep them, for a remote store)."""
         self._hasher.update(data)
         if not self.backend.is_local:
-            self._buffer += data
+            self._parts.append(bytes(data))  # a copy of a view (its buffer is reused); a bytes object as it is
             return
         if self._file is None:
             folder = self.backend.local_path(PACKS_PREFIX)
@@ -364,9 +364,13 @@ class PackWriter:
             finally:
                 unlink_quietly(self._tmp)
         else:
-            self.backend.create(key, bytes(self._buffer))  # False: this very pack exists already (a retried PUT)
+            payload, self._parts = b"".join(self._parts), []
+            self.backend.create(key, payload)  # False: this very pack exists already (a retried PUT)
+            del payload
         sealed = SealedPack(pack_id, self.size, self.entries)
         self._reset()
+        if not self.backend.is_local:
+            release_freed_memory()
         self.on_sealed(sealed)
         return sealed
 
@@ -382,6 +386,31 @@ class PackWriter:
         self.entries = Entries(self.kind, self.codec)
         self.size = 0
         self._hasher = new_hasher(self.algorithm)
-        self._buffer = bytearray()
+        self._parts = []
         self._staged, self._staged_len = [], 0
         self._tmp = ""
+
+
+_libc: object = None
+
+
+def release_freed_memory() -> None:
+    """Give the memory of a remote pack's buffers back to the system, where the C library keeps it.
+
+    A pack sent to an object store is built in memory (tens of MiB, copied once more to send).
+    glibc serves such blocks from its heap once one has been freed (its mmap threshold follows the
+    largest block freed) and keeps what is freed there: without this, a log to S3 kept ~8 MiB
+    more per pack it sent (100,000 small files: 190 MB at its peak, 300,000: 235 MB).
+    ``malloc_trim`` returns the free pages; elsewhere than glibc this does nothing.
+    """
+    global _libc
+    if _libc is None:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6")
+            _libc = libc.malloc_trim
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc(0)  # type: ignore[operator]
