@@ -135,6 +135,23 @@ def test_a_full_disk_while_the_index_file_is_written_refuses_the_log_and_leaves_
     assert fresh.verify().ok
 
 
+def test_only_a_temporary_index_file_an_hour_old_is_taken_from_a_cache_folder(tmp_path):
+    import time
+
+    folder = tmp_path / "index"
+    folder.mkdir()
+    for name in (".merged.dead.tmp", ".merged.writing.tmp", "01M8ZMPJ58WBNF0885AAZ6AST0-65c93127", ".other.old.tmp"):
+        (folder / name).write_bytes(b"bytes")
+    old = time.time() - packindex.STALE_TEMPORARY_SECONDS - 60
+    for name in (".merged.dead.tmp", "01M8ZMPJ58WBNF0885AAZ6AST0-65c93127", ".other.old.tmp"):
+        os.utime(folder / name, (old, old))
+
+    packindex._drop_stale_temporaries(str(folder))
+
+    # another writer's file being written stays; so do cached index files and what is not ours
+    assert sorted(os.listdir(folder)) == sorted([".merged.writing.tmp", "01M8ZMPJ58WBNF0885AAZ6AST0-65c93127", ".other.old.tmp"])
+
+
 def test_a_full_disk_after_a_step_refuses_the_log_and_the_next_log_lists_everything(file_store, tmp_path, monkeypatch):
     store = file_store.init()
     monkeypatch.setattr(treestream, "BATCH_FILES", 20)

@@ -20,6 +20,7 @@ folder before it imports the rest of plait (:func:`start_listing`).
 
 from __future__ import annotations
 
+import atexit
 import os
 from array import array
 from collections import deque
@@ -139,10 +140,6 @@ def start_listing(folder: str) -> None:
         return
     pool.ahead(order)
     _started[folder] = pool
-    if len(_started) == 1:
-        import atexit
-
-        atexit.register(_stop_unused)
 
 
 def _first_folders(folder: str, most: int) -> list[str]:
@@ -168,10 +165,7 @@ def _first_folders(folder: str, most: int) -> list[str]:
     return out[:most]
 
 
-def _take_started(folder: str) -> ScanPool | None:
-    return _started.pop(folder, None)
-
-
+@atexit.register
 def _stop_unused() -> None:
     while _started:
         _started.popitem()[1].close()
@@ -364,7 +358,7 @@ class _Lister:
         self.workers: ScanPool | None = None
         self.tried = not walk.prefetch or self.cores < 2  # whether worker processes were started (or never will be)
         self.window = PREFETCH
-        started = _take_started(walk.dirs[0].local) if walk.prefetch and walk.dirs else None
+        started = _started.pop(walk.dirs[0].local, None) if walk.prefetch and walk.dirs else None
         if started is not None:  # start_listing() began with the first folders: go on with its workers
             self.workers, self.tried, self.window = started, True, WORKER_PREFETCH
 

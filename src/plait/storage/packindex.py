@@ -25,6 +25,7 @@ bisects its first-byte bucket). Whole-store passes (verify, gc) work on position
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import struct
 import sys
@@ -38,10 +39,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate, compress, repeat
 from operator import add, floordiv, itemgetter, mod, mul, ne, sub
+from typing import BinaryIO
 
-from plait.base.ids import new_ulid, random_suffix
+from plait.base.ids import new_ulid
 from plait.errors import CorruptRecordError
-from plait.storage.backend import Backend, unlink_quietly, write_local_file
+from plait.storage.backend import Backend, temporary_name, unlink_quietly, write_local_file
 from plait.storage.digest import hash_bytes, new_hasher
 from plait.storage.packs import Entries, PackEntry, SealedPack, digest_size
 
@@ -199,40 +201,34 @@ def gather(rows: bytes | bytearray | memoryview, row_size: int, start: int, widt
     return out
 
 
-def encode_merged(files: list[IndexFile], algorithm: str, drop: Iterable[str] = (), supersedes: Iterable[str] = ()) -> bytearray:
+def encode_merged(files: list[IndexFile], algorithm: str, drop: Iterable[str] = (), supersedes: Iterable[str] = ()) -> bytes:
     """Return one index file listing what ``files`` list, without the packs in ``drop`` (compaction).
 
-    Built from the files' columns (see :func:`_merged_ranges`), straight into the new file's
-    bytes (allocated once: a million entries take their 36 bytes each, once). Copies of one
-    digest keep the order a read meets them in (``files`` go newest first, then by place); an
-    entry two files list (same digest, pack and place in it) is listed once.
+    Built from the files' columns a range of digests at a time (see :func:`_merged_ranges`), in
+    memory (:func:`write_merged` writes the same bytes to a file). Copies of one digest keep the
+    order a read meets them in (``files`` go newest first, then by place); an entry two files
+    list (same digest, pack and place in it) is listed once.
     """
-    width = digest_size(algorithm)
-    pack_ids, most, ranges = _merged_ranges(files, algorithm, drop)
-    out, at = _new_file(algorithm, pack_ids, supersedes, most)
-    records_at = at + most * width
-    n = 0
-    for digests, records in ranges:
-        m = len(digests) // width
-        out[at + n * width : at + (n + m) * width] = digests
-        out[records_at + n * RECORD.size : records_at + (n + m) * RECORD.size] = records
-        n += m
-    if n < most:  # entries two files listed were listed once: a file of fewer entries
-        fewer, at2 = _new_file(algorithm, pack_ids, supersedes, n)
-        fewer[at2 : at2 + n * width] = out[at : at + n * width]
-        fewer[at2 + n * width : len(fewer) - width] = out[records_at : records_at + n * RECORD.size]
-        out, at = fewer, at2
-    return _finished(out, at, n, algorithm)
+    out = io.BytesIO()
+    _write_merged(out, files, algorithm, drop, supersedes)
+    return out.getvalue()
 
 
 def write_merged(files: list[IndexFile], algorithm: str, path: str, drop: Iterable[str] = (),
                  supersedes: Iterable[str] = ()) -> bytes:
-    """Write to ``path`` the index file :func:`encode_merged` returns, a range of digests at a
-    time: only one range's entries are in memory besides ``files`` (a log of a million files
-    holds its own index once, not twice, when it lists it); return the file's trailer.
+    """Write to ``path`` the index file :func:`encode_merged` returns; return its trailer. Only one
+    range's entries are in memory besides ``files``: a log of a million files holds its own
+    index once, not twice, when it lists it."""
+    with open(path, "w+b") as f:
+        return _write_merged(f, files, algorithm, drop, supersedes)
 
-    The columns go to their places in the file as each range is merged; the head, the fanout
-    and the trailer (the digest of everything before it, read back) once the count is known.
+
+def _write_merged(f: BinaryIO, files: list[IndexFile], algorithm: str, drop: Iterable[str],
+                  supersedes: Iterable[str]) -> bytes:
+    """Write a merged index file to the empty file ``f``, a range of digests at a time; return its trailer.
+
+    The columns go to their places as each range is merged; the head, the fanout and the trailer
+    (the digest of everything before it, read back) once the count is known.
     """
     width = digest_size(algorithm)
     pack_ids, most, ranges = _merged_ranges(files, algorithm, drop)
@@ -240,32 +236,29 @@ def write_merged(files: list[IndexFile], algorithm: str, path: str, drop: Iterab
     records_at = at + most * width
     firsts: Counter[int] = Counter()
     n = 0
-    with open(path, "w+b") as f:
-        for digests, records in ranges:
-            m = len(digests) // width
-            f.seek(at + n * width)
-            f.write(digests)
-            f.seek(records_at + n * RECORD.size)
-            f.write(records)
-            firsts.update(digests[::width])
-            n += m
-        if n < most:  # entries two files listed were listed once: the records move up to follow the digests
-            for done in range(0, n * RECORD.size, COPY_BYTES):
-                f.seek(records_at + done)
-                part = f.read(min(COPY_BYTES, n * RECORD.size - done))
-                f.seek(at + n * width + done)
-                f.write(part)
-        end = at + n * (width + RECORD.size)
-        f.truncate(end)
-        f.seek(0)
-        f.write(_head(algorithm, pack_ids, supersedes, n) + _fanout(firsts))
-        f.flush()
-        f.seek(0)
-        hasher = new_hasher(algorithm)
-        while part := f.read(COPY_BYTES):
-            hasher.update(part)
-        trailer = bytes.fromhex(hasher.hexdigest())
-        f.write(trailer)
+    for digests, records in ranges:
+        m = len(digests) // width
+        f.seek(at + n * width)
+        f.write(digests)
+        f.seek(records_at + n * RECORD.size)
+        f.write(records)
+        firsts.update(digests[::width])
+        n += m
+    if n < most:  # entries two files listed were listed once: the records move up to follow the digests
+        for done in range(0, n * RECORD.size, COPY_BYTES):
+            f.seek(records_at + done)
+            part = f.read(min(COPY_BYTES, n * RECORD.size - done))
+            f.seek(at + n * width + done)
+            f.write(part)
+    f.truncate(at + n * (width + RECORD.size))
+    f.seek(0)
+    f.write(_head(algorithm, pack_ids, supersedes, n) + _fanout(firsts))
+    f.seek(0)
+    hasher = new_hasher(algorithm)
+    while part := f.read(COPY_BYTES):
+        hasher.update(part)
+    trailer = bytes.fromhex(hasher.hexdigest())
+    f.write(trailer)
     return trailer
 
 
@@ -819,7 +812,7 @@ def store_merged(backend: Backend, files: list[IndexFile], algorithm: str, cache
     os.makedirs(folder, exist_ok=True)
     if not backend.is_local:  # no gc looks in a cache folder: a killed writer's temporary goes with the next one's
         _drop_stale_temporaries(folder)
-    tmp = os.path.join(folder, f".merged.{random_suffix()}.tmp")
+    tmp = temporary_name(os.path.join(folder, "merged"))  # .merged.<random>.tmp: listings skip it
     try:
         name = index_name(write_merged(files, algorithm, tmp))
         if backend.is_local:

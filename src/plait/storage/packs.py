@@ -17,6 +17,7 @@ condemned (see :meth:`plait.storage.packed.PackedBlobStore.protect`) never lands
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import struct
 import zlib
@@ -391,9 +392,6 @@ class PackWriter:
         self._tmp = ""
 
 
-_libc: object = None
-
-
 def release_freed_memory() -> None:
     """Give the memory of a remote pack's buffers back to the system, where the C library keeps it.
 
@@ -403,14 +401,16 @@ def release_freed_memory() -> None:
     more per pack it sent (100,000 small files: 190 MB at its peak, 300,000: 235 MB).
     ``malloc_trim`` returns the free pages; elsewhere than glibc this does nothing.
     """
-    global _libc
-    if _libc is None:
-        try:
-            import ctypes
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
-            libc = ctypes.CDLL("libc.so.6")
-            _libc = libc.malloc_trim
-        except (OSError, AttributeError):
-            _libc = False
-    if _libc:
-        _libc(0)  # type: ignore[operator]
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
