@@ -127,6 +127,29 @@ def test_two_indexes_over_one_store_agree(store, tmp_path):
         assert other.fetch(sql) == store.catalog.fetch(sql)
 
 
+def test_a_process_that_saw_a_new_index_unbound_does_not_empty_it_once_another_filled_it(store, monkeypatch):
+    # eight writers open one new index at once: all read it unbound, the first binds it and logs
+    store.log(b"first", name="x")
+    looks = []
+
+    def unbound_at_first_look(catalog, key):
+        looks.append(key)
+        return None if looks.count("store") == 1 and key == "store" else real_meta(catalog, key)
+
+    real_meta = Catalog._meta
+    monkeypatch.setattr(Catalog, "_meta", unbound_at_first_look)
+    late = Catalog(store.catalog.path, store.backend, store.id)
+    assert looks.count("store") == 2  # the stale look, then the one under the write lock
+    assert V.version(late, "x", 0) is not None
+    monkeypatch.undo()
+    assert [v.number for v in store.versions("x")] == [0]  # the first process still sees its version
+
+
+def test_an_index_of_another_store_is_emptied_when_opened_for_this_one(store, tmp_path):
+    store.log(b"first", name="x")
+    assert V.version(Catalog(store.catalog.path, store.backend, "another-store-id"), "x", 0) is None
+
+
 def test_folding_events_in_any_order_gives_the_same_index(store, tmp_path):
     with plait.run("a", store=store) as run:
         run.log(b"one", name="m", aliases=["best"])

@@ -50,7 +50,7 @@ def spawn(tmp_path: Path):
 
     spawner = Spawner()
     yield spawner
-    for proc in spawner.procs:
-        if proc.poll() is None:
+    for proc in spawner.procs:  # left by a failed test: stop them and close their pipes, or the
+        if proc.poll() is None:  # next test is blamed for the unclosed files when they are collected
             proc.kill()
-            proc.wait()
+        proc.communicate()

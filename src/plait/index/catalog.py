@@ -86,8 +86,8 @@ class Catalog:
         self.sync_interval = float(os.environ.get("PLAIT_SYNC_INTERVAL", REMOTE_SYNC_INTERVAL)) if remote else 0.0
         #: Seconds between two syncs that list :data:`WIDE_SYNC_WINDOW` of partitions (the first sync always does).
         self.wide_interval = WIDE_SYNC_INTERVAL
-        if self._meta("store") != store_id:
-            self.reset(store_id)
+        if self._meta("store") != store_id:  # read first: reads must work on a read-only index
+            self._bind(store_id)
 
     # -- package-internal plumbing for the query modules ----------------------------------------
 
@@ -190,19 +190,33 @@ class Catalog:
 
     def clear(self) -> None:
         """Forget everything indexed (the store is untouched)."""
-        with self.transaction() as db:
-            for table in TABLES:
-                db.execute(f"DELETE FROM {table}")
-            db.execute("DELETE FROM meta WHERE key != 'schema'")
-        self._forget_listings()
-        self._last_event = None
-        self._segments_done = set()
+        self._empty(None)
 
     def reset(self, store_id: str) -> None:
         """Forget everything and bind the index to the store ``store_id``."""
-        self.clear()
-        with self.transaction():
-            self._set_meta("store", store_id)
+        self._empty(store_id)
+
+    def _bind(self, store_id: str) -> None:
+        """Bind a new index (or one of another store) to ``store_id``, emptying it.
+
+        Checked again under the write lock: processes opening a new index at once all see it
+        unbound, and only the first may empty it; a later one would wipe what the first has
+        indexed since, which that process would then never read again.
+        """
+        self._empty(store_id, unless_bound=True)
+
+    def _empty(self, store_id: str | None, *, unless_bound: bool = False) -> None:
+        with self.transaction() as db:
+            if unless_bound and self._meta("store") == store_id:
+                return
+            for table in TABLES:
+                db.execute(f"DELETE FROM {table}")
+            db.execute("DELETE FROM meta WHERE key != 'schema'")
+            if store_id is not None:
+                self._set_meta("store", store_id)
+        self._forget_listings()
+        self._last_event = None
+        self._segments_done = set()
 
     def _forget_listings(self) -> None:
         self._wide_sync = float("-inf")  # the first sync of this index object looks WIDE_SYNC_WINDOW back
