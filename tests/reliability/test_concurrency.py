@@ -53,6 +53,23 @@ def test_eight_writers_get_dense_unique_versions(shared_store, spawn):
           f"= {total / elapsed:.0f} versions/s (including process start)")
 
 
+def test_writers_logging_the_same_content_at_once_make_one_version_of_each(shared_store, spawn):
+    # a pool's workers all preparing the same data: every tag is the same, so is every item
+    for w in range(WRITERS // 2):
+        spawn.start(shared_store, "log", "prepared", "3", "common", user=f"worker-{w}")
+    spawn.go()
+    spawn.wait(timeout=600)
+
+    assert shared_store.backend.listdir("versions/prepared") == ["0", "1", "2"]
+    versions = shared_store.versions("prepared")
+    assert sorted(v.read_bytes("prepared") for v in versions) == [b"common item %d" % i for i in range(3)]
+    runs = {r.id for r in shared_store.runs() if r.user.startswith("worker-")}
+    assert len(runs) == WRITERS // 2
+    for version in versions:  # each worker made each one: as its creator, or as one more producer
+        assert {r.id for r in version.producers} == runs
+    assert shared_store.verify().ok
+
+
 def test_concurrent_alias_moves_end_on_one_of_the_writes_and_all_are_in_history(shared_store, spawn):
     for i in range(5):
         shared_store.log(f"v{i}".encode(), name="model")

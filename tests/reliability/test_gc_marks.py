@@ -90,7 +90,7 @@ def _as_blobs(store, blobs: list[str], manifest: str) -> tuple[list[str], list[s
 def test_a_gc_during_a_log_that_reuses_an_old_blob_only_marks_it(store, monkeypatch):
     shared, old_manifest = _orphan(store, b"shared bytes", "old")
     _age()
-    writer = PausedWriter(monkeypatch, store.url, "create_version", b"shared bytes", "new")  # found the blob: no upload
+    writer = PausedWriter(monkeypatch, store.url, "create_or_find_version", b"shared bytes", "new")  # found the blob: no upload
     report = store.gc(dry_run=False, grace_seconds=GRACE)
     assert report.blobs == [] and sorted(report.marked_blobs) == _as_blobs(store, [shared], old_manifest)[0]
     assert report.deletable_after
@@ -111,7 +111,7 @@ def test_a_sweep_between_a_reusing_writer_and_its_version_keeps_the_blob(store, 
     first = store.gc(dry_run=False, grace_seconds=GRACE)
     assert (sorted(first.marked_blobs), first.marked_manifests) == _as_blobs(store, [shared, dead], old_manifest)
     _age()  # the mark is ripe: the next gc may delete what it lists
-    writer = PausedWriter(monkeypatch, store.url, "create_version", b"shared bytes", "new")
+    writer = PausedWriter(monkeypatch, store.url, "create_or_find_version", b"shared bytes", "new")
     sweep = store.gc(dry_run=False, grace_seconds=GRACE)
     assert (sorted(sweep.blobs), sweep.manifests) == _as_blobs(store, [dead], old_manifest)
     assert sweep.bytes == len(b"truly dead") + (0 if store.format == 1 else store.manifest(old_manifest).root.raw_size)

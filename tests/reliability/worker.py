@@ -207,7 +207,7 @@ def pause_at(phase: str, packed: bool) -> None:
         after(BlobStore, "put_bytes", lambda self, data, kind="data": kind == "tree")
         after(PackedBlobStore, "put_bytes", lambda self, data, kind="data": kind == "tree")
     elif phase == "record":
-        after(BaseStore, "create_version")
+        after(BaseStore, "create_or_find_version")
     elif phase == "event":
         after(BaseStore, "write_event", lambda self, kind, *a, **k: kind == "version.logged")
     else:

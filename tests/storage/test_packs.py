@@ -431,14 +431,14 @@ def test_every_log_whose_blobs_sat_in_a_dropped_pack_is_refused_not_only_the_fir
     folders = {w: make_files({f"{w}/{i}.txt": f"{w} file {i}" for i in range(5)}, folder=w) for w in ("a", "b")}
     at_record = {w: threading.Event() for w in folders}
     go_on = threading.Event()
-    create_version = BaseStore.create_version
+    create_version = BaseStore.create_or_find_version
 
     def paused(self, fields):
         at_record[threading.current_thread().name].set()
         assert go_on.wait(30)
         return create_version(self, fields)
 
-    monkeypatch.setattr(BaseStore, "create_version", paused)
+    monkeypatch.setattr(BaseStore, "create_or_find_version", paused)
     outcomes: dict[str, object] = {}
 
     def log(w: str) -> None:
@@ -465,7 +465,7 @@ def test_every_log_whose_blobs_sat_in_a_dropped_pack_is_refused_not_only_the_fir
         t.join(30)
     assert all(isinstance(outcomes[w], plait.StoreError) and "log again" in str(outcomes[w]) for w in folders), outcomes
     assert store.backend.find("versions") == {}  # no version names a dropped blob
-    monkeypatch.setattr(BaseStore, "create_version", create_version)
+    monkeypatch.setattr(BaseStore, "create_or_find_version", create_version)
     for w in folders:
         assert store.log(str(folders[w]), name=w).read_bytes(f"{w}/3.txt") == f"{w} file 3".encode()
     assert plait.Store(store.url).verify().ok

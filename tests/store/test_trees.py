@@ -334,7 +334,7 @@ def test_a_sweep_while_a_relog_of_marked_folders_waits_to_record_its_version_kee
     backdate(file_store, "packs", 900_000_000)
     backdate(file_store, "gc")  # the mark is ripe: the next gc deletes what it lists and nobody touched since
     reached, release, result = threading.Event(), threading.Event(), []
-    real = plait.Store.create_version
+    real = plait.Store.create_or_find_version
 
     def gated(store, *args, **kwargs):  # the writer stops after protect, before its version record
         if threading.current_thread() is writer:
@@ -348,7 +348,7 @@ def test_a_sweep_while_a_relog_of_marked_folders_waits_to_record_its_version_kee
         except Exception as exc:  # reported by the test's thread
             result.append(exc)
 
-    monkeypatch.setattr(plait.Store, "create_version", gated)
+    monkeypatch.setattr(plait.Store, "create_or_find_version", gated)
     hashed.clear()
     writer = threading.Thread(target=relog)
     writer.start()

@@ -79,6 +79,7 @@ def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, 
     from plait.errors import InvalidInputError
     from plait.formats.artifact import Artifact
     from plait.index import versions as V
+    from plait.tracking.run import implicit_run
 
     if (prefix or remove) and onto is None:
         raise InvalidInputError("--prefix and --remove go with --onto SPEC (the version to start from)")
@@ -103,7 +104,9 @@ def log_cmd(ctx: Context, path: str, name: str, type_: str, aliases: tuple[str, 
     # the notes go as arguments, not in the draft: on content logged before, they are an update
     version = ctx.store.log(art, aliases=aliases, tags=tags, ttl=ttl, description=description,
                             metadata=_parse_meta(meta) or None)
-    created = version.digest not in before  # else a version of NAME held this content already
+    logger = implicit_run(ctx.store.url)
+    # new to NAME, and made by this command: not by a writer that logged the same content a moment before
+    created = version.digest not in before and (logger is None or version.created_by == logger.id)
     state = "new" if created else "existing: the same content was logged before"
     if not created and (meta or description):
         state += "; --meta/--description applied as an update (plait history)"

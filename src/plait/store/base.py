@@ -75,6 +75,8 @@ STORE_FORMATS = (1, 2)
 CONFIG_KEY = "plait.json"
 #: How many times to try the next number when another writer took the one we chose.
 MAX_ALLOCATION_TRIES = 10_000
+#: Records a writer reads, at most, to find the same content logged since its index was synced.
+UNSEEN_RECORDS_READ = 64
 #: The shared-state slot of a store's pack index (one per URL and algorithm, read once per process).
 _PACK_INDEX = "plait.pack-index:"
 #: Manifests kept decoded in memory per store object.
@@ -407,21 +409,64 @@ class BaseStore:
         new version silently takes its place); the exclusive create makes sure two writers never
         get the same one: the loser moves on to the next number.
         """
+        return self._allocate(fields, same_content=False)[0]
+
+    def create_or_find_version(self, fields: dict[str, Any]) -> tuple[R.VersionRecord, bool]:
+        """As :meth:`create_version`, unless another writer has just made a version of the name
+        with the same ``fields['digest']``: then return that one's record; and whether it is new.
+
+        Writers logging the same content at once (workers of a pool preparing the same data)
+        thus make one version. Each looks at the records the index does not know yet, and a
+        writer that loses the race for a number reads the record that won it.
+        """
+        return self._allocate(fields, same_content=True)
+
+    def _allocate(self, fields: dict[str, Any], *, same_content: bool) -> tuple[R.VersionRecord, bool]:
         self.init()
         self.blobs.commit()  # packs, then the index file listing them, then the record naming them
         self.blobs.end()
         name = fields["name"]
         taken = [int(n) for n in self.backend.listdir(f"versions/{name}") if n.isdigit()]
-        known = V.highest_known(self.catalog, name)
+        catalog = self.catalog
+        known = V.highest_known(catalog, name)
         number = max(max(taken, default=-1), -1 if known is None else known) + 1
+        if same_content:
+            indexed = V.live_named(catalog, name, fields["digest"])  # synced since the caller looked
+            # else made since this sync: the newest few records the index lacks, oldest first
+            unseen = sorted(n for n in taken if known is None or n > known)[-UNSEEN_RECORDS_READ:]
+            found = self._record_with(name, [indexed.number] if indexed is not None else unseen, fields["digest"])
+            if found is not None:
+                return found, False
         for _ in range(MAX_ALLOCATION_TRIES):
             record = R.build(R.VersionRecord, f"the version record of {name!r}", number=number, algorithm=self.algorithm, **fields)
             if self.backend.create(R.version_key(name, number), R.encode(record)):
                 if self._catalog is not None:  # the announcing event finds it indexed: no read back
                     self._catalog.add_version(record)
-                return record
+                return record, True
+            found = self._record_with(name, [number], fields["digest"]) if same_content else None
+            if found is not None:
+                return found, False
             number += 1
         raise ConflictError(f"could not allocate a version number for {name!r}", key=f"versions/{name}")
+
+    def _record_with(self, name: str, numbers: list[int], digest: str) -> R.VersionRecord | None:
+        """Return the first readable record among ``name``'s ``numbers`` holding ``digest``,
+        indexed at once (its writer announces it in a moment), or ``None``."""
+        if not numbers:
+            return None
+        found = self.backend.read_many([R.version_key(name, n) for n in numbers])
+        for number in numbers:
+            data = found.get(R.version_key(name, number))
+            if data is None:
+                continue
+            try:
+                record = R.decode_version(data, name, number)
+            except CorruptRecordError:
+                continue  # reported by verify; never taken for this content
+            if record.digest == digest:
+                self._open_catalog().add_version(record)
+                return record
+        return None
 
     def read_version_record(self, name: str, number: int) -> R.VersionRecord:
         """Read a version record straight from the store (bypassing the index)."""

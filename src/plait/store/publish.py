@@ -402,7 +402,7 @@ def _make(store: Store, draft: Artifact, content: Content, created_by: str | Non
             nested = V.logged_inside(catalog, created_by, content.digest, content.file_digest)
             if nested is not None:
                 return nested, False
-        return _create(store, draft, content, created_by), True
+        return _create(store, draft, content, created_by)
 
 
 def match_content(store: Store, draft: Artifact, choose: Callable[[list[VersionRow]], VersionRow]) -> tuple[VersionRow, bool]:
@@ -435,17 +435,20 @@ def match_content(store: Store, draft: Artifact, choose: Callable[[list[VersionR
         rows = V.by_content(store.catalog, content.digest, content.file_digest)
     if rows:
         return choose(rows), False
-    return _create(store, draft, content, None), True
+    return _create(store, draft, content, None)
 
 
-def _create(store: Store, draft: Artifact, content: Content, created_by: str | None) -> VersionRow:
-    record = store.create_version({
+def _create(store: Store, draft: Artifact, content: Content, created_by: str | None) -> tuple[VersionRow, bool]:
+    """Create the version, or take the one another writer made of the same content a moment ago;
+    return it and whether it is new."""
+    record, created = store.create_or_find_version({
         "name": draft.name, "type": draft.type, "digest": content.digest, "size": content.size,
         "file_count": content.file_count,
         "description": draft.description, "metadata": draft.metadata,
         "created_at": utcnow(), "created_by": created_by, "file_digest": content.file_digest,
     })
-    store.write_event(R.VERSION_LOGGED, record.model_dump(mode="json"), run=created_by)
+    if created:
+        store.write_event(R.VERSION_LOGGED, record.model_dump(mode="json"), run=created_by)
     row = V.version(store.catalog, record.name, record.number)
     assert row is not None
-    return row
+    return row, created
