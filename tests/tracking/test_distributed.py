@@ -24,9 +24,25 @@ def _options(store) -> dict | None:
     return dict(fs.storage_options) if fs is not None and store.backend.protocol == "s3" else None
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _workers_stopped():
+    """Stop the workers a failed test leaves and close their pipes, or the next test is blamed
+    for the unclosed files when they are collected."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
 def _worker(store, index: int, phase: str | None = None) -> subprocess.Popen:
     args = [sys.executable, WORKER, store.url, json.dumps(_options(store)), str(index), *([phase] if phase else [])]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _STARTED.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return _STARTED[-1]
 
 
 def _join(proc: subprocess.Popen) -> None:
