@@ -130,13 +130,12 @@ def test_two_indexes_over_one_store_agree(store, tmp_path):
 def test_a_process_that_saw_a_new_index_unbound_does_not_empty_it_once_another_filled_it(store, monkeypatch):
     # eight writers open one new index at once: all read it unbound, the first binds it and logs
     store.log(b"first", name="x")
-    looks = []
+    real_meta, looks = Catalog._meta, []
 
-    def unbound_at_first_look(catalog, key):
+    def unbound_at_first_look(catalog, key):  # the late process looked before the first bound it
         looks.append(key)
         return None if looks.count("store") == 1 and key == "store" else real_meta(catalog, key)
 
-    real_meta = Catalog._meta
     monkeypatch.setattr(Catalog, "_meta", unbound_at_first_look)
     late = Catalog(store.catalog.path, store.backend, store.id)
     assert looks.count("store") == 2  # the stale look, then the one under the write lock

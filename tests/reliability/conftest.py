@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from processes import stop_and_close
 
 WORKER = str(Path(__file__).with_name("worker.py"))
 
@@ -50,7 +51,4 @@ def spawn(tmp_path: Path):
 
     spawner = Spawner()
     yield spawner
-    for proc in spawner.procs:  # left by a failed test: stop them and close their pipes, or the
-        if proc.poll() is None:  # next test is blamed for the unclosed files when they are collected
-            proc.kill()
-        proc.communicate()
+    stop_and_close(spawner.procs)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 import plait
@@ -45,32 +46,25 @@ def test_the_same_content_another_writer_just_made_is_taken_not_copied(any_store
     assert run.id in [r.id for r in version.producers]  # the run that logged it made it too
 
 
-def test_a_writer_that_loses_the_race_for_a_number_takes_the_same_content_that_won_it(any_store, monkeypatch):
-    same = any_store.log(rows(b"prepared rows", "scratch"))
-    made_behind_the_index(any_store, "prepared", same)
+@pytest.mark.parametrize("made, number", [(b"prepared rows", 0), (b"other rows", 1)],
+                         ids=["same content: taken", "other content: the next number"])
+def test_a_writer_that_loses_the_race_for_a_number_takes_what_won_it_only_if_it_holds_the_same_content(
+        any_store, monkeypatch, made, number):
+    theirs = any_store.log(rows(made, "scratch"))
+    made_behind_the_index(any_store, "prepared", theirs)
     listed_before_it_was_made(any_store, monkeypatch)
 
     version = any_store.log(rows(b"prepared rows"))
 
     monkeypatch.undo()
-    assert version.spec == "prepared:v0"
-    assert any_store.backend.listdir("versions/prepared") == ["0"]
-
-
-def test_other_content_another_writer_just_made_takes_the_number_and_this_one_the_next(any_store, monkeypatch):
-    other = any_store.log(rows(b"other rows", "scratch"))
-    made_behind_the_index(any_store, "prepared", other)
-    listed_before_it_was_made(any_store, monkeypatch)
-
-    version = any_store.log(rows(b"prepared rows"))
-
-    monkeypatch.undo()
-    assert version.spec == "prepared:v1" and version.read_bytes("rows.csv") == b"prepared rows"
-    assert [any_store.read_version_record("prepared", n).digest for n in (0, 1)] == [other.digest, version.digest]
+    assert version.spec == f"prepared:v{number}" and version.read_bytes("rows.csv") == b"prepared rows"
+    records = [any_store.read_version_record("prepared", n) for n in range(number + 1)]
+    assert [r.digest for r in records] == [theirs.digest, version.digest][: number + 1]
+    assert any_store.backend.listdir("versions/prepared") == [str(n) for n in range(number + 1)]
 
 
 def test_a_damaged_record_is_never_taken_for_the_same_content(any_store):
-    any_store.log(b"scratch", name="scratch")
+    any_store.init()
     assert any_store.backend.create(R.version_key("prepared", 0), b"{not a record")
 
     version = any_store.log(rows(b"prepared rows"))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import stop_and_close
 
 import plait
 from plait.errors import ConflictError, InvalidInputError, InvalidNameError
@@ -29,14 +30,9 @@ _STARTED: list[subprocess.Popen] = []
 
 @pytest.fixture(autouse=True)
 def _workers_stopped():
-    """Stop the workers a failed test leaves and close their pipes, or the next test is blamed
-    for the unclosed files when they are collected."""
+    """Stop the workers a failed test leaves, and close their pipes."""
     yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    stop_and_close(_STARTED)
 
 
 def _worker(store, index: int, phase: str | None = None) -> subprocess.Popen:
