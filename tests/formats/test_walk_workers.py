@@ -11,6 +11,7 @@ from array import array
 from pathlib import Path
 
 import pytest
+from tests.settle import settle
 
 from plait import Artifact, SourceError, Store
 from plait.formats import scanpool, walk
@@ -128,6 +129,7 @@ def test_a_worker_that_dies_costs_nothing_but_speed(tmp_path: Path, pools) -> No
 def test_a_relog_whose_walk_ran_in_workers_reuses_what_a_walk_in_one_process_stored(
         store: Store, tmp_path: Path, pools, monkeypatch: pytest.MonkeyPatch) -> None:
     data, _ = varied_tree(tmp_path)
+    settle(data)
     monkeypatch.setattr(walk, "WORKERS_FROM", 10**9)
     v0 = store.log(Artifact("ds").add_dir(data))
     assert pools == []

@@ -8,9 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from tests.settle import rewrite_within_one_tick, settle
 
 import plait
-from plait.index.statcache import NoStatCache, StatCache
+from plait.index.statcache import NoStatCache, StatCache, now_settled
 from plait.storage.digest import FileDigest, digest_file, stat_key
 from plait.store import publish
 
@@ -44,7 +45,12 @@ def folder(tmp_path: Path) -> Path:
     for i in range(5):
         (root / f"d{i % 2}").mkdir(parents=True, exist_ok=True)
         (root / f"d{i % 2}" / f"f{i}.bin").write_bytes(os.urandom(2000))
+    settle(root)
     return root
+
+
+#: Trust every stat: for tests of the cache's rows, not of when a file has settled.
+ANY_MTIME = 2**63 - 1
 
 
 def test_remember_and_lookup_round_trip_with_chunks(tmp_path: Path) -> None:
@@ -54,7 +60,7 @@ def test_remember_and_lookup_round_trip_with_chunks(tmp_path: Path) -> None:
     b.write_bytes(b"bcd")
     fa = FileDigest("0" * 32, 1)
     fb = FileDigest("1" * 32, 3, (("2" * 32, 1), ("3" * 32, 2)))
-    cache.remember([(str(a), stat_key(a.stat()), fa), (str(b), stat_key(b.stat()), fb)])
+    cache.remember([(str(a), stat_key(a.stat()), fa), (str(b), stat_key(b.stat()), fb)], settled=ANY_MTIME)
     got = StatCache(tmp_path / "c" / "stat.sqlite").lookup([(str(a), stat_key(a.stat())), (str(b), stat_key(b.stat()))])
     assert got == {str(a): fa, str(b): fb}
 
@@ -64,10 +70,21 @@ def test_a_changed_size_mtime_or_inode_misses(tmp_path: Path) -> None:
     path = tmp_path / "a"
     path.write_bytes(b"abc")
     key = stat_key(path.stat())
-    cache.remember([(str(path), key, FileDigest("0" * 32, 3))])
+    cache.remember([(str(path), key, FileDigest("0" * 32, 3))], settled=ANY_MTIME)
     for changed in ((key[0] + 1, key[1], key[2]), (key[0], key[1] + 1, key[2]), (key[0], key[1], key[2] + 1)):
         assert cache.lookup([(str(path), changed)]) == {}
     assert NoStatCache().lookup([(str(path), key)]) == {}
+
+
+def test_a_file_changed_after_the_settled_mark_is_not_remembered(tmp_path: Path) -> None:
+    cache = StatCache(tmp_path / "stat.sqlite")
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.write_bytes(b"old")
+    new.write_bytes(b"new")
+    settle(old)
+    keys = {str(p): stat_key(p.stat()) for p in (old, new)}
+    cache.remember([(path, key, FileDigest("0" * 32, 3)) for path, key in keys.items()], settled=now_settled())
+    assert set(cache.lookup(keys.items())) == {str(old)}
 
 
 def test_relogging_an_unchanged_folder_reads_no_file(store: plait.Store, folder: Path, hashed: list[str]) -> None:
@@ -92,6 +109,30 @@ def test_a_touched_file_is_hashed_again_and_only_it(store: plait.Store, folder: 
     hashed.clear()
     changed = store.log(str(folder), name="data")
     assert hashed == ["f2.bin"] and changed.number == first.number + 1
+
+
+def test_a_file_rewritten_within_one_clock_tick_of_its_log_is_read_again(store: plait.Store, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("one")
+    first = store.log(str(data), name="ds")
+    rewrite_within_one_tick(data / "a.txt", b"two")  # same size, same mtime: only the bytes differ
+    second = store.log(str(data), name="ds")
+    assert (first.spec, second.spec) == ("ds:v0", "ds:v1") and second.read_bytes("a.txt") == b"two"
+
+
+def test_a_file_just_written_is_remembered_once_it_has_settled(store: plait.Store, folder: Path, hashed: list[str]) -> None:
+    fresh = folder / "d0" / "fresh.bin"
+    fresh.write_bytes(b"fresh")
+    store.log(str(folder), name="data")
+    hashed.clear()
+    store.log(str(folder), name="data")
+    assert hashed == ["fresh.bin"]  # the five settled files from the cache; no signature for the tree
+    settle(fresh)
+    store.log(str(folder), name="data")
+    hashed.clear()
+    store.log(str(folder), name="data")
+    assert hashed == []
 
 
 def test_a_relog_of_a_live_manifest_does_not_ask_the_store_for_each_blob(store: plait.Store, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,11 +210,12 @@ def test_a_revert_is_found_by_its_signature_and_becomes_latest_again(store: plai
 def test_bytes_and_references_are_never_covered_by_a_signature(folder: Path) -> None:
     from plait.store.publish import stat_files, tree_signature
 
+    settled = now_settled()
     files = plait.Artifact("data").add_dir(str(folder))
-    assert tree_signature(files, stat_files(files), "xxh3-128") is not None
+    assert tree_signature(files, stat_files(files), "xxh3-128", settled) is not None
     mixed = plait.Artifact("data").add_dir(str(folder)).add_bytes(b"x", "x.bin")
-    assert tree_signature(mixed, stat_files(mixed), "xxh3-128") is None
-    assert tree_signature(plait.Artifact("empty"), {}, "xxh3-128") is None
+    assert tree_signature(mixed, stat_files(mixed), "xxh3-128", settled) is None
+    assert tree_signature(plait.Artifact("empty"), {}, "xxh3-128", settled) is None
 
 
 def test_threads_opening_a_new_cache_at_once_all_get_in(tmp_path: Path) -> None:
@@ -186,7 +228,7 @@ def test_threads_opening_a_new_cache_at_once_all_get_in(tmp_path: Path) -> None:
         def remember(i: int, cache: StatCache = cache, start: threading.Barrier = start) -> None:
             start.wait()
             try:
-                cache.remember([(f"f{i}", (1, 2, 3), FileDigest("ab" * 16, 2, None))])
+                cache.remember([(f"f{i}", (1, 2, 3), FileDigest("ab" * 16, 2, None))], settled=ANY_MTIME)
             except BaseException as exc:  # noqa: BLE001 - collected and asserted below
                 failures.append(exc)
 

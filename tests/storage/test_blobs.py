@@ -8,6 +8,7 @@ import os
 
 import pytest
 from blobview import Blobs
+from tests.settle import settle
 
 from plait import FileChangedError, IntegrityError, SourceError, Store
 from plait.storage.digest import digest_file
@@ -27,6 +28,7 @@ def test_a_same_size_rewrite_with_its_mtime_restored_is_refused_not_stored_under
         request, make_files, backend: str) -> None:
     store: Store = request.getfixturevalue(f"{backend}_store")
     folder = make_files({"weights.bin": b"A" * 70_000})  # large enough for the stat cache to remember it
+    settle(folder)
     first = store.log(folder, name="w")
     first.delete()
     store.gc(dry_run=False, grace_seconds=0)  # the blob is gone; the stat cache still knows the file

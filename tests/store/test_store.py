@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
+from tests.settle import settle
 
 import plait
 from plait import Artifact, NotFoundError, Store
@@ -179,6 +180,7 @@ def test_relogging_an_unchanged_folder_reads_no_file_content(store: Store, make_
     """On a format-1 store (tests/store/test_trees.py has a tree's: a changed folder's small files are read again)."""
     store = Store(store.url, format=1)
     folder = make_files({f"f{i}.txt": f"file {i}" for i in range(50)})
+    settle(folder)
     hashed: list[str] = []
     real = publish.digest_file
     monkeypatch.setattr(publish, "digest_file", lambda path, *a, **k: (hashed.append(path), real(path, *a, **k))[1])

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 from blobview import Blobs
+from tests.settle import rewrite_within_one_tick, settle
 
 import plait
 from plait.errors import CorruptRecordError, IntegrityError
 from plait.formats.tree import FOLDER, decode_node
 from plait.formats.treeview import TreeManifest
 from plait.ops.packgc import delete_packs
+from plait.store.treebuild import REMEMBER_FILES_FROM
 
 
 def dataset(root: Path, folders: int = 5, files: int = 4) -> Path:
@@ -24,6 +26,7 @@ def dataset(root: Path, folders: int = 5, files: int = 4) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(f"{f}-{i}")
     (root / "top.txt").write_text("top")
+    settle(root)
     return root
 
 
@@ -256,6 +259,34 @@ def test_a_revert_is_found_by_its_root_signature(store, tmp_path: Path, hashed: 
     assert store.get("ds:latest").number == first.number
 
 
+@pytest.mark.parametrize("size", [3, REMEMBER_FILES_FROM], ids=["small", "large"])
+def test_a_file_rewritten_within_one_clock_tick_of_its_log_is_read_again(store, tmp_path: Path, size: int) -> None:
+    """A small file is covered by its folder's signature, a large one has its own row too."""
+    data = dataset(tmp_path / "data")
+    target = data / "d3" / "f1.txt"
+    target.write_bytes(b"1" * size)
+    first = store.log(plait.Artifact("ds").add_dir(data))
+    rewrite_within_one_tick(target, b"2" * size)  # same size, same mtime: only the bytes differ
+    second = store.log(plait.Artifact("ds").add_dir(data))
+    assert (first.spec, second.spec) == ("ds:v0", "ds:v1") and second.read_bytes("d3/f1.txt") == b"2" * size
+
+
+def test_only_folders_whose_files_have_settled_are_remembered(store, tmp_path: Path, hashed: list[str]) -> None:
+    data = dataset(tmp_path / "data")
+    (data / "d3" / "fresh.txt").write_text("fresh")
+
+    def relog_reads() -> list[str]:
+        store.log(plait.Artifact("ds").add_dir(data))
+        hashed.clear()
+        store.log(plait.Artifact("ds").add_dir(data))
+        return sorted(os.path.relpath(os.path.abspath(p), data) for p in hashed)
+
+    # the unsettled folder and the root above it are read again; the other four are reused
+    assert relog_reads() == ["d3/f0.txt", "d3/f1.txt", "d3/f2.txt", "d3/f3.txt", "d3/fresh.txt", "top.txt"]
+    settle(data / "d3" / "fresh.txt")
+    assert relog_reads() == []
+
+
 def test_a_reused_folder_whose_node_is_gone_is_built_again(file_store, tmp_path: Path, hashed: list[str]) -> None:
     data = dataset(tmp_path / "data")
     v = file_store.log(plait.Artifact("ds").add_dir(data))
@@ -273,6 +304,7 @@ def test_a_change_in_a_crowded_folder_reads_only_the_changed_file(store, tmp_pat
     data.mkdir()
     for i in range(300):
         (data / f"f{i:03d}").write_text(str(i))
+    settle(data)
     store.log(plait.Artifact("ds").add_dir(data))
     (data / "f123").write_text("changed")
     hashed.clear()

@@ -9,6 +9,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from tests.settle import settle
 
 import plait
 from plait import Artifact, FileChangedError, InvalidPathError, NotFoundError, Store
@@ -23,6 +24,7 @@ def tree(root: Path, folders: int, files: int, size: int = 8) -> Path:
         sub.mkdir(parents=True, exist_ok=True)
         for i in range(files):
             (sub / f"f{i:04d}.bin").write_bytes(f"{f}-{i}-".encode().ljust(size, b"."))
+    settle(root)
     return root
 
 

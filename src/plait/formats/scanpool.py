@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from contextlib import suppress
 
@@ -50,6 +51,8 @@ class ScanPool:
     :meth:`result`, :meth:`close` it."""
 
     def __init__(self, workers: list[_Worker]) -> None:
+        #: when the pool began: every listing it gives was taken after (a :func:`time.time_ns` reading)
+        self.started_ns = time.time_ns()
         self._workers = workers
         self._number = 0
         self._sent: dict[int, tuple[_Worker, int]] = {}  # request -> its worker and its size

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -196,6 +197,8 @@ class DraftWalk:
                  prefetch: bool = True) -> None:
         self.dirs = dirs
         self.prefetch = prefetch
+        #: a :func:`time.time_ns` reading from before any of the walk's listings was taken
+        self.since_ns = time.time_ns()
         self.files_seen = 0  # files listed so far: a walk past WORKERS_FROM lists the rest in workers
         self.cache = os.path.realpath(user_cache_dir())
         excluded = [os.path.normpath(f) for f in excluded]
@@ -361,6 +364,7 @@ class _Lister:
         started = _started.pop(walk.dirs[0].local, None) if walk.prefetch and walk.dirs else None
         if started is not None:  # start_listing() began with the first folders: go on with its workers
             self.workers, self.tried, self.window = started, True, WORKER_PREFETCH
+            walk.since_ns = min(walk.since_ns, started.started_ns)
 
     def submit(self, path: str, inherited: list[_Place]) -> Callable[[], _Scanned] | None:
         """Start listing folder ``path`` of the version; return what gives its listing, or ``None``

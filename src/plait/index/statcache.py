@@ -8,6 +8,14 @@ way: the signature of the folder's files and subfolders maps to its node digest,
 reuses each unchanged folder without opening its files or reading its node. The cache is a small SQLite file per user and hash algorithm;
 deleting it only costs re-hashing. :class:`NoStatCache` is the null object used when caching is
 off.
+
+A stat is trusted only once the file has settled. A filesystem stamps a write with the time of its
+clock's current tick: 1–10 ms on Linux before 6.13, a second on ext3 or HFS+, two on FAT. A file
+written again within the tick plait stat'ed it in keeps its size and mtime, and a cache that
+remembered it would give the old digest for the new bytes forever after. So a file whose mtime is
+less than :data:`SETTLE_NS` before plait began to stat it is hashed but not remembered, and no
+folder or tree holding it is (Git's "racy clean" entries, Mercurial's "unsure" ones). The next
+log, once the file has settled, reads it once more and remembers it.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 
 from plait.index.sqlite import connect_wal
@@ -46,6 +55,21 @@ StatKey = tuple[int, int, int]
 #: What a folder's signature maps to: ``(node digest, bytes below, files below)``.
 FolderNode = tuple[str, int, int]
 
+#: How long a file must have been left alone, before plait began to stat it, for the cache to trust
+#: its stat (see the module docstring): above the coarsest filesystem clock tick (FAT's 2 s).
+SETTLE_NS = 2_000_000_000
+
+
+def settled_before(started_ns: int) -> int:
+    """Return the newest mtime (ns) the cache may trust in stats taken after ``started_ns``
+    (a :func:`time.time_ns` reading); a stat with a newer one is of a file that has not settled."""
+    return started_ns - SETTLE_NS
+
+
+def now_settled() -> int:
+    """Return :func:`settled_before` for stats about to be taken now."""
+    return settled_before(time.time_ns())
+
 
 class NoStatCache:
     """A stat cache that remembers nothing."""
@@ -54,7 +78,7 @@ class NoStatCache:
         """Return the cached digests of files whose stat is unchanged (none here)."""
         return {}
 
-    def remember(self, items: Iterable[tuple[str, StatKey, FileDigest]]) -> None:
+    def remember(self, items: Iterable[tuple[str, StatKey, FileDigest]], *, settled: int) -> None:
         """Store digests for later lookups (ignored here)."""
 
     def tree(self, signature: str) -> str | None:
@@ -111,11 +135,15 @@ class StatCache(NoStatCache):
                     out[path] = FileDigest(digest, size, parsed)
         return out
 
-    def remember(self, items: Iterable[tuple[str, StatKey, FileDigest]]) -> None:
-        """Store the digests of freshly hashed files."""
+    def remember(self, items: Iterable[tuple[str, StatKey, FileDigest]], *, settled: int) -> None:
+        """Store the digests of freshly hashed files.
+
+        :param settled: the newest mtime to remember (from :func:`settled_before`): files changed
+            later are left out.
+        """
         rows = [
             (path, key[0], key[1], key[2], fd.digest, json.dumps(fd.chunks) if fd.chunks is not None else None)
-            for path, key, fd in items
+            for path, key, fd in items if key[2] <= settled
         ]
         if not rows:
             return

@@ -17,9 +17,9 @@ from plait.base.paths import user_cache_dir
 from plait.errors import IntegrityError, InvalidInputError, InvalidPathError
 from plait.formats.manifest import Entry
 from plait.formats.names import check_entry_path
-from plait.index.statcache import StatKey
+from plait.index.statcache import now_settled
 from plait.storage.backend import temporary_name, unlink_quietly
-from plait.storage.digest import FileDigest, digest_file, stat_key
+from plait.storage.digest import digest_file, stat_key
 from plait.store import cache
 from plait.store.references import ReferenceReader
 
@@ -143,11 +143,10 @@ def _write_batch(store: Store, batch: list[Entry], folder: str, label: str, read
     todo = targets if fresh else [(e, t) for e, t in targets if not _already_there(store, e, t)]
     if done is not None:
         done += [t for _, t in todo]
-    written: list[tuple[str, Entry, StatKey]] = []
     if store.backend.is_local and store.blobs.verified_reads:  # packs: whole files from coalesced ranges
         simple = [(e, t) for e, t in todo if e.ref is None and e.chunks is None]
         if simple:
-            written += _write_packed(store, simple, label, fresh)
+            _write_packed(store, simple, label, fresh)
             todo = [(e, t) for e, t in todo if e.ref is not None or e.chunks is not None]
     try:
         store.blobs.prefetch(d for e, _ in todo for d, _ in e.blobs)
@@ -161,15 +160,14 @@ def _write_batch(store: Store, batch: list[Entry], folder: str, label: str, read
             reader.fetch(entry, plans[entry.path], target, label)
         else:
             store.blobs.write_entry(entry.blobs, entry.digest, target, f"{label}/{entry.path}")
-            written.append((target, entry, stat_key(os.stat(target))))
         store.progress.advance(entry.size)
 
     if store.backend.is_local:
         parallel_map_batched(write, todo, lambda item: item[0].size, 2)
     else:
         parallel_map(write, todo, max(2, store.blobs.workers))
-    # every byte was verified as it was written: remember the copies, so checking them later reads nothing
-    store.stat_cache.remember((t, key, FileDigest(e.digest, e.size, e.chunks)) for t, e, key in written)
+    # the copies are not remembered in the stat cache: a file just written has not settled (an edit
+    # right after it could keep its mtime; see plait.index.statcache), so the next look reads it once
 
 
 #: Files read from packs are written on this many threads, this many bytes at a time.
@@ -180,9 +178,9 @@ WRITE_BYTES = 32 << 20
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def _write_packed(store: Store, todo: list[tuple[Entry, str]], label: str, fresh: bool) -> list[tuple[str, Entry, StatKey]]:
+def _write_packed(store: Store, todo: list[tuple[Entry, str]], label: str, fresh: bool) -> None:
     """Write files that are one packed blob each, read pack range by pack range and verified in
-    memory; return ``(target, entry, stat key)`` of each.
+    memory.
 
     In a folder this download made, a file is created at its name directly (exclusively: nothing
     can be there); elsewhere it is written to a temporary name and renamed over what is there
@@ -192,19 +190,17 @@ def _write_packed(store: Store, todo: list[tuple[Entry, str]], label: str, fresh
     for entry, target in todo:
         wanted.setdefault(entry.digest, []).append((entry, target))
     made: set[str] = set()
-    out: list[tuple[str, Entry, StatKey]] = []
     ready: list[tuple[str, Entry, bytes]] = []  # read and verified, to write
     weight = 0
 
-    def write(item: tuple[str, Entry, bytes]) -> tuple[str, Entry, StatKey]:
+    def write(item: tuple[str, Entry, bytes]) -> None:
         target, entry, data = item
-        key = _write_file(target, data, fresh)
+        _write_file(target, data, fresh)
         store.progress.advance(entry.size)
-        return target, entry, key
 
     def flush() -> None:  # creating a file is kernel time, which two threads share out (the GIL is let go)
         nonlocal weight
-        out.extend(parallel_map_batched(write, ready, lambda item: len(item[2]), WRITE_THREADS))
+        parallel_map_batched(write, ready, lambda item: len(item[2]), WRITE_THREADS)
         ready.clear()
         weight = 0
 
@@ -234,11 +230,10 @@ def _write_packed(store: Store, todo: list[tuple[Entry, str]], label: str, fresh
         if weight >= WRITE_BYTES:
             flush()
     flush()
-    return out
 
 
-def _write_file(target: str, data: bytes, fresh: bool) -> StatKey:
-    """Write ``data`` to a new file ``target`` (see :func:`_write_packed`); return its stat key."""
+def _write_file(target: str, data: bytes, fresh: bool) -> None:
+    """Write ``data`` to a new file ``target`` (see :func:`_write_packed`)."""
     path = target if fresh else temporary_name(target)
     fd = os.open(path, _CREATE, 0o666)
     try:
@@ -246,7 +241,6 @@ def _write_file(target: str, data: bytes, fresh: bool) -> StatKey:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            key = stat_key(os.fstat(fd))
         finally:
             os.close(fd)
         if not fresh:
@@ -254,7 +248,6 @@ def _write_file(target: str, data: bytes, fresh: bool) -> StatKey:
     except BaseException:
         unlink_quietly(path)
         raise
-    return key
 
 
 def _after_download(store: Store, keep: Iterable[str]) -> None:
@@ -275,6 +268,7 @@ def _undo(folder: str, targets: list[str], created: bool) -> None:
 
 
 def _already_there(store: Store, entry: Entry, target: str) -> bool:
+    settled = now_settled()
     try:
         st = os.lstat(target)
     except (FileNotFoundError, NotADirectoryError):
@@ -284,7 +278,7 @@ def _already_there(store: Store, entry: Entry, target: str) -> bool:
     cached = store.stat_cache.lookup([(target, stat_key(st))]).get(target)
     if cached is None:
         cached = digest_file(target, store.algorithm)
-        store.stat_cache.remember([(target, stat_key(st), cached)])
+        store.stat_cache.remember([(target, stat_key(st), cached)], settled=settled)
     return cached.digest == entry.digest
 
 

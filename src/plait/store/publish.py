@@ -24,7 +24,7 @@ from plait.formats.reference import identity_key
 from plait.formats.treeview import TreeManifest
 from plait.index import versions as V
 from plait.index.rows import VersionRow
-from plait.index.statcache import StatKey
+from plait.index.statcache import StatKey, now_settled
 from plait.storage.digest import FileDigest, digest_file, hash_bytes
 from plait.store.marks import protect
 from plait.store.references import ReferenceReader
@@ -51,9 +51,10 @@ def stat_files(artifact: Artifact) -> dict[str, StatKey]:
     return stat_sources(artifact.sources, artifact.name)
 
 
-def tree_signature(artifact: Artifact, stats: dict[str, StatKey], algorithm: str) -> str | None:
+def tree_signature(artifact: Artifact, stats: dict[str, StatKey], algorithm: str, settled: int) -> str | None:
     """Return a digest of where every file of a draft goes and its stat, or ``None`` when the
-    draft holds anything but local files (bytes and references are not covered by a stat).
+    draft holds anything but local files (bytes and references are not covered by a stat) or a
+    file that has not settled (changed after ``settled``, an mtime from :func:`~plait.index.statcache.settled_before`).
 
     Equal signatures mean equal manifests, as far as the stat cache can tell (see
     :mod:`plait.index.statcache`).
@@ -64,23 +65,28 @@ def tree_signature(artifact: Artifact, stats: dict[str, StatKey], algorithm: str
     lines = [algorithm]
     for src in files:
         inode, size, mtime_ns = stats[src.local]
+        if mtime_ns > settled:
+            return None
         lines.append(f"{src.path}\0{src.local}\0{inode}\0{size}\0{mtime_ns}")
     return hash_bytes("\n".join(lines).encode("utf-8", "surrogateescape"))
 
 
 @dataclass(frozen=True)
 class Survey:
-    """The stat of every local file of a draft, and the draft's tree signature (or ``None``)."""
+    """The stat of every local file of a draft, the draft's tree signature (or ``None``), and the
+    newest mtime among them the stat cache may trust (see :func:`~plait.index.statcache.settled_before`)."""
 
     stats: dict[str, StatKey]
     signature: str | None
+    settled: int
 
 
 def survey(artifact: Artifact, algorithm: str) -> Survey:
     """Stat every local file of a draft once, for :func:`known_manifest` and :func:`build_manifest`
     (a format-1 store; a format-2 store walks the draft folder by folder instead)."""
+    settled = now_settled()
     stats = stat_files(artifact)
-    return Survey(stats, tree_signature(artifact, stats, algorithm))
+    return Survey(stats, tree_signature(artifact, stats, algorithm, settled), settled)
 
 
 def known_manifest(store: Store, artifact: Artifact) -> tuple[str | None, Survey]:
@@ -112,7 +118,7 @@ def build_manifest(store: Store, artifact: Artifact, progress: Progress = NO_PRO
     algorithm = store.algorithm  # once: a store not created yet reads its plait.json on each ask (a request on S3)
     hashed = parallel_map_batched(lambda p: digest_file(p, algorithm, on_bytes=progress.advance), todo, lambda p: stats[p][1], HASH_WORKERS)
     progress.finish()
-    store.stat_cache.remember((p, stats[p], fd) for p, fd in zip(todo, hashed))
+    store.stat_cache.remember(((p, stats[p], fd) for p, fd in zip(todo, hashed)), settled=surveyed.settled)
     digests: dict[str, FileDigest] = {**cached, **dict(zip(todo, hashed))}
 
     entries = []

@@ -59,11 +59,13 @@ def _child(src: Source, digests: dict[str, FileDigest], refs: dict[str, Entry], 
 
 
 def _hash_files(store: Store, files: list[FileSource], stats: dict[str, StatKey], progress: Progress,
-                crowded: set[str]) -> dict[str, FileDigest]:
+                crowded: set[str], settled: int) -> dict[str, FileDigest]:
     """Return the digest of every file: from the stat cache for large unchanged ones (and those of
     crowded folders), else read.
 
     :param crowded: the files of folders too large to re-read whole.
+    :param settled: the newest mtime the stat cache may remember (see
+        :func:`~plait.index.statcache.settled_before`).
     """
     def kept(path: str) -> bool:
         return stats[path][1] >= REMEMBER_FILES_FROM or path in crowded
@@ -90,7 +92,7 @@ def _hash_files(store: Store, files: list[FileSource], stats: dict[str, StatKey]
     hashed = parallel_map_batched(hash_one, todo, lambda p: stats[p][1], HASH_WORKERS)
     progress.finish()
     out.update(zip(todo, hashed))
-    store.stat_cache.remember((p, stats[p], out[p]) for p in out if p not in cached and kept(p))
+    store.stat_cache.remember(((p, stats[p], out[p]) for p in out if p not in cached and kept(p)), settled=settled)
     return out
 
 

@@ -32,7 +32,7 @@ from plait.formats.tree import build_folder as encode_folder
 from plait.formats.treeview import TreeManifest
 from plait.formats.walk import Listing
 from plait.index import versions as V
-from plait.index.statcache import FolderNode, StatKey
+from plait.index.statcache import FolderNode, StatKey, settled_before
 from plait.storage.digest import FileDigest, hash_bytes, stat_key
 from plait.store.treebuild import REMEMBER_FOLDERS_FROM, _child, _hash_files, store_blobs
 
@@ -122,7 +122,8 @@ class TreeStream:
         :raises ReusedNodeMissing: for a reused node the store lacks.
         """
         results: dict[str, Done] = {}
-        for listing in self.draft.walk():
+        self._walk = self.draft.walk()
+        for listing in self._walk:
             base = listing.path + "/" if listing.path else ""
             below = [(name, results.pop(base + name)) for name in listing.subfolders]
             if any(d.waiting for _, d in below):
@@ -164,8 +165,18 @@ class TreeStream:
             if self.pending_files >= BATCH_FILES:
                 self.flush()
 
+    def _settled(self) -> int:
+        """The newest mtime the stat cache may trust in this walk's stats (see :func:`settled_before`)."""
+        return settled_before(self._walk.since_ns)
+
     def _sign(self, listing: Listing, children: list[tuple[str, Done]], added_stats: dict[str, StatKey]) -> str | None:
-        """Return the folder's signature, or ``None`` when it holds anything but local files."""
+        """Return the folder's signature, or ``None`` when it holds anything but local files or a
+        file that has not settled (its node is then built, and neither it nor a folder above is
+        remembered)."""
+        settled = self._settled()
+        if any(max(g.stats[2::3], default=0) > settled for g in listing.groups) or any(
+                key[2] > settled for key in added_stats.values()):
+            return None
         parts = [self.header]
         for group in listing.groups:
             try:
@@ -222,7 +233,7 @@ class TreeStream:
                     stats[src.local] = p.added_stats[src.local]
             if len(files) - start > REMEMBER_FOLDERS_FROM:
                 crowded.update(s.local for s in files[start:])
-        digests = _hash_files(self.store, files, stats, self.progress, crowded)
+        digests = _hash_files(self.store, files, stats, self.progress, crowded, self._settled())
         store_blobs(self.store, files, digests, stats, self.progress)
         dlen = digest_bytes_of(self.algorithm)
         remember = []
