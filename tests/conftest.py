@@ -5,7 +5,6 @@ moto's threaded server on a free loopback port, started once per session)."""
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 import uuid
@@ -437,21 +436,17 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "ui" / "screenshots"
 
 
-def free_port() -> int:
-    """Return a free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serve(app, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve an ASGI app with uvicorn on a free port in a thread; yield its loopback URL."""
     import uvicorn
 
-    port = free_port()
+    from plait.cli.ui import listen
+
+    sock = listen(host, 0)  # bound here and handed over: no other process can take the port in between
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     started = threading.Event()
     for _ in range(500):
@@ -463,6 +458,7 @@ def serve(app, host: str = "127.0.0.1") -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+        sock.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -11,12 +12,6 @@ import urllib.error
 import urllib.request
 
 from plait.cli.ui import allowed_hosts, bind_warning, is_loopback
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_loopback_binds_need_no_warning():
@@ -44,12 +39,26 @@ def test_missing_extra_says_what_to_install(file_store):
     assert r.returncode == 2 and "plait: error: the dashboard needs fastapi: pip install 'plait[ui]'" in r.stderr
 
 
+def test_a_port_already_taken_is_one_clear_error(file_store):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "plait", "ui", "--store", file_store.url, "--port", str(port), "--login", "none"],
+                           capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().endswith(
+        f"cannot listen on 127.0.0.1 port {port}: Address already in use; pick another --port (0: any free port) or --host")
+
+
 def test_ui_serves_the_store_and_warns_off_loopback(file_store):
     file_store.log(b"hello", name="greeting", type="result")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "plait", "ui", "--store", file_store.url, "--host", "0.0.0.0", "--login", "none", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "plait", "ui", "--store", file_store.url, "--host", "0.0.0.0", "--login", "none", "--port", "0",
                              "--allow-edit", "--allowed-host", "dash.example"], stderr=subprocess.PIPE, text=True)
     try:
+        said = ""
+        while "serving" not in said and proc.poll() is None:  # the warning, then the address with the port picked
+            said += proc.stderr.readline()
+        port = int(re.search(r"serving .* at http://0\.0\.0\.0:(\d+)/", said).group(1))
         body = None
         deadline = time.monotonic() + 60  # a cold start imports fastapi and uvicorn
         while time.monotonic() < deadline and proc.poll() is None:
@@ -80,5 +89,6 @@ def test_ui_serves_the_store_and_warns_off_loopback(file_store):
         assert status(f"dash.example:{port}", "PUT") == 200
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=10)
+        _, rest = proc.communicate(timeout=10)
+    err = said + rest
     assert "warning: binding to 0.0.0.0" in err and f"serving {file_store.url} at http://0.0.0.0:{port}/ (editing on)" in err

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
 from plait.base.hosts import allowed_hosts, is_loopback
 from plait.cli.app import Context, main, pass_ctx
-from plait.errors import MissingExtraError
+from plait.errors import InvalidInputError, MissingExtraError
 
 __all__ = ["allowed_hosts", "bind_warning", "is_loopback", "ui"]
 
@@ -22,6 +24,25 @@ def bind_warning(host: str, allow_edit: bool) -> str | None:
     who = "anyone who can reach this machine can read" + (" and edit the notes of" if allow_edit else "")
     return (f"plait: warning: binding to {host}: {who} every artifact in this store; "
             "there is no login (--login none). Use logins (`plait users add`) or the default --host 127.0.0.1 unless you mean it.")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the dashboard's socket before serving, so a taken port is one clear error and the port
+    ``--port 0`` picked is known before the address is printed.
+
+    :raises InvalidInputError: when the address cannot be bound.
+    """
+    address = host[1:-1] if host.startswith("[") else host
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart need not wait out TIME_WAIT
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise InvalidInputError(f"cannot listen on {host} port {port}: {exc.strerror or exc}; "
+                                "pick another --port (0: any free port) or --host") from None
+    return sock
 
 
 def _require_ui() -> None:
@@ -74,9 +95,12 @@ def ui(ctx: Context, port: int, host: str, allow_edit: bool, login: str | None, 
         if warning:
             click.echo(warning, err=True)
     app = create_app(store, allow_edit=allow_edit, trusted_hosts=chosen.trusted_hosts, auth=chosen.auth)
+    sock = listen(host, port)
+    port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     mode = {"none": "editing on" if allow_edit else "read-only", "users": f"logins from {chosen.auth.users.path if chosen.auth.users else ''}",
             "header": f"users named by the {trusted_header} header"}[chosen.auth.mode]
     click.echo(f"plait ui: serving {store.url} at http://{shown}:{port}/ ({mode}); Ctrl+C stops", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=bool(trusted_proxy),
-                forwarded_allow_ips=",".join(trusted_proxy) or None)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=bool(trusted_proxy),
+                            forwarded_allow_ips=",".join(trusted_proxy) or None)
+    uvicorn.Server(config).run(sockets=[sock])
