@@ -30,7 +30,7 @@ from plait.formats.manifest import Entry
 from plait.formats.tree import FOLDER, NODE_VERSION, SHARD, child_key, digest_bytes_of
 from plait.formats.tree import build_folder as encode_folder
 from plait.formats.treeview import TreeManifest
-from plait.formats.walk import Listing
+from plait.formats.walk import DraftWalk, Listing
 from plait.index import versions as V
 from plait.index.statcache import FolderNode, StatKey, settled_before
 from plait.storage.digest import FileDigest, hash_bytes, stat_key
@@ -110,6 +110,7 @@ class TreeStream:
         self.candidates: list[tuple[str, str]] = []  # (parent folder, node digest) of reused folders below new ones
         self._previous: TreeManifest | None | bool = False  # the latest version's tree, read once when needed
         self.last_node: bytes | None = None  # the bytes of the node stored last
+        self._walk: DraftWalk | None = None  # the walk run() is on: when its stats were taken
 
     def run(self) -> Done:
         """Walk the draft, store every new folder's files and node; return the root.
@@ -167,6 +168,7 @@ class TreeStream:
 
     def _settled(self) -> int:
         """The newest mtime the stat cache may trust in this walk's stats (see :func:`settled_before`)."""
+        assert self._walk is not None, "only while run() walks"
         return settled_before(self._walk.since_ns)
 
     def _sign(self, listing: Listing, children: list[tuple[str, Done]], added_stats: dict[str, StatKey]) -> str | None:
