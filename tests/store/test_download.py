@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from blobview import Blobs
+from settle import rewrite_within_one_tick
 
 from plait import Artifact, CorruptRecordError, IntegrityError, InvalidInputError, InvalidPathError, Store
 from plait.api.store import Store as _Store
@@ -99,6 +100,19 @@ def test_files_already_in_place_are_not_written_again(store: Store, make_files, 
     v.download(dest, force=True)
     after = files()
     assert after["a"] == first["a"] and after["b"] != edited["b"] and (dest / "b").read_bytes() == b"B" * 100
+
+
+@pytest.mark.parametrize("form", [1, 2])
+def test_a_file_get_wrote_and_edited_within_one_clock_tick_is_logged_with_its_edit(store: Store, make_files, tmp_path: Path,
+                                                                                    form: int) -> None:
+    store = Store(store.url, format=form)
+    big = "original" * 10_000  # above the size from which a file has a stat-cache row of its own
+    v = store.log(make_files({"a.txt": big, "b.txt": "small"}), name="ds")
+    dest = tmp_path / "out"
+    v.download(dest)
+    rewrite_within_one_tick(dest / "a.txt", b"EDITED!!" * 10_000)  # same size, same mtime as get left it
+    again = store.log(dest, name="ds")
+    assert again.spec == "ds:v1" and again.read_bytes("a.txt") == b"EDITED!!" * 10_000
 
 
 def test_a_remote_blob_is_fetched_once_then_read_from_the_cache(memory_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
