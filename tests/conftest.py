@@ -125,6 +125,16 @@ def importable_tests() -> Iterator[None]:
 
 
 @pytest.fixture
+def slow_to_settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files settle (see :mod:`plait.index.statcache`) an hour after they change, not 2 s: a file the
+    test has just written stays unsettled however slowly this machine gets to the next log, and
+    one moved back by ``tests/settle.py``'s ``settle`` (a day) is settled."""
+    from plait.index import statcache
+
+    monkeypatch.setattr(statcache, "SETTLE_NS", 3600 * 10**9)
+
+
+@pytest.fixture
 def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Prove the core with the built-in plugin alone (the integrations have their own tests)."""
     from plait.plugins import reset_plugin_manager

@@ -2,19 +2,22 @@
 
 The stat cache trusts only a file that had settled when plait stat'ed it (see
 :mod:`plait.index.statcache`): a test that logs files it has just written, then checks that a
-re-log reads none of them, first moves their mtimes back with :func:`settle`.
+re-log reads none of them, first moves their mtimes back with :func:`settle`. A test that needs a
+file it has just written to stay unsettled until it is done asks for the ``slow_to_settle``
+fixture (tests/conftest.py), so no pause of the machine can let the file settle meanwhile.
 """
 
 from __future__ import annotations
 
 import os
 
-#: How far back :func:`settle` moves an mtime: well past :data:`plait.index.statcache.SETTLE_NS`.
-SETTLED_AGO_NS = 60_000_000_000
+#: How far back :func:`settle` moves an mtime: a day, past :data:`plait.index.statcache.SETTLE_NS`
+#: even as the ``slow_to_settle`` fixture sets it (an hour).
+SETTLED_AGO_NS = 86_400 * 10**9
 
 
 def settle(*paths: str | os.PathLike[str]) -> None:
-    """Move the mtime of each file, and of every file below each folder (links not followed), a minute back."""
+    """Move the mtime of each file, and of every file below each folder (links not followed), a day back."""
     for path in map(os.fspath, paths):
         if not os.path.isdir(path):
             _back(path)

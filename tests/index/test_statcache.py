@@ -76,6 +76,7 @@ def test_a_changed_size_mtime_or_inode_misses(tmp_path: Path) -> None:
     assert NoStatCache().lookup([(str(path), key)]) == {}
 
 
+@pytest.mark.usefixtures("slow_to_settle")
 def test_a_file_changed_after_the_settled_mark_is_not_remembered(tmp_path: Path) -> None:
     cache = StatCache(tmp_path / "stat.sqlite")
     old, new = tmp_path / "old", tmp_path / "new"
@@ -111,6 +112,7 @@ def test_a_touched_file_is_hashed_again_and_only_it(store: plait.Store, folder: 
     assert hashed == ["f2.bin"] and changed.number == first.number + 1
 
 
+@pytest.mark.usefixtures("slow_to_settle")
 def test_a_file_rewritten_within_one_clock_tick_of_its_log_is_read_again(store: plait.Store, tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -121,6 +123,7 @@ def test_a_file_rewritten_within_one_clock_tick_of_its_log_is_read_again(store: 
     assert (first.spec, second.spec) == ("ds:v0", "ds:v1") and second.read_bytes("a.txt") == b"two"
 
 
+@pytest.mark.usefixtures("slow_to_settle")
 def test_a_file_just_written_is_remembered_once_it_has_settled(store: plait.Store, folder: Path, hashed: list[str]) -> None:
     fresh = folder / "d0" / "fresh.bin"
     fresh.write_bytes(b"fresh")

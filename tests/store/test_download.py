@@ -102,6 +102,7 @@ def test_files_already_in_place_are_not_written_again(store: Store, make_files, 
     assert after["a"] == first["a"] and after["b"] != edited["b"] and (dest / "b").read_bytes() == b"B" * 100
 
 
+@pytest.mark.usefixtures("slow_to_settle")
 @pytest.mark.parametrize("form", [1, 2])
 def test_a_file_get_wrote_and_edited_within_one_clock_tick_is_logged_with_its_edit(store: Store, make_files, tmp_path: Path,
                                                                                     form: int) -> None:

@@ -259,6 +259,7 @@ def test_a_revert_is_found_by_its_root_signature(store, tmp_path: Path, hashed: 
     assert store.get("ds:latest").number == first.number
 
 
+@pytest.mark.usefixtures("slow_to_settle")
 @pytest.mark.parametrize("size", [3, REMEMBER_FILES_FROM], ids=["small", "large"])
 def test_a_file_rewritten_within_one_clock_tick_of_its_log_is_read_again(store, tmp_path: Path, size: int) -> None:
     """A small file is covered by its folder's signature, a large one has its own row too."""
@@ -271,6 +272,7 @@ def test_a_file_rewritten_within_one_clock_tick_of_its_log_is_read_again(store, 
     assert (first.spec, second.spec) == ("ds:v0", "ds:v1") and second.read_bytes("d3/f1.txt") == b"2" * size
 
 
+@pytest.mark.usefixtures("slow_to_settle")
 def test_only_folders_whose_files_have_settled_are_remembered(store, tmp_path: Path, hashed: list[str]) -> None:
     data = dataset(tmp_path / "data")
     (data / "d3" / "fresh.txt").write_text("fresh")
