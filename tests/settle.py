@@ -1,4 +1,5 @@
-"""Files as a user's files usually are when logged again: written a while before.
+"""Files as a user's files usually are when logged again: written a while before; and a store's
+files as old as a test of the grace period needs them, without waiting.
 
 The stat cache trusts only a file that had settled when plait stat'ed it (see
 :mod:`plait.index.statcache`): a test that logs files it has just written, then checks that a
@@ -40,3 +41,9 @@ def rewrite_within_one_tick(path: str | os.PathLike[str], data: bytes) -> None:
     with open(path, "wb") as f:
         f.write(data)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def backdate(store, prefix: str, when: float = 1_000_000_000) -> None:
+    """Make every file of a local ``store`` under ``prefix`` years old (older than any grace period)."""
+    for key in store.backend.find(prefix):
+        os.utime(store.backend.local_path(key), (1, when))

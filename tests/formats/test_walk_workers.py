@@ -11,7 +11,7 @@ from array import array
 from pathlib import Path
 
 import pytest
-from tests.settle import settle
+from settle import settle
 
 from plait import Artifact, SourceError, Store
 from plait.formats import scanpool, walk

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from tests.settle import rewrite_within_one_tick, settle
+from settle import rewrite_within_one_tick, settle
 
 import plait
 from plait.index.statcache import NoStatCache, StatCache, now_settled

@@ -13,6 +13,7 @@ import zlib
 import pytest
 from blobview import Blobs
 from click.testing import CliRunner
+from settle import backdate
 
 import plait
 from plait.cli import main
@@ -147,8 +148,7 @@ def test_a_mark_is_one_compressed_record_listing_digests(file_store):
     digests = [file_store.blobs.put_bytes(f"garbage {i}".encode()) for i in range(200)]
     file_store.blobs.commit()
     for prefix in ("packs", "blobs"):  # old garbage, and a mark that stays young however slow this machine is
-        for key in file_store.backend.find(prefix):
-            os.utime(file_store.backend.local_path(key), (1, 1_000_000_000))
+        backdate(file_store, prefix)
     report = file_store.gc(dry_run=False, grace_seconds=HOUR)
     (mark,) = read_marks(file_store)
     raw = file_store.backend.read(mark.key)

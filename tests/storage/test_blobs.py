@@ -8,7 +8,7 @@ import os
 
 import pytest
 from blobview import Blobs
-from tests.settle import settle
+from settle import settle
 
 from plait import FileChangedError, IntegrityError, SourceError, Store
 from plait.storage.digest import digest_file

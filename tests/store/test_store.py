@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
-from tests.settle import settle
+from settle import settle
 
 import plait
 from plait import Artifact, NotFoundError, Store

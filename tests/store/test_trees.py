@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from blobview import Blobs
-from tests.settle import rewrite_within_one_tick, settle
+from settle import backdate, rewrite_within_one_tick, settle
 
 import plait
 from plait.errors import CorruptRecordError, IntegrityError
@@ -332,12 +332,6 @@ def test_a_store_of_an_unknown_format_is_refused_in_one_line(tmp_path: Path) -> 
     (tmp_path / "s" / "plait.json").write_text(json.dumps({**body, "format": 3}))
     with pytest.raises(plait.StoreError, match="format 3 store; this plait reads formats 1 and 2: upgrade plait"):
         _ = plait.Store(str(tmp_path / "s")).algorithm
-
-
-def backdate(store, prefix: str, when: float = 1_000_000_000) -> None:
-    """Make everything under ``prefix`` years old (older than the grace period), without waiting."""
-    for key in store.backend.find(prefix):
-        os.utime(store.backend.local_path(key), (1, when))
 
 
 def test_a_relog_reusing_folders_a_gc_marked_keeps_them_through_the_sweep(file_store, tmp_path: Path) -> None:

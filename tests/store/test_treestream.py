@@ -9,7 +9,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from tests.settle import settle
+from settle import settle
 
 import plait
 from plait import Artifact, FileChangedError, InvalidPathError, NotFoundError, Store

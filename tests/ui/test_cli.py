@@ -11,7 +11,10 @@ import time
 import urllib.error
 import urllib.request
 
-from plait.cli.ui import allowed_hosts, bind_warning, is_loopback
+import pytest
+
+from plait.cli.ui import allowed_hosts, bind_warning, is_loopback, listen
+from plait.errors import InvalidInputError
 
 
 def test_loopback_binds_need_no_warning():
@@ -48,6 +51,12 @@ def test_a_port_already_taken_is_one_clear_error(file_store):
                            capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.strip().endswith(
         f"cannot listen on 127.0.0.1 port {port}: Address already in use; pick another --port (0: any free port) or --host")
+
+
+def test_an_address_not_on_this_machine_is_one_clear_error():
+    with pytest.raises(InvalidInputError, match=r"^cannot listen on 192\.0\.2\.1 port 8765: Cannot assign requested address; "
+                                                 r"pick another --port \(0: any free port\) or --host$"):
+        listen("192.0.2.1", 8765)  # TEST-NET-1: never this machine's
 
 
 def test_ui_serves_the_store_and_warns_off_loopback(file_store):
